@@ -1,0 +1,76 @@
+// A small HTTP/1.1 server and client on Boost.Beast, for JSON APIs and static files.
+// The server runs on its own io_context thread(s) (not the network thread): handlers may block
+// briefly (e.g. waiting for the network thread to answer an offer).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace peerrtc::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path without the query string
+  std::string query;   // after '?', raw
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string remote_ip;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::map<std::string, std::string> headers;  // extra headers
+  static Response json(int status, const std::string& body);
+  static Response error(int status, const std::string& message);  // {"error": message}
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0 = ephemeral
+  size_t max_body_bytes = 256 * 1024;
+  std::chrono::seconds read_timeout{15};
+  unsigned threads = 1;
+  bool cors = true;  // Access-Control-Allow-Origin: * and OPTIONS preflight
+};
+
+class Server {
+ public:
+  explicit Server(ServerConfig config);
+  ~Server();  // stops
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Routes: exact method + path. Unknown path -> 404 JSON, known path wrong method -> 405 JSON,
+  // body over the limit -> 413 JSON, handler exception -> 500 JSON (logged).
+  void route(const std::string& method, const std::string& path, Handler handler);
+  // Serves files under `directory` at URL prefix `prefix` (GET/HEAD; no "..", content types
+  // by extension; "/" maps to index.html).
+  void serve_static(const std::string& prefix, const std::string& directory);
+
+  void start();  // binds (throws std::runtime_error with a clear message on failure), runs threads
+  void stop();   // closes the listener and every connection, joins threads
+  uint16_t port() const;  // the bound port
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Blocking client request (for the C++ client, tests and the benchmark).
+struct ClientResponse {
+  int status = 0;
+  std::string body;
+};
+ClientResponse request(const std::string& host, uint16_t port, const std::string& method,
+                       const std::string& target, const std::string& body = {},
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+}  // namespace peerrtc::http

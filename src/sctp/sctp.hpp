@@ -1,0 +1,115 @@
+// SCTP over DTLS (RFC 8261/8841) with usrsctp in AF_CONN mode, no threads of its own
+// (usrsctp_init_nothreads): the owner drives timers with Stack::handle_timers() from its loop.
+// Pure in the same sense as dtls::Transport: packets in with receive(), packets out through
+// Callbacks::send. Everything must run on one thread (the network thread).
+//
+// usrsctp C callbacks find their Association through an integer id registry, never a raw
+// pointer that could dangle.
+//
+// Re-entrancy: callbacks run synchronously inside receive()/connect()/send()/handle_timers().
+// A callback must not destroy the Association; it may call send(), reset_stream(), shutdown().
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "common/bytes.hpp"
+
+struct socket;
+
+namespace peerrtc::sctp {
+
+// Process-wide usrsctp state. Call only from the network thread.
+class Stack {
+ public:
+  static void init();  // idempotent; usrsctp_init_nothreads + sysctls (no ECN, no CRC check on
+                       // receive since DTLS protects the packets, etc.)
+  static void handle_timers(uint32_t elapsed_ms);
+  static size_t associations();  // live Association objects (for leak tests)
+};
+
+struct Reliability {
+  bool ordered = true;
+  std::optional<uint16_t> max_retransmits;   // partial reliability by retransmits (SCTP_PR_SCTP_RTX)
+  std::optional<uint32_t> max_lifetime_ms;   // partial reliability by lifetime (SCTP_PR_SCTP_TTL)
+};
+
+enum class SendStatus { Ok, TooLarge, NotConnected, BufferFull, Error };
+const char* to_string(SendStatus s);
+
+class Association {
+ public:
+  struct Config {
+    uint16_t local_port = 5000;
+    uint16_t remote_port = 5000;
+    uint16_t streams = 1024;               // in and out
+    uint32_t max_message_size = 262144;    // what we accept and send
+    size_t max_buffered = 8 * 1024 * 1024; // our own send queue cap beyond usrsctp's buffer
+    uint16_t mtu = 1200;
+  };
+  struct Callbacks {
+    std::function<void(ByteView packet)> send;  // an SCTP packet to carry over DTLS
+    std::function<void()> on_connected;          // COMM_UP
+    // One complete message (reassembled across partial deliveries).
+    std::function<void(uint16_t stream, uint32_t ppid, ByteView message)> on_message;
+    // The remote reset one of its outgoing streams (it closed a channel).
+    std::function<void(uint16_t stream)> on_stream_reset;
+    // SHUTDOWN_COMP, ABORT, COMM_LOST, or a local failure. Not called for a local abort()/dtor.
+    std::function<void(const std::string& reason)> on_closed;
+    // The send queue drained (optional).
+    std::function<void()> on_buffered_low;
+  };
+
+  Association(Config config, Callbacks callbacks);  // calls Stack::init()
+  ~Association();  // aborts if still up, closes the socket, frees everything
+  Association(const Association&) = delete;
+  Association& operator=(const Association&) = delete;
+
+  void connect();                 // sends INIT; call once DTLS is connected
+  void receive(ByteView packet);  // an SCTP packet from DTLS. Never throws.
+  // Sends one message. Messages larger than max_message_size -> TooLarge (nothing sent).
+  // When usrsctp's buffer is full the message is queued (up to max_buffered, else BufferFull)
+  // and sent as space frees up, in order.
+  SendStatus send(uint16_t stream, uint32_t ppid, ByteView data, const Reliability& rel);
+  void reset_stream(uint16_t stream);  // reset our outgoing stream (we close a channel)
+  void shutdown();                     // graceful SHUTDOWN
+  void abort();                        // ABORT
+
+  bool connected() const { return connected_; }
+  size_t buffered_amount() const;  // bytes queued by us and not yet handed to usrsctp
+  uint64_t dropped() const { return dropped_; }
+
+  // For the usrsctp glue (sctp.cpp) only.
+  void on_usrsctp_output(const void* data, size_t len);
+  void on_usrsctp_receive(const void* data, size_t len, uint16_t stream, uint32_t ppid, int flags);
+  void on_usrsctp_writable();
+
+ private:
+  struct Pending {
+    uint16_t stream;
+    uint32_t ppid;
+    Reliability rel;
+    Bytes data;
+  };
+  bool try_send_now(uint16_t stream, uint32_t ppid, ByteView data, const Reliability& rel, bool* would_block);
+  void drain_queue();
+  void handle_notification(const void* data, size_t len);
+  void close_with(const std::string& reason);
+
+  Config config_;
+  Callbacks cb_;
+  uintptr_t id_ = 0;
+  struct socket* sock_ = nullptr;
+  bool connected_ = false;
+  bool closed_ = false;
+  std::deque<Pending> queue_;
+  size_t queued_bytes_ = 0;
+  Bytes partial_;  // reassembly of a message delivered in pieces
+  uint16_t partial_stream_ = 0;
+  uint32_t partial_ppid_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace peerrtc::sctp

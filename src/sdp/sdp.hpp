@@ -1,0 +1,81 @@
+// Data-only SDP for WebRTC (RFC 8866, 8841 SCTP-over-DTLS, 8839 ICE, 8842 DTLS, 8843 BUNDLE).
+// Pure: text in, text out. parse_* never throw: they return an Error that says what is wrong.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.hpp"
+#include "common/result.hpp"
+
+namespace peerrtc::sdp {
+
+enum class Setup { ActPass, Active, Passive, HoldConn };
+
+struct Fingerprint {
+  std::string algorithm;  // lower-case, e.g. "sha-256"
+  Bytes digest;
+  bool operator==(const Fingerprint&) const = default;
+};
+
+// One m= section as offered.
+struct Media {
+  std::string kind;      // "application", "audio", "video", ...
+  std::string protocol;  // e.g. "UDP/DTLS/SCTP", "UDP/TLS/RTP/SAVPF"
+  std::string formats;   // the rest of the m= line after the protocol, verbatim ("webrtc-datachannel")
+  std::string mid;       // a=mid (may be empty if the offer had none)
+  bool is_datachannel = false;  // application + (UDP|TCP)/DTLS/SCTP + webrtc-datachannel
+  uint16_t port = 0;
+};
+
+// What the server needs from a remote description (offer or answer). ICE and DTLS values are
+// resolved from the data m-section, falling back to the session level.
+struct Description {
+  std::string ice_ufrag;
+  std::string ice_pwd;
+  bool ice_lite = false;
+  Fingerprint fingerprint;  // the first one with a supported algorithm (sha-256 preferred)
+  Setup setup = Setup::ActPass;
+  std::vector<Media> media;  // in order
+  size_t data_index = 0;     // index into media of the (first) data channel section
+  uint16_t sctp_port = 5000;
+  uint32_t max_message_size = 65536;  // RFC 8841 default when absent
+  std::vector<std::string> bundle_mids;  // a=group:BUNDLE
+  std::vector<std::string> candidates;   // "candidate:..." lines (without "a=")
+};
+
+// Parses an offer or answer. Errors (clear, for an HTTP 400): empty/oversized (> 64 KiB) input,
+// not SDP (no v=0), no m= section, no data channel section, missing ice-ufrag/ice-pwd,
+// missing or unsupported fingerprint, malformed lines in the sections that matter.
+Result<Description> parse(std::string_view sdp);
+
+// Parameters of the local side for building a description.
+struct LocalParams {
+  std::string ice_ufrag;
+  std::string ice_pwd;
+  bool ice_lite = false;
+  std::string fingerprint_sha256;  // "AB:CD:..." as produced by dtls::Certificate
+  Setup setup = Setup::Passive;
+  uint16_t sctp_port = 5000;
+  uint32_t max_message_size = 262144;
+  // Host candidates to announce: ip (v4 or v6 literal) and UDP port.
+  struct Candidate {
+    std::string ip;
+    uint16_t port = 0;
+  };
+  std::vector<Candidate> candidates;
+  uint64_t session_id = 0;  // o= line; 0 = random
+};
+
+// Builds the answer to `offer`: one m= section per offered one, in order, same mids; the data
+// section accepted, every other section rejected with port 0; BUNDLE group of the data mid only;
+// a=ice-lite at session level when params.ice_lite; candidates + a=end-of-candidates.
+std::string build_answer(const Description& offer, const LocalParams& params);
+
+// Builds a data-only offer (one application m-section, mid "0", BUNDLE, setup actpass unless
+// params.setup says otherwise), for the C++ client side.
+std::string build_offer(const LocalParams& params);
+
+}  // namespace peerrtc::sdp
