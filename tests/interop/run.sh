@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs the PeerRTC interop suite (wrtc, Chromium, Firefox, bad offers) with node's test runner.
+#
+#   bash tests/interop/run.sh                        # against build/apps/peerrtc-testserver
+#   PEERRTC_REFERENCE=1 bash tests/interop/run.sh    # against tests/interop/reference-server.mjs
+#   PEERRTC_TESTSERVER=/path/to/bin bash tests/interop/run.sh
+#   bash tests/interop/run.sh tests/interop/firefox.test.mjs   # a subset
+#
+# Env: PEERRTC_INTEROP_TIMEOUT (seconds, default 600) bounds the whole run;
+#      PEERRTC_VERBOSE=1 forwards server output and per-step logs to stderr.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+if [[ ! -d node_modules/@roamhq/wrtc || ! -d node_modules/playwright-core || ! -d node_modules/puppeteer-core ]]; then
+  echo "interop: node_modules incomplete; run 'npm install' (or 'npm ci') in $root" >&2
+  exit 2
+fi
+
+if [[ "${PEERRTC_REFERENCE:-}" == "1" ]]; then
+  echo "interop: server = reference (tests/interop/reference-server.mjs)"
+else
+  bin="${PEERRTC_TESTSERVER:-build/apps/peerrtc-testserver}"
+  echo "interop: server = $bin"
+fi
+
+timeout_s="${PEERRTC_INTEROP_TIMEOUT:-600}"
+if [[ $# -gt 0 ]]; then targets=("$@"); else targets=(tests/interop/); fi
+
+start=$(date +%s)
+# --kill-after: a browser or wrtc thread that ignores SIGTERM must not keep CI hanging.
+timeout --kill-after=15 "$timeout_s" node --test --test-concurrency=1 --test-reporter=spec "${targets[@]}"
+rc=$?
+end=$(date +%s)
+if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+  echo "interop: FAILED: global timeout of ${timeout_s}s exceeded" >&2
+elif [[ $rc -ne 0 ]]; then
+  echo "interop: FAILED (exit $rc) after $((end - start))s" >&2
+else
+  echo "interop: OK after $((end - start))s"
+fi
+exit $rc
