@@ -1,0 +1,209 @@
+// peerrtc-testserver: the engine behind a tiny HTTP API, for the interop suite
+// (tests/interop/README.md describes the protocol). It answers offers, echoes every message on
+// every channel, opens/closes channels on command, and records events.
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <future>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/log.hpp"
+#include "http/http.hpp"
+#include "net/engine.hpp"
+
+using json = nlohmann::json;
+namespace asio = boost::asio;
+using namespace peerrtc;
+
+namespace {
+
+struct PeerState {
+  std::string peer_id;
+  std::map<uint16_t, std::string> labels;  // stream -> label
+};
+
+class TestServer {
+ public:
+  TestServer(asio::io_context& io, net::Loop& loop, net::EngineConfig cfg)
+      : io_(io), engine_(loop, std::move(cfg)) {}
+
+  http::Response offer(const http::Request& req) {
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) return http::Response::error(400, "body is not a JSON object");
+    if (!body.contains("peer_id") || !body["peer_id"].is_string())
+      return http::Response::error(400, "missing string field 'peer_id'");
+    if (!body.contains("offer") || !body["offer"].is_object() || !body["offer"].contains("sdp") ||
+        !body["offer"]["sdp"].is_string())
+      return http::Response::error(400, "missing field 'offer.sdp'");
+    std::string peer_id = body["peer_id"];
+    std::string sdp = body["offer"]["sdp"];
+    std::promise<Result<std::string>> done;
+    auto fut = done.get_future();
+    asio::post(io_, [&] { done.set_value(accept(peer_id, sdp)); });
+    if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+      return http::Response::error(503, "network thread did not answer in time");
+    auto answer = fut.get();
+    if (!answer) return http::Response::error(400, answer.error());
+    return http::Response::json(200, json{{"sdp", *answer}, {"type", "answer"}}.dump());
+  }
+
+  http::Response events() {
+    std::lock_guard lock(mu_);
+    return http::Response::json(200, json{{"events", events_}}.dump());
+  }
+
+  void shutdown() { engine_.close_all("server shutting down"); }
+  uint16_t udp_port() const { return engine_.udp_port(); }
+
+ private:
+  void event(json e) {
+    std::lock_guard lock(mu_);
+    events_.push_back(std::move(e));
+  }
+
+  static json channel_event(const std::string& peer_id, const rtc::ChannelInfo& ch, bool by_server) {
+    return json{{"type", "channel_open"},
+                {"peer_id", peer_id},
+                {"label", ch.init.label},
+                {"protocol", ch.init.protocol},
+                {"ordered", ch.init.ordered},
+                {"maxRetransmits", ch.init.max_retransmits ? json(*ch.init.max_retransmits) : json()},
+                {"maxPacketLifeTime",
+                 ch.init.max_packet_lifetime_ms ? json(*ch.init.max_packet_lifetime_ms) : json()},
+                {"opened_by", by_server ? "server" : "client"}};
+  }
+
+  Result<std::string> accept(const std::string& peer_id, const std::string& sdp) {
+    auto r = engine_.accept_offer(sdp, [this, peer_id](net::PeerId id) {
+      peers_[id].peer_id = peer_id;
+      rtc::PeerConnection::Callbacks cb;
+      cb.on_connected = [this, peer_id] { event({{"type", "peer_connected"}, {"peer_id", peer_id}}); };
+      cb.on_channel_open = [this, id, peer_id](const rtc::ChannelInfo& ch) {
+        peers_[id].labels[ch.stream] = ch.init.label;
+        event(channel_event(peer_id, ch, false));
+      };
+      cb.on_message = [this, id](uint16_t stream, bool binary, ByteView msg) {
+        on_message(id, stream, binary, msg);
+      };
+      cb.on_channel_closed = [this, id, peer_id](uint16_t stream) {
+        auto& labels = peers_[id].labels;
+        event({{"type", "channel_closed"}, {"peer_id", peer_id}, {"label", labels[stream]}});
+        labels.erase(stream);
+      };
+      cb.on_closed = [this, id, peer_id](const std::string& reason) {
+        event({{"type", "peer_closed"}, {"peer_id", peer_id}, {"reason", reason}});
+        peers_.erase(id);
+      };
+      return cb;
+    });
+    if (!r) return Error{r.error()};
+    return r->answer;
+  }
+
+  void on_message(net::PeerId id, uint16_t stream, bool binary, ByteView msg) {
+    auto* pc = engine_.peer(id);
+    if (!pc) return;
+    auto& st = peers_[id];
+    if (st.labels[stream] != "control") {
+      auto s = pc->send(stream, msg, binary);
+      if (s != rtc::SendStatus::Ok) log().warn("echo failed: {}", rtc::to_string(s));
+      return;
+    }
+    json reply;
+    json cmd = json::parse(as_chars(msg), nullptr, false);
+    if (cmd.is_discarded() || !cmd.is_object() || !cmd.contains("cmd")) {
+      reply = {{"ok", false}, {"error", "control message is not a JSON command"}};
+    } else if (cmd["cmd"] == "open") {
+      rtc::ChannelInit init;
+      init.label = cmd.value("label", "");
+      init.protocol = cmd.value("protocol", "");
+      init.ordered = cmd.value("ordered", true);
+      if (cmd.contains("maxRetransmits") && cmd["maxRetransmits"].is_number())
+        init.max_retransmits = cmd["maxRetransmits"].get<uint16_t>();
+      if (cmd.contains("maxPacketLifeTime") && cmd["maxPacketLifeTime"].is_number())
+        init.max_packet_lifetime_ms = cmd["maxPacketLifeTime"].get<uint32_t>();
+      auto r = pc->open_channel(init);
+      if (r) {
+        st.labels[*r] = init.label;
+        event(channel_event(st.peer_id, *pc->channel(*r), true));
+        reply = {{"ok", true}, {"cmd", "open"}, {"label", init.label}};
+      } else {
+        reply = {{"ok", false}, {"error", r.error()}};
+      }
+    } else if (cmd["cmd"] == "close") {
+      std::string label = cmd.value("label", "");
+      bool found = false;
+      for (auto& [s, l] : st.labels)
+        if (l == label && s != stream) {
+          found = true;
+          pc->close_channel(s);  // on_channel_closed erases the label
+          break;
+        }
+      reply = found ? json{{"ok", true}, {"cmd", "close"}, {"label", label}}
+                    : json{{"ok", false}, {"error", "no channel labelled " + label}};
+    } else {
+      reply = {{"ok", false}, {"error", "unknown command"}};
+    }
+    pc->send_text(stream, reply.dump());
+  }
+
+  asio::io_context& io_;
+  net::Engine engine_;
+  std::map<net::PeerId, PeerState> peers_;  // loop thread only
+  std::mutex mu_;
+  json events_ = json::array();
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"PeerRTC engine test server (echo + control channel)"};
+  std::string host = "127.0.0.1";
+  uint16_t http_port = 0, udp_port = 0;
+  std::string log_level = "info";
+  app.add_option("--host", host, "address for HTTP and UDP");
+  app.add_option("--http-port", http_port, "HTTP port (0 = ephemeral)");
+  app.add_option("--udp-port", udp_port, "UDP port (0 = ephemeral)");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  CLI11_PARSE(app, argc, argv);
+  log().set_level(spdlog::level::from_str(log_level));
+
+  asio::io_context io;
+  net::Loop loop(io);
+  net::EngineConfig cfg;
+  cfg.bind_address = host;
+  cfg.udp_port = udp_port;
+  std::unique_ptr<TestServer> server;
+  std::unique_ptr<http::Server> web;
+  try {
+    server = std::make_unique<TestServer>(io, loop, cfg);
+    http::ServerConfig hc;
+    hc.host = host;
+    hc.port = http_port;
+    web = std::make_unique<http::Server>(hc);
+    web->route("POST", "/offer", [&](const http::Request& r) { return server->offer(r); });
+    web->route("GET", "/events", [&](const http::Request&) { return server->events(); });
+    web->start();
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << std::endl;
+    return 1;
+  }
+  // The UDP port is the engine's; report both.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    server->shutdown();
+    loop.stop();
+    // Let the ABORTs go out, then stop.
+    asio::post(io, [&] { io.stop(); });
+  });
+  std::cout << "READY " << json{{"http", web->port()}, {"udp", server->udp_port()}}.dump()
+            << std::endl;
+  io.run();
+  web->stop();
+  return 0;
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything the build, the server and the tests need on a fresh Debian 12 machine:
+# Debian packages with apt-get, Node packages with npm. Idempotent and quick when all is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(
+  build-essential cmake pkg-config
+  libssl-dev libusrsctp-dev libboost-dev libboost-system-dev nlohmann-json3-dev
+  libspdlog-dev libcli11-dev libgtest-dev libbenchmark-dev
+  clang libclang-rt-14-dev
+  chromium firefox-esr
+)
+# Node.js 18+ with npm: use the machine's if present, else Debian's.
+command -v node >/dev/null && command -v npm >/dev/null || DEB_PACKAGES+=(nodejs npm)
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -d node_modules/@roamhq/wrtc ] || [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/puppeteer-core ] \
+   || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

@@ -1,0 +1,288 @@
+#include "net/engine.hpp"
+
+#include <ifaddrs.h>
+#include <net/if.h>
+
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <cstring>
+#include <stdexcept>
+
+#include "common/log.hpp"
+#include "sdp/sdp.hpp"
+
+namespace peerrtc::net {
+
+namespace asio = boost::asio;
+using udp = asio::ip::udp;
+
+stun::Address to_address(const udp::endpoint& ep) {
+  stun::Address a;
+  a.port = ep.port();
+  if (ep.address().is_v4()) {
+    auto b = ep.address().to_v4().to_bytes();
+    std::memcpy(a.ip.data(), b.data(), 4);
+  } else {
+    auto v6 = ep.address().to_v6();
+    if (v6.is_v4_mapped()) {
+      auto b = asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_bytes();
+      std::memcpy(a.ip.data(), b.data(), 4);
+    } else {
+      a.ipv6 = true;
+      auto b = v6.to_bytes();
+      std::memcpy(a.ip.data(), b.data(), 16);
+    }
+  }
+  return a;
+}
+
+udp::endpoint to_endpoint(const stun::Address& a) {
+  if (a.ipv6) {
+    asio::ip::address_v6::bytes_type b;
+    std::memcpy(b.data(), a.ip.data(), 16);
+    return {asio::ip::address_v6(b), a.port};
+  }
+  asio::ip::address_v4::bytes_type b;
+  std::memcpy(b.data(), a.ip.data(), 4);
+  return {asio::ip::address_v4(b), a.port};
+}
+
+std::string to_string(const stun::Address& a) {
+  auto ep = to_endpoint(a);
+  if (a.ipv6) return "[" + ep.address().to_string() + "]:" + std::to_string(a.port);
+  return ep.address().to_string() + ":" + std::to_string(a.port);
+}
+
+size_t Engine::AddressHash::operator()(const stun::Address& a) const noexcept {
+  size_t h = a.port * 0x9E3779B97F4A7C15ull;
+  const size_t n = a.ipv6 ? 16 : 4;
+  for (size_t i = 0; i < n; ++i) h = (h ^ a.ip[i]) * 0x100000001B3ull;
+  return h;
+}
+
+namespace {
+
+std::vector<std::string> interface_addresses(bool want_v6) {
+  std::vector<std::string> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK)) continue;
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (i->ifa_addr->sa_family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+      out.emplace_back(buf);
+    } else if (want_v6 && i->ifa_addr->sa_family == AF_INET6) {
+      auto* s6 = reinterpret_cast<sockaddr_in6*>(i->ifa_addr);
+      if (IN6_IS_ADDR_LINKLOCAL(&s6->sin6_addr)) continue;
+      inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof buf);
+      out.emplace_back(buf);
+    }
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+}  // namespace
+
+Engine::Engine(Loop& loop, EngineConfig config, std::shared_ptr<dtls::Certificate> cert)
+    : loop_(loop),
+      config_(std::move(config)),
+      cert_(cert ? std::move(cert) : dtls::Certificate::generate()),
+      socket_(loop.io()),
+      rx_buf_(65536) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(config_.bind_address, ec);
+  if (ec) throw std::runtime_error("invalid UDP bind address '" + config_.bind_address + "'");
+  udp::endpoint ep(addr, config_.udp_port);
+  socket_.open(ep.protocol(), ec);
+  if (!ec && addr.is_v6()) socket_.set_option(asio::ip::v6_only(false), ec);
+  if (!ec) socket_.bind(ep, ec);
+  if (ec)
+    throw std::runtime_error("cannot bind UDP " + config_.bind_address + ":" +
+                             std::to_string(config_.udp_port) + ": " + ec.message());
+  socket_.non_blocking(true);
+  boost::system::error_code ignored;
+  socket_.set_option(udp::socket::receive_buffer_size(static_cast<int>(config_.socket_buffer_bytes)), ignored);
+  socket_.set_option(udp::socket::send_buffer_size(static_cast<int>(config_.socket_buffer_bytes)), ignored);
+  port_ = socket_.local_endpoint().port();
+
+  announced_ = config_.announced_addresses;
+  if (announced_.empty()) {
+    if (addr.is_unspecified()) {
+      announced_ = interface_addresses(addr.is_v6());
+      if (announced_.empty()) announced_.push_back(addr.is_v6() ? "::1" : "127.0.0.1");
+    } else {
+      announced_.push_back(config_.bind_address);
+    }
+  }
+  for (const auto& a : announced_) candidates_.push_back({a, port_});
+
+  ticker_ = loop_.add_ticker([this](Loop::Clock::time_point now) { tick(now); });
+  start_receive();
+  log().info("engine: UDP {}:{} (announcing {})", config_.bind_address, port_,
+             fmt::join(announced_, ", "));
+}
+
+Engine::~Engine() {
+  *alive_ = false;
+  loop_.remove_ticker(ticker_);
+  peers_.clear();  // PeerConnection destructors drop their callbacks first
+  boost::system::error_code ec;
+  socket_.close(ec);
+}
+
+void Engine::start_receive() {
+  socket_.async_receive_from(asio::buffer(rx_buf_), rx_from_,
+                             [this, alive = alive_](const boost::system::error_code& ec, size_t n) {
+                               if (!*alive || ec == asio::error::operation_aborted) return;
+                               if (!ec) on_datagram(n);
+                               if (socket_.is_open()) start_receive();
+                             });
+}
+
+void Engine::on_datagram(size_t n) {
+  ++stats_.datagrams_in;
+  ByteView data(rx_buf_.data(), n);
+  const auto from = to_address(rx_from_);
+  const auto now = Loop::Clock::now();
+  if (n > 0 && rx_buf_[0] <= 3) {
+    // STUN: route by the ufrag in USERNAME (the peer verifies MESSAGE-INTEGRITY).
+    auto msg = stun::parse(data);
+    if (msg && msg->username) {
+      auto colon = msg->username->find(':');
+      auto it = by_ufrag_.find(msg->username->substr(0, colon));
+      if (it != by_ufrag_.end()) {
+        auto p = peers_.find(it->second);
+        if (p != peers_.end()) p->second.pc->receive_datagram(data, from, now);
+        return;
+      }
+    }
+    ++stats_.dropped_unknown;
+    log().debug("engine: STUN from {} with unknown or missing ufrag dropped", to_string(from));
+    return;
+  }
+  auto it = by_address_.find(from);
+  if (it == by_address_.end()) {
+    ++stats_.dropped_unknown;
+    log().debug("engine: datagram from unknown address {} dropped", to_string(from));
+    return;
+  }
+  auto p = peers_.find(it->second);
+  if (p != peers_.end()) p->second.pc->receive_datagram(data, from, now);
+}
+
+void Engine::send(ByteView data, const stun::Address& to) {
+  boost::system::error_code ec;
+  socket_.send_to(asio::buffer(data.data(), data.size()), to_endpoint(to), 0, ec);
+  if (ec) {
+    ++stats_.dropped_send;
+    log().debug("engine: send to {} failed: {}", to_string(to), ec.message());
+  } else {
+    ++stats_.datagrams_out;
+  }
+}
+
+Result<Engine::Accepted> Engine::accept_offer(std::string_view offer_sdp,
+                                              const CallbackFactory& make_callbacks) {
+  if (peers_.size() >= config_.max_peers)
+    return Error{"server is full (" + std::to_string(config_.max_peers) + " peers)"};
+  size_t pending = 0;
+  for (auto& [id, e] : peers_) pending += e.connected ? 0 : 1;
+  if (pending >= config_.max_pending)
+    return Error{"too many handshakes in progress (" + std::to_string(config_.max_pending) + ")"};
+
+  auto offer = sdp::parse(offer_sdp);
+  if (!offer) return Error{offer.error()};
+  const PeerId id = next_id_++;
+  auto cbs = make_callbacks ? make_callbacks(id) : rtc::PeerConnection::Callbacks{};
+  cbs.send_datagram = [this](ByteView d, const stun::Address& to) { send(d, to); };
+  cbs.on_address = [this, id](const stun::Address& a) { on_peer_address(id, a); };
+  auto user_connected = std::move(cbs.on_connected);
+  cbs.on_connected = [this, id, user_connected] {
+    auto it = peers_.find(id);
+    if (it != peers_.end()) it->second.connected = true;
+    if (user_connected) user_connected();
+  };
+  auto user_closed = std::move(cbs.on_closed);
+  cbs.on_closed = [this, id, user_closed](const std::string& reason) {
+    ++stats_.peers_closed;
+    if (user_closed) user_closed(reason);
+    schedule_destroy(id);
+  };
+  auto pc = rtc::PeerConnection::create_server(*offer, cert_, config_.peer, std::move(cbs),
+                                               Loop::Clock::now());
+  if (!pc) return Error{pc.error()};
+  std::string answer = (*pc)->local_description(candidates_);
+  by_ufrag_[(*pc)->local_ufrag()] = id;
+  peers_[id].pc = std::move(*pc);
+  ++stats_.peers_created;
+  return Accepted{id, std::move(answer)};
+}
+
+rtc::PeerConnection* Engine::peer(PeerId id) {
+  auto it = peers_.find(id);
+  return it == peers_.end() ? nullptr : it->second.pc.get();
+}
+
+void Engine::on_peer_address(PeerId id, const stun::Address& a) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  auto [pos, inserted] = by_address_.try_emplace(a, id);
+  if (!inserted && pos->second != id) {
+    // The address moved to another peer (a client reused its port): the newest proof wins.
+    auto old = peers_.find(pos->second);
+    if (old != peers_.end()) std::erase(old->second.addresses, a);
+    pos->second = id;
+  }
+  auto& addrs = it->second.addresses;
+  if (std::find(addrs.begin(), addrs.end(), a) == addrs.end()) addrs.push_back(a);
+}
+
+void Engine::close_peer(PeerId id, const std::string& reason) {
+  auto it = peers_.find(id);
+  if (it != peers_.end()) it->second.pc->close(reason);
+}
+
+void Engine::close_all(const std::string& reason) {
+  std::vector<PeerId> ids;
+  for (auto& [id, e] : peers_) ids.push_back(id);
+  for (PeerId id : ids) close_peer(id, reason);
+}
+
+void Engine::schedule_destroy(PeerId id) {
+  asio::post(loop_.io(), [this, id, alive = alive_] {
+    if (*alive) destroy(id);
+  });
+}
+
+void Engine::destroy(PeerId id) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  for (const auto& a : it->second.addresses) {
+    auto pos = by_address_.find(a);
+    if (pos != by_address_.end() && pos->second == id) by_address_.erase(pos);
+  }
+  by_ufrag_.erase(it->second.pc->local_ufrag());
+  peers_.erase(it);
+}
+
+void Engine::tick(Loop::Clock::time_point now) {
+  if (now - last_peer_tick_ < config_.peer_tick) return;
+  last_peer_tick_ = now;
+  std::vector<rtc::PeerConnection*> live;
+  live.reserve(peers_.size());
+  for (auto& [id, e] : peers_)
+    if (e.pc->state() != rtc::State::Closed) live.push_back(e.pc.get());
+  // Destruction is always posted, so the pointers stay valid through this loop.
+  for (auto* pc : live) pc->tick(now);
+}
+
+EngineStats Engine::stats() const {
+  EngineStats s = stats_;
+  s.peers = peers_.size();
+  for (auto& [id, e] : peers_) s.pending += e.connected ? 0 : 1;
+  return s;
+}
+
+}  // namespace peerrtc::net

@@ -1,0 +1,115 @@
+// The server engine: one UDP socket for every peer (ICE-lite), demultiplexed by remote address,
+// or by the ufrag in a STUN USERNAME for an address not seen yet (RFC 8445 §2.5, like
+// mediasoup's WebRtcServer). Owns every server PeerConnection. Runs on the Loop's thread; all
+// methods must be called there (the signaling layer posts onto it).
+#pragma once
+#include <boost/asio/ip/udp.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.hpp"
+#include "net/loop.hpp"
+#include "rtc/peer_connection.hpp"
+
+namespace peerrtc::net {
+
+using PeerId = uint64_t;
+
+struct EngineConfig {
+  std::string bind_address = "127.0.0.1";  // UDP bind address ("0.0.0.0" / "::" for all)
+  uint16_t udp_port = 0;                    // 0 = ephemeral
+  // Addresses announced as host candidates. Empty: the bind address, or for a wildcard bind
+  // every non-loopback interface address (and loopback when no other exists).
+  std::vector<std::string> announced_addresses;
+  rtc::Config peer;
+  size_t max_peers = 10000;           // connected or connecting
+  size_t max_pending = 1000;          // peers whose handshake has not completed
+  std::chrono::milliseconds peer_tick{50};  // how often each peer's timers are checked
+  size_t socket_buffer_bytes = 4 * 1024 * 1024;
+};
+
+struct EngineStats {
+  size_t peers = 0;
+  size_t pending = 0;
+  uint64_t datagrams_in = 0, datagrams_out = 0;
+  uint64_t dropped_unknown = 0;     // datagrams from unknown addresses that were not valid STUN
+  uint64_t dropped_send = 0;        // send_to failures (e.g. socket buffer full)
+  uint64_t peers_created = 0, peers_closed = 0;
+};
+
+stun::Address to_address(const boost::asio::ip::udp::endpoint& ep);
+boost::asio::ip::udp::endpoint to_endpoint(const stun::Address& a);
+std::string to_string(const stun::Address& a);
+
+class Engine {
+ public:
+  // Makes the callbacks of a new peer; the engine adds send_datagram and on_address, and wraps
+  // on_closed so the peer is destroyed (after on_closed returns).
+  using CallbackFactory = std::function<rtc::PeerConnection::Callbacks(PeerId)>;
+
+  Engine(Loop& loop, EngineConfig config, std::shared_ptr<dtls::Certificate> cert = nullptr);
+  ~Engine();  // closes every peer (without callbacks) and the socket
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  struct Accepted {
+    PeerId id;
+    std::string answer;
+  };
+  // Parses the offer, creates the peer, returns its answer. Errors are for the client (HTTP 400)
+  // or limits (503-like: message says which).
+  Result<Accepted> accept_offer(std::string_view offer_sdp, const CallbackFactory& make_callbacks);
+
+  rtc::PeerConnection* peer(PeerId id);
+  // Closes the peer (its on_closed runs) and destroys it on the next turn of the loop.
+  void close_peer(PeerId id, const std::string& reason);
+  // Closes every peer; the socket stays open until destruction.
+  void close_all(const std::string& reason);
+
+  uint16_t udp_port() const { return port_; }
+  const std::vector<std::string>& announced_addresses() const { return announced_; }
+  EngineStats stats() const;
+  const std::shared_ptr<dtls::Certificate>& certificate() const { return cert_; }
+
+ private:
+  struct Entry {
+    std::unique_ptr<rtc::PeerConnection> pc;
+    std::vector<stun::Address> addresses;
+    bool connected = false;
+  };
+  struct AddressHash {
+    size_t operator()(const stun::Address& a) const noexcept;
+  };
+  void start_receive();
+  void on_datagram(size_t n);
+  void send(ByteView data, const stun::Address& to);
+  void on_peer_address(PeerId id, const stun::Address& a);
+  void schedule_destroy(PeerId id);
+  void destroy(PeerId id);
+  void tick(Loop::Clock::time_point now);
+
+  Loop& loop_;
+  EngineConfig config_;
+  std::shared_ptr<dtls::Certificate> cert_;
+  boost::asio::ip::udp::socket socket_;
+  uint16_t port_ = 0;
+  std::vector<std::string> announced_;
+  std::vector<sdp::LocalParams::Candidate> candidates_;
+  std::vector<uint8_t> rx_buf_;
+  boost::asio::ip::udp::endpoint rx_from_;
+  std::unordered_map<PeerId, Entry> peers_;
+  std::unordered_map<std::string, PeerId> by_ufrag_;
+  std::unordered_map<stun::Address, PeerId, AddressHash> by_address_;
+  PeerId next_id_ = 1;
+  uint64_t ticker_ = 0;
+  Loop::Clock::time_point last_peer_tick_{};
+  EngineStats stats_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace peerrtc::net

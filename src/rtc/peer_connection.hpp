@@ -1,0 +1,178 @@
+// One WebRTC DataChannel peer: ICE (lite on the server, controlling on the client) → DTLS →
+// SCTP → DCEP data channels. Pure in the sense of the pieces below it: datagrams come in with
+// receive_datagram(), go out through Callbacks::send_datagram, time comes in with tick(). No
+// sockets, no clocks of its own, no threads: everything runs on the network thread.
+//
+// Re-entrancy: callbacks run synchronously inside receive_datagram(), tick(), send(),
+// open_channel(), close_channel() and close(). A callback may call any method of this object
+// except the destructor: the owner must defer destruction (e.g. post it) after on_closed.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/bytes.hpp"
+#include "common/result.hpp"
+#include "dcep/dcep.hpp"
+#include "dtls/dtls.hpp"
+#include "sctp/sctp.hpp"
+#include "sdp/sdp.hpp"
+#include "stun/stun.hpp"
+
+namespace peerrtc::rtc {
+
+using Clock = std::chrono::steady_clock;
+using Endpoint = stun::Address;
+
+enum class Role { Server /* ICE-lite, controlled */, Client /* full ICE, controlling */ };
+enum class State { New, Checking, Connecting /* DTLS/SCTP */, Connected, Closed };
+const char* to_string(State s);
+
+struct ChannelInit {
+  std::string label;
+  std::string protocol;
+  bool ordered = true;
+  std::optional<uint16_t> max_retransmits;
+  std::optional<uint32_t> max_packet_lifetime_ms;
+  uint16_t priority = 256;
+};
+
+struct ChannelInfo {
+  uint16_t stream = 0;
+  ChannelInit init;
+  bool opened_by_remote = false;
+  bool open = false;  // usable for send
+};
+
+struct Config {
+  std::chrono::milliseconds consent_timeout{30000};  // RFC 7675: no valid check for this long
+  std::chrono::milliseconds connect_timeout{30000};  // from creation to Connected
+  std::chrono::milliseconds client_check_interval{50};
+  std::chrono::milliseconds client_keepalive_interval{2500};
+  uint32_t max_message_size = 262144;  // what we advertise and accept
+  uint16_t sctp_streams = 1024;
+  size_t max_buffered = 8 * 1024 * 1024;  // SCTP send queue cap per peer
+  uint16_t mtu = 1200;
+};
+
+enum class SendStatus { Ok, NoSuchChannel, NotOpen, TooLarge, BufferFull, Error };
+const char* to_string(SendStatus s);
+
+struct Counters {
+  uint64_t stun_bad = 0;         // bad integrity/username/format
+  uint64_t dtls_dropped = 0;     // from an unauthenticated address or bad records
+  uint64_t dcep_bad = 0;         // malformed DCEP
+  uint64_t messages_dropped = 0; // unknown PPID, unknown stream, ...
+  uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
+};
+
+class PeerConnection {
+ public:
+  struct Callbacks {
+    std::function<void(ByteView datagram, const Endpoint& to)> send_datagram;
+    // ICE learned (or changed) the remote address: the owner maps it to this peer.
+    std::function<void(const Endpoint& remote)> on_address;
+    std::function<void()> on_connected;  // SCTP association up
+    std::function<void(const ChannelInfo&)> on_channel_open;
+    std::function<void(uint16_t stream, bool binary, ByteView message)> on_message;
+    std::function<void(uint16_t stream)> on_channel_closed;
+    std::function<void()> on_buffered_low;
+    // Exactly once, for any end: remote close, consent/connect timeout, failure, local close().
+    std::function<void(const std::string& reason)> on_closed;
+  };
+
+  // Server side: from a parsed remote offer. Validates it (throws nothing; check error()).
+  static Result<std::unique_ptr<PeerConnection>> create_server(
+      const sdp::Description& offer, std::shared_ptr<dtls::Certificate> cert, Config config,
+      Callbacks callbacks, Clock::time_point now);
+  // Client side: call local_description() for the offer, then set_remote_answer().
+  static std::unique_ptr<PeerConnection> create_client(std::shared_ptr<dtls::Certificate> cert,
+                                                       Config config, Callbacks callbacks,
+                                                       Clock::time_point now);
+  ~PeerConnection();
+  PeerConnection(const PeerConnection&) = delete;
+  PeerConnection& operator=(const PeerConnection&) = delete;
+
+  // The local SDP: for a server the answer (candidates from `candidates`), for a client the offer.
+  std::string local_description(const std::vector<sdp::LocalParams::Candidate>& candidates) const;
+  // Client only: the server's answer; ICE checks start at the next tick().
+  Result<bool> set_remote_answer(const sdp::Description& answer);
+
+  void receive_datagram(ByteView datagram, const Endpoint& from, Clock::time_point now);
+  void tick(Clock::time_point now);
+
+  Result<uint16_t> open_channel(const ChannelInit& init);
+  SendStatus send(uint16_t stream, ByteView data, bool binary);
+  SendStatus send_text(uint16_t stream, std::string_view text) { return send(stream, as_bytes(text), false); }
+  void close_channel(uint16_t stream);
+  void close(const std::string& reason = "closed locally");  // graceful: SCTP ABORT + close_notify
+
+  const std::string& local_ufrag() const { return local_ufrag_; }
+  State state() const { return state_; }
+  Role role() const { return role_; }
+  const std::optional<Endpoint>& remote_address() const { return selected_; }
+  const ChannelInfo* channel(uint16_t stream) const;
+  const std::map<uint16_t, ChannelInfo>& channels() const { return channels_; }
+  size_t buffered_amount() const;
+  uint32_t remote_max_message_size() const { return remote_max_message_size_; }
+  const Counters& counters() const { return counters_; }
+
+ private:
+  PeerConnection(Role role, std::shared_ptr<dtls::Certificate> cert, Config config,
+                 Callbacks callbacks, Clock::time_point now);
+  void handle_stun(ByteView datagram, const Endpoint& from, Clock::time_point now);
+  void handle_stun_request(const stun::Message& req, ByteView datagram, const Endpoint& from,
+                           Clock::time_point now);
+  void handle_stun_response(const stun::Message& res, ByteView datagram, const Endpoint& from,
+                            Clock::time_point now);
+  void send_stun_error(const stun::Message& req, const Endpoint& to, uint16_t code,
+                       const std::string& reason);
+  void send_check(Clock::time_point now);
+  void start_dtls();
+  void on_dtls_connected();
+  void on_sctp_message(uint16_t stream, uint32_t ppid, ByteView message);
+  void on_dcep(uint16_t stream, ByteView message);
+  void on_stream_reset(uint16_t stream);
+  void fail(const std::string& reason);
+  void release_channel(uint16_t stream);
+  uint16_t next_stream_id();
+  sctp::Reliability reliability_of(const ChannelInfo& ch) const;
+  bool dtls_is_client() const;
+
+  Role role_;
+  std::shared_ptr<dtls::Certificate> cert_;
+  Config config_;
+  Callbacks cb_;
+  State state_ = State::New;
+  Clock::time_point created_;
+  Clock::time_point last_consent_;
+  Clock::time_point next_check_{};
+  std::optional<stun::TransactionId> pending_check_;
+  uint64_t tiebreaker_ = 0;
+
+  std::string local_ufrag_, local_pwd_;
+  std::string remote_ufrag_, remote_pwd_;
+  sdp::Fingerprint remote_fingerprint_;
+  sdp::Setup remote_setup_ = sdp::Setup::ActPass;
+  sdp::Description remote_;  // server: the offer; client: the answer
+  std::vector<Endpoint> remote_candidates_;  // client: from the answer
+  uint16_t remote_sctp_port_ = 5000;
+  uint32_t remote_max_message_size_ = 65536;
+
+  std::optional<Endpoint> selected_;
+  bool nominated_ = false;
+  std::unique_ptr<dtls::Transport> dtls_;
+  std::unique_ptr<sctp::Association> sctp_;
+  std::map<uint16_t, ChannelInfo> channels_;
+  std::map<uint16_t, bool> acked_;  // locally opened channels awaiting DCEP ACK -> false
+  uint16_t stream_cursor_ = 0;
+  Counters counters_;
+  bool closing_ = false;
+  bool sctp_closed_ = false;
+};
+
+}  // namespace peerrtc::rtc
