@@ -71,21 +71,31 @@ test('bad offer: audio-only offer (no data channel) -> 4xx JSON error', async (t
   assertJsonError(await post({ room: 'r', peer_id: uniquePeerId('audio'), offer: { sdp, type: 'offer' } }), 'audio-only offer');
 });
 
-test('bad offer: missing fields -> 4xx JSON error', async () => {
-  const sdp = 'v=0\r\n';
-  const cases = {
-    'empty object': {},
-    'missing offer': { room: 'r', peer_id: uniquePeerId('m') },
-    'missing peer_id': { room: 'r', offer: { sdp, type: 'offer' } },
-    'missing room': { peer_id: uniquePeerId('m'), offer: { sdp, type: 'offer' } },
-    'missing offer.sdp': { room: 'r', peer_id: uniquePeerId('m'), offer: { type: 'offer' } },
-    'missing offer.type': { room: 'r', peer_id: uniquePeerId('m'), offer: { sdp } },
-    'offer.type answer': { room: 'r', peer_id: uniquePeerId('m'), offer: { sdp, type: 'answer' } },
-    'peer_id not a string': { room: 'r', peer_id: 42, offer: { sdp, type: 'offer' } },
-    'JSON array': [],
-  };
-  for (const [name, body] of Object.entries(cases)) assertJsonError(await post(body), name);
-});
+// A valid data channel offer, so each case below is rejected for its missing/invalid field only.
+async function validOffer() {
+  const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
+  try {
+    pc.createDataChannel('x');
+    return (await withTimeout(pc.createOffer(), 5000, 'wrtc createOffer')).sdp;
+  } finally { pc.close(); }
+}
+
+const fieldCases = [
+  ['empty object', () => ({})],
+  ['missing offer', () => ({ room: 'r', peer_id: uniquePeerId('m') })],
+  ['missing peer_id', (sdp) => ({ room: 'r', offer: { sdp, type: 'offer' } })],
+  ['missing room', (sdp) => ({ peer_id: uniquePeerId('m'), offer: { sdp, type: 'offer' } })],
+  ['missing offer.sdp', () => ({ room: 'r', peer_id: uniquePeerId('m'), offer: { type: 'offer' } })],
+  ['missing offer.type', (sdp) => ({ room: 'r', peer_id: uniquePeerId('m'), offer: { sdp } })],
+  ['offer.type is "answer"', (sdp) => ({ room: 'r', peer_id: uniquePeerId('m'), offer: { sdp, type: 'answer' } })],
+  ['peer_id is a number', (sdp) => ({ room: 'r', peer_id: 42, offer: { sdp, type: 'offer' } })],
+  ['body is a JSON array', () => []],
+];
+for (const [name, make] of fieldCases) {
+  test(`bad offer: ${name} -> 4xx JSON error`, async () => {
+    assertJsonError(await post(make(await validOffer())), name);
+  });
+}
 
 test('bad offer: body that is not JSON -> 4xx JSON error', async () => {
   assertJsonError(await post('{"room": "r", "peer_id": '), 'truncated JSON');

@@ -49,8 +49,23 @@ function parseArgs(argv) {
 const opts = parseArgs(process.argv.slice(2));
 const log = (...a) => { if (opts.verbose) console.error('[ref]', ...a); };
 
+// Fault injection, only to prove the harness catches broken servers (never set in the suite):
+// PEERRTC_REF_FAULT=flip|kind|drop-empty|truncate|no-peer-closed|no-channel-closed
+const FAULT = process.env.PEERRTC_REF_FAULT || '';
+function fault(data) {
+  const bin = typeof data !== 'string';
+  const size = bin ? data.byteLength : Buffer.byteLength(data);
+  if (FAULT === 'flip' && bin && size >= 16384) { const c = new Uint8Array(data.slice(0)); c[size - 1] ^= 1; return c.buffer; }
+  if (FAULT === 'kind' && !bin && size === 1024) return new TextEncoder().encode(data).buffer;
+  if (FAULT === 'truncate' && size === 262144) return data.slice(0, size - 1);
+  if (FAULT === 'drop-empty' && size === 0) throw new Error('fault: dropping empty message');
+  return data;
+}
+
 const events = [];
 function emit(ev) {
+  if (FAULT === 'no-peer-closed' && ev.type === 'peer_closed') return;
+  if (FAULT === 'no-channel-closed' && ev.type === 'channel_closed') return;
   events.push(ev);
   log('event', JSON.stringify(ev));
 }
@@ -121,7 +136,7 @@ function watchChannel(peer, dc, openedBy) {
   } else {
     dc.onmessage = (e) => {
       try {
-        dc.send(e.data);
+        dc.send(FAULT ? fault(e.data) : e.data);
       } catch (err) {
         log(`echo failed on ${dc.label}: ${err}`);
       }

@@ -31,5 +31,6 @@ export function summarize(stack, r) {
   return `[${stack}] peer ${r.peerId}: offer->control open ${r.timings.offerToControlOpenMs} ms, ` +
     `pc.sctp.maxMessageSize=${r.maxMessageSize} (answer a=max-message-size ${r.answerMaxMessageSize}), ` +
     `${r.messages} messages / ${r.bytes} bytes echoed byte-exact, timings ${JSON.stringify(r.timings)}, ` +
-    `peer_closed reason ${JSON.stringify(r.peerClosedReason)}`;
+    `peer_closed reason ${JSON.stringify(r.peerClosedReason)}` +
+    (r.partialRetries ? `, ${r.partialRetries} lost echo(es) on partially reliable channels re-sent` : '');
 }
