@@ -14,6 +14,13 @@ namespace peerrtc::sdp {
 
 enum class Setup { ActPass, Active, Passive, HoldConn };
 
+// parse() refuses larger input (an HTTP body limit of its own).
+inline constexpr size_t kMaxSdpSize = 65536;
+// Value stored in Description::max_message_size when the remote sent a=max-message-size:0
+// ("any size", RFC 8841 section 6): we cap it at what our SCTP side and libwebrtc use, so a
+// sender never builds an unbounded message; max_message_size_unlimited records the 0.
+inline constexpr uint32_t kUnlimitedMaxMessageSize = 262144;
+
 struct Fingerprint {
   std::string algorithm;  // lower-case, e.g. "sha-256"
   Bytes digest;
@@ -27,7 +34,10 @@ struct Media {
   std::string formats;   // the rest of the m= line after the protocol, verbatim ("webrtc-datachannel")
   std::string mid;       // a=mid (may be empty if the offer had none)
   bool is_datachannel = false;  // application + (UDP|TCP)/DTLS/SCTP + webrtc-datachannel
+                                // (or the legacy DTLS/SCTP <port> + a=sctpmap form)
   uint16_t port = 0;
+  bool bundle_only = false;     // a=bundle-only (port 0 but part of the BUNDLE group)
+  bool legacy_sctpmap = false;  // data section in the pre-RFC 8841 "DTLS/SCTP 5000" + a=sctpmap form
 };
 
 // What the server needs from a remote description (offer or answer). ICE and DTLS values are
@@ -44,6 +54,10 @@ struct Description {
   uint32_t max_message_size = 65536;  // RFC 8841 default when absent
   std::vector<std::string> bundle_mids;  // a=group:BUNDLE
   std::vector<std::string> candidates;   // "candidate:..." lines (without "a=")
+  bool end_of_candidates = false;        // a=end-of-candidates in the data section
+  bool has_setup = false;                // a=setup was present (else `setup` is the default)
+  bool max_message_size_unlimited = false;  // a=max-message-size:0 (see kUnlimitedMaxMessageSize)
+  std::vector<std::string> ice_options;  // a=ice-options tokens, e.g. "trickle"
 };
 
 // Parses an offer or answer. Errors (clear, for an HTTP 400): empty/oversized (> 64 KiB) input,
@@ -67,15 +81,28 @@ struct LocalParams {
   };
   std::vector<Candidate> candidates;
   uint64_t session_id = 0;  // o= line; 0 = random
+  bool ice_trickle = false;  // a=ice-options:trickle (never with ice_lite); when false,
+                             // a=end-of-candidates follows the candidates
 };
+
+// The DTLS role to put in an answer to an offer that said `offered`: passive to active,
+// active to passive, actpass to `preferred` (Passive unless it is Active), holdconn stays.
+// build_answer() uses this, so callers pick their DTLS role with the same function.
+Setup answer_setup(Setup offered, Setup preferred);
+std::string_view to_string(Setup setup);
 
 // Builds the answer to `offer`: one m= section per offered one, in order, same mids; the data
 // section accepted, every other section rejected with port 0; BUNDLE group of the data mid only;
 // a=ice-lite at session level when params.ice_lite; candidates + a=end-of-candidates.
+// The data section keeps the offered protocol token and form (legacy sctpmap offers get a
+// legacy answer). Candidates with an empty/odd address or port 0 are skipped. The caller
+// supplies valid ICE/DTLS parameters; the answer parses with parse() when it does (and fits
+// in kMaxSdpSize).
 std::string build_answer(const Description& offer, const LocalParams& params);
 
 // Builds a data-only offer (one application m-section, mid "0", BUNDLE, setup actpass unless
-// params.setup says otherwise), for the C++ client side.
+// params.setup says otherwise: Passive, the LocalParams default meant for answers, also gives
+// actpass), for the C++ client side.
 std::string build_offer(const LocalParams& params);
 
 }  // namespace peerrtc::sdp
