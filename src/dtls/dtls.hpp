@@ -6,6 +6,7 @@
 // close(). A callback must not destroy the Transport; it may call send() or close().
 #pragma once
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -86,10 +87,18 @@ class Transport {
   uint64_t dropped_records() const { return dropped_; }
 
  private:
+  friend struct TransportGlue;  // OpenSSL C callbacks (BIO, timer, certificate check)
+
+  void cleanup();
   void flush_output();
-  void after_io(int ret);
+  // Inspects the result of an SSL call (error code and message taken before output is flushed).
+  void after_io(int err, const std::string& errors, const char* what);
+  void drive_handshake();
+  void read_records(size_t& delivered);
   void fail(const std::string& reason);
   bool verify_remote();
+  bool fingerprint_matches(X509* peer, std::string* why) const;
+  bool record_acceptable(uint8_t type, uint16_t epoch, ByteView body) const;
 
   std::shared_ptr<Certificate> cert_;
   Role role_;
@@ -99,12 +108,14 @@ class Transport {
   Config config_;
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
-  BIO* in_ = nullptr;   // owned by ssl_
-  BIO* out_ = nullptr;  // owned by ssl_
+  BIO* in_ = nullptr;   // memory BIO, owned by ssl_
+  BIO* out_ = nullptr;  // datagram BIO (one write = one datagram), owned by ssl_
   State state_ = State::New;
   uint64_t dropped_ = 0;
   std::chrono::steady_clock::time_point started_{};
   Bytes read_buf_;
+  std::deque<Bytes> out_queue_;  // datagrams written by OpenSSL, sent after each SSL call returns
+  std::string verify_error_;     // why the peer certificate was rejected during the handshake
 };
 
 }  // namespace peerrtc::dtls
