@@ -35,11 +35,16 @@ class TestServer {
   http::Response offer(const http::Request& req) {
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) return http::Response::error(400, "body is not a JSON object");
-    if (!body.contains("peer_id") || !body["peer_id"].is_string())
-      return http::Response::error(400, "missing string field 'peer_id'");
-    if (!body.contains("offer") || !body["offer"].is_object() || !body["offer"].contains("sdp") ||
-        !body["offer"]["sdp"].is_string())
-      return http::Response::error(400, "missing field 'offer.sdp'");
+    for (const char* field : {"room", "peer_id"})
+      if (!body.contains(field) || !body[field].is_string() || body[field].get<std::string>().empty())
+        return http::Response::error(400, std::string("missing or empty string field '") + field + "'");
+    if (!body.contains("offer") || !body["offer"].is_object())
+      return http::Response::error(400, "missing object field 'offer'");
+    const json& o = body["offer"];
+    if (!o.contains("sdp") || !o["sdp"].is_string())
+      return http::Response::error(400, "missing string field 'offer.sdp'");
+    if (!o.contains("type") || o["type"] != "offer")
+      return http::Response::error(400, "field 'offer.type' must be \"offer\"");
     std::string peer_id = body["peer_id"];
     std::string sdp = body["offer"]["sdp"];
     std::promise<Result<std::string>> done;
