@@ -26,6 +26,9 @@ class Stack {
  public:
   static void init();  // idempotent; usrsctp_init_nothreads + sysctls (no ECN, no CRC check on
                        // receive since DTLS protects the packets, etc.)
+  // Pass the real elapsed time: usrsctp runs its callouts on this clock, but T3-rtx only
+  // re-marks chunks older than the RTO by the wall clock, so faster-than-real time makes
+  // timeouts fire without retransmitting (and eventually fails the association).
   static void handle_timers(uint32_t elapsed_ms);
   static size_t associations();  // live Association objects (for leak tests)
 };
@@ -63,7 +66,10 @@ class Association {
   };
 
   Association(Config config, Callbacks callbacks);  // calls Stack::init()
-  ~Association();  // aborts if still up, closes the socket, frees everything
+  // Aborts if still up, closes the socket, frees everything. The ABORT goes out through
+  // Callbacks::send from inside the destructor (the only callback that can fire there), so
+  // destroy the Association before whatever that callback uses.
+  ~Association();
   Association(const Association&) = delete;
   Association& operator=(const Association&) = delete;
 
@@ -110,6 +116,15 @@ class Association {
   uint16_t partial_stream_ = 0;
   uint32_t partial_ppid_ = 0;
   uint64_t dropped_ = 0;
+  // Implementation state (sctp.cpp).
+  bool connect_called_ = false;
+  bool destroying_ = false;          // in the destructor: no user callbacks except the ABORT packet
+  bool draining_ = false;            // re-entrancy guard for drain_queue()
+  bool discarding_partial_ = false;  // an oversized message is being skipped until its MSG_EOR
+  Bytes partial_notification_;       // a notification delivered in pieces (rare)
+  std::deque<uint16_t> deferred_resets_;  // resets waiting for our queue to reach usrsctp first
+  void reset_now(uint16_t stream);
+  void apply_deferred_resets();
 };
 
 }  // namespace peerrtc::sctp

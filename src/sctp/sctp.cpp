@@ -1,0 +1,557 @@
+// usrsctp glue: AF_CONN sockets, no usrsctp threads, C callbacks resolved through an id registry.
+#include "sctp/sctp.hpp"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <usrsctp.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <unordered_map>
+#include <vector>
+
+#include "common/log.hpp"
+
+namespace peerrtc::sctp {
+
+namespace {
+
+constexpr size_t kCommonHeaderSize = 12;  // src port, dst port, vtag, CRC32c
+constexpr size_t kChecksumOffset = 8;
+// Socket buffer floor: usrsctp only accepts a whole message (explicit EOR off) when it fits in
+// SO_SNDBUF next to what is already queued, so the buffer must exceed max_message_size.
+constexpr int kMinSocketBuffer = 1024 * 1024;
+
+struct Registry {
+  std::unordered_map<uintptr_t, Association*> by_id;
+  uintptr_t next_id = 1;  // never reused: a stale usrsctp callback can't reach a newer object
+  bool initialized = false;
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+Association* lookup(const void* addr) {
+  auto& r = registry();
+  auto it = r.by_id.find(reinterpret_cast<uintptr_t>(addr));
+  return it == r.by_id.end() ? nullptr : it->second;
+}
+
+// usrsctp -> wire. The buffer is usrsctp's private copy (malloc'd per packet), so it's fine to
+// write the checksum in place.
+int conn_output(void* addr, void* buffer, size_t length, uint8_t /*tos*/, uint8_t /*set_df*/) {
+  Association* a = lookup(addr);
+  if (!a || length < kCommonHeaderSize) return 0;  // closed socket still running timers: drop
+  // CRC32c "offload" (usrsctp_enable_crc32c_offload) makes usrsctp skip the checksum on receive
+  // AND on send (it leaves 0 in the field). DTLS already protects the packets, but the remote
+  // stack (Chrome dcsctp, Firefox usrsctp) verifies it, so compute it here.
+  auto* p = static_cast<uint8_t*>(buffer);
+  std::memset(p + kChecksumOffset, 0, 4);
+  // usrsctp_crc32c returns the value laid out so that storing it as-is gives the wire order.
+  uint32_t crc = usrsctp_crc32c(buffer, length);
+  std::memcpy(p + kChecksumOffset, &crc, 4);
+  a->on_usrsctp_output(buffer, length);
+  return 0;
+}
+
+int receive_cb(struct socket* /*sock*/, union sctp_sockstore /*addr*/, void* data, size_t datalen,
+               struct sctp_rcvinfo rcv, int flags, void* ulp_info) {
+  // usrsctp hands over a malloc()'d buffer that the callback owns (NULL at EOF).
+  Association* a = lookup(ulp_info);
+  if (a && data) {
+    a->on_usrsctp_receive(data, datalen, rcv.rcv_sid, ntohl(rcv.rcv_ppid), flags);
+  }
+  std::free(data);
+  return 1;
+}
+
+int send_cb(struct socket* /*sock*/, uint32_t /*sb_free*/, void* ulp_info) {
+  if (Association* a = lookup(ulp_info)) a->on_usrsctp_writable();
+  return 0;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Stack
+
+void Stack::init() {
+  auto& r = registry();
+  if (r.initialized) return;
+  r.initialized = true;
+  usrsctp_init_nothreads(0, conn_output, nullptr);  // no UDP encapsulation, no debug printf
+  usrsctp_sysctl_set_sctp_ecn_enable(0);             // WebRTC peers don't do ECN over DTLS
+  usrsctp_sysctl_set_sctp_pr_enable(1);              // PR-SCTP (RFC 3758) for unreliable channels
+  usrsctp_sysctl_set_sctp_reconfig_enable(1);        // RE-CONFIG (RFC 6525) stream reset
+  // Receive side only skips the CRC check; conn_output computes it for outgoing packets.
+  usrsctp_enable_crc32c_offload();
+  // A whole 256 KiB message must fit in the socket buffers; sockets also set SO_SNDBUF/RCVBUF.
+  usrsctp_sysctl_set_sctp_sendspace(kMinSocketBuffer);
+  usrsctp_sysctl_set_sctp_recvspace(kMinSocketBuffer);
+  // Default 512 chunks is below one 256 KiB message at MTU 1200 (~230 chunks) times two.
+  usrsctp_sysctl_set_sctp_max_chunks_on_queue(10 * 1024);
+  // SACK faster than the 200 ms default: data channels are often request/response.
+  usrsctp_sysctl_set_sctp_delayed_sack_time_default(20);
+}
+
+void Stack::handle_timers(uint32_t elapsed_ms) {
+  if (!registry().initialized) return;
+  usrsctp_handle_timers(elapsed_ms);
+}
+
+size_t Stack::associations() { return registry().by_id.size(); }
+
+const char* to_string(SendStatus s) {
+  switch (s) {
+    case SendStatus::Ok: return "ok";
+    case SendStatus::TooLarge: return "too large";
+    case SendStatus::NotConnected: return "not connected";
+    case SendStatus::BufferFull: return "buffer full";
+    case SendStatus::Error: return "error";
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Association
+
+namespace {
+
+template <typename T>
+bool set_opt(struct socket* s, int level, int name, const T& value, const char* what) {
+  if (usrsctp_setsockopt(s, level, name, &value, static_cast<socklen_t>(sizeof(T))) != 0) {
+    log().warn("sctp: setsockopt {} failed: {}", what, std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Association::Association(Config config, Callbacks callbacks)
+    : config_(config), cb_(std::move(callbacks)) {
+  Stack::init();
+  auto& r = registry();
+  id_ = r.next_id++;
+  r.by_id.emplace(id_, this);
+  usrsctp_register_address(reinterpret_cast<void*>(id_));
+
+  auto fail = [this](const char* what) {
+    int err = errno;
+    if (sock_) usrsctp_close(sock_);
+    sock_ = nullptr;
+    registry().by_id.erase(id_);
+    usrsctp_deregister_address(reinterpret_cast<void*>(id_));
+    throw std::runtime_error(std::string("sctp: ") + what + ": " + std::strerror(err));
+  };
+
+  // In nothreads mode these callbacks run synchronously inside usrsctp_conninput() and
+  // usrsctp_handle_timers(). Threshold 0: send_cb after every SACK that frees space.
+  sock_ = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, receive_cb, send_cb, 0,
+                         reinterpret_cast<void*>(id_));
+  if (!sock_) fail("usrsctp_socket");
+  if (usrsctp_set_non_blocking(sock_, 1) != 0) fail("non-blocking");
+
+  // Local close (dtor/abort) sends ABORT and frees the association at once: the DTLS below us
+  // is going away, nothing may linger in the stack sending packets.
+  struct linger lg{};
+  lg.l_onoff = 1;
+  lg.l_linger = 0;
+  if (!set_opt(sock_, SOL_SOCKET, SO_LINGER, lg, "SO_LINGER")) fail("SO_LINGER");
+
+  int on = 1;
+  if (!set_opt(sock_, IPPROTO_SCTP, SCTP_NODELAY, on, "SCTP_NODELAY")) fail("SCTP_NODELAY");
+  if (!set_opt(sock_, IPPROTO_SCTP, SCTP_RECVRCVINFO, on, "SCTP_RECVRCVINFO")) fail("SCTP_RECVRCVINFO");
+  int off = 0;
+  // Whole messages per send; no explicit EOR.
+  if (!set_opt(sock_, IPPROTO_SCTP, SCTP_EXPLICIT_EOR, off, "SCTP_EXPLICIT_EOR")) fail("SCTP_EXPLICIT_EOR");
+  // Level 0: one partially delivered message at a time, and no notifications interleaved with
+  // its pieces, so one reassembly buffer suffices.
+  if (!set_opt(sock_, IPPROTO_SCTP, SCTP_FRAGMENT_INTERLEAVE, off, "SCTP_FRAGMENT_INTERLEAVE"))
+    fail("SCTP_FRAGMENT_INTERLEAVE");
+
+  struct sctp_assoc_value av{};
+  av.assoc_id = SCTP_ALL_ASSOC;
+  av.assoc_value = SCTP_ENABLE_RESET_STREAM_REQ;
+  if (!set_opt(sock_, IPPROTO_SCTP, SCTP_ENABLE_STREAM_RESET, av, "SCTP_ENABLE_STREAM_RESET"))
+    fail("SCTP_ENABLE_STREAM_RESET");
+
+  struct sctp_initmsg init{};
+  init.sinit_num_ostreams = config_.streams;
+  init.sinit_max_instreams = config_.streams;
+  if (!set_opt(sock_, IPPROTO_SCTP, SCTP_INITMSG, init, "SCTP_INITMSG")) fail("SCTP_INITMSG");
+
+  // usrsctp only accepts a message (explicit EOR off, non-blocking) if it fits in SO_SNDBUF
+  // next to what is queued; larger than SO_SNDBUF -> EMSGSIZE forever. Twice the max message
+  // keeps one in flight while the next is accepted. Limits only: usrsctp allocates as it goes.
+  int buf = static_cast<int>(std::max<size_t>(kMinSocketBuffer, size_t{config_.max_message_size} * 2));
+  if (!set_opt(sock_, SOL_SOCKET, SO_SNDBUF, buf, "SO_SNDBUF")) fail("SO_SNDBUF");
+  if (!set_opt(sock_, SOL_SOCKET, SO_RCVBUF, buf, "SO_RCVBUF")) fail("SO_RCVBUF");
+
+  for (uint16_t type : {SCTP_ASSOC_CHANGE, SCTP_STREAM_RESET_EVENT, SCTP_SEND_FAILED_EVENT,
+                        SCTP_SENDER_DRY_EVENT, SCTP_PARTIAL_DELIVERY_EVENT, SCTP_SHUTDOWN_EVENT,
+                        SCTP_ADAPTATION_INDICATION, SCTP_REMOTE_ERROR}) {
+    struct sctp_event ev{};
+    ev.se_assoc_id = SCTP_ALL_ASSOC;
+    ev.se_type = type;
+    ev.se_on = 1;
+    if (!set_opt(sock_, IPPROTO_SCTP, SCTP_EVENT, ev, "SCTP_EVENT")) fail("SCTP_EVENT");
+  }
+
+  // Fixed MTU (RFC 8261: <= 1200 unless DF can be controlled); usrsctp has no PLPMTUD.
+  struct sctp_paddrparams spp{};
+  spp.spp_assoc_id = SCTP_FUTURE_ASSOC;
+  spp.spp_flags = SPP_PMTUD_DISABLE | SPP_HB_ENABLE;
+  spp.spp_pathmtu = config_.mtu > kCommonHeaderSize ? config_.mtu - kCommonHeaderSize : config_.mtu;  // excludes the 12-byte common header
+  if (!set_opt(sock_, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, spp, "SCTP_PEER_ADDR_PARAMS"))
+    fail("SCTP_PEER_ADDR_PARAMS");
+}
+
+Association::~Association() {
+  destroying_ = true;  // from here on only the ABORT packet goes out; no user callback fires
+  if (sock_) {
+    // SO_LINGER {1, 0}: usrsctp_close() sends ABORT (if an association exists) and frees it.
+    usrsctp_close(sock_);
+    sock_ = nullptr;
+  }
+  registry().by_id.erase(id_);
+  usrsctp_deregister_address(reinterpret_cast<void*>(id_));
+}
+
+void Association::connect() {
+  if (!sock_ || connect_called_ || closed_) return;
+  connect_called_ = true;
+  struct sockaddr_conn sconn{};
+  sconn.sconn_family = AF_CONN;
+  sconn.sconn_port = htons(config_.local_port);
+  sconn.sconn_addr = reinterpret_cast<void*>(id_);
+  if (usrsctp_bind(sock_, reinterpret_cast<struct sockaddr*>(&sconn), sizeof(sconn)) != 0) {
+    close_with(std::string("bind failed: ") + std::strerror(errno));
+    return;
+  }
+  // Both ends connect (simultaneous open, RFC 8841 §9.3); SCTP resolves the INIT collision.
+  sconn.sconn_port = htons(config_.remote_port);
+  if (usrsctp_connect(sock_, reinterpret_cast<struct sockaddr*>(&sconn), sizeof(sconn)) != 0 &&
+      errno != EINPROGRESS) {
+    close_with(std::string("connect failed: ") + std::strerror(errno));
+  }
+}
+
+void Association::receive(ByteView packet) {
+  if (!sock_ || packet.size() < kCommonHeaderSize) {
+    ++dropped_;
+    return;
+  }
+  usrsctp_conninput(reinterpret_cast<void*>(id_), packet.data(), packet.size(), 0);
+}
+
+bool Association::try_send_now(uint16_t stream, uint32_t ppid, ByteView data,
+                               const Reliability& rel, bool* would_block) {
+  *would_block = false;
+  struct sctp_sendv_spa spa{};
+  spa.sendv_flags = SCTP_SEND_SNDINFO_VALID | SCTP_SEND_PRINFO_VALID;
+  spa.sendv_sndinfo.snd_sid = stream;
+  spa.sendv_sndinfo.snd_ppid = htonl(ppid);
+  spa.sendv_sndinfo.snd_flags = SCTP_EOR | (rel.ordered ? 0 : SCTP_UNORDERED);
+  if (rel.max_retransmits) {
+    spa.sendv_prinfo.pr_policy = SCTP_PR_SCTP_RTX;
+    spa.sendv_prinfo.pr_value = *rel.max_retransmits;
+  } else if (rel.max_lifetime_ms) {
+    spa.sendv_prinfo.pr_policy = SCTP_PR_SCTP_TTL;
+    spa.sendv_prinfo.pr_value = *rel.max_lifetime_ms;
+  } else {
+    spa.sendv_prinfo.pr_policy = SCTP_PR_SCTP_NONE;
+    spa.sendv_prinfo.pr_value = 0;
+  }
+  ssize_t n = usrsctp_sendv(sock_, data.data(), data.size(), nullptr, 0, &spa,
+                            static_cast<socklen_t>(sizeof(spa)), SCTP_SENDV_SPA, 0);
+  if (n >= 0) return true;
+  int err = errno;
+  if (err == EWOULDBLOCK || err == EAGAIN) {
+    *would_block = true;
+  } else if (err == EMSGSIZE) {
+    // Can't happen with SO_SNDBUF >= 2 * max_message_size; would mean it never fits.
+    log().error("sctp: message of {} bytes exceeds the usrsctp send buffer", data.size());
+  } else {
+    log().debug("sctp: usrsctp_sendv failed: {}", std::strerror(err));
+  }
+  return false;
+}
+
+SendStatus Association::send(uint16_t stream, uint32_t ppid, ByteView data, const Reliability& rel) {
+  if (data.size() > config_.max_message_size) return SendStatus::TooLarge;
+  if (!sock_ || !connected_ || closed_) return SendStatus::NotConnected;
+  // SCTP can't carry empty user messages; WebRTC sends one byte with PPID 56/57 instead.
+  if (data.empty()) return SendStatus::Error;
+  if (stream >= config_.streams) return SendStatus::Error;
+
+  if (!queue_.empty()) drain_queue();
+  if (queue_.empty()) {
+    bool would_block = false;
+    if (try_send_now(stream, ppid, data, rel, &would_block)) return SendStatus::Ok;
+    if (!would_block) return connected_ ? SendStatus::Error : SendStatus::NotConnected;
+  }
+  if (queued_bytes_ + data.size() > config_.max_buffered) return SendStatus::BufferFull;
+  queue_.push_back(Pending{stream, ppid, rel, Bytes(data.begin(), data.end())});
+  queued_bytes_ += data.size();
+  return SendStatus::Ok;
+}
+
+void Association::drain_queue() {
+  if (draining_ || !sock_) return;
+  draining_ = true;
+  bool had = !queue_.empty();
+  while (!queue_.empty() && sock_ && !closed_) {
+    Pending& p = queue_.front();
+    bool would_block = false;
+    if (!try_send_now(p.stream, p.ppid, p.data, p.rel, &would_block)) {
+      if (would_block) break;
+      ++dropped_;  // a hard error for this message; don't let it wedge the queue
+    }
+    queued_bytes_ -= p.data.size();
+    queue_.pop_front();
+  }
+  draining_ = false;
+  if (queue_.empty()) apply_deferred_resets();
+  if (had && queue_.empty() && !closed_ && !destroying_ && cb_.on_buffered_low) cb_.on_buffered_low();
+}
+
+size_t Association::buffered_amount() const { return queued_bytes_; }
+
+void Association::reset_stream(uint16_t stream) {
+  if (!sock_ || closed_) return;
+  // Our queued messages for the stream must reach usrsctp before the reset (usrsctp itself
+  // sends the RE-CONFIG only once its stream queue is empty).
+  if (!queue_.empty()) {
+    deferred_resets_.push_back(stream);
+    return;
+  }
+  reset_now(stream);
+}
+
+void Association::apply_deferred_resets() {
+  while (!deferred_resets_.empty() && sock_ && !closed_) {
+    uint16_t s = deferred_resets_.front();
+    deferred_resets_.pop_front();
+    reset_now(s);
+  }
+}
+
+void Association::reset_now(uint16_t stream) {
+  std::vector<uint8_t> buf(sizeof(struct sctp_reset_streams) + sizeof(uint16_t));
+  struct sctp_reset_streams hdr{};
+  hdr.srs_assoc_id = SCTP_ALL_ASSOC;
+  hdr.srs_flags = SCTP_STREAM_RESET_OUTGOING;
+  hdr.srs_number_streams = 1;
+  std::memcpy(buf.data(), &hdr, sizeof(hdr));
+  std::memcpy(buf.data() + sizeof(hdr), &stream, sizeof(stream));
+  if (usrsctp_setsockopt(sock_, IPPROTO_SCTP, SCTP_RESET_STREAMS, buf.data(),
+                         static_cast<socklen_t>(buf.size())) != 0) {
+    log().debug("sctp: reset of stream {} failed: {}", stream, std::strerror(errno));
+  }
+}
+
+void Association::shutdown() {
+  if (!sock_ || closed_) return;
+  connected_ = false;
+  queue_.clear();
+  queued_bytes_ = 0;
+  deferred_resets_.clear();
+  // SHUT_WR: SHUTDOWN once what usrsctp holds is acked; reading stays open so the
+  // SHUTDOWN_COMP notification still reaches us (SHUT_RD would silence notifications).
+  if (usrsctp_shutdown(sock_, SHUT_WR) != 0 && errno != ENOTCONN) {
+    close_with(std::string("shutdown failed: ") + std::strerror(errno));
+  }
+}
+
+void Association::abort() {
+  if (!sock_) return;
+  closed_ = true;  // local abort: no on_closed
+  connected_ = false;
+  queue_.clear();
+  queued_bytes_ = 0;
+  deferred_resets_.clear();
+  partial_.clear();
+  usrsctp_close(sock_);  // SO_LINGER {1, 0}: sends ABORT
+  sock_ = nullptr;
+}
+
+void Association::close_with(const std::string& reason) {
+  if (closed_) return;
+  closed_ = true;
+  connected_ = false;
+  queue_.clear();
+  queued_bytes_ = 0;
+  deferred_resets_.clear();
+  partial_.clear();
+  if (!destroying_ && cb_.on_closed) cb_.on_closed(reason);
+}
+
+void Association::on_usrsctp_output(const void* data, size_t len) {
+  // Also during the destructor, for the ABORT that tells the peer we're gone.
+  if (cb_.send) cb_.send(ByteView(static_cast<const uint8_t*>(data), len));
+}
+
+void Association::on_usrsctp_writable() {
+  if (destroying_ || closed_) return;
+  drain_queue();
+}
+
+void Association::on_usrsctp_receive(const void* data, size_t len, uint16_t stream, uint32_t ppid,
+                                     int flags) {
+  if (destroying_) return;
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  const bool eor = (flags & MSG_EOR) != 0;
+
+  if (flags & MSG_NOTIFICATION) {
+    if (eor && partial_notification_.empty()) {
+      handle_notification(data, len);
+    } else {
+      partial_notification_.insert(partial_notification_.end(), bytes, bytes + len);
+      if (eor) {
+        Bytes n = std::move(partial_notification_);
+        partial_notification_.clear();
+        handle_notification(n.data(), n.size());
+      }
+    }
+    return;
+  }
+  if (closed_) return;
+
+  if (!partial_.empty() || discarding_partial_) {
+    if (stream != partial_stream_ || ppid != partial_ppid_) {
+      // Can't happen with interleave level 0; the old message is lost.
+      if (!discarding_partial_) ++dropped_;
+      partial_.clear();
+      discarding_partial_ = false;
+    }
+  }
+  if (discarding_partial_) {
+    if (eor) discarding_partial_ = false;
+    return;
+  }
+  if (partial_.empty() && eor) {  // the common case: one whole message, no copy
+    if (len > config_.max_message_size) {
+      ++dropped_;
+      return;
+    }
+    if (cb_.on_message) cb_.on_message(stream, ppid, ByteView(bytes, len));
+    return;
+  }
+  if (partial_.size() + len > config_.max_message_size) {
+    ++dropped_;
+    partial_.clear();
+    partial_.shrink_to_fit();
+    discarding_partial_ = !eor;
+    partial_stream_ = stream;
+    partial_ppid_ = ppid;
+    return;
+  }
+  if (partial_.empty()) {
+    partial_stream_ = stream;
+    partial_ppid_ = ppid;
+  }
+  partial_.insert(partial_.end(), bytes, bytes + len);
+  if (eor) {
+    Bytes msg = std::move(partial_);
+    partial_ = Bytes();
+    if (cb_.on_message) cb_.on_message(stream, ppid, ByteView(msg.data(), msg.size()));
+  }
+}
+
+void Association::handle_notification(const void* data, size_t len) {
+  decltype(sctp_notification::sn_header) hdr{};
+  if (len < sizeof(hdr)) return;
+  std::memcpy(&hdr, data, sizeof(hdr));
+  if (hdr.sn_length > len) return;
+  const auto* bytes = static_cast<const uint8_t*>(data);
+
+  switch (hdr.sn_type) {
+    case SCTP_ASSOC_CHANGE: {
+      struct sctp_assoc_change sac {};
+      if (len < sizeof(sac)) return;
+      std::memcpy(&sac, data, sizeof(sac));
+      switch (sac.sac_state) {
+        case SCTP_COMM_UP:
+          if (!connected_ && !closed_) {
+            connected_ = true;
+            log().debug("sctp: association up, {} out / {} in streams", sac.sac_outbound_streams,
+                        sac.sac_inbound_streams);
+            if (cb_.on_connected) cb_.on_connected();
+            drain_queue();
+          }
+          break;
+        case SCTP_RESTART:
+          log().debug("sctp: peer restarted the association");
+          break;
+        case SCTP_COMM_LOST: {
+          // On a received ABORT, sac_info carries the ABORT chunk (type 6).
+          bool abort = hdr.sn_length > sizeof(sac) && bytes[sizeof(sac)] == 6;
+          close_with(abort ? "aborted by peer" : "communication lost");
+          break;
+        }
+        case SCTP_SHUTDOWN_COMP:
+          close_with("shutdown complete");
+          break;
+        case SCTP_CANT_STR_ASSOC:
+          close_with("cannot start association");
+          break;
+        default:
+          break;
+      }
+      break;
+    }
+    case SCTP_SHUTDOWN_EVENT:
+      // The peer sent SHUTDOWN: we can't send anymore; SHUTDOWN_COMP follows.
+      connected_ = false;
+      break;
+    case SCTP_STREAM_RESET_EVENT: {
+      struct sctp_stream_reset_event ev {};
+      if (len < sizeof(ev) || hdr.sn_length < sizeof(ev)) return;
+      std::memcpy(&ev, data, sizeof(ev));
+      size_t n = (hdr.sn_length - sizeof(ev)) / sizeof(uint16_t);
+      if (ev.strreset_flags & (SCTP_STREAM_RESET_DENIED | SCTP_STREAM_RESET_FAILED)) {
+        log().debug("sctp: stream reset denied/failed (flags {:#x})", ev.strreset_flags);
+        break;
+      }
+      if (ev.strreset_flags & SCTP_STREAM_RESET_INCOMING_SSN) {
+        std::vector<uint16_t> streams(n);
+        if (n) std::memcpy(streams.data(), bytes + sizeof(ev), n * sizeof(uint16_t));
+        for (uint16_t s : streams) {
+          if (closed_ || destroying_) break;
+          if (cb_.on_stream_reset) cb_.on_stream_reset(s);
+        }
+      }
+      break;
+    }
+    case SCTP_SENDER_DRY_EVENT:
+      drain_queue();
+      break;
+    case SCTP_SEND_FAILED_EVENT:
+      // An abandoned partially reliable message (or unsent data at close): expected.
+      break;
+    case SCTP_PARTIAL_DELIVERY_EVENT: {
+      struct sctp_pdapi_event pd {};
+      if (len < sizeof(pd)) return;
+      std::memcpy(&pd, data, sizeof(pd));
+      if (pd.pdapi_indication == SCTP_PARTIAL_DELIVERY_ABORTED) {
+        if (!partial_.empty() || discarding_partial_) ++dropped_;
+        partial_.clear();
+        discarding_partial_ = false;
+      }
+      break;
+    }
+    case SCTP_REMOTE_ERROR:
+      log().debug("sctp: remote error");
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace peerrtc::sctp
