@@ -9,7 +9,7 @@ DEB_PACKAGES=(
   libssl-dev libusrsctp-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   libspdlog-dev libcli11-dev libgtest-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  chromium firefox-esr
+  chromium firefox-esr libcpp-httplib-dev
 )
 # Node.js 18+ with npm: use the machine's if present, else Debian's.
 command -v node >/dev/null && command -v npm >/dev/null || DEB_PACKAGES+=(nodejs npm)

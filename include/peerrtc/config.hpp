@@ -1,0 +1,40 @@
+// Configuration of a SignalingManager. Every limit has a default; all are documented in
+// docs/limits (README) and enforced with a clear error or a counted, logged drop.
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace peerrtc {
+
+struct Config {
+  bool debug = false;  // debug logging of the library
+
+  // Network (one UDP port for every peer).
+  std::string udp_bind = "0.0.0.0";
+  uint16_t udp_port = 0;                 // 0 = ephemeral
+  std::vector<std::string> public_ips;   // announced host candidates (behind NAT); empty = bound/interface addresses
+
+  // ICE servers handed to clients by GET /config (none are needed to reach an ICE-lite server).
+  std::vector<std::string> ice_servers;  // e.g. "stun:stun.example.org:3478"
+
+  // Limits.
+  size_t max_rooms = 10000;
+  size_t max_peers_per_room = 500;
+  size_t max_peers = 10000;
+  size_t max_pending_handshakes = 1000;
+  std::chrono::milliseconds consent_timeout{30000};
+  std::chrono::milliseconds connect_timeout{30000};
+
+  // Backend hooks: on_message / on_peer_joined / on_peer_left run on this many threads, fed by a
+  // bounded queue; when it is full the oldest event is dropped and counted.
+  unsigned hook_threads = 1;
+  size_t hook_queue_capacity = 10000;
+
+  // How long a thread calling the API waits for the network thread.
+  std::chrono::milliseconds api_timeout{5000};
+};
+
+}  // namespace peerrtc

@@ -1,0 +1,5 @@
+// PeerRTC public API.
+#pragma once
+#include "peerrtc/broadcaster.hpp"
+#include "peerrtc/config.hpp"
+#include "peerrtc/signaling_manager.hpp"

@@ -1,0 +1,137 @@
+// The PeerPyRTC API in C++: rooms of WebRTC DataChannel peers, relayed by the server.
+//
+//   peerrtc::SignalingManager manager;
+//   manager.on_message([](const peerrtc::Message& m) { db.save(m.room, m.sender, m.data); });
+//   // in any HTTP framework:
+//   json answer = manager.offer(body["room"], body["peer_id"], body["offer"]);
+//
+// Thread safety: every method may be called from any thread. The manager owns one network
+// thread (all WebRTC state) and hook threads (on_message, on_peer_joined, on_peer_left). The
+// filter runs on the network thread and must be fast. Methods that wait for the network thread
+// (offer, candidate, leave, rooms_info, room_peers, join) must not be called from the filter.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "peerrtc/config.hpp"
+
+namespace peerrtc {
+
+using json = nlohmann::json;
+
+// An API call that the client got wrong (or a limit): carries the HTTP status to answer with.
+class ApiError : public std::runtime_error {
+ public:
+  ApiError(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
+// One relayed message as the backend sees it.
+struct Message {
+  std::string room;
+  std::string sender;  // peer id, or a server-side participant's name, or "server"
+  std::string data;    // text (UTF-8 as sent) or raw bytes
+  bool binary = false;
+  std::optional<std::string> to;  // set for a direct message
+};
+
+// What the filter decides for a message before it is relayed.
+struct FilterResult {
+  enum class Action { Pass, Drop, Replace } action = Action::Pass;
+  std::string replacement;  // the new data for Replace (same kind: text stays text)
+  std::string reason;       // for Drop: told to the sender in an `error` event (code "filtered")
+  static FilterResult pass() { return {}; }
+  static FilterResult drop(std::string why = "message rejected") { return {Action::Drop, {}, std::move(why)}; }
+  static FilterResult replace(std::string data) { return {Action::Replace, std::move(data), {}}; }
+};
+
+struct Stats {
+  size_t rooms = 0, peers = 0, pending = 0;
+  uint64_t messages_relayed = 0;   // frames received from peers and relayed
+  uint64_t deliveries = 0;         // frames sent to receivers
+  uint64_t dropped_too_large = 0, dropped_bad_frame = 0, dropped_filtered = 0,
+           dropped_unknown_peer = 0, dropped_send = 0;
+  uint64_t hook_events = 0, hook_dropped = 0;
+};
+
+class Participant;
+
+class SignalingManager {
+ public:
+  explicit SignalingManager(Config config = {});
+  ~SignalingManager();  // closes every peer, stops the threads
+  SignalingManager(const SignalingManager&) = delete;
+  SignalingManager& operator=(const SignalingManager&) = delete;
+
+  // PeerPyRTC's three calls. `offer` is {"sdp": ..., "type": "offer"}. Throws ApiError.
+  // Returns {"sdp", "type": "answer", "peer_id", "room", "token", "max_message_size"}.
+  json offer(const std::string& room, const std::string& peer_id, const json& offer,
+             const std::string& token = {});
+  void candidate(const std::string& room, const std::string& peer_id, const json& candidate,
+                 const std::string& token = {});
+  void leave(const std::string& room, const std::string& peer_id, const std::string& token = {});
+
+  // Any framework in three lines: route POST /offer, /candidate, /leave bodies here.
+  // `action` is "offer", "candidate" or "leave"; returns {status, body}; never throws for bad input.
+  std::pair<int, json> handle(const std::string& action, const std::string& body);
+
+  json rooms_info() const;                      // {"rooms": [{"room", "peers": [...]}]}
+  json room_peers(const std::string& room) const;  // {"room", "peers"}; ApiError 404 if none
+
+  // Hooks (set before traffic; replacing one later is allowed). Run on the hook threads.
+  void on_message(std::function<void(const Message&)> fn);
+  void on_peer_joined(std::function<void(const std::string& room, const std::string& peer_id, const json& info)> fn);
+  void on_peer_left(std::function<void(const std::string& room, const std::string& peer_id, const json& info)> fn);
+  // Runs on the network thread for every message before relay; must be fast and not block.
+  void set_filter(std::function<FilterResult(const Message&)> fn);
+
+  // Server-sent messages (sender "server"). Return how many peers it was queued to.
+  size_t broadcast(const std::string& room, const std::string& data, bool binary = false);
+  bool send_to(const std::string& room, const std::string& peer_id, const std::string& data,
+               bool binary = false);
+
+  // A server-side participant: joins `room` as `name` (a peer id), gets the room's messages and
+  // presence, and sends to it. Leaves when the returned object is destroyed or leave() is called.
+  std::shared_ptr<Participant> join(const std::string& room, const std::string& name,
+                                    std::function<void(const Message&)> on_message,
+                                    std::function<void(const json& event)> on_event = {});
+
+  Stats stats() const;
+  uint16_t udp_port() const;
+  const Config& config() const;
+  json ice_servers() const;  // for GET /config
+  void shutdown();           // closes every peer (they see the connection end); idempotent
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+class Participant {
+ public:
+  ~Participant();
+  const std::string& room() const { return room_; }
+  const std::string& name() const { return name_; }
+  bool send(const std::string& data, bool binary = false);  // to everyone else in the room
+  bool send_to(const std::string& peer_id, const std::string& data, bool binary = false);
+  void leave();
+
+ private:
+  friend class SignalingManager;
+  Participant(std::weak_ptr<SignalingManager::Impl> impl, std::string room, std::string name)
+      : impl_(std::move(impl)), room_(std::move(room)), name_(std::move(name)) {}
+  std::weak_ptr<SignalingManager::Impl> impl_;
+  std::string room_, name_;
+  bool left_ = false;
+};
+
+}  // namespace peerrtc

@@ -1,0 +1,699 @@
+// SignalingManager: rooms, relay, presence and hooks on top of net::Engine.
+// All room state lives on the network thread (Impl::io); public methods post onto it.
+#include "peerrtc/signaling_manager.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "common/log.hpp"
+#include "net/engine.hpp"
+#include "signaling/frames.hpp"
+#include "signaling/hook_executor.hpp"
+
+namespace peerrtc {
+
+namespace asio = boost::asio;
+using signaling::kMaxPayload;
+
+namespace {
+
+constexpr const char* kChannelLabel = "peerrtc";
+constexpr const char* kServerName = "server";
+
+// usrsctp runs without threads of its own and its state is process-global, so exactly one
+// network thread may drive it: one SignalingManager per process at a time.
+std::atomic<int> g_managers{0};
+
+void check_name(const std::string& what, const std::string& value) {
+  if (!signaling::valid_name(value))
+    throw ApiError(400, "invalid " + what + " '" + value.substr(0, 80) +
+                            "': use 1 to 64 characters of A-Z a-z 0-9 _ . - : @");
+}
+
+std::string new_token() {
+  uint8_t raw[16];
+  random_bytes(raw);
+  return to_hex(raw);
+}
+
+}  // namespace
+
+struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::Impl> {
+  // A member of a room: a remote peer (engine id != 0) or a server-side participant.
+  struct Member {
+    net::PeerId engine_id = 0;
+    uint16_t stream = 0xFFFF;  // the peer's `peerrtc` channel once open
+    bool joined = false;       // channel open and announced
+    std::string token;
+    std::function<void(const Message&)> participant_message;
+    std::function<void(const json&)> participant_event;
+    bool is_participant() const { return engine_id == 0; }
+  };
+  struct Room {
+    std::map<std::string, Member> members;  // by peer id
+  };
+  struct PeerRef {
+    std::string room, peer_id;
+  };
+
+  Config cfg;
+  asio::io_context io;
+  std::unique_ptr<net::Loop> loop;
+  std::unique_ptr<net::Engine> engine;
+  std::thread thread;
+  std::thread::id thread_id;
+  signaling::HookExecutor hooks;
+  std::atomic<bool> stopped{false};
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  // Hooks: set from any thread, read by the network thread under the lock (copied out).
+  mutable std::mutex hook_mu;
+  std::function<void(const Message&)> on_message;
+  std::function<void(const std::string&, const std::string&, const json&)> on_joined, on_left;
+  // The filter is only touched on the network thread.
+  std::function<FilterResult(const Message&)> filter;
+
+  // Network-thread state.
+  std::unordered_map<std::string, Room> rooms;
+  std::unordered_map<net::PeerId, PeerRef> peers;  // engine id -> member
+  Stats counters;
+
+  explicit Impl(Config c) : cfg(std::move(c)), hooks(cfg.hook_threads, cfg.hook_queue_capacity) {
+    if (cfg.debug) log().set_level(spdlog::level::debug);
+    loop = std::make_unique<net::Loop>(io);
+    net::EngineConfig ec;
+    ec.bind_address = cfg.udp_bind;
+    ec.udp_port = cfg.udp_port;
+    ec.announced_addresses = cfg.public_ips;
+    ec.max_peers = cfg.max_peers;
+    ec.max_pending = cfg.max_pending_handshakes;
+    ec.peer.consent_timeout = cfg.consent_timeout;
+    ec.peer.connect_timeout = cfg.connect_timeout;
+    engine = std::make_unique<net::Engine>(*loop, ec);
+  }
+
+  void start() {
+    thread = std::thread([this] {
+      auto guard = asio::make_work_guard(io);
+      io.run();
+    });
+    thread_id = thread.get_id();
+  }
+
+  // Runs f on the network thread and returns its result; inline when already there.
+  template <typename F>
+  auto on_net(F f) -> decltype(f()) {
+    if (std::this_thread::get_id() == thread_id) return f();
+    if (stopped) throw ApiError(503, "server is shutting down");
+    std::packaged_task<decltype(f())()> task(std::move(f));
+    auto fut = task.get_future();
+    asio::post(io, [&task] { task(); });
+    if (fut.wait_for(cfg.api_timeout) != std::future_status::ready) {
+      // The task still references this frame: wait for it rather than leave it dangling.
+      log().error("signaling: network thread did not answer within {} ms", cfg.api_timeout.count());
+      fut.wait();
+    }
+    return fut.get();
+  }
+
+  // --- presence -------------------------------------------------------------------------------
+
+  void send_event(const Member& m, const json& event) {
+    if (m.is_participant()) {
+      if (m.participant_event) hooks.post([fn = m.participant_event, event] { fn(event); });
+      return;
+    }
+    if (!m.joined) return;
+    if (auto* pc = engine->peer(m.engine_id)) pc->send_text(m.stream, event.dump());
+  }
+
+  void announce(Room& room, const std::string& except, const json& event) {
+    for (auto& [id, m] : room.members)
+      if (id != except) send_event(m, event);
+  }
+
+  std::vector<std::string> joined_names(const Room& room, const std::string& except = {}) const {
+    std::vector<std::string> out;
+    for (auto& [id, m] : room.members)
+      if (m.joined && id != except) out.push_back(id);
+    return out;
+  }
+
+  void hook_presence(bool joined, const std::string& room, const std::string& peer_id, json info) {
+    std::function<void(const std::string&, const std::string&, const json&)> fn;
+    {
+      std::lock_guard lock(hook_mu);
+      fn = joined ? on_joined : on_left;
+    }
+    if (fn) hooks.post([fn, room, peer_id, info = std::move(info)] { fn(room, peer_id, info); });
+  }
+
+  void member_joined(const std::string& room_name, const std::string& peer_id, bool reconnect) {
+    auto& room = rooms[room_name];
+    auto& m = room.members[peer_id];
+    m.joined = true;
+    send_event(m, {{"type", "welcome"},
+                   {"room", room_name},
+                   {"peer_id", peer_id},
+                   {"peers", joined_names(room, peer_id)},
+                   {"max_message_size", kMaxPayload}});
+    if (reconnect) return;  // the room never saw this peer leave
+    announce(room, peer_id, {{"type", "peer_joined"}, {"peer_id", peer_id}});
+    hook_presence(true, room_name, peer_id, {{"peers", joined_names(room)}});
+  }
+
+  void member_left(const std::string& room_name, const std::string& peer_id, const std::string& reason) {
+    auto rit = rooms.find(room_name);
+    if (rit == rooms.end()) return;
+    auto mit = rit->second.members.find(peer_id);
+    if (mit == rit->second.members.end()) return;
+    bool was_joined = mit->second.joined;
+    rit->second.members.erase(mit);
+    if (was_joined) {
+      announce(rit->second, peer_id, {{"type", "peer_left"}, {"peer_id", peer_id}, {"reason", reason}});
+      hook_presence(false, room_name, peer_id, {{"reason", reason}, {"peers", joined_names(rit->second)}});
+    }
+    if (rit->second.members.empty()) {
+      rooms.erase(rit);
+      log().debug("room {} is empty and removed", room_name);
+    }
+  }
+
+  // --- relay (the hot path) -------------------------------------------------------------------
+
+  void tell_sender(Member& m, const char* code, const std::string& error,
+                   std::optional<std::string_view> to = {}) {
+    json e{{"type", "error"}, {"code", code}, {"error", error}};
+    if (to) e["to"] = std::string(*to);
+    send_event(m, e);
+  }
+
+  // Relays one message from `sender` in `room_name`; the payload is final (already filtered).
+  void relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,
+             bool binary, std::optional<std::string_view> to, Member* sender_member) {
+    const bool direct = to.has_value();
+    const std::string frame = binary ? signaling::server_binary_frame(sender, payload, direct)
+                                     : signaling::server_text_frame(sender, payload, direct);
+    Message copy;  // for participants (made once, lazily)
+    bool have_copy = false;
+    auto deliver = [&](const std::string& id, Member& m) {
+      if (m.is_participant()) {
+        if (!m.participant_message) return;
+        if (!have_copy) {
+          copy = Message{room_name, sender, std::string(as_chars(payload)), binary,
+                         to ? std::optional<std::string>(std::string(*to)) : std::nullopt};
+          have_copy = true;
+        }
+        hooks.post([fn = m.participant_message, copy] { fn(copy); });
+        ++counters.deliveries;
+        return;
+      }
+      if (!m.joined) return;
+      auto* pc = engine->peer(m.engine_id);
+      if (!pc) return;
+      auto st = pc->send(m.stream, as_bytes(frame), binary);
+      if (st == rtc::SendStatus::Ok) {
+        ++counters.deliveries;
+      } else {
+        ++counters.dropped_send;
+        log().debug("relay to {} in {} failed: {}", id, room_name, rtc::to_string(st));
+      }
+    };
+    if (direct) {
+      auto it = room.members.find(std::string(*to));
+      if (it == room.members.end() || !it->second.joined || it->first == sender) {
+        ++counters.dropped_unknown_peer;
+        if (sender_member) tell_sender(*sender_member, "unknown_peer", "no peer '" + std::string(*to) + "' in this room", to);
+        return;
+      }
+      deliver(it->first, it->second);
+    } else {
+      for (auto& [id, m] : room.members)
+        if (id != sender) deliver(id, m);
+    }
+  }
+
+  void hook_message(const std::string& room, const std::string& sender, ByteView payload, bool binary,
+                    std::optional<std::string_view> to) {
+    std::function<void(const Message&)> fn;
+    {
+      std::lock_guard lock(hook_mu);
+      fn = on_message;
+    }
+    if (!fn) return;
+    Message m{room, sender, std::string(as_chars(payload)), binary,
+              to ? std::optional<std::string>(std::string(*to)) : std::nullopt};
+    hooks.post([fn, m = std::move(m)] { fn(m); });
+  }
+
+  void on_peer_message(net::PeerId id, uint16_t stream, bool binary, ByteView data) {
+    auto pit = peers.find(id);
+    if (pit == peers.end()) return;
+    auto rit = rooms.find(pit->second.room);
+    if (rit == rooms.end()) return;
+    auto mit = rit->second.members.find(pit->second.peer_id);
+    if (mit == rit->second.members.end() || mit->second.engine_id != id) return;
+    Member& me = mit->second;
+    if (!me.joined || stream != me.stream) {
+      ++counters.dropped_bad_frame;
+      return;
+    }
+    signaling::FrameError err{};
+    auto frame = signaling::parse_client_frame(data, binary, &err);
+    if (!frame) {
+      ++counters.dropped_bad_frame;
+      log().debug("peer {} in {}: bad frame dropped: {}", mit->first, rit->first, signaling::to_string(err));
+      return tell_sender(me, "bad_frame", std::string("frame dropped: ") + signaling::to_string(err));
+    }
+    if (frame->payload.size() > kMaxPayload) {
+      ++counters.dropped_too_large;
+      return tell_sender(me, "too_large", "message of " + std::to_string(frame->payload.size()) +
+                                              " bytes exceeds the maximum of " + std::to_string(kMaxPayload));
+    }
+    ++counters.messages_relayed;
+    const std::string& room_name = rit->first;
+    const std::string& sender = mit->first;
+    if (filter) {
+      Message m{room_name, sender, std::string(as_chars(frame->payload)), binary,
+                frame->to ? std::optional<std::string>(std::string(*frame->to)) : std::nullopt};
+      FilterResult r;
+      try {
+        r = filter(m);
+      } catch (const std::exception& e) {
+        log().error("filter threw: {}; message dropped", e.what());
+        r = FilterResult::drop("message rejected");
+      }
+      if (r.action == FilterResult::Action::Drop) {
+        ++counters.dropped_filtered;
+        return tell_sender(me, "filtered", r.reason.empty() ? "message rejected" : r.reason);
+      }
+      if (r.action == FilterResult::Action::Replace) {
+        if (r.replacement.size() > kMaxPayload) {
+          ++counters.dropped_too_large;
+          return tell_sender(me, "too_large", "the filter's replacement is too large");
+        }
+        relay(rit->second, room_name, sender, as_bytes(r.replacement), binary, frame->to, &me);
+        hook_message(room_name, sender, as_bytes(r.replacement), binary, frame->to);
+        return;
+      }
+    }
+    relay(rit->second, room_name, sender, frame->payload, binary, frame->to, &me);
+    hook_message(room_name, sender, frame->payload, binary, frame->to);
+  }
+
+  // --- peers ----------------------------------------------------------------------------------
+
+  rtc::PeerConnection::Callbacks callbacks_for(net::PeerId id) {
+    rtc::PeerConnection::Callbacks cb;
+    cb.on_channel_open = [this, id](const rtc::ChannelInfo& ch) {
+      auto pit = peers.find(id);
+      if (pit == peers.end()) return;
+      auto& room = rooms[pit->second.room];
+      auto mit = room.members.find(pit->second.peer_id);
+      if (mit == room.members.end() || mit->second.engine_id != id) return;
+      if (ch.init.label != kChannelLabel || mit->second.stream != 0xFFFF) {
+        log().debug("peer {}: extra channel '{}' ignored", pit->second.peer_id, ch.init.label);
+        return;
+      }
+      mit->second.stream = ch.stream;
+      bool reconnect = mit->second.joined;  // a re-offer replaced a joined session
+      member_joined(pit->second.room, pit->second.peer_id, reconnect);
+    };
+    cb.on_message = [this, id](uint16_t stream, bool binary, ByteView data) {
+      on_peer_message(id, stream, binary, data);
+    };
+    cb.on_channel_closed = [this, id](uint16_t stream) {
+      auto pit = peers.find(id);
+      if (pit == peers.end()) return;
+      auto& room = rooms[pit->second.room];
+      auto mit = room.members.find(pit->second.peer_id);
+      if (mit != room.members.end() && mit->second.engine_id == id && mit->second.stream == stream)
+        engine->close_peer(id, "channel closed");
+    };
+    cb.on_closed = [this, id](const std::string& reason) {
+      auto pit = peers.find(id);
+      if (pit == peers.end()) return;
+      PeerRef ref = pit->second;
+      peers.erase(pit);
+      auto rit = rooms.find(ref.room);
+      if (rit == rooms.end()) return;
+      auto mit = rit->second.members.find(ref.peer_id);
+      // A replaced session (reconnect) no longer owns the member slot.
+      if (mit == rit->second.members.end() || mit->second.engine_id != id) return;
+      log().info("peer {} left room {}: {}", ref.peer_id, ref.room, reason);
+      member_left(ref.room, ref.peer_id, reason);
+    };
+    return cb;
+  }
+
+  json do_offer(const std::string& room_name, const std::string& peer_id, const std::string& sdp,
+                const std::string& token) {
+    auto rit = rooms.find(room_name);
+    Member* existing = nullptr;
+    if (rit != rooms.end()) {
+      auto mit = rit->second.members.find(peer_id);
+      if (mit != rit->second.members.end()) existing = &mit->second;
+    }
+    if (existing) {
+      if (existing->is_participant())
+        throw ApiError(409, "peer_id '" + peer_id + "' is taken by a server-side participant");
+      if (token.empty())
+        throw ApiError(409, "peer_id '" + peer_id + "' is already connected in room '" + room_name +
+                                "' (a reconnect must send its token)");
+      if (token != existing->token) throw ApiError(403, "wrong token for peer_id '" + peer_id + "'");
+    } else {
+      if (rit == rooms.end() && rooms.size() >= cfg.max_rooms)
+        throw ApiError(503, "room limit reached (" + std::to_string(cfg.max_rooms) + ")");
+      if (rit != rooms.end() && rit->second.members.size() >= cfg.max_peers_per_room)
+        throw ApiError(503, "room '" + room_name + "' is full (" + std::to_string(cfg.max_peers_per_room) + " peers)");
+    }
+    auto st = engine->stats();
+    if (st.peers >= cfg.max_peers) throw ApiError(503, "server is full (" + std::to_string(cfg.max_peers) + " peers)");
+    if (st.pending >= cfg.max_pending_handshakes)
+      throw ApiError(503, "too many handshakes in progress; retry shortly");
+    auto accepted = engine->accept_offer(sdp, [this](net::PeerId id) { return callbacks_for(id); });
+    if (!accepted) throw ApiError(400, "bad offer: " + accepted.error());
+    const net::PeerId id = accepted->id;
+    peers[id] = PeerRef{room_name, peer_id};
+    auto& m = rooms[room_name].members[peer_id];
+    if (existing) {
+      // Reconnect: the new session takes the slot; the old one closes without a leave.
+      net::PeerId old = m.engine_id;
+      m.engine_id = id;
+      m.stream = 0xFFFF;
+      if (old) engine->close_peer(old, "replaced by a reconnect");
+    } else {
+      m.engine_id = id;
+      m.token = new_token();
+    }
+    return json{{"sdp", accepted->answer}, {"type", "answer"}, {"peer_id", peer_id},
+                {"room", room_name},        {"token", m.token}, {"max_message_size", kMaxPayload}};
+  }
+
+  Member& find_member(const std::string& room_name, const std::string& peer_id, const std::string& token) {
+    auto rit = rooms.find(room_name);
+    if (rit == rooms.end()) throw ApiError(404, "no room '" + room_name + "'");
+    auto mit = rit->second.members.find(peer_id);
+    if (mit == rit->second.members.end())
+      throw ApiError(404, "no peer '" + peer_id + "' in room '" + room_name + "'");
+    if (mit->second.is_participant()) throw ApiError(403, "peer '" + peer_id + "' is a server-side participant");
+    if (token.empty()) throw ApiError(403, "missing token for peer '" + peer_id + "'");
+    if (token != mit->second.token) throw ApiError(403, "wrong token for peer '" + peer_id + "'");
+    return mit->second;
+  }
+
+  void stop() {
+    if (stopped.exchange(true)) return;
+    if (thread.joinable()) {
+      std::promise<void> done;
+      asio::post(io, [&] {
+        engine->close_all("server shutting down");
+        done.set_value();
+      });
+      done.get_future().wait();
+      // Let the ABORTs leave, then stop the loop.
+      std::promise<void> flushed;
+      asio::post(io, [&] {
+        loop->stop();
+        flushed.set_value();
+      });
+      flushed.get_future().wait();
+      io.stop();
+      thread.join();
+    }
+    hooks.stop();
+    engine.reset();
+    loop.reset();
+  }
+};
+
+// --- SignalingManager ---------------------------------------------------------------------------
+
+SignalingManager::SignalingManager(Config config) {
+  if (g_managers.fetch_add(1) != 0) {
+    g_managers.fetch_sub(1);
+    throw std::logic_error(
+        "only one SignalingManager may exist per process (usrsctp's state is process-wide); "
+        "scale out with several processes");
+  }
+  try {
+    impl_ = std::make_shared<Impl>(std::move(config));
+  } catch (...) {
+    g_managers.fetch_sub(1);
+    throw;
+  }
+  impl_->start();
+}
+
+SignalingManager::~SignalingManager() {
+  impl_->stop();
+  g_managers.fetch_sub(1);
+}
+
+void SignalingManager::shutdown() { impl_->stop(); }
+
+json SignalingManager::offer(const std::string& room, const std::string& peer_id, const json& offer,
+                             const std::string& token) {
+  check_name("room", room);
+  check_name("peer_id", peer_id);
+  if (peer_id == kServerName) throw ApiError(400, "peer_id 'server' is reserved");
+  if (!offer.is_object()) throw ApiError(400, "'offer' must be an object {sdp, type}");
+  if (!offer.contains("sdp") || !offer["sdp"].is_string() || offer["sdp"].get<std::string>().empty())
+    throw ApiError(400, "'offer.sdp' must be a non-empty string");
+  if (offer.contains("type") && offer["type"] != "offer")
+    throw ApiError(400, "'offer.type' must be \"offer\"");
+  std::string sdp = offer["sdp"];
+  return impl_->on_net([&] { return impl_->do_offer(room, peer_id, sdp, token); });
+}
+
+void SignalingManager::candidate(const std::string& room, const std::string& peer_id,
+                                 const json& candidate, const std::string& token) {
+  check_name("room", room);
+  check_name("peer_id", peer_id);
+  // RTCIceCandidateInit, or null / empty candidate for end-of-candidates.
+  if (!candidate.is_null()) {
+    if (!candidate.is_object()) throw ApiError(400, "'candidate' must be an object or null");
+    if (candidate.contains("candidate")) {
+      const auto& c = candidate["candidate"];
+      if (!c.is_string()) throw ApiError(400, "'candidate.candidate' must be a string");
+      const auto& s = c.get_ref<const std::string&>();
+      if (!s.empty() && s.rfind("candidate:", 0) != 0)
+        throw ApiError(400, "'candidate.candidate' must start with \"candidate:\"");
+      if (s.size() > 1024) throw ApiError(400, "'candidate.candidate' is too long");
+    } else {
+      throw ApiError(400, "'candidate' has no 'candidate' field");
+    }
+    if (candidate.contains("sdpMid") && !candidate["sdpMid"].is_string() && !candidate["sdpMid"].is_null())
+      throw ApiError(400, "'candidate.sdpMid' must be a string");
+    if (candidate.contains("sdpMLineIndex") && !candidate["sdpMLineIndex"].is_number_unsigned() &&
+        !candidate["sdpMLineIndex"].is_null())
+      throw ApiError(400, "'candidate.sdpMLineIndex' must be a non-negative integer");
+  }
+  impl_->on_net([&] {
+    impl_->find_member(room, peer_id, token);
+    return 0;  // ICE-lite: the address comes from the client's STUN checks.
+  });
+}
+
+void SignalingManager::leave(const std::string& room, const std::string& peer_id, const std::string& token) {
+  check_name("room", room);
+  check_name("peer_id", peer_id);
+  impl_->on_net([&] {
+    auto& m = impl_->find_member(room, peer_id, token);
+    if (m.engine_id) impl_->engine->close_peer(m.engine_id, "left");
+    return 0;
+  });
+}
+
+std::pair<int, json> SignalingManager::handle(const std::string& action, const std::string& body) {
+  auto err = [](int status, const std::string& msg) { return std::pair<int, json>{status, json{{"error", msg}}}; };
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) return err(400, "body is not valid JSON");
+  if (!j.is_object()) return err(400, "body must be a JSON object");
+  auto str = [&](const char* key, bool required) -> std::optional<std::string> {
+    if (!j.contains(key) || j[key].is_null()) {
+      if (required) throw ApiError(400, std::string("missing field '") + key + "'");
+      return std::nullopt;
+    }
+    if (!j[key].is_string()) throw ApiError(400, std::string("field '") + key + "' must be a string");
+    return j[key].get<std::string>();
+  };
+  try {
+    auto room = *str("room", true);
+    auto peer_id = *str("peer_id", true);
+    auto token = str("token", false).value_or("");
+    if (action == "offer") {
+      if (!j.contains("offer")) throw ApiError(400, "missing field 'offer'");
+      return {200, offer(room, peer_id, j["offer"], token)};
+    }
+    if (action == "candidate") {
+      if (!j.contains("candidate")) throw ApiError(400, "missing field 'candidate'");
+      candidate(room, peer_id, j["candidate"], token);
+      return {200, json{{"status", "ok"}}};
+    }
+    if (action == "leave") {
+      leave(room, peer_id, token);
+      return {200, json{{"status", "ok"}}};
+    }
+    return err(404, "unknown action '" + action + "'");
+  } catch (const ApiError& e) {
+    return err(e.status(), e.what());
+  } catch (const json::exception& e) {
+    return err(400, std::string("bad JSON value: ") + e.what());
+  }
+}
+
+json SignalingManager::rooms_info() const {
+  return impl_->on_net([this] {
+    json rooms = json::array();
+    for (auto& [name, room] : impl_->rooms) rooms.push_back({{"room", name}, {"peers", impl_->joined_names(room)}});
+    return json{{"rooms", rooms}};
+  });
+}
+
+json SignalingManager::room_peers(const std::string& room) const {
+  check_name("room", room);
+  return impl_->on_net([&] {
+    auto it = impl_->rooms.find(room);
+    if (it == impl_->rooms.end()) throw ApiError(404, "no room '" + room + "'");
+    return json{{"room", room}, {"peers", impl_->joined_names(it->second)}};
+  });
+}
+
+void SignalingManager::on_message(std::function<void(const Message&)> fn) {
+  std::lock_guard lock(impl_->hook_mu);
+  impl_->on_message = std::move(fn);
+}
+
+void SignalingManager::on_peer_joined(std::function<void(const std::string&, const std::string&, const json&)> fn) {
+  std::lock_guard lock(impl_->hook_mu);
+  impl_->on_joined = std::move(fn);
+}
+
+void SignalingManager::on_peer_left(std::function<void(const std::string&, const std::string&, const json&)> fn) {
+  std::lock_guard lock(impl_->hook_mu);
+  impl_->on_left = std::move(fn);
+}
+
+void SignalingManager::set_filter(std::function<FilterResult(const Message&)> fn) {
+  impl_->on_net([&] {
+    impl_->filter = std::move(fn);
+    return 0;
+  });
+}
+
+size_t SignalingManager::broadcast(const std::string& room, const std::string& data, bool binary) {
+  if (data.size() > kMaxPayload) throw ApiError(413, "message larger than " + std::to_string(kMaxPayload) + " bytes");
+  return impl_->on_net([&]() -> size_t {
+    auto it = impl_->rooms.find(room);
+    if (it == impl_->rooms.end()) return 0;
+    auto before = impl_->counters.deliveries;
+    impl_->relay(it->second, room, kServerName, as_bytes(data), binary, std::nullopt, nullptr);
+    return static_cast<size_t>(impl_->counters.deliveries - before);
+  });
+}
+
+bool SignalingManager::send_to(const std::string& room, const std::string& peer_id, const std::string& data,
+                               bool binary) {
+  if (data.size() > kMaxPayload) throw ApiError(413, "message larger than " + std::to_string(kMaxPayload) + " bytes");
+  return impl_->on_net([&] {
+    auto it = impl_->rooms.find(room);
+    if (it == impl_->rooms.end()) return false;
+    auto before = impl_->counters.deliveries;
+    impl_->relay(it->second, room, kServerName, as_bytes(data), binary, std::string_view(peer_id), nullptr);
+    return impl_->counters.deliveries > before;
+  });
+}
+
+std::shared_ptr<Participant> SignalingManager::join(const std::string& room, const std::string& name,
+                                                    std::function<void(const Message&)> on_message,
+                                                    std::function<void(const json&)> on_event) {
+  check_name("room", room);
+  check_name("name", name);
+  if (name == kServerName) throw ApiError(400, "name 'server' is reserved");
+  impl_->on_net([&] {
+    auto rit = impl_->rooms.find(room);
+    if (rit == impl_->rooms.end() && impl_->rooms.size() >= impl_->cfg.max_rooms)
+      throw ApiError(503, "room limit reached");
+    if (rit != impl_->rooms.end() && rit->second.members.count(name))
+      throw ApiError(409, "'" + name + "' is already in room '" + room + "'");
+    auto& m = impl_->rooms[room].members[name];
+    m.participant_message = std::move(on_message);
+    m.participant_event = std::move(on_event);
+    impl_->member_joined(room, name, false);
+    return 0;
+  });
+  return std::shared_ptr<Participant>(new Participant(impl_, room, name));
+}
+
+Stats SignalingManager::stats() const {
+  Stats s = impl_->on_net([this] {
+    Stats c = impl_->counters;
+    c.rooms = impl_->rooms.size();
+    auto es = impl_->engine->stats();
+    c.peers = es.peers;
+    c.pending = es.pending;
+    return c;
+  });
+  s.hook_events = impl_->hooks.executed();
+  s.hook_dropped = impl_->hooks.dropped();
+  return s;
+}
+
+uint16_t SignalingManager::udp_port() const { return impl_->engine ? impl_->engine->udp_port() : 0; }
+
+const Config& SignalingManager::config() const { return impl_->cfg; }
+
+json SignalingManager::ice_servers() const {
+  json out = json::array();
+  for (const auto& url : impl_->cfg.ice_servers) out.push_back({{"urls", url}});
+  return out;
+}
+
+// --- Participant --------------------------------------------------------------------------------
+
+Participant::~Participant() { leave(); }
+
+bool Participant::send(const std::string& data, bool binary) {
+  auto impl = impl_.lock();
+  if (!impl || left_ || impl->stopped) return false;
+  if (data.size() > kMaxPayload) throw ApiError(413, "message larger than " + std::to_string(kMaxPayload) + " bytes");
+  return impl->on_net([&] {
+    auto it = impl->rooms.find(room_);
+    if (it == impl->rooms.end() || !it->second.members.count(name_)) return false;
+    impl->relay(it->second, room_, name_, as_bytes(data), binary, std::nullopt, nullptr);
+    impl->hook_message(room_, name_, as_bytes(data), binary, std::nullopt);
+    return true;
+  });
+}
+
+bool Participant::send_to(const std::string& peer_id, const std::string& data, bool binary) {
+  auto impl = impl_.lock();
+  if (!impl || left_ || impl->stopped) return false;
+  if (data.size() > kMaxPayload) throw ApiError(413, "message larger than " + std::to_string(kMaxPayload) + " bytes");
+  return impl->on_net([&] {
+    auto it = impl->rooms.find(room_);
+    if (it == impl->rooms.end() || !it->second.members.count(name_)) return false;
+    auto before = impl->counters.deliveries;
+    impl->relay(it->second, room_, name_, as_bytes(data), binary, std::string_view(peer_id), nullptr);
+    return impl->counters.deliveries > before;
+  });
+}
+
+void Participant::leave() {
+  if (left_) return;
+  left_ = true;
+  auto impl = impl_.lock();
+  if (!impl || impl->stopped) return;
+  impl->on_net([&] {
+    impl->member_left(room_, name_, "left");
+    return 0;
+  });
+}
+
+}  // namespace peerrtc

@@ -1,0 +1,222 @@
+// SignalingManager through its public API with server-side participants (no WebRTC peers: the
+// wire is covered by tests/client and tests/interop). One manager per process at a time.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "peerrtc/peerrtc.hpp"
+
+using namespace peerrtc;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Inbox {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Message> messages;
+  std::vector<json> events;
+  void add(const Message& m) {
+    std::lock_guard l(mu);
+    messages.push_back(m);
+    cv.notify_all();
+  }
+  void add(const json& e) {
+    std::lock_guard l(mu);
+    events.push_back(e);
+    cv.notify_all();
+  }
+  template <typename P>
+  bool wait(P pred, std::chrono::milliseconds t = 3s) {
+    std::unique_lock l(mu);
+    return cv.wait_for(l, t, pred);
+  }
+};
+
+std::shared_ptr<Participant> join(SignalingManager& m, const std::string& room, const std::string& name, Inbox& in) {
+  return m.join(room, name, [&in](const Message& msg) { in.add(msg); }, [&in](const json& e) { in.add(e); });
+}
+
+Config local() {
+  Config c;
+  c.udp_bind = "127.0.0.1";
+  return c;
+}
+
+TEST(Manager, OnlyOnePerProcess) {
+  SignalingManager a(local());
+  EXPECT_THROW(SignalingManager b(local()), std::logic_error);
+}
+
+TEST(Manager, PresenceAndRelayBetweenParticipants) {
+  SignalingManager m(local());
+  Inbox a, b, c;
+  auto pa = join(m, "r1", "alice", a);
+  ASSERT_TRUE(a.wait([&] { return !a.events.empty(); }));
+  EXPECT_EQ(a.events[0]["type"], "welcome");
+  EXPECT_TRUE(a.events[0]["peers"].empty());
+  auto pb = join(m, "r1", "bob", b);
+  ASSERT_TRUE(b.wait([&] { return !b.events.empty(); }));
+  EXPECT_EQ(b.events[0]["peers"], json::array({"alice"}));
+  ASSERT_TRUE(a.wait([&] { return a.events.size() == 2; }));
+  EXPECT_EQ(a.events[1], (json{{"type", "peer_joined"}, {"peer_id", "bob"}}));
+
+  auto pc = join(m, "r2", "carol", c);  // another room: no cross-talk
+  ASSERT_TRUE(pa->send("hello"));
+  ASSERT_TRUE(b.wait([&] { return b.messages.size() == 1; }));
+  EXPECT_EQ(b.messages[0].sender, "alice");
+  EXPECT_EQ(b.messages[0].data, "hello");
+  EXPECT_FALSE(b.messages[0].binary);
+  ASSERT_TRUE(pb->send(std::string("\x00\xff", 2), true));
+  ASSERT_TRUE(a.wait([&] { return a.messages.size() == 1; }));
+  EXPECT_TRUE(a.messages[0].binary);
+  EXPECT_EQ(a.messages[0].data, std::string("\x00\xff", 2));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(c.messages.empty());
+  EXPECT_EQ(a.messages.size(), 1u) << "a sender never receives its own message";
+
+  auto info = m.rooms_info();
+  ASSERT_EQ(info["rooms"].size(), 2u);
+  EXPECT_EQ(m.room_peers("r1")["peers"], json::array({"alice", "bob"}));
+
+  pb->leave();
+  ASSERT_TRUE(a.wait([&] { return a.events.size() == 3; }));
+  EXPECT_EQ(a.events[2]["type"], "peer_left");
+  EXPECT_EQ(a.events[2]["peer_id"], "bob");
+  pc.reset();  // destruction leaves
+  ASSERT_TRUE(m.rooms_info()["rooms"].size() == 1);
+  EXPECT_THROW(m.room_peers("r2"), ApiError);
+}
+
+TEST(Manager, OrderPerSenderIsKept) {
+  SignalingManager m(local());
+  Inbox a, b;
+  auto pa = join(m, "r", "a", a);
+  auto pb = join(m, "r", "b", b);
+  for (int i = 0; i < 500; ++i) ASSERT_TRUE(pa->send(std::to_string(i)));
+  ASSERT_TRUE(b.wait([&] { return b.messages.size() == 500; }));
+  for (int i = 0; i < 500; ++i) EXPECT_EQ(b.messages[i].data, std::to_string(i));
+}
+
+TEST(Manager, DirectMessagesAndBroadcasts) {
+  SignalingManager m(local());
+  Inbox a, b, c;
+  auto pa = join(m, "r", "a", a);
+  auto pb = join(m, "r", "b", b);
+  auto pc = join(m, "r", "c", c);
+  EXPECT_TRUE(pa->send_to("c", "psst"));
+  ASSERT_TRUE(c.wait([&] { return c.messages.size() == 1; }));
+  EXPECT_EQ(c.messages[0].to, std::optional<std::string>("c"));
+  EXPECT_FALSE(pa->send_to("nobody", "x"));
+  Broadcaster br(m);
+  EXPECT_EQ(br.broadcast("r", "from the backend"), 3u);
+  ASSERT_TRUE(a.wait([&] { return a.messages.size() == 1; }));
+  EXPECT_EQ(a.messages[0].sender, "server");
+  EXPECT_TRUE(br.send("r", "b", "just you"));
+  ASSERT_TRUE(b.wait([&] { return b.messages.size() == 2; }));
+  EXPECT_EQ(b.messages[1].data, "just you");
+  EXPECT_EQ(br.broadcast("no-such-room", "x"), 0u);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(c.messages.size(), 2u);
+  EXPECT_THROW(br.broadcast("r", std::string(300000, 'x')), ApiError);
+}
+
+TEST(Manager, HooksSeeMessagesAndPresence) {
+  SignalingManager m(local());
+  Inbox hook;
+  std::vector<std::string> joined, left;
+  m.on_message([&](const Message& msg) { hook.add(msg); });
+  m.on_peer_joined([&](const std::string& room, const std::string& id, const json&) {
+    hook.add(json{{"joined", room + "/" + id}});
+  });
+  m.on_peer_left([&](const std::string& room, const std::string& id, const json& info) {
+    hook.add(json{{"left", room + "/" + id}, {"reason", info["reason"]}});
+  });
+  Inbox a, b;
+  auto pa = join(m, "r", "a", a);
+  auto pb = join(m, "r", "b", b);
+  pa->send("saved");
+  pb->leave();
+  ASSERT_TRUE(hook.wait([&] { return hook.messages.size() == 1 && hook.events.size() == 3; }));
+  EXPECT_EQ(hook.messages[0].data, "saved");
+  EXPECT_EQ(hook.events[0]["joined"], "r/a");
+  EXPECT_EQ(hook.events[1]["joined"], "r/b");
+  EXPECT_EQ(hook.events[2]["left"], "r/b");
+}
+
+TEST(Manager, SlowHookNeverStallsTheRelayAndDropsAreCounted) {
+  Config cfg = local();
+  cfg.hook_queue_capacity = 10;
+  SignalingManager m(cfg);
+  std::atomic<bool> release{false};
+  m.on_message([&](const Message&) {
+    while (!release) std::this_thread::sleep_for(1ms);
+  });
+  Inbox b;
+  auto pb = m.join("r", "b", nullptr, [&](const json& e) { b.add(e); });
+  Inbox a;
+  auto pa = join(m, "r", "a", a);
+  Inbox c;
+  // c receives through the same executor, so use broadcasts counted on the network thread.
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(pa->send("x"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  auto s = m.stats();
+  EXPECT_GT(s.hook_dropped, 0u);
+  release = true;
+}
+
+TEST(Manager, ApiErrorsAreClear) {
+  SignalingManager m(local());
+  auto expect_status = [](int status, auto fn) {
+    try {
+      fn();
+      ADD_FAILURE() << "no error";
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), status) << e.what();
+      EXPECT_GT(std::string(e.what()).size(), 5u);
+    }
+  };
+  json good = {{"sdp", "v=0"}, {"type", "offer"}};
+  expect_status(400, [&] { m.offer("bad room", "a", good); });
+  expect_status(400, [&] { m.offer("r", std::string(65, 'a'), good); });
+  expect_status(400, [&] { m.offer("r", "server", good); });
+  expect_status(400, [&] { m.offer("r", "a", json::array()); });
+  expect_status(400, [&] { m.offer("r", "a", {{"sdp", 5}}); });
+  expect_status(400, [&] { m.offer("r", "a", {{"sdp", "v=0"}, {"type", "answer"}}); });
+  expect_status(400, [&] { m.offer("r", "a", good); });  // not a real offer
+  expect_status(404, [&] { m.leave("r", "a", "t"); });
+  expect_status(400, [&] { m.candidate("r", "a", 5, "t"); });
+  expect_status(400, [&] { m.candidate("r", "a", {{"candidate", "garbage"}}, "t"); });
+  expect_status(404, [&] { m.candidate("r", "a", {{"candidate", ""}}, "t"); });
+  Inbox in;
+  auto p = join(m, "r", "taken", in);
+  expect_status(409, [&] { m.join("r", "taken", nullptr); });
+  expect_status(403, [&] { m.leave("r", "taken", "x"); });
+
+  auto [status, body] = m.handle("offer", "{not json");
+  EXPECT_EQ(status, 400);
+  EXPECT_TRUE(body.contains("error"));
+  std::tie(status, body) = m.handle("leave", R"({"room": "r"})");
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(body["error"], "missing field 'peer_id'");
+  std::tie(status, body) = m.handle("leave", R"({"room": "r", "peer_id": 7})");
+  EXPECT_EQ(status, 400);
+  std::tie(status, body) = m.handle("offer", R"({"room": "r", "peer_id": "x"})");
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(m.stats().peers, 0u) << "no half-created peer";
+}
+
+TEST(Manager, ShutdownIsIdempotentAndLaterCallsFailClearly) {
+  SignalingManager m(local());
+  Inbox in;
+  auto p = join(m, "r", "a", in);
+  m.shutdown();
+  m.shutdown();
+  EXPECT_FALSE(p->send("x"));
+  EXPECT_THROW(m.rooms_info(), ApiError);
+}
+
+}  // namespace
