@@ -1,0 +1,124 @@
+// Types of peerrtc-client (clients/js/peerrtc-client.js). Wire protocol: docs/protocol.md (v1).
+
+/** connecting: first connect() in progress; connected: channel open and `welcome` received;
+ *  reconnecting: the connection dropped and the client is re-offering with its token;
+ *  disconnected: not connected and not retrying (never connected, connect() failed, a drop with
+ *  `reconnect: false`, or the server refused the reconnect); closed: closeConnection() was called. */
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
+
+export declare const STATUS: Readonly<{
+  CONNECTING: 'connecting';
+  CONNECTED: 'connected';
+  RECONNECTING: 'reconnecting';
+  DISCONNECTED: 'disconnected';
+  CLOSED: 'closed';
+}>;
+
+/** What sendMessage/sendTo accept: text (sent as a WebRTC string) or bytes (sent as binary). */
+export type Payload = string | ArrayBuffer | ArrayBufferView;
+
+export interface MessageInfo {
+  /** true for a message sent to this peer only (sendTo), false for a room broadcast. */
+  direct: boolean;
+  /** true when `message` is an ArrayBuffer, false when it is a string. */
+  binary: boolean;
+}
+
+/** A protocol `error` event: a frame of this client was dropped by the server. */
+export interface ServerErrorEvent {
+  type: 'error';
+  code: 'too_large' | 'rate_limited' | 'unknown_peer' | 'bad_frame' | 'filtered' | (string & {});
+  error: string;
+  /** The target of a dropped direct message. */
+  to?: string;
+  [key: string]: unknown;
+}
+
+/** Constructor of an RTCPeerConnection (the browser's, or e.g. `require('@roamhq/wrtc').RTCPeerConnection`). */
+export type RTCPeerConnectionConstructor = new (configuration?: RTCConfiguration) => RTCPeerConnection;
+
+export interface WebRTCConnectionOptions {
+  /** 1-64 characters of A-Z a-z 0-9 _ . - : @, not "server". Default: random `peer-xxxxxxxx`. */
+  peerId?: string;
+  /** Base URL of the server, e.g. "https://rtc.example.org". Default '' (same origin). */
+  serverUrl?: string;
+  /** console.debug logging. Default false. */
+  debug?: boolean;
+  /** ICE servers for the RTCPeerConnection. Default: fetched from GET serverUrl + '/config'. */
+  iceServers?: RTCIceServer[];
+  /** Reconnect after an unexpected drop. Default true. */
+  reconnect?: boolean;
+  /** Default globalThis.RTCPeerConnection. */
+  RTCPeerConnection?: RTCPeerConnectionConstructor;
+  /** Default globalThis.fetch. */
+  fetch?: typeof fetch;
+  /** ms for one attempt from the offer to channel open + welcome. Default 20000. */
+  connectTimeout?: number;
+  /** ms for each HTTP request (/config, /offer, /leave). Default 10000 (/leave: at most 3000). */
+  requestTimeout?: number;
+  /** ms that ICE may stay 'disconnected' before the connection counts as lost. Default 5000. */
+  disconnectTimeout?: number;
+  /** Give up (status 'disconnected', onClose) after this many failed reconnect attempts. Default Infinity. */
+  maxReconnectAttempts?: number;
+}
+
+/** Errors of this library: signaling failures (with the HTTP status), timeouts, misuse. */
+export declare class PeerRTCError extends Error {
+  name: 'PeerRTCError';
+  /** HTTP status of a failed signaling request; 0 otherwise. */
+  status: number;
+  /** 'too_large' when a payload exceeds the server's maximum. */
+  code?: string;
+  constructor(message: string, options?: { status?: number; code?: string; cause?: unknown });
+}
+
+export declare class WebRTCConnection {
+  constructor(room: string, options?: WebRTCConnectionOptions);
+
+  readonly room: string;
+  readonly peerId: string;
+  readonly serverUrl: string;
+  debug: boolean;
+  reconnect: boolean;
+  connectTimeout: number;
+  requestTimeout: number;
+  disconnectTimeout: number;
+  maxReconnectAttempts: number;
+
+  /** The current status. */
+  readonly status: ConnectionStatus;
+  /** The token from the last answer (null before the first). */
+  readonly token: string | null;
+  /** Largest payload in bytes (UTF-8 bytes for text) that sendMessage/sendTo accept (262078 by default). */
+  readonly maxMessageSize: number;
+  /** Bytes accepted by send calls and not yet handed to the network (client queue + channel buffer). */
+  readonly bufferedAmount: number;
+
+  /** Resolves when the data channel is open and the server's welcome arrived. Rejects with a
+   *  PeerRTCError: the server's HTTP error, a network error, or a timeout. */
+  connect(): Promise<void>;
+  /** To every other peer of the room. Throws PeerRTCError when not connected or when the
+   *  payload is larger than maxMessageSize (code 'too_large'); TypeError for other types. */
+  sendMessage(message: Payload): void;
+  /** To one peer of the room (an unknown peer is reported by onServerError, code 'unknown_peer'). */
+  sendTo(peerId: string, message: Payload): void;
+  /** POST /leave, close the connection, no more reconnects. Never rejects. */
+  closeConnection(): Promise<void>;
+  isConnected(): boolean;
+  /** The room's other peers, as of the last welcome / peer_joined / peer_left. */
+  peers(): string[];
+
+  onMessage: ((senderId: string, message: string | ArrayBuffer, info: MessageInfo) => void) | null;
+  onOpen: (() => void) | null;
+  onClose: (() => void) | null;
+  onError: ((error: Error) => void) | null;
+  onStatusChange: ((status: ConnectionStatus) => void) | null;
+  onPeerJoined: ((peerId: string) => void) | null;
+  onPeerLeft: ((peerId: string) => void) | null;
+  onServerError: ((event: ServerErrorEvent) => void) | null;
+}
+
+/** UTF-8 length of a string as the data channel sends it (lone surrogates count 3, as U+FFFD). */
+export declare function utf8Length(text: string): number;
+
+export default WebRTCConnection;

@@ -1,0 +1,641 @@
+// peerrtc-client: the browser (and Node) client of a PeerRTC server.
+//
+//   import { WebRTCConnection } from './peerrtc-client.js';
+//   const conn = new WebRTCConnection('lobby', { peerId: 'alice' });
+//   conn.onMessage = (from, msg, { direct, binary }) => console.log(from, msg);
+//   await conn.connect();
+//   conn.sendMessage('hello');
+//
+// One ES module, no dependencies, no build step. Wire protocol: docs/protocol.md (v1).
+// One RTCPeerConnection per WebRTCConnection with one data channel labelled `peerrtc`
+// (ordered, reliable) to the server, which relays to the other peers of the room.
+
+const CHANNEL_LABEL = 'peerrtc';
+const ID_RE = /^[A-Za-z0-9_.\-:@]{1,64}$/;
+// Protocol default (docs/protocol.md "Sizes"): 262144 - 66. Replaced by the server's value.
+const DEFAULT_MAX_PAYLOAD = 262078;
+// Flow control: above HIGH_WATER bytes in the channel's buffer, sends are queued (in order) and
+// drained when the buffer falls to LOW_WATER.
+const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 256 * 1024;
+const DRAIN_POLL_MS = 20; // fallback for stacks without `bufferedamountlow` (e.g. node wrtc)
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 10000;
+
+export const STATUS = Object.freeze({
+  CONNECTING: 'connecting',
+  CONNECTED: 'connected',
+  RECONNECTING: 'reconnecting',
+  DISCONNECTED: 'disconnected',
+  CLOSED: 'closed',
+});
+
+/** An HTTP signaling error: `status` is the HTTP status (0 for network errors / timeouts). */
+export class PeerRTCError extends Error {
+  constructor(message, { status = 0, code = undefined, cause = undefined } = {}) {
+    super(message, cause !== undefined ? { cause } : undefined);
+    this.name = 'PeerRTCError';
+    this.status = status;
+    if (code !== undefined) this.code = code;
+  }
+}
+
+function randomPeerId() {
+  const bytes = new Uint8Array(4);
+  if (globalThis.crypto && typeof globalThis.crypto.getRandomValues === 'function') {
+    globalThis.crypto.getRandomValues(bytes);
+  } else {
+    for (let i = 0; i < 4; i++) bytes[i] = Math.floor(Math.random() * 256);
+  }
+  return 'peer-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function checkId(what, v) {
+  if (typeof v !== 'string' || !ID_RE.test(v)) {
+    throw new TypeError(`${what} must be 1 to 64 characters of A-Z a-z 0-9 _ . - : @ (got ${JSON.stringify(v)})`);
+  }
+}
+
+// UTF-8 length of a JS string as the data channel will send it (a lone surrogate becomes
+// U+FFFD, 3 bytes), without allocating.
+export function utf8Length(s) {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) { n += 4; i++; } else n += 3;
+    } else n += 3;
+  }
+  return n;
+}
+
+function toBytes(data) {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  // A SharedArrayBuffer or an ArrayBuffer from another realm.
+  if (data && typeof data.byteLength === 'number' && Object.prototype.toString.call(data).endsWith('ArrayBuffer]')) {
+    return new Uint8Array(data);
+  }
+  return null;
+}
+
+function asciiBytes(s) {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+function asciiString(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+  return s;
+}
+
+function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+export class WebRTCConnection {
+  /**
+   * @param {string} room
+   * @param {object} [options] see peerrtc-client.d.ts
+   */
+  constructor(room, options = {}) {
+    checkId('room', room);
+    const peerId = options.peerId === undefined || options.peerId === null ? randomPeerId() : options.peerId;
+    checkId('peerId', peerId);
+    if (peerId === 'server') throw new TypeError('peerId "server" is reserved');
+    this.room = room;
+    this.peerId = peerId;
+    this.serverUrl = String(options.serverUrl ?? '').replace(/\/+$/, '');
+    this.debug = !!options.debug;
+    this.reconnect = options.reconnect !== false;
+    this._iceServers = options.iceServers;
+    this._RTCPeerConnection = options.RTCPeerConnection || globalThis.RTCPeerConnection;
+    this._fetch = options.fetch || (globalThis.fetch ? globalThis.fetch.bind(globalThis) : undefined);
+    this.connectTimeout = options.connectTimeout ?? 20000;
+    this.requestTimeout = options.requestTimeout ?? 10000;
+    this.disconnectTimeout = options.disconnectTimeout ?? 5000;
+    this.maxReconnectAttempts = options.maxReconnectAttempts ?? Infinity;
+
+    // Callbacks (assignable properties).
+    this.onMessage = null;
+    this.onOpen = null;
+    this.onClose = null;
+    this.onError = null;
+    this.onStatusChange = null;
+    this.onPeerJoined = null;
+    this.onPeerLeft = null;
+    this.onServerError = null;
+
+    this._status = STATUS.DISCONNECTED;
+    this._token = null;
+    this._maxPayload = DEFAULT_MAX_PAYLOAD;
+    this._peers = new Set();
+    this._session = null; // {gen, pc, dc, timers...}
+    this._gen = 0;
+    this._closed = false; // closeConnection() called
+    this._everConnected = false;
+    this._connectPromise = null;
+    this._reconnectTimer = null;
+    this._reconnectAttempt = 0;
+    this._queue = []; // frames waiting for the channel's buffer to drain
+    this._queuedBytes = 0;
+    this._drainTimer = null;
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /** The current status: connecting | connected | reconnecting | disconnected | closed. */
+  get status() { return this._status; }
+  /** The token the server issued (needed for /leave, /candidate, and a reconnect's offer). */
+  get token() { return this._token; }
+  /** The largest payload (bytes; UTF-8 bytes for text) sendMessage/sendTo accept. */
+  get maxMessageSize() { return this._maxPayload; }
+  /** Bytes accepted by send calls but not yet handed to the network. */
+  get bufferedAmount() {
+    const dc = this._session && this._session.dc;
+    return this._queuedBytes + (dc ? dc.bufferedAmount || 0 : 0);
+  }
+
+  isConnected() { return this._status === STATUS.CONNECTED; }
+
+  /** Peer ids in the room except this one. */
+  peers() { return Array.from(this._peers); }
+
+  /**
+   * Opens the connection. Resolves once the data channel is open and the server's `welcome`
+   * arrived; rejects with an Error saying what went wrong (HTTP error, timeout, ...).
+   */
+  connect() {
+    if (this._closed) return Promise.reject(new PeerRTCError('connection was closed by closeConnection(); create a new WebRTCConnection'));
+    if (this._status === STATUS.CONNECTED) return Promise.resolve();
+    if (this._connectPromise) return this._connectPromise;
+    this._setStatus(STATUS.CONNECTING);
+    const p = this._attempt(false).then(
+      () => { this._connectPromise = null; },
+      (err) => {
+        this._connectPromise = null;
+        if (!this._closed) this._setStatus(STATUS.DISCONNECTED);
+        this._emitError(err);
+        throw err;
+      },
+    );
+    this._connectPromise = p;
+    return p;
+  }
+
+  /** Sends text or binary to every other peer of the room. Throws if not connected or too large. */
+  sendMessage(message) {
+    this._send(null, message);
+  }
+
+  /** Sends text or binary to one peer of the room. */
+  sendTo(peerId, message) {
+    checkId('peerId', peerId);
+    this._send(peerId, message);
+  }
+
+  /**
+   * Leaves the room (POST /leave with the token) and closes the connection; no reconnect.
+   * Returns a Promise that resolves when done (it never rejects).
+   */
+  async closeConnection() {
+    if (this._closed) return;
+    this._closed = true;
+    const wasOpen = this._session !== null || this._status === STATUS.RECONNECTING;
+    this._clearReconnect();
+    const session = this._session;
+    this._setStatus(STATUS.CLOSED);
+    if (this._token) {
+      try {
+        await this._post('/leave', { room: this.room, peer_id: this.peerId, token: this._token },
+          Math.min(this.requestTimeout, 3000), true);
+      } catch (e) {
+        this._log('leave failed (ignored):', e.message);
+      }
+    }
+    this._teardown(session, 'closed by closeConnection()');
+    this._dropQueue();
+    this._peers.clear();
+    if (wasOpen || this._everConnected) this._call('onClose');
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  _send(to, message) {
+    const s = this._session;
+    if (this._status !== STATUS.CONNECTED || !s || !s.dc || s.dc.readyState !== 'open') {
+      throw new PeerRTCError(`not connected (status ${this._status}): connect() first${this._status === STATUS.RECONNECTING ? ' or wait for the reconnect' : ''}`);
+    }
+    let frame;
+    let size;
+    if (typeof message === 'string') {
+      size = utf8Length(message);
+      this._checkSize(size);
+      frame = to === null ? 'm' + message : 'd' + to + '\n' + message;
+    } else {
+      const bytes = toBytes(message);
+      if (!bytes) throw new TypeError('message must be a string, an ArrayBuffer or an ArrayBufferView');
+      size = bytes.byteLength;
+      this._checkSize(size);
+      let out;
+      if (to === null) {
+        out = new Uint8Array(1 + size);
+        out[0] = 0x01;
+        out.set(bytes, 1);
+      } else {
+        out = new Uint8Array(2 + to.length + size);
+        out[0] = 0x02;
+        out[1] = to.length;
+        out.set(asciiBytes(to), 2);
+        out.set(bytes, 2 + to.length);
+      }
+      frame = out.buffer;
+    }
+    this._sendFrame(frame, typeof frame === 'string' ? size + 66 : frame.byteLength);
+  }
+
+  _checkSize(size) {
+    if (size > this._maxPayload) {
+      throw new PeerRTCError(`message too large: ${size} bytes, the server accepts at most ${this._maxPayload} bytes per message`, { code: 'too_large' });
+    }
+  }
+
+  _sendFrame(frame, approxBytes) {
+    const dc = this._session.dc;
+    if (this._queue.length === 0 && (dc.bufferedAmount || 0) <= HIGH_WATER) {
+      try {
+        dc.send(frame);
+      } catch (e) {
+        throw new PeerRTCError(`send failed: ${e && e.message ? e.message : e}`, { cause: e });
+      }
+      return;
+    }
+    this._queue.push([frame, approxBytes]);
+    this._queuedBytes += approxBytes;
+    this._scheduleDrain();
+  }
+
+  _scheduleDrain() {
+    if (this._drainTimer !== null) return;
+    this._drainTimer = setTimeout(() => { this._drainTimer = null; this._drain(); }, DRAIN_POLL_MS);
+  }
+
+  _drain() {
+    const s = this._session;
+    if (!s || !s.dc || s.dc.readyState !== 'open' || this._status !== STATUS.CONNECTED) return; // kept for after a reconnect
+    const dc = s.dc;
+    try {
+      while (this._queue.length && (dc.bufferedAmount || 0) <= HIGH_WATER) {
+        const [frame, n] = this._queue[0];
+        dc.send(frame);
+        this._queue.shift();
+        this._queuedBytes -= n;
+      }
+    } catch (e) {
+      this._log('send from the queue failed:', e && e.message);
+      return; // the channel is going down; the close handler takes over
+    }
+    if (this._queue.length) this._scheduleDrain();
+  }
+
+  _dropQueue() {
+    if (this._drainTimer !== null) { clearTimeout(this._drainTimer); this._drainTimer = null; }
+    if (this._queue.length) this._log(`dropping ${this._queue.length} queued message(s)`);
+    this._queue = [];
+    this._queuedBytes = 0;
+  }
+
+  // ---------------------------------------------------------------- connecting
+
+  // One connection attempt: GET /config (once), POST /offer, wait for open + welcome.
+  async _attempt(isReconnect) {
+    const gen = ++this._gen;
+    const session = { gen, pc: null, dc: null, opened: false, welcomed: false, iceTimer: null, failed: null };
+    this._session = session;
+    const RTCPC = this._RTCPeerConnection;
+    if (typeof RTCPC !== 'function') throw new PeerRTCError('no RTCPeerConnection: pass options.RTCPeerConnection (e.g. from @roamhq/wrtc in Node)');
+    if (typeof this._fetch !== 'function') throw new PeerRTCError('no fetch: pass options.fetch');
+
+    if (this._iceServers === undefined) {
+      this._iceServers = await this._loadIceServers();
+      this._checkCurrent(session);
+    }
+    const pc = new RTCPC({ iceServers: this._iceServers || [] });
+    session.pc = pc;
+    const dc = pc.createDataChannel(CHANNEL_LABEL, { ordered: true });
+    session.dc = dc;
+    dc.binaryType = 'arraybuffer';
+
+    let settle;
+    const ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+    ready.catch(() => {}); // observed below; a failure before that must not be "unhandled"
+    session.settle = settle;
+    session.fail = (err) => {
+      if (session.welcomed) return;
+      settle.reject(err);
+    };
+    this._wire(session);
+
+    const timeout = setTimeout(() => session.fail(new PeerRTCError(
+      `timed out after ${this.connectTimeout} ms waiting for the ${session.opened ? 'server\'s welcome' : 'data channel to open'}`)), this.connectTimeout);
+    try {
+      // ICE-lite server: it learns our address from our STUN checks, so the offer goes out
+      // without waiting for ICE gathering and candidates are not trickled.
+      await pc.setLocalDescription(await pc.createOffer());
+      this._checkCurrent(session);
+      const body = { room: this.room, peer_id: this.peerId, offer: { sdp: pc.localDescription.sdp, type: 'offer' } };
+      if (this._token) body.token = this._token;
+      this._log(`POST /offer (${isReconnect ? 'reconnect' : 'connect'})`);
+      const answer = await Promise.race([this._post('/offer', body, this.requestTimeout), ready]);
+      this._checkCurrent(session);
+      if (!answer || answer.type !== 'answer' || typeof answer.sdp !== 'string') {
+        throw new PeerRTCError(`bad answer from POST /offer: ${JSON.stringify(answer).slice(0, 200)}`);
+      }
+      if (typeof answer.token === 'string' && answer.token) this._token = answer.token;
+      if (Number.isInteger(answer.max_message_size) && answer.max_message_size > 0) this._maxPayload = answer.max_message_size;
+      await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+      this._checkCurrent(session);
+      await ready;
+      this._checkCurrent(session);
+    } catch (err) {
+      if (this._session === session) {
+        this._session = null;
+        this._teardown(session, 'connect attempt failed');
+      }
+      throw err;
+    } finally {
+      clearTimeout(timeout);
+    }
+  }
+
+  _checkCurrent(session) {
+    if (this._closed) throw new PeerRTCError('connection closed by closeConnection()');
+    if (this._session !== session) throw new PeerRTCError('connect attempt superseded');
+  }
+
+  async _loadIceServers() {
+    try {
+      const res = await this._request('GET', '/config', undefined, this.requestTimeout);
+      if (res && Array.isArray(res.iceServers)) return res.iceServers;
+    } catch (e) {
+      this._log('GET /config failed, using no ICE servers:', e.message);
+      return undefined; // try again on the next attempt
+    }
+    return [];
+  }
+
+  _wire(session) {
+    const { pc, dc } = session;
+    const current = () => this._session === session;
+    dc.onopen = () => {
+      if (!current()) return;
+      session.opened = true;
+      this._log('data channel open');
+    };
+    dc.onmessage = (ev) => { if (current()) this._onFrame(session, ev.data); };
+    dc.onclose = () => { if (current()) this._lost(session, 'data channel closed'); };
+    dc.onerror = (ev) => {
+      if (!current()) return;
+      const e = ev && (ev.error || ev);
+      this._log('data channel error:', e && e.message ? e.message : e);
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (!current()) return;
+      const st = pc.iceConnectionState;
+      this._log('ice:', st);
+      if (st === 'failed' || st === 'closed') this._lost(session, `ICE ${st}`);
+      else if (st === 'disconnected') {
+        if (session.iceTimer === null) {
+          session.iceTimer = setTimeout(() => {
+            session.iceTimer = null;
+            if (current() && pc.iceConnectionState === 'disconnected') this._lost(session, `ICE disconnected for ${this.disconnectTimeout} ms`);
+          }, this.disconnectTimeout);
+        }
+      } else if (session.iceTimer !== null) {
+        clearTimeout(session.iceTimer);
+        session.iceTimer = null;
+      }
+    };
+    pc.onconnectionstatechange = () => {
+      if (!current()) return;
+      this._log('connection:', pc.connectionState);
+      if (pc.connectionState === 'failed') this._lost(session, 'peer connection failed');
+    };
+  }
+
+  _onFrame(session, data) {
+    if (typeof data === 'string') {
+      const tag = data.charCodeAt(0);
+      if (tag === 0x7b /* { */) return this._onEvent(session, data);
+      if (tag === 0x6d /* m */ || tag === 0x64 /* d */) {
+        const nl = data.indexOf('\n');
+        if (nl < 1) return this._log('bad text frame (no sender):', data.slice(0, 80));
+        const from = data.slice(1, nl);
+        this._call('onMessage', from, data.slice(nl + 1), { direct: tag === 0x64, binary: false });
+        return;
+      }
+      this._log('unknown text frame:', data.slice(0, 80));
+      return;
+    }
+    let buf = data;
+    if (ArrayBuffer.isView(buf)) buf = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+    if (!(buf instanceof ArrayBuffer) && !(buf && typeof buf.byteLength === 'number' && typeof buf.slice === 'function')) {
+      this._log('unexpected binary message type (binaryType not arraybuffer?)');
+      return;
+    }
+    const u8 = new Uint8Array(buf);
+    if (u8.length < 2 || (u8[0] !== 0x01 && u8[0] !== 0x02) || u8[1] < 1 || 2 + u8[1] > u8.length) {
+      this._log(`bad binary frame (${u8.length} bytes)`);
+      return;
+    }
+    const len = u8[1];
+    const from = asciiString(u8.subarray(2, 2 + len));
+    this._call('onMessage', from, buf.slice(2 + len), { direct: u8[0] === 0x02, binary: true });
+  }
+
+  _onEvent(session, text) {
+    let ev;
+    try { ev = JSON.parse(text); } catch { return this._log('bad JSON event:', text.slice(0, 120)); }
+    if (!ev || typeof ev !== 'object') return;
+    this._log('event:', text.length > 300 ? text.slice(0, 300) + '...' : text);
+    switch (ev.type) {
+      case 'welcome': {
+        if (Number.isInteger(ev.max_message_size) && ev.max_message_size > 0) this._maxPayload = ev.max_message_size;
+        const now = new Set((Array.isArray(ev.peers) ? ev.peers : []).filter((p) => typeof p === 'string' && p !== this.peerId));
+        const before = this._peers;
+        const reconnect = this._everConnected;
+        this._peers = now;
+        if (session.welcomed) return; // a second welcome: just refresh the list
+        session.welcomed = true;
+        this._everConnected = true;
+        this._reconnectAttempt = 0;
+        this._setStatus(STATUS.CONNECTED);
+        session.settle.resolve();
+        if (reconnect) {
+          // What changed while we were away.
+          for (const p of before) if (!now.has(p)) this._call('onPeerLeft', p);
+          for (const p of now) if (!before.has(p)) this._call('onPeerJoined', p);
+        }
+        this._call('onOpen');
+        if (this._queue.length) this._drain();
+        return;
+      }
+      case 'peer_joined':
+        if (typeof ev.peer_id === 'string' && ev.peer_id !== this.peerId) {
+          this._peers.add(ev.peer_id);
+          this._call('onPeerJoined', ev.peer_id);
+        }
+        return;
+      case 'peer_left':
+        if (typeof ev.peer_id === 'string' && ev.peer_id !== this.peerId) {
+          this._peers.delete(ev.peer_id);
+          this._call('onPeerLeft', ev.peer_id);
+        }
+        return;
+      case 'error':
+        this._call('onServerError', ev);
+        return;
+      default:
+        this._log('unknown event type ignored:', ev.type);
+    }
+  }
+
+  // The connection of `session` went away without closeConnection().
+  _lost(session, why) {
+    if (this._session !== session || this._closed) return;
+    this._log('connection lost:', why);
+    if (!session.welcomed) {
+      // Still connecting: fail the attempt (connect() or the reconnect loop handles it).
+      session.fail(new PeerRTCError(`connection failed before the server's welcome: ${why}`));
+      return;
+    }
+    this._session = null;
+    this._teardown(session, why);
+    if (this.reconnect) {
+      this._setStatus(STATUS.RECONNECTING);
+      this._scheduleReconnect();
+    } else {
+      this._setStatus(STATUS.DISCONNECTED);
+      this._dropQueue();
+      this._call('onClose');
+    }
+  }
+
+  _scheduleReconnect() {
+    if (this._closed || this._reconnectTimer !== null) return;
+    if (this._reconnectAttempt >= this.maxReconnectAttempts) {
+      this._setStatus(STATUS.DISCONNECTED);
+      this._dropQueue();
+      this._emitError(new PeerRTCError(`gave up reconnecting after ${this._reconnectAttempt} attempts`));
+      this._call('onClose');
+      return;
+    }
+    // Exponential backoff with "equal jitter": 0.5 s, 1 s, 2 s, ... capped at 10 s, each
+    // randomised within [half, full].
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this._reconnectAttempt, 16));
+    const delay = base / 2 + Math.random() * (base / 2);
+    this._reconnectAttempt++;
+    this._log(`reconnect attempt ${this._reconnectAttempt} in ${Math.round(delay)} ms`);
+    this._reconnectTimer = setTimeout(async () => {
+      this._reconnectTimer = null;
+      if (this._closed) return;
+      try {
+        await this._attempt(true);
+        this._log('reconnected');
+      } catch (err) {
+        if (this._closed) return;
+        if (err instanceof PeerRTCError && [400, 403, 404, 409].includes(err.status)) {
+          // The server will not take this peer back (bad token, id taken, bad request).
+          this._setStatus(STATUS.DISCONNECTED);
+          this._dropQueue();
+          this._emitError(err);
+          this._call('onClose');
+          return;
+        }
+        this._emitError(err); // status is still 'reconnecting': another attempt follows
+        this._scheduleReconnect();
+      }
+    }, delay);
+  }
+
+  _clearReconnect() {
+    if (this._reconnectTimer !== null) { clearTimeout(this._reconnectTimer); this._reconnectTimer = null; }
+  }
+
+  _teardown(session, why) {
+    if (!session) return;
+    if (session.iceTimer !== null) { clearTimeout(session.iceTimer); session.iceTimer = null; }
+    if (session.settle) session.fail(new PeerRTCError(`connection closed: ${why}`));
+    const { pc, dc } = session;
+    if (dc) { dc.onopen = dc.onmessage = dc.onclose = dc.onerror = null; try { dc.close(); } catch { /* already closed */ } }
+    if (pc) { pc.oniceconnectionstatechange = pc.onconnectionstatechange = null; try { pc.close(); } catch { /* already closed */ } }
+  }
+
+  // ---------------------------------------------------------------- HTTP
+
+  _post(path, body, timeoutMs, keepalive = false) {
+    return this._request('POST', path, body, timeoutMs, keepalive);
+  }
+
+  async _request(method, path, body, timeoutMs, keepalive = false) {
+    const url = this.serverUrl + path;
+    const ctl = typeof AbortController === 'function' ? new AbortController() : null;
+    const timer = ctl ? setTimeout(() => ctl.abort(), timeoutMs) : null;
+    let res;
+    let text;
+    try {
+      const init = { method, signal: ctl ? ctl.signal : undefined };
+      if (body !== undefined) {
+        init.headers = { 'content-type': 'application/json' };
+        init.body = JSON.stringify(body);
+      }
+      if (keepalive) init.keepalive = true;
+      res = await this._fetch(url, init);
+      text = await res.text();
+    } catch (e) {
+      if (e && e.name === 'AbortError') throw new PeerRTCError(`${method} ${url} timed out after ${timeoutMs} ms`, { cause: e });
+      throw new PeerRTCError(`${method} ${url} failed: ${e && e.message ? e.message : e}`, { cause: e });
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    let json;
+    try { json = JSON.parse(text); } catch { json = undefined; }
+    if (!res.ok) {
+      const msg = json && typeof json.error === 'string' ? json.error : (text || res.statusText || 'no body').slice(0, 200);
+      throw new PeerRTCError(`${method} ${path}: HTTP ${res.status}: ${msg}`, { status: res.status });
+    }
+    if (json === undefined) throw new PeerRTCError(`${method} ${path}: HTTP ${res.status} with a body that is not JSON`, { status: res.status });
+    return json;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  _setStatus(st) {
+    if (this._status === st) return;
+    this._log('status:', this._status, '->', st);
+    this._status = st;
+    this._call('onStatusChange', st);
+  }
+
+  _emitError(err) { this._call('onError', err); }
+
+  _call(name, ...args) {
+    const fn = this[name];
+    if (typeof fn !== 'function') return;
+    try {
+      fn.apply(this, args);
+    } catch (e) {
+      // A throwing callback must not break the connection's state machine.
+      console.error(`[peerrtc ${this.peerId}] ${name} callback threw:`, e);
+    }
+  }
+
+  _log(...args) {
+    if (this.debug) console.debug(`[peerrtc ${this.room}/${this.peerId}]`, ...args);
+  }
+}
+
+export default WebRTCConnection;

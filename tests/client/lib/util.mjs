@@ -1,0 +1,99 @@
+// Helpers for the client tests: clients with recorders, polling waits, a raw wrtc peer.
+import { createRequire } from 'node:module';
+import { WebRTCConnection } from '../../../clients/js/peerrtc-client.js';
+
+const require = createRequire(import.meta.url);
+export const wrtc = require('@roamhq/wrtc');
+
+let seq = 0;
+// A unique id/room name (ids are at most 64 characters of [A-Za-z0-9_.-:@]).
+export function uid(prefix) {
+  return `${prefix}-${process.pid.toString(36)}${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+// A WebRTCConnection whose callbacks record everything into `rec`.
+export function makeClient(server, room, peerId, options = {}) {
+  const c = new WebRTCConnection(room, {
+    peerId,
+    serverUrl: server.baseUrl,
+    RTCPeerConnection: wrtc.RTCPeerConnection,
+    debug: !!process.env.PEERRTC_CLIENT_DEBUG,
+    ...options,
+  });
+  const rec = { messages: [], joined: [], left: [], statuses: [], errors: [], serverErrors: [], opens: 0, closes: 0 };
+  c.rec = rec;
+  c.onMessage = (from, message, info) => rec.messages.push({ from, message, ...info, at: Date.now() });
+  c.onPeerJoined = (p) => rec.joined.push(p);
+  c.onPeerLeft = (p) => rec.left.push(p);
+  c.onStatusChange = (s) => rec.statuses.push(s);
+  c.onError = (e) => rec.errors.push(e);
+  c.onServerError = (e) => rec.serverErrors.push(e);
+  c.onOpen = () => { rec.opens++; };
+  c.onClose = () => { rec.closes++; };
+  return c;
+}
+
+export async function waitFor(pred, ms, what) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = pred();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'function' ? what() : what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+// A unique id of exactly 64 characters (the longest allowed).
+export function uid64(prefix) { return (uid(prefix) + '_'.repeat(64)).slice(0, 64); }
+
+export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+export async function closeAll(clients) {
+  await Promise.all(clients.map((c) => c.closeConnection().catch(() => {})));
+}
+
+export function bytesEqual(a, b) {
+  const x = new Uint8Array(a);
+  const y = new Uint8Array(b);
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+// A deterministic byte pattern that covers every byte value.
+export function pattern(n, seed = 0) {
+  const u = new Uint8Array(n);
+  let x = (seed * 2654435761 + 12345) >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    u[i] = (x >>> 16) & 0xff;
+  }
+  return u;
+}
+
+// A peer that talks the wire protocol itself (no client library), to send frames the client
+// would never produce. Resolves once the channel is open and welcome arrived.
+export async function rawPeer(server, room, peerId) {
+  const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
+  const dc = pc.createDataChannel('peerrtc', { ordered: true });
+  dc.binaryType = 'arraybuffer';
+  const frames = [];
+  let welcome = null;
+  dc.onmessage = (ev) => {
+    frames.push(ev.data);
+    if (typeof ev.data === 'string' && ev.data.startsWith('{')) {
+      const j = JSON.parse(ev.data);
+      if (j.type === 'welcome') welcome = j;
+    }
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  const r = await server.request('POST', '/offer', { room, peer_id: peerId, offer: { sdp: pc.localDescription.sdp, type: 'offer' } });
+  if (r.status !== 200) throw new Error(`raw peer ${peerId}: POST /offer ${r.status} ${r.text}`);
+  await pc.setRemoteDescription({ type: 'answer', sdp: r.json.sdp });
+  await waitFor(() => welcome, 15000, `welcome for raw peer ${peerId}`);
+  return {
+    pc, dc, frames, welcome, token: r.json.token, answer: r.json,
+    events: () => frames.filter((f) => typeof f === 'string' && f.startsWith('{')).map((f) => JSON.parse(f)),
+    close() { try { dc.close(); } catch { /* */ } try { pc.close(); } catch { /* */ } },
+  };
+}

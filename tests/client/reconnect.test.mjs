@@ -1,0 +1,138 @@
+// Reconnect: the server stops (SIGTERM) and a new one starts on the same HTTP and UDP ports; the
+// clients reconnect by themselves and messages flow again. Also the token rules of a re-offer.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from './lib/server.mjs';
+import { makeClient, waitFor, closeAll, uid, sleep, rawPeer, wrtc } from './lib/util.mjs';
+
+const live = [];
+const servers = [];
+after(async () => {
+  await closeAll(live);
+  for (const s of servers) if (!s.exited()) await s.stop({ expectCleanExit: false }).catch(() => s.kill());
+});
+
+async function startOn(httpPort, udpPort) {
+  // The old socket may linger for a moment; retry briefly.
+  let last;
+  for (let i = 0; i < 20; i++) {
+    try { return await startServer({ name: 'reconnect2', httpPort, udpPort }); } catch (e) { last = e; await sleep(250); }
+  }
+  throw last;
+}
+
+test('server restart on the same ports: clients go reconnecting -> connected by themselves, presence and messages work again', { timeout: 90000 }, async (t) => {
+  const s1 = await startServer({ name: 'reconnect1' });
+  servers.push(s1);
+  const room = uid('room');
+  const opts = { disconnectTimeout: 2000 };
+  const peers = [0, 1, 2].map((i) => makeClient(s1, room, uid(`r${i}`), opts));
+  live.push(...peers);
+  for (const p of peers) await p.connect();
+  await waitFor(() => peers.every((p) => p.peers().length === 2), 5000, 'full room');
+  const [a, b, c] = peers;
+  a.sendMessage('before');
+  await waitFor(() => b.rec.messages.length === 1 && c.rec.messages.length === 1, 5000, 'first message');
+  const tokens = peers.map((p) => p.token);
+
+  const tStop = Date.now();
+  await s1.stop();
+  await waitFor(() => peers.every((p) => p.status === 'reconnecting'), 15000,
+    () => `all reconnecting (statuses ${peers.map((p) => p.status)})`);
+  const msDetect = Date.now() - tStop;
+  assert.throws(() => a.sendMessage('while down'), /not connected \(status reconnecting\)/);
+  // Stay down for a while so that at least one attempt fails and the backoff is exercised.
+  await sleep(1500);
+  const s2 = await startOn(s1.httpPort, s1.udpPort);
+  servers.push(s2);
+  assert.equal(s2.httpPort, s1.httpPort, 'same HTTP port');
+  if (s2.pinsUdp) assert.equal(s2.udpPort, s1.udpPort, 'same UDP port');
+  else t.diagnostic(`the server cannot pin its UDP port separately: UDP ${s1.udpPort} -> ${s2.udpPort}`);
+  const tStart = Date.now();
+  await waitFor(() => peers.every((p) => p.isConnected()), 30000, () => `all reconnected (statuses ${peers.map((p) => p.status)})`);
+  const msReconnect = Date.now() - tStart;
+  await waitFor(() => peers.every((p) => p.peers().length === 2), 10000, () => `full room again (${peers.map((p) => p.peers().length)})`);
+  for (const p of peers) {
+    assert.deepEqual(p.rec.statuses, ['connecting', 'connected', 'reconnecting', 'connected'], `${p.peerId} statuses`);
+    assert.equal(p.rec.opens, 2, 'onOpen again after the reconnect');
+    assert.equal(p.rec.closes, 0, 'no onClose for a drop that is being repaired');
+    assert.ok(p.rec.errors.length >= 1, 'failed attempts while the server was down are reported to onError');
+    assert.deepEqual(p.peers().sort(), peers.filter((x) => x !== p).map((x) => x.peerId).sort());
+  }
+  t.diagnostic(`drop detected ${msDetect} ms after SIGTERM; all 3 reconnected ${msReconnect} ms after the new server was READY; ` +
+    `errors while down: ${peers.map((p) => p.rec.errors.length)}; tokens renewed: ${peers.map((p, i) => p.token !== tokens[i])}`);
+
+  for (const p of peers) p.sendMessage(`after from ${p.peerId}`);
+  await waitFor(() => peers.every((p) => p.rec.messages.filter((m) => m.message.startsWith('after')).length === 2), 10000, 'messages after the reconnect');
+  const r = await s2.request('GET', `/rooms/peers?room=${room}`);
+  assert.deepEqual([...r.json.peers].sort(), peers.map((p) => p.peerId).sort());
+
+  // closeConnection() stops everything: no reconnect after the next drop.
+  await a.closeConnection();
+  await s2.stop();
+  await waitFor(() => b.status === 'reconnecting' && c.status === 'reconnecting', 15000, 'b, c reconnecting');
+  assert.equal(a.status, 'closed');
+  await closeAll([b, c]);
+  assert.equal(b.status, 'closed');
+  assert.deepEqual(b.rec.statuses.slice(-2), ['reconnecting', 'closed']);
+  await sleep(1000);
+  assert.equal(b.status, 'closed', 'no reconnect attempt after closeConnection()');
+});
+
+test('reconnect: false -> status disconnected and onClose on a drop', { timeout: 60000 }, async () => {
+  const s = await startServer({ name: 'noreconnect' });
+  servers.push(s);
+  const a = makeClient(s, uid('room'), uid('nr'), { reconnect: false, disconnectTimeout: 2000 });
+  live.push(a);
+  await a.connect();
+  await s.stop();
+  await waitFor(() => a.status === 'disconnected', 15000, () => `disconnected (status ${a.status})`);
+  assert.equal(a.rec.closes, 1);
+  assert.deepEqual(a.rec.statuses, ['connecting', 'connected', 'disconnected']);
+});
+
+test('re-offer rules: without the token 409, a wrong token 403, the right one replaces the connection with no leave/join', { timeout: 60000 }, async () => {
+  const s = await startServer({ name: 'reoffer' });
+  servers.push(s);
+  const room = uid('room');
+  const watcher = makeClient(s, room, uid('w'));
+  live.push(watcher);
+  await watcher.connect();
+  const id = uid('raw');
+  const first = await rawPeer(s, room, id);
+  await waitFor(() => watcher.rec.joined.includes(id), 5000, 'join');
+
+  const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
+  pc.createDataChannel('peerrtc');
+  await pc.setLocalDescription(await pc.createOffer());
+  const offer = { sdp: pc.localDescription.sdp, type: 'offer' };
+  const noToken = await s.request('POST', '/offer', { room, peer_id: id, offer });
+  assert.equal(noToken.status, 409, noToken.text);
+  assert.match(noToken.json.error, /already connected/);
+  const wrong = await s.request('POST', '/offer', { room, peer_id: id, offer, token: 'not-the-token' });
+  assert.equal(wrong.status, 403, wrong.text);
+  pc.close();
+
+  // The right token, from a brand new wrtc connection: a reconnect.
+  const second = await (async () => {
+    const pc2 = new wrtc.RTCPeerConnection({ iceServers: [] });
+    const dc2 = pc2.createDataChannel('peerrtc');
+    const frames = [];
+    dc2.onmessage = (e) => frames.push(e.data);
+    await pc2.setLocalDescription(await pc2.createOffer());
+    const r = await s.request('POST', '/offer', { room, peer_id: id, offer: { sdp: pc2.localDescription.sdp, type: 'offer' }, token: first.token });
+    assert.equal(r.status, 200, r.text);
+    await pc2.setRemoteDescription({ type: 'answer', sdp: r.json.sdp });
+    await waitFor(() => frames.some((f) => typeof f === 'string' && f.includes('"welcome"')), 10000, 'welcome on the new connection');
+    return { pc2, dc2, frames };
+  })();
+  second.dc2.send('mfrom the new connection');
+  await waitFor(() => watcher.rec.messages.length === 1, 5000, 'message via the new connection');
+  assert.equal(watcher.rec.messages[0].from, id);
+  await sleep(1000);
+  assert.deepEqual(watcher.rec.left, [], 'a reconnect is not a leave');
+  assert.deepEqual(watcher.rec.joined, [id], 'nor a second join');
+  first.close();
+  second.pc2.close();
+  await waitFor(() => watcher.rec.left.includes(id), 15000, 'leave once the new connection closes');
+});

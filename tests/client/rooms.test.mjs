@@ -1,0 +1,103 @@
+// Several rooms at once with no cross-talk, per-sender order, and a throughput figure.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from './lib/server.mjs';
+import { makeClient, waitFor, closeAll, uid, sleep } from './lib/util.mjs';
+
+let server;
+const live = [];
+before(async () => { server = await startServer({ name: 'rooms' }); });
+after(async () => {
+  await closeAll(live);
+  if (server) await server.stop();
+});
+
+const N = 200;
+
+test('3 rooms x 3 peers: every peer sends 200 numbered messages; each receiver gets exactly its room\'s, per sender in order, never its own', { timeout: 90000 }, async (t) => {
+  const rooms = [uid('ra'), uid('rb'), uid('rc')];
+  const groups = rooms.map((room) => [0, 1, 2].map((i) => makeClient(server, room, uid(`p${i}`))));
+  const all = groups.flat();
+  live.push(...all);
+  const t0 = Date.now();
+  await Promise.all(all.map((c) => c.connect()));
+  t.diagnostic(`9 peers connected concurrently in ${Date.now() - t0} ms`);
+  for (const g of groups) for (const c of g) await waitFor(() => c.peers().length === 2, 5000, `${c.peerId} sees its 2 room mates`);
+  for (const g of groups) {
+    for (const c of g) assert.deepEqual(c.peers().sort(), g.filter((x) => x !== c).map((x) => x.peerId).sort());
+  }
+
+  // Every 10th message is binary (4-byte big-endian sequence number + the sender's id), so the
+  // order check also covers text and binary interleaved on one channel.
+  const enc = new TextEncoder();
+  const t1 = Date.now();
+  for (let i = 0; i < N; i++) {
+    for (const c of all) {
+      if (i % 10 === 9) {
+        const id = enc.encode(c.peerId);
+        const b = new Uint8Array(4 + id.length);
+        new DataView(b.buffer).setUint32(0, i);
+        b.set(id, 4);
+        c.sendMessage(b);
+      } else {
+        c.sendMessage(`${c.room}|${c.peerId}|${i}`);
+      }
+    }
+  }
+  const expected = 2 * N;
+  await waitFor(() => all.every((c) => c.rec.messages.length >= expected), 60000,
+    () => `all deliveries (have ${all.map((c) => c.rec.messages.length).join(',')})`);
+  const ms = Date.now() - t1;
+  await sleep(300); // anything extra (cross-talk, echo) would show up now
+  const dec = new TextDecoder();
+  for (const g of groups) {
+    for (const c of g) {
+      assert.equal(c.rec.messages.length, expected, `${c.peerId} got ${c.rec.messages.length} messages`);
+      const mates = new Set(g.filter((x) => x !== c).map((x) => x.peerId));
+      const next = new Map([...mates].map((p) => [p, 0]));
+      for (const m of c.rec.messages) {
+        assert.ok(mates.has(m.from), `${c.peerId} in ${c.room} got a message from ${m.from} (not a room mate)`);
+        let room; let sender; let seq;
+        if (m.binary) {
+          const u = new Uint8Array(m.message);
+          seq = new DataView(m.message).getUint32(0);
+          sender = dec.decode(u.subarray(4));
+          room = c.room;
+          assert.equal(seq % 10, 9);
+        } else {
+          [room, sender, seq] = m.message.split('|');
+          seq = Number(seq);
+        }
+        assert.equal(room, c.room, 'cross-talk between rooms');
+        assert.equal(sender, m.from, 'relayed sender matches the content');
+        assert.equal(m.direct, false);
+        assert.equal(seq, next.get(m.from), `${c.peerId}: message ${seq} from ${m.from} out of order (expected ${next.get(m.from)})`);
+        next.set(m.from, seq + 1);
+      }
+      for (const [p, n] of next) assert.equal(n, N, `${c.peerId} got ${n} of ${p}'s ${N} messages`);
+    }
+  }
+  const deliveries = all.length * expected;
+  t.diagnostic(`${all.length * N} messages sent, ${deliveries} delivered in ${ms} ms (${Math.round(deliveries / (ms / 1000))} deliveries/s)`);
+  await closeAll(all);
+});
+
+test('throughput: one sender, 3000 x 1 KiB text to 2 receivers', { timeout: 90000 }, async (t) => {
+  const room = uid('tp');
+  const [s, r1, r2] = [0, 1, 2].map((i) => makeClient(server, room, uid(`tp${i}`)));
+  live.push(s, r1, r2);
+  for (const c of [s, r1, r2]) await c.connect();
+  const M = 3000;
+  const body = 'x'.repeat(1024 - 8);
+  const t0 = Date.now();
+  for (let i = 0; i < M; i++) s.sendMessage(String(i).padStart(8, '0') + body);
+  await waitFor(() => r1.rec.messages.length >= M && r2.rec.messages.length >= M, 60000,
+    () => `deliveries (${r1.rec.messages.length}, ${r2.rec.messages.length})`);
+  const ms = Date.now() - t0;
+  for (const r of [r1, r2]) {
+    r.rec.messages.forEach((m, i) => assert.equal(Number(m.message.slice(0, 8)), i));
+  }
+  t.diagnostic(`${M} x 1 KiB to 2 receivers in ${ms} ms: ${Math.round(M / (ms / 1000))} messages/s per receiver, ` +
+    `${(2 * M * 1024 / 1048576 / (ms / 1000)).toFixed(1)} MiB/s delivered`);
+  await closeAll([s, r1, r2]);
+});

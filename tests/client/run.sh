@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the JS client tests (clients/js/peerrtc-client.js on @roamhq/wrtc) against the real
+# peerrtc-server, with node's test runner, one file (one server, <= ~20 wrtc peers) at a time.
+#
+#   bash tests/client/run.sh                              # against build/apps/peerrtc-server
+#   PEERRTC_SERVER=/path/to/bin bash tests/client/run.sh
+#   bash tests/client/run.sh tests/client/sizes.test.mjs  # a subset
+#
+# Env: PEERRTC_CLIENT_TIMEOUT (seconds, default 600) bounds the whole run;
+#      PEERRTC_VERBOSE=1 forwards server output to stderr; PEERRTC_CLIENT_DEBUG=1 turns on the
+#      client's console.debug logging.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+if [[ ! -d node_modules/@roamhq/wrtc ]]; then
+  echo "client tests: node_modules/@roamhq/wrtc missing; run 'npm install' (or 'npm ci') in $root" >&2
+  exit 2
+fi
+bin="${PEERRTC_SERVER:-build/apps/peerrtc-server}"
+echo "client tests: server = $bin"
+
+timeout_s="${PEERRTC_CLIENT_TIMEOUT:-600}"
+if [[ $# -gt 0 ]]; then targets=("$@"); else targets=(tests/client/); fi
+
+start=$(date +%s)
+# --kill-after: a wrtc thread that ignores SIGTERM must not keep CI hanging.
+timeout --kill-after=15 "$timeout_s" node --test --test-concurrency=1 --test-reporter=spec "${targets[@]}"
+rc=$?
+end=$(date +%s)
+if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+  echo "client tests: FAILED: global timeout of ${timeout_s}s exceeded" >&2
+elif [[ $rc -ne 0 ]]; then
+  echo "client tests: FAILED (exit $rc) after $((end - start))s" >&2
+fi
+exit $rc
