@@ -12,6 +12,9 @@ start=$(date +%s)
 echo "== C++ tests (ctest)"
 ctest --test-dir build --output-on-failure -j2 --timeout 300
 
+echo "== fuzzers (libFuzzer, ${FUZZ_SECONDS:-5} s each, regression inputs in tests/fuzz/)"
+./scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
+
 echo "== interop tests (node --test)"
 PEERRTC_TESTSERVER="$PWD/build/apps/peerrtc-testserver" \
 PEERRTC_TESTCLIENT="$PWD/build/apps/peerrtc-testclient" \

@@ -14,6 +14,7 @@
 #include "net/engine.hpp"
 #include "signaling/frames.hpp"
 #include "signaling/hook_executor.hpp"
+#include "signaling/requests.hpp"
 
 namespace peerrtc {
 
@@ -29,10 +30,8 @@ constexpr const char* kServerName = "server";
 // network thread may drive it: one SignalingManager per process at a time.
 std::atomic<int> g_managers{0};
 
-void check_name(const std::string& what, const std::string& value) {
-  if (!signaling::valid_name(value))
-    throw ApiError(400, "invalid " + what + " '" + value.substr(0, 80) +
-                            "': use 1 to 64 characters of A-Z a-z 0-9 _ . - : @");
+void check_name(const std::string& what, const std::string& value, bool peer = false) {
+  if (auto ok = signaling::check_name(what, value, peer); !ok) throw ApiError(400, ok.error());
 }
 
 std::string new_token() {
@@ -460,14 +459,10 @@ void SignalingManager::shutdown() { impl_->stop(); }
 json SignalingManager::offer(const std::string& room, const std::string& peer_id, const json& offer,
                              const std::string& token) {
   check_name("room", room);
-  check_name("peer_id", peer_id);
-  if (peer_id == kServerName) throw ApiError(400, "peer_id 'server' is reserved");
-  if (!offer.is_object()) throw ApiError(400, "'offer' must be an object {sdp, type}");
-  if (!offer.contains("sdp") || !offer["sdp"].is_string() || offer["sdp"].get<std::string>().empty())
-    throw ApiError(400, "'offer.sdp' must be a non-empty string");
-  if (offer.contains("type") && offer["type"] != "offer")
-    throw ApiError(400, "'offer.type' must be \"offer\"");
-  std::string sdp = offer["sdp"];
+  check_name("peer_id", peer_id, true);
+  auto sdp_or = signaling::check_offer(offer);
+  if (!sdp_or) throw ApiError(400, sdp_or.error());
+  const std::string& sdp = *sdp_or;
   return impl_->on_net([&] { return impl_->do_offer(room, peer_id, sdp, token); });
 }
 
@@ -475,25 +470,7 @@ void SignalingManager::candidate(const std::string& room, const std::string& pee
                                  const json& candidate, const std::string& token) {
   check_name("room", room);
   check_name("peer_id", peer_id);
-  // RTCIceCandidateInit, or null / empty candidate for end-of-candidates.
-  if (!candidate.is_null()) {
-    if (!candidate.is_object()) throw ApiError(400, "'candidate' must be an object or null");
-    if (candidate.contains("candidate")) {
-      const auto& c = candidate["candidate"];
-      if (!c.is_string()) throw ApiError(400, "'candidate.candidate' must be a string");
-      const auto& s = c.get_ref<const std::string&>();
-      if (!s.empty() && s.rfind("candidate:", 0) != 0)
-        throw ApiError(400, "'candidate.candidate' must start with \"candidate:\"");
-      if (s.size() > 1024) throw ApiError(400, "'candidate.candidate' is too long");
-    } else {
-      throw ApiError(400, "'candidate' has no 'candidate' field");
-    }
-    if (candidate.contains("sdpMid") && !candidate["sdpMid"].is_string() && !candidate["sdpMid"].is_null())
-      throw ApiError(400, "'candidate.sdpMid' must be a string");
-    if (candidate.contains("sdpMLineIndex") && !candidate["sdpMLineIndex"].is_number_unsigned() &&
-        !candidate["sdpMLineIndex"].is_null())
-      throw ApiError(400, "'candidate.sdpMLineIndex' must be a non-negative integer");
-  }
+  if (auto ok = signaling::check_candidate(candidate); !ok) throw ApiError(400, ok.error());
   impl_->on_net([&] {
     impl_->find_member(room, peer_id, token);
     return 0;  // ICE-lite: the address comes from the client's STUN checks.
@@ -511,41 +488,23 @@ void SignalingManager::leave(const std::string& room, const std::string& peer_id
 }
 
 std::pair<int, json> SignalingManager::handle(const std::string& action, const std::string& body) {
-  auto err = [](int status, const std::string& msg) { return std::pair<int, json>{status, json{{"error", msg}}}; };
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded()) return err(400, "body is not valid JSON");
-  if (!j.is_object()) return err(400, "body must be a JSON object");
-  auto str = [&](const char* key, bool required) -> std::optional<std::string> {
-    if (!j.contains(key) || j[key].is_null()) {
-      if (required) throw ApiError(400, std::string("missing field '") + key + "'");
-      return std::nullopt;
-    }
-    if (!j[key].is_string()) throw ApiError(400, std::string("field '") + key + "' must be a string");
-    return j[key].get<std::string>();
-  };
+  auto req = signaling::parse_request(action, body);
+  if (!req) return {req.error().rfind("unknown action", 0) == 0 ? 404 : 400, json{{"error", req.error()}}};
   try {
-    auto room = *str("room", true);
-    auto peer_id = *str("peer_id", true);
-    auto token = str("token", false).value_or("");
-    if (action == "offer") {
-      if (!j.contains("offer")) throw ApiError(400, "missing field 'offer'");
-      return {200, offer(room, peer_id, j["offer"], token)};
+    switch (req->kind) {
+      case signaling::Request::Kind::Offer:
+        return {200, impl_->on_net([&] { return impl_->do_offer(req->room, req->peer_id, req->sdp, req->token); })};
+      case signaling::Request::Kind::Candidate:
+        candidate(req->room, req->peer_id, req->candidate, req->token);
+        return {200, json{{"status", "ok"}}};
+      case signaling::Request::Kind::Leave:
+        leave(req->room, req->peer_id, req->token);
+        return {200, json{{"status", "ok"}}};
     }
-    if (action == "candidate") {
-      if (!j.contains("candidate")) throw ApiError(400, "missing field 'candidate'");
-      candidate(room, peer_id, j["candidate"], token);
-      return {200, json{{"status", "ok"}}};
-    }
-    if (action == "leave") {
-      leave(room, peer_id, token);
-      return {200, json{{"status", "ok"}}};
-    }
-    return err(404, "unknown action '" + action + "'");
   } catch (const ApiError& e) {
-    return err(e.status(), e.what());
-  } catch (const json::exception& e) {
-    return err(400, std::string("bad JSON value: ") + e.what());
+    return {e.status(), json{{"error", e.what()}}};
   }
+  return {500, json{{"error", "internal error"}}};
 }
 
 json SignalingManager::rooms_info() const {
@@ -614,8 +573,7 @@ std::shared_ptr<Participant> SignalingManager::join(const std::string& room, con
                                                     std::function<void(const Message&)> on_message,
                                                     std::function<void(const json&)> on_event) {
   check_name("room", room);
-  check_name("name", name);
-  if (name == kServerName) throw ApiError(400, "name 'server' is reserved");
+  check_name("name", name, true);
   impl_->on_net([&] {
     auto rit = impl_->rooms.find(room);
     if (rit == impl_->rooms.end() && impl_->rooms.size() >= impl_->cfg.max_rooms)

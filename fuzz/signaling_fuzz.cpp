@@ -1,0 +1,31 @@
+// libFuzzer target: the signaling JSON bodies and the data channel frames.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "signaling/frames.hpp"
+#include "signaling/requests.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  static constexpr std::string_view kActions[] = {"offer", "candidate", "leave"};
+  std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
+  auto r = peerrtc::signaling::parse_request(kActions[data[0] % 3], body);
+  if (r) {
+    // Whatever passed validation must satisfy the documented rules.
+    if (!peerrtc::signaling::valid_name(r->room) || !peerrtc::signaling::valid_name(r->peer_id)) __builtin_trap();
+    if (r->kind == peerrtc::signaling::Request::Kind::Offer && r->sdp.empty()) __builtin_trap();
+  }
+  peerrtc::ByteView bytes(data, size);
+  for (bool binary : {false, true}) {
+    auto f = peerrtc::signaling::parse_client_frame(bytes, binary);
+    if (!f) continue;
+    if (f->payload.size() >= size) __builtin_trap();
+    if (f->to && !peerrtc::signaling::valid_name(*f->to)) __builtin_trap();
+    // Re-framing gives the same bytes back.
+    auto again = binary ? peerrtc::signaling::client_binary_frame(f->payload, f->to)
+                        : peerrtc::signaling::client_text_frame(f->payload, f->to);
+    if (again != std::string_view(reinterpret_cast<const char*>(data), size)) __builtin_trap();
+  }
+  return 0;
+}

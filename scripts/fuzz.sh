@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (fuzz/*_fuzz.cpp) with clang + ASan/UBSan and runs each one.
+#   scripts/fuzz.sh            # every target for 10 s (what the test command runs)
+#   scripts/fuzz.sh 600 stun   # one target for 10 minutes
+# Crashes are written to fuzz-artifacts/; copy a crashing input into tests/fuzz/<target>/ to keep
+# it as a regression input: every run replays that folder first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+only=${2:-}
+out=${FUZZ_BUILD_DIR:-build-fuzz}
+mkdir -p "$out" fuzz-artifacts
+CXX=${FUZZ_CXX:-clang++}
+FLAGS=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -Iinclude)
+
+declare -A SOURCES=(
+  [stun]="src/stun/stun.cpp src/common/bytes.cpp src/common/log.cpp"
+  [sdp]="src/sdp/sdp.cpp src/common/bytes.cpp"
+  [dcep]="src/dcep/dcep.cpp src/common/bytes.cpp src/common/log.cpp"
+  [signaling]="src/signaling/requests.cpp src/signaling/frames.cpp src/common/bytes.cpp"
+)
+LIBS=(-lcrypto -lspdlog -lfmt)
+
+status=0
+for name in stun sdp dcep signaling; do
+  [[ -n "$only" && "$only" != "$name" ]] && continue
+  bin="$out/${name}_fuzz"
+  srcs=(fuzz/${name}_fuzz.cpp ${SOURCES[$name]})
+  if [[ ! -x "$bin" ]] || [[ -n "$(find "${srcs[@]}" src -name '*.hpp' -newer "$bin" 2>/dev/null | head -1)" ]]; then
+    echo "fuzz: building $name"
+    $CXX "${FLAGS[@]}" "${srcs[@]}" "${LIBS[@]}" -o "$bin"
+  fi
+  corpus="$out/corpus-$name"
+  mkdir -p "$corpus" "tests/fuzz/$name"
+  seeds=("tests/fuzz/$name")
+  [[ "$name" == "sdp" ]] && seeds+=(tests/fixtures/sdp)
+  echo "fuzz: $name for ${seconds}s (regression inputs: tests/fuzz/$name)"
+  if ! "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
+        -artifact_prefix="fuzz-artifacts/${name}-" "$corpus" "${seeds[@]}" > "$out/$name.log" 2>&1; then
+    echo "fuzz: $name FAILED — see $out/$name.log and fuzz-artifacts/"; tail -30 "$out/$name.log"; status=1
+  else
+    echo "fuzz: $name ok ($(grep -o 'Done [0-9]* runs' "$out/$name.log" | tail -1))"
+  fi
+done
+exit $status

@@ -1,0 +1,99 @@
+#include "signaling/requests.hpp"
+
+#include "signaling/frames.hpp"
+
+namespace peerrtc::signaling {
+
+using json = nlohmann::json;
+
+Result<bool> check_name(std::string_view what, std::string_view value, bool peer) {
+  if (!valid_name(value)) {
+    std::string shown(value.substr(0, 80));
+    for (char& c : shown)
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+    return Error{"invalid " + std::string(what) + " '" + shown +
+                 "': use 1 to 64 characters of A-Z a-z 0-9 _ . - : @"};
+  }
+  if (peer && value == "server") return Error{std::string(what) + " 'server' is reserved"};
+  return true;
+}
+
+Result<std::string> check_offer(const json& offer) {
+  if (!offer.is_object()) return Error{"'offer' must be an object {sdp, type}"};
+  auto sdp = offer.find("sdp");
+  if (sdp == offer.end() || !sdp->is_string() || sdp->get_ref<const std::string&>().empty())
+    return Error{"'offer.sdp' must be a non-empty string"};
+  auto type = offer.find("type");
+  if (type != offer.end() && !(type->is_string() && *type == "offer"))
+    return Error{"'offer.type' must be \"offer\""};
+  return sdp->get<std::string>();
+}
+
+Result<bool> check_candidate(const json& c) {
+  // RTCIceCandidateInit, or null / {candidate: ""} for end-of-candidates.
+  if (c.is_null()) return true;
+  if (!c.is_object()) return Error{"'candidate' must be an object or null"};
+  auto cand = c.find("candidate");
+  if (cand == c.end()) return Error{"'candidate' has no 'candidate' field"};
+  if (!cand->is_string()) return Error{"'candidate.candidate' must be a string"};
+  const auto& s = cand->get_ref<const std::string&>();
+  if (s.size() > 1024) return Error{"'candidate.candidate' is too long"};
+  if (!s.empty() && s.rfind("candidate:", 0) != 0)
+    return Error{"'candidate.candidate' must start with \"candidate:\""};
+  auto mid = c.find("sdpMid");
+  if (mid != c.end() && !mid->is_string() && !mid->is_null()) return Error{"'candidate.sdpMid' must be a string"};
+  auto idx = c.find("sdpMLineIndex");
+  if (idx != c.end() && !idx->is_number_unsigned() && !idx->is_null())
+    return Error{"'candidate.sdpMLineIndex' must be a non-negative integer"};
+  return true;
+}
+
+Result<Request> parse_request(std::string_view action, std::string_view body) {
+  Request r;
+  if (action == "offer") r.kind = Request::Kind::Offer;
+  else if (action == "candidate") r.kind = Request::Kind::Candidate;
+  else if (action == "leave") r.kind = Request::Kind::Leave;
+  else return Error{"unknown action '" + std::string(action.substr(0, 32)) + "'"};
+
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) return Error{"body is not valid JSON"};
+  if (!j.is_object()) return Error{"body must be a JSON object"};
+  auto str = [&](const char* key, bool required, std::string& out) -> std::optional<Error> {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+      if (required) return Error{std::string("missing field '") + key + "'"};
+      return std::nullopt;
+    }
+    if (!it->is_string()) return Error{std::string("field '") + key + "' must be a string"};
+    out = it->get<std::string>();
+    return std::nullopt;
+  };
+  if (auto e = str("room", true, r.room)) return *e;
+  if (auto e = str("peer_id", true, r.peer_id)) return *e;
+  if (auto e = str("token", false, r.token)) return *e;
+  if (r.token.size() > 128) return Error{"field 'token' is too long"};
+  if (auto ok = check_name("room", r.room); !ok) return Error{ok.error()};
+  if (auto ok = check_name("peer_id", r.peer_id, r.kind == Request::Kind::Offer); !ok) return Error{ok.error()};
+  switch (r.kind) {
+    case Request::Kind::Offer: {
+      auto it = j.find("offer");
+      if (it == j.end()) return Error{"missing field 'offer'"};
+      auto sdp = check_offer(*it);
+      if (!sdp) return Error{sdp.error()};
+      r.sdp = std::move(*sdp);
+      break;
+    }
+    case Request::Kind::Candidate: {
+      auto it = j.find("candidate");
+      if (it == j.end()) return Error{"missing field 'candidate'"};
+      if (auto ok = check_candidate(*it); !ok) return Error{ok.error()};
+      r.candidate = *it;
+      break;
+    }
+    case Request::Kind::Leave:
+      break;
+  }
+  return r;
+}
+
+}  // namespace peerrtc::signaling
