@@ -28,6 +28,15 @@ struct Config {
   std::chrono::milliseconds consent_timeout{30000};
   std::chrono::milliseconds connect_timeout{30000};
 
+  // Backpressure. When a receiver has more than relay_high_water bytes waiting to be sent to it,
+  // the senders whose messages it is waiting for stop being read (their SCTP window closes, so
+  // their browsers buffer) until it drains. A receiver congested for longer than
+  // slow_receiver_grace, or whose queue reaches max_peer_queue, is disconnected as too slow:
+  // the channel is reliable, so the server never drops a message for it silently.
+  size_t relay_high_water = 1024 * 1024;
+  size_t max_peer_queue = 8 * 1024 * 1024;
+  std::chrono::milliseconds slow_receiver_grace{10000};
+
   // Backend hooks: on_message / on_peer_joined / on_peer_left run on this many threads, fed by a
   // bounded queue; when it is full the oldest event is dropped and counted.
   unsigned hook_threads = 1;

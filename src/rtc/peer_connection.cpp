@@ -394,6 +394,7 @@ void PeerConnection::on_dtls_connected() {
     if (cb_.on_buffered_low) cb_.on_buffered_low();
   };
   sctp_ = std::make_unique<sctp::Association>(sc, std::move(cb));
+  if (receive_paused_) sctp_->set_receive_paused(true);
   sctp_->connect();
 }
 
@@ -557,6 +558,11 @@ const ChannelInfo* PeerConnection::channel(uint16_t stream) const {
 }
 
 size_t PeerConnection::buffered_amount() const { return sctp_ ? sctp_->buffered_amount() : 0; }
+
+void PeerConnection::set_receive_paused(bool paused) {
+  receive_paused_ = paused;
+  if (sctp_ && state_ != State::Closed) sctp_->set_receive_paused(paused);
+}
 
 void PeerConnection::close(const std::string& reason) {
   if (state_ == State::Closed || closing_) return;

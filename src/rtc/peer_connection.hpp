@@ -118,6 +118,10 @@ class PeerConnection {
   const ChannelInfo* channel(uint16_t stream) const;
   const std::map<uint16_t, ChannelInfo>& channels() const { return channels_; }
   size_t buffered_amount() const;
+  // Backpressure: stop (true) or resume (false) reading this peer's messages. While paused the
+  // SCTP receive window closes, so the remote sender slows down; nothing is dropped.
+  void set_receive_paused(bool paused);
+  bool receive_paused() const { return receive_paused_; }
   uint32_t remote_max_message_size() const { return remote_max_message_size_; }
   const Counters& counters() const { return counters_; }
 
@@ -173,6 +177,7 @@ class PeerConnection {
   Counters counters_;
   bool closing_ = false;
   bool sctp_closed_ = false;
+  bool receive_paused_ = false;
 };
 
 }  // namespace peerrtc::rtc

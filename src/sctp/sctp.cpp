@@ -59,20 +59,16 @@ int conn_output(void* addr, void* buffer, size_t length, uint8_t /*tos*/, uint8_
   return 0;
 }
 
-int receive_cb(struct socket* /*sock*/, union sctp_sockstore /*addr*/, void* data, size_t datalen,
-               struct sctp_rcvinfo rcv, int flags, void* ulp_info) {
-  // usrsctp hands over a malloc()'d buffer that the callback owns (NULL at EOF).
-  Association* a = lookup(ulp_info);
-  if (a && data) {
-    a->on_usrsctp_receive(data, datalen, rcv.rcv_sid, ntohl(rcv.rcv_ppid), flags);
-  }
-  std::free(data);
-  return 1;
-}
-
-int send_cb(struct socket* /*sock*/, uint32_t /*sb_free*/, void* ulp_info) {
-  if (Association* a = lookup(ulp_info)) a->on_usrsctp_writable();
-  return 0;
+// Upcall mode: usrsctp tells us the socket is readable/writable and we read with usrsctp_recvv
+// when we choose to. Not reading (a paused association) keeps data in the socket buffer, so the
+// advertised receive window closes and the remote sender slows down: real backpressure, which
+// the callback API (that hands over every message as it arrives) cannot give.
+void upcall(struct socket* sock, void* arg, int /*flags*/) {
+  Association* a = lookup(arg);
+  if (!a) return;
+  const int events = usrsctp_get_events(sock);
+  if (events & SCTP_EVENT_READ) a->on_usrsctp_readable();
+  if ((events & SCTP_EVENT_WRITE) && (a = lookup(arg))) a->on_usrsctp_writable();
 }
 
 }  // namespace
@@ -150,11 +146,11 @@ Association::Association(Config config, Callbacks callbacks)
     throw std::runtime_error(std::string("sctp: ") + what + ": " + std::strerror(err));
   };
 
-  // In nothreads mode these callbacks run synchronously inside usrsctp_conninput() and
-  // usrsctp_handle_timers(). Threshold 0: send_cb after every SACK that frees space.
-  sock_ = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, receive_cb, send_cb, 0,
-                         reinterpret_cast<void*>(id_));
+  // In nothreads mode the upcall runs synchronously inside usrsctp_conninput() and
+  // usrsctp_handle_timers().
+  sock_ = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, nullptr, nullptr, 0, nullptr);
   if (!sock_) fail("usrsctp_socket");
+  usrsctp_set_upcall(sock_, upcall, reinterpret_cast<void*>(id_));
   if (usrsctp_set_non_blocking(sock_, 1) != 0) fail("non-blocking");
 
   // Local close (dtor/abort) sends ABORT and frees the association at once: the DTLS below us
@@ -395,6 +391,33 @@ void Association::close_with(const std::string& reason) {
 void Association::on_usrsctp_output(const void* data, size_t len) {
   // Also during the destructor, for the ABORT that tells the peer we're gone.
   if (cb_.send) cb_.send(ByteView(static_cast<const uint8_t*>(data), len));
+}
+
+void Association::set_receive_paused(bool paused) {
+  if (receive_paused_ == paused) return;
+  receive_paused_ = paused;
+  if (!paused) on_usrsctp_readable();  // what arrived meanwhile; no new upcall would say so
+}
+
+void Association::on_usrsctp_readable() {
+  if (destroying_ || reading_ || !sock_) return;  // a callback below may re-enter
+  reading_ = true;
+  // One read buffer per nesting level would be needed only for re-entry, which the guard stops.
+  static Bytes buffer(64 * 1024);
+  while (!receive_paused_ && sock_ && !destroying_) {
+    struct sctp_rcvinfo info{};
+    socklen_t infolen = sizeof(info);
+    unsigned int infotype = 0;
+    int flags = 0;
+    ssize_t n = usrsctp_recvv(sock_, buffer.data(), buffer.size(), nullptr, nullptr, &info,
+                              &infolen, &infotype, &flags);
+    if (n < 0) break;  // EWOULDBLOCK: drained (or the association is gone)
+    if (n == 0 && !(flags & MSG_NOTIFICATION)) break;
+    const bool have_info = infotype == SCTP_RECVV_RCVINFO;
+    on_usrsctp_receive(buffer.data(), static_cast<size_t>(n), have_info ? info.rcv_sid : 0,
+                       have_info ? ntohl(info.rcv_ppid) : 0, flags);
+  }
+  reading_ = false;
 }
 
 void Association::on_usrsctp_writable() {

@@ -83,6 +83,12 @@ class Association {
   void shutdown();                     // graceful SHUTDOWN
   void abort();                        // ABORT
 
+  // Stops (true) or resumes (false) reading from the association. While paused, incoming data
+  // stays in usrsctp's receive buffer (bounded by SO_RCVBUF), the advertised window closes and
+  // the remote sender is slowed down; notifications wait too. Resuming delivers what waited.
+  void set_receive_paused(bool paused);
+  bool receive_paused() const { return receive_paused_; }
+
   bool connected() const { return connected_; }
   size_t buffered_amount() const;  // bytes queued by us and not yet handed to usrsctp
   uint64_t dropped() const { return dropped_; }
@@ -91,6 +97,7 @@ class Association {
   void on_usrsctp_output(const void* data, size_t len);
   void on_usrsctp_receive(const void* data, size_t len, uint16_t stream, uint32_t ppid, int flags);
   void on_usrsctp_writable();
+  void on_usrsctp_readable();
 
  private:
   struct Pending {
@@ -123,6 +130,8 @@ class Association {
   bool discarding_partial_ = false;  // an oversized message is being skipped until its MSG_EOR
   Bytes partial_notification_;       // a notification delivered in pieces (rare)
   std::deque<uint16_t> deferred_resets_;  // resets waiting for our queue to reach usrsctp first
+  bool receive_paused_ = false;
+  bool reading_ = false;
   void reset_now(uint16_t stream);
   void apply_deferred_resets();
 };

@@ -49,6 +49,11 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
     uint16_t stream = 0xFFFF;  // the peer's `peerrtc` channel once open
     bool joined = false;       // channel open and announced
     std::string token;
+    // Backpressure (docs/architecture.md): senders paused because this receiver is congested,
+    // since when it is congested, and how many receivers hold this member back as a sender.
+    std::vector<std::string> waiting_senders;
+    std::optional<std::chrono::steady_clock::time_point> congested_since;
+    int blocked_by = 0;
     std::function<void(const Message&)> participant_message;
     std::function<void(const json&)> participant_event;
     bool is_participant() const { return engine_id == 0; }
@@ -93,7 +98,62 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
     ec.max_pending = cfg.max_pending_handshakes;
     ec.peer.consent_timeout = cfg.consent_timeout;
     ec.peer.connect_timeout = cfg.connect_timeout;
+    ec.peer.max_buffered = cfg.max_peer_queue;
     engine = std::make_unique<net::Engine>(*loop, ec);
+    loop->add_ticker([this](net::Loop::Clock::time_point now) { check_slow_receivers(now); });
+  }
+
+  // --- backpressure -------------------------------------------------------------------------
+
+  Member* member_of(const std::string& room, const std::string& peer_id) {
+    auto rit = rooms.find(room);
+    if (rit == rooms.end()) return nullptr;
+    auto mit = rit->second.members.find(peer_id);
+    return mit == rit->second.members.end() ? nullptr : &mit->second;
+  }
+
+  void hold_sender(Member& receiver, const std::string& sender_name, Member& sender) {
+    if (!receiver.congested_since) receiver.congested_since = std::chrono::steady_clock::now();
+    for (auto& w : receiver.waiting_senders)
+      if (w == sender_name) return;
+    receiver.waiting_senders.push_back(sender_name);
+    if (sender.blocked_by++ == 0) {
+      if (auto* pc = engine->peer(sender.engine_id)) pc->set_receive_paused(true);
+      ++counters.senders_paused;
+      log().debug("backpressure: pausing sender {}", sender_name);
+    }
+  }
+
+  // The receiver drained (or left): let the senders it held back go on.
+  void release_senders(const std::string& room, Member& receiver) {
+    receiver.congested_since.reset();
+    auto waiting = std::move(receiver.waiting_senders);
+    receiver.waiting_senders.clear();
+    for (auto& name : waiting) {
+      Member* s = member_of(room, name);
+      if (!s || s->blocked_by <= 0) continue;
+      if (--s->blocked_by == 0)
+        if (auto* pc = engine->peer(s->engine_id)) pc->set_receive_paused(false);
+    }
+  }
+
+  void disconnect_slow(const std::string& room, const std::string& peer_id, Member& m, const std::string& why) {
+    ++counters.slow_receivers_disconnected;
+    log().warn("peer {} in room {} disconnected as too slow: {}", peer_id, room, why);
+    engine->close_peer(m.engine_id, "too slow: " + why);
+  }
+
+  std::chrono::steady_clock::time_point last_slow_check{};
+  void check_slow_receivers(std::chrono::steady_clock::time_point now) {
+    if (now - last_slow_check < std::chrono::milliseconds(250)) return;
+    last_slow_check = now;
+    std::vector<std::pair<std::string, std::string>> slow;
+    for (auto& [room, r] : rooms)
+      for (auto& [id, m] : r.members)
+        if (m.congested_since && now - *m.congested_since > cfg.slow_receiver_grace) slow.emplace_back(room, id);
+    for (auto& [room, id] : slow)
+      if (Member* m = member_of(room, id))
+        disconnect_slow(room, id, *m, "congested for more than " + std::to_string(cfg.slow_receiver_grace.count()) + " ms");
   }
 
   void start() {
@@ -172,6 +232,7 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
     auto mit = rit->second.members.find(peer_id);
     if (mit == rit->second.members.end()) return;
     bool was_joined = mit->second.joined;
+    release_senders(room_name, mit->second);
     rit->second.members.erase(mit);
     if (was_joined) {
       announce(rit->second, peer_id, {{"type", "peer_left"}, {"peer_id", peer_id}, {"reason", reason}});
@@ -218,6 +279,13 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
       auto st = pc->send(m.stream, as_bytes(frame), binary);
       if (st == rtc::SendStatus::Ok) {
         ++counters.deliveries;
+        if (pc->buffered_amount() > cfg.relay_high_water && sender_member && !sender_member->is_participant())
+          hold_sender(m, sender, *sender_member);
+        else if (pc->buffered_amount() > cfg.relay_high_water && !m.congested_since)
+          m.congested_since = std::chrono::steady_clock::now();
+      } else if (st == rtc::SendStatus::BufferFull) {
+        ++counters.dropped_send;
+        disconnect_slow(room_name, id, m, "outgoing queue full (" + std::to_string(cfg.max_peer_queue) + " bytes)");
       } else {
         ++counters.dropped_send;
         log().debug("relay to {} in {} failed: {}", id, room_name, rtc::to_string(st));
@@ -326,6 +394,13 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
     cb.on_message = [this, id](uint16_t stream, bool binary, ByteView data) {
       on_peer_message(id, stream, binary, data);
     };
+    cb.on_buffered_low = [this, id] {
+      auto pit = peers.find(id);
+      if (pit == peers.end()) return;
+      Member* m = member_of(pit->second.room, pit->second.peer_id);
+      if (m && m->engine_id == id && (m->congested_since || !m->waiting_senders.empty()))
+        release_senders(pit->second.room, *m);
+    };
     cb.on_channel_closed = [this, id](uint16_t stream) {
       auto pit = peers.find(id);
       if (pit == peers.end()) return;
@@ -385,6 +460,8 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
       net::PeerId old = m.engine_id;
       m.engine_id = id;
       m.stream = 0xFFFF;
+      m.blocked_by = 0;
+      release_senders(room_name, m);
       if (old) engine->close_peer(old, "replaced by a reconnect");
     } else {
       m.engine_id = id;
