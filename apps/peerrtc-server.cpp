@@ -1,0 +1,196 @@
+// peerrtc-server: PeerRTC's rooms behind HTTP (docs/protocol.md), plus the JS client and the web
+// examples. Prints `READY {"http":<port>,"udp":<port>}` on stdout once listening.
+//
+//   peerrtc-server                          # http://127.0.0.1:8080, UDP 8080
+//   peerrtc-server --host 0.0.0.0 --port 8080 --public-ip 203.0.113.7
+//
+// Every flag has an environment variable (PEERRTC_HOST, PEERRTC_PORT, ...; see --help).
+// Exit codes: 0 after SIGINT/SIGTERM (every peer is told), 1 if it cannot start (port in use),
+// 2 on bad flags.
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <boost/asio/ip/address.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <pthread.h>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "common/log.hpp"
+#include "peerrtc/peerrtc.hpp"
+#include "server/app.hpp"
+
+#ifndef PEERRTC_SOURCE_DIR
+#define PEERRTC_SOURCE_DIR "."
+#endif
+
+namespace {
+
+constexpr auto kShutdownDeadline = std::chrono::seconds(10);
+
+bool valid_ice_url(const std::string& s) {
+  for (const char* scheme : {"stun:", "stuns:", "turn:", "turns:"}) {
+    if (s.rfind(scheme, 0) == 0 && s.size() > std::char_traits<char>::length(scheme)) return true;
+  }
+  return false;
+}
+
+int wait_for_signal(const sigset_t& set) {
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  return sig;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block SIGINT/SIGTERM before any thread exists: every thread inherits the mask and the main
+  // thread takes them with sigwait, so shutdown runs on a normal thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  CLI::App cli{"PeerRTC server: WebRTC DataChannel rooms over HTTP signaling (docs/protocol.md)"};
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int udp_port = -1;
+  std::vector<std::string> public_ips, ice_servers;
+  std::string log_level = "info";
+  bool debug = false, no_examples = false;
+  std::string static_root = PEERRTC_SOURCE_DIR;
+  peerrtc::Config config;
+  long long consent_ms = config.consent_timeout.count();
+
+  const auto ip_check = CLI::Validator(
+      [](std::string& s) {
+        boost::system::error_code ec;
+        boost::asio::ip::make_address(s, ec);
+        return ec ? "not an IP address: " + s : std::string();
+      },
+      "IP");
+  const auto ice_check = CLI::Validator(
+      [](std::string& s) {
+        return valid_ice_url(s) ? std::string() : "not a stun:/stuns:/turn:/turns: URL: " + s;
+      },
+      "URL");
+
+  cli.add_option("--host", host, "address for HTTP and UDP (0.0.0.0 = every interface)")
+      ->envname("PEERRTC_HOST")->check(ip_check)->capture_default_str();
+  cli.add_option("--port", port, "HTTP port; 0 = ephemeral")
+      ->envname("PEERRTC_PORT")->check(CLI::Range(0, 65535))->capture_default_str();
+  cli.add_option("--udp-port", udp_port, "UDP port of every peer connection (default: the HTTP port number)")
+      ->envname("PEERRTC_UDP_PORT")->check(CLI::Range(0, 65535));
+  cli.add_option("--public-ip", public_ips, "address announced in answers (behind NAT); repeatable")
+      ->envname("PEERRTC_PUBLIC_IP")->delimiter(',')->check(ip_check);
+  cli.add_option("--ice-server", ice_servers, "ICE server listed by GET /config (e.g. stun:stun.example.org:3478); repeatable")
+      ->envname("PEERRTC_ICE_SERVER")->delimiter(',')->check(ice_check);
+  cli.add_option("--log-level", log_level, "trace|debug|info|warn|error")
+      ->envname("PEERRTC_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  cli.add_flag("--debug", debug, "debug logging of the library (same as --log-level debug)")->envname("PEERRTC_DEBUG");
+  cli.add_option("--static-root", static_root, "directory holding clients/js and examples/web")
+      ->envname("PEERRTC_STATIC_ROOT")->capture_default_str();
+  cli.add_flag("--no-examples", no_examples, "don't serve the web examples or run the echo room")
+      ->envname("PEERRTC_NO_EXAMPLES");
+  cli.add_option("--max-rooms", config.max_rooms, "most rooms at once")
+      ->envname("PEERRTC_MAX_ROOMS")->check(CLI::PositiveNumber)->capture_default_str();
+  cli.add_option("--max-peers-per-room", config.max_peers_per_room, "most peers in one room")
+      ->envname("PEERRTC_MAX_PEERS_PER_ROOM")->check(CLI::PositiveNumber)->capture_default_str();
+  cli.add_option("--max-peers", config.max_peers, "most peers at once")
+      ->envname("PEERRTC_MAX_PEERS")->check(CLI::PositiveNumber)->capture_default_str();
+  cli.add_option("--consent-timeout-ms", consent_ms, "a peer silent this long (no ICE consent) is dropped")
+      ->envname("PEERRTC_CONSENT_TIMEOUT_MS")->check(CLI::Range(100LL, 3600LL * 1000))->capture_default_str();
+
+  cli.footer(
+      "The default --host 127.0.0.1 serves this machine only; use --host 0.0.0.0 (and --public-ip behind NAT)\n"
+      "to serve a network. Prints READY {\"http\":<port>,\"udp\":<port>} once listening.\n"
+      "Exit: 0 after SIGINT/SIGTERM, 1 if it cannot start (e.g. port in use), 2 on bad flags.");
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = cli.exit(e);  // prints help (rc 0) or the error and a hint (stderr)
+    return rc == 0 ? 0 : 2;
+  }
+
+  auto level = spdlog::level::from_str(log_level);
+  if (debug && level > spdlog::level::debug) level = spdlog::level::debug;
+  peerrtc::log().set_level(level);
+
+  config.debug = debug;
+  config.udp_bind = host;
+  config.udp_port = static_cast<uint16_t>(udp_port >= 0 ? udp_port : port);
+  config.public_ips = public_ips;
+  config.ice_servers = ice_servers;
+  config.consent_timeout = std::chrono::milliseconds(consent_ms);
+
+  peerrtc::server::Options options;
+  options.host = host;
+  options.http_port = static_cast<uint16_t>(port);
+  options.static_root = static_root;
+  options.examples = !no_examples;
+
+  std::unique_ptr<peerrtc::SignalingManager> manager;
+  std::unique_ptr<peerrtc::server::App> app;
+  try {
+    manager = std::make_unique<peerrtc::SignalingManager>(config);
+  } catch (const std::exception& e) {
+    std::cerr << "peerrtc-server: cannot start WebRTC on UDP " << host << ":" << config.udp_port << ": " << e.what()
+              << std::endl;
+    return 1;
+  }
+  peerrtc::log().set_level(level);  // in case the manager applied its own debug setting
+  try {
+    app = std::make_unique<peerrtc::server::App>(*manager, options);
+    app->start();
+  } catch (const std::exception& e) {
+    std::cerr << "peerrtc-server: cannot start HTTP on " << host << ":" << port << ": " << e.what() << std::endl;
+    manager->shutdown();
+    return 1;
+  }
+  const uint16_t http_port = app->port();
+  const uint16_t udp = manager->udp_port();
+  peerrtc::log().info("peerrtc-server: http://{}:{} (UDP {}), static root {}{}", host, http_port, udp,
+                      options.static_root, options.examples ? "" : " (examples off)");
+  std::cout << "READY " << nlohmann::json{{"http", http_port}, {"udp", udp}}.dump() << std::endl;
+
+  const int sig = wait_for_signal(signals);
+  peerrtc::log().info("peerrtc-server: {} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+
+  // A second signal or a stuck shutdown must not leave the process hanging.
+  std::atomic<bool> done{false};
+  std::thread watchdog([&] {
+    const auto deadline = std::chrono::steady_clock::now() + kShutdownDeadline;
+    timespec poll{0, 50 * 1000 * 1000};
+    while (!done.load()) {
+      siginfo_t info;
+      if (sigtimedwait(&signals, &info, &poll) > 0) {
+        std::cerr << "peerrtc-server: second signal, exiting now" << std::endl;
+        _exit(1);
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        std::cerr << "peerrtc-server: shutdown took longer than " << kShutdownDeadline.count() << " s, exiting"
+                  << std::endl;
+        _exit(1);
+      }
+    }
+  });
+
+  app->stop();           // no new offers
+  manager->shutdown();   // every peer is closed (SCTP ABORT + DTLS close_notify)
+  app.reset();
+  manager.reset();
+  done = true;
+  watchdog.join();
+  peerrtc::log().info("peerrtc-server: stopped");
+  return 0;
+}

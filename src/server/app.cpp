@@ -1,0 +1,264 @@
+// See app.hpp.
+#include "server/app.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "common/log.hpp"
+
+namespace peerrtc::server {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string dump(const json& j) {
+  // `replace`: a name echoed back in a message must never make the answer throw.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+http::Response reply(int status, const json& j) { return http::Response::json(status, dump(j)); }
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// A file read per request, so a rebuilt client shows up without a restart.
+http::Response file_response(const fs::path& path, const std::string& content_type) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    log().warn("server: {} not found (set --static-root)", path.string());
+    return http::Response::error(404, "not found: " + path.filename().string());
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (!in && !in.eof()) return http::Response::error(500, "cannot read " + path.filename().string());
+  http::Response r;
+  r.status = 200;
+  r.content_type = content_type;
+  r.body = std::move(content).str();
+  r.headers["Cache-Control"] = "no-cache";
+  return r;
+}
+
+void route_file(http::Server& http, const std::string& url, fs::path path, const std::string& content_type) {
+  auto h = [path = std::move(path), content_type](const http::Request&) { return file_response(path, content_type); };
+  http.route("GET", url, h);
+  http.route("HEAD", url, h);
+}
+
+// The chat example lives in examples/web/chat/ (or directly in examples/web/ if that has an
+// index.html and no chat/ directory).
+fs::path chat_dir(const fs::path& examples) {
+  std::error_code ec;
+  if (!fs::is_directory(examples / "chat", ec) && fs::is_regular_file(examples / "index.html", ec)) return examples;
+  return examples / "chat";
+}
+
+json stats_json(const Stats& s, double uptime_s) {
+  return json{{"rooms", s.rooms},
+              {"peers", s.peers},
+              {"pending", s.pending},
+              {"messages_relayed", s.messages_relayed},
+              {"deliveries", s.deliveries},
+              {"dropped_too_large", s.dropped_too_large},
+              {"dropped_bad_frame", s.dropped_bad_frame},
+              {"dropped_filtered", s.dropped_filtered},
+              {"dropped_unknown_peer", s.dropped_unknown_peer},
+              {"dropped_send", s.dropped_send},
+              {"hook_events", s.hook_events},
+              {"hook_dropped", s.hook_dropped},
+              {"uptime_s", uptime_s}};
+}
+
+// Stats fields newer than this file (backpressure counters) are listed when the header has them.
+template <class S>
+void add_newer_stats(json& j, const S& s) {
+  if constexpr (requires { s.senders_paused; }) j["senders_paused"] = s.senders_paused;
+  if constexpr (requires { s.slow_receivers_disconnected; })
+    j["slow_receivers_disconnected"] = s.slow_receivers_disconnected;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
+  return static_cast<double>(ms) / 1000.0;
+}
+
+// Runs a manager call that may throw ApiError (its status) or anything else (500, logged).
+template <class F>
+http::Response guarded(const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const ApiError& e) {
+    return http::Response::error(e.status(), e.what());
+  } catch (const std::exception& e) {
+    log().error("server: {} failed: {}", what, e.what());
+    return http::Response::error(500, std::string("internal error: ") + e.what());
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::optional<std::map<std::string, std::string>> parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    auto key = url_decode(part.substr(0, eq));
+    auto value = url_decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1));
+    if (!key || !value) return std::nullopt;
+    out.emplace(std::move(*key), std::move(*value));  // first one wins
+  }
+  return out;
+}
+
+Options resolve(Options o) {
+  fs::path root = o.static_root.empty() ? fs::path(".") : fs::path(o.static_root);
+  if (o.client_dir.empty()) o.client_dir = (root / "clients" / "js").string();
+  if (o.examples_dir.empty()) o.examples_dir = (root / "examples" / "web").string();
+  return o;
+}
+
+void install_echo(SignalingManager& manager, const std::string& room_prefix) {
+  // Hooks run on the manager's hook threads, where send_to may wait for the network thread.
+  manager.on_message([&manager, room_prefix](const Message& m) {
+    if (m.room.compare(0, room_prefix.size(), room_prefix) != 0 || m.sender == "server") return;
+    std::string data = m.binary ? m.data : "echo: " + m.data;
+    try {
+      if (!manager.send_to(m.room, m.sender, data, m.binary))
+        log().debug("server: echo to {}/{} not sent (peer gone)", m.room, m.sender);
+    } catch (const std::exception& e) {  // e.g. ApiError 413: the text plus "echo: " is too large
+      log().debug("server: echo to {}/{} not sent: {}", m.room, m.sender, e.what());
+    }
+  });
+}
+
+void install(http::Server& http, SignalingManager& manager, const Options& opts,
+             std::chrono::steady_clock::time_point started) {
+  const Options o = resolve(opts);
+
+  for (const char* action : {"offer", "candidate", "leave"}) {
+    http.route("POST", std::string("/") + action, [&manager, name = std::string(action)](const http::Request& req) {
+      return guarded(name.c_str(), [&] {
+        auto [status, body] = manager.handle(name, req.body);
+        return reply(status, body);
+      });
+    });
+  }
+
+  http.route("GET", "/rooms", [&manager](const http::Request&) {
+    return guarded("rooms", [&] { return reply(200, manager.rooms_info()); });
+  });
+
+  http.route("GET", "/rooms/peers", [&manager](const http::Request& req) {
+    auto q = parse_query(req.query);
+    if (!q) return http::Response::error(400, "bad query string (invalid %-escape)");
+    auto it = q->find("room");
+    if (it == q->end()) return http::Response::error(400, "missing query parameter 'room'");
+    if (it->second.empty()) return http::Response::error(400, "query parameter 'room' is empty");
+    const std::string room = it->second;
+    return guarded("room_peers", [&] { return reply(200, manager.room_peers(room)); });
+  });
+
+  http.route("GET", "/config", [&manager](const http::Request&) {
+    return guarded("config", [&] {
+      json servers = manager.ice_servers();
+      // The manager gives the list; accept an already wrapped {"iceServers": [...]} too.
+      if (servers.is_object() && servers.contains("iceServers")) return reply(200, servers);
+      if (servers.is_null()) servers = json::array();
+      return reply(200, json{{"iceServers", servers}});
+    });
+  });
+
+  http.route("GET", "/health", [&manager, started](const http::Request&) {
+    return guarded("health", [&] {
+      Stats s = manager.stats();
+      return reply(200, json{{"status", "ok"},
+                             {"rooms", s.rooms},
+                             {"peers", s.peers},
+                             {"uptime_s", seconds_since(started)}});
+    });
+  });
+
+  http.route("GET", "/stats", [&manager, started](const http::Request&) {
+    return guarded("stats", [&] {
+      Stats s = manager.stats();
+      json j = stats_json(s, seconds_since(started));
+      add_newer_stats(j, s);
+      return reply(200, j);
+    });
+  });
+
+  // The JS client.
+  const fs::path client(o.client_dir);
+  route_file(http, "/peerrtc-client.js", client / "peerrtc-client.js", "text/javascript; charset=utf-8");
+  route_file(http, "/peerrtc-client.d.ts", client / "peerrtc-client.d.ts", "text/plain; charset=utf-8");
+
+  if (o.examples) {
+    const fs::path ex(o.examples_dir);
+    http.serve_static("/", chat_dir(ex).string());
+    http.serve_static("/whiteboard", (ex / "whiteboard").string());
+    http.serve_static("/echo", (ex / "echo").string());
+    install_echo(manager, o.echo_room_prefix);
+  } else {
+    http.route("GET", "/", [](const http::Request&) {
+      return reply(200, json{{"name", "peerrtc-server"},
+                             {"endpoints",
+                              {"POST /offer", "POST /candidate", "POST /leave", "GET /rooms",
+                               "GET /rooms/peers?room=R", "GET /config", "GET /health", "GET /stats",
+                               "GET /peerrtc-client.js"}}});
+    });
+  }
+}
+
+App::App(SignalingManager& manager, Options options) : options_(resolve(std::move(options))) {
+  http::ServerConfig hc;
+  hc.host = options_.host;
+  hc.port = options_.http_port;
+  hc.max_body_bytes = options_.max_body_bytes;
+  hc.threads = options_.http_threads == 0 ? 1 : options_.http_threads;
+  http_ = std::make_unique<http::Server>(hc);
+  install(*http_, manager, options_);
+}
+
+App::~App() {
+  try {
+    stop();
+  } catch (...) {
+  }
+}
+
+void App::start() { http_->start(); }
+void App::stop() { http_->stop(); }
+uint16_t App::port() const { return http_->port(); }
+
+}  // namespace peerrtc::server

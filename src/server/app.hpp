@@ -1,0 +1,79 @@
+// The PeerRTC HTTP application: a SignalingManager behind an http::Server.
+//
+//   peerrtc::SignalingManager manager(config);
+//   peerrtc::server::App app(manager, {.host = "127.0.0.1", .http_port = 8080, .static_root = root});
+//   app.start();                       // throws std::runtime_error if the port can't be bound
+//   ...
+//   app.stop(); manager.shutdown();
+//
+// Routes (docs/protocol.md): POST /offer /candidate /leave (SignalingManager::handle),
+// GET /rooms, /rooms/peers?room=R, /config, /health, /stats. Static: /peerrtc-client.js and
+// /peerrtc-client.d.ts from <static_root>/clients/js; in examples mode the web examples from
+// <static_root>/examples/web (chat at /, whiteboard at /whiteboard/, echo at /echo/) and the echo
+// hook (a message in a room whose name starts with `echo_room_prefix` is sent back to its
+// sender: text as "echo: <text>", binary unchanged).
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "http/http.hpp"
+#include "peerrtc/signaling_manager.hpp"
+
+namespace peerrtc::server {
+
+struct Options {
+  std::string host = "127.0.0.1";  // loopback by default; pass 0.0.0.0 to serve the network
+  uint16_t http_port = 8080;       // 0 = ephemeral (App::port() tells which)
+  // Directory holding clients/js and examples/web (the source checkout). Empty = the current
+  // directory. peerrtc-server passes the source directory baked in at build time.
+  std::string static_root;
+  std::string client_dir;    // empty = <static_root>/clients/js
+  std::string examples_dir;  // empty = <static_root>/examples/web
+  bool examples = true;      // serve the web examples and install the echo hook
+  std::string echo_room_prefix = "echo";
+  size_t max_body_bytes = 64 * 1024;  // signaling bodies are a few KiB; larger ones get 413
+  unsigned http_threads = 4;  // handlers block while the network thread answers (offers)
+};
+
+// Options with client_dir / examples_dir filled in from static_root.
+Options resolve(Options options);
+
+// Registers the routes and static files on `http` and, in examples mode, installs the echo hook
+// on `manager` (it takes the manager's one on_message hook). `http` and `manager` must outlive
+// any request. `started` is the reference point of /health's and /stats' uptime_s.
+void install(http::Server& http, SignalingManager& manager, const Options& options,
+             std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now());
+
+// The echo hook on its own: messages in rooms named `<room_prefix>...` go back to their sender.
+void install_echo(SignalingManager& manager, const std::string& room_prefix);
+
+// URL decoding of a query component ('+' is a space); nullopt on a bad %-escape.
+std::optional<std::string> url_decode(std::string_view s);
+// Parses "a=1&b=x%20y" (decoded; the first of repeated keys wins); nullopt on a bad %-escape.
+std::optional<std::map<std::string, std::string>> parse_query(std::string_view query);
+
+// An http::Server for `options`, with everything installed. start() binds.
+class App {
+ public:
+  App(SignalingManager& manager, Options options);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  void start();  // throws std::runtime_error with a clear message (e.g. port in use)
+  void stop();   // idempotent
+  uint16_t port() const;
+  const Options& options() const { return options_; }
+
+ private:
+  Options options_;
+  std::unique_ptr<http::Server> http_;
+};
+
+}  // namespace peerrtc::server

@@ -1,0 +1,576 @@
+// peerrtc-server over HTTP (docs/protocol.md): every endpoint's happy path, every bad input
+// answered 4xx with a JSON `error`, static files, flags, and shutdown with a connected peer.
+//
+//   node --test tests/server/http.test.mjs       (PEERRTC_SERVER=path overrides the binary)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  REPO_ROOT, SERVER_BIN, connectPeer, makeOfferSdp, runToExit, sleep, startServer, uniqueId, withTimeout,
+} from './lib.mjs';
+
+const BASE_ARGS = ['--port', '0', '--host', '127.0.0.1'];
+let server;
+let offerSdp;
+const peers = [];
+
+before(async () => {
+  server = await startServer(SERVER_BIN, BASE_ARGS, { name: 'server' });
+  offerSdp = await makeOfferSdp();
+});
+
+after(async () => {
+  for (const p of peers) p.close();
+  if (server) {
+    const r = await server.stop();
+    assert.equal(r.code, 0, `server exit code after SIGTERM; output:\n${server.output().slice(-3000)}`);
+  }
+});
+
+async function connect(room, peerId, opts) {
+  const p = await connectPeer(server, room, peerId, opts);
+  peers.push(p);
+  return p;
+}
+
+function assertJsonError(r, status, what) {
+  assert.equal(r.status, status, `${what}: status ${r.status}, body ${r.text.slice(0, 300)}`);
+  assert.match(r.contentType, /^application\/json/, `${what}: content type`);
+  assert.ok(r.json && typeof r.json.error === 'string' && r.json.error.length > 0, `${what}: JSON error, got ${r.text.slice(0, 300)}`);
+}
+
+const offerBody = (room, peerId, extra = {}) => ({ room, peer_id: peerId, offer: { sdp: offerSdp, type: 'offer' }, ...extra });
+
+// ---------------------------------------------------------------------------------------------
+// Happy paths
+
+test('READY reports both ports; --port 0 makes both ephemeral', () => {
+  assert.ok(Number.isInteger(server.http) && server.http > 0);
+  assert.ok(Number.isInteger(server.udp) && server.udp > 0);
+});
+
+test('GET /health, /stats, /config, /rooms on an idle server', async () => {
+  const h = await server.request('GET', '/health');
+  assert.equal(h.status, 200);
+  assert.match(h.contentType, /^application\/json/);
+  assert.equal(h.json.status, 'ok');
+  assert.equal(typeof h.json.rooms, 'number');
+  assert.equal(typeof h.json.peers, 'number');
+  assert.ok(typeof h.json.uptime_s === 'number' && h.json.uptime_s >= 0);
+
+  const s = await server.request('GET', '/stats');
+  assert.equal(s.status, 200);
+  for (const k of ['rooms', 'peers', 'pending', 'messages_relayed', 'deliveries', 'dropped_too_large',
+    'dropped_bad_frame', 'dropped_filtered', 'dropped_unknown_peer', 'dropped_send', 'hook_events', 'hook_dropped', 'uptime_s']) {
+    assert.equal(typeof s.json[k], 'number', `/stats.${k}`);
+  }
+  for (const [k, v] of Object.entries(s.json)) assert.equal(typeof v, 'number', `/stats.${k}`);
+
+  const c = await server.request('GET', '/config');
+  assert.equal(c.status, 200);
+  assert.deepEqual(c.json, { iceServers: [] });
+
+  const r = await server.request('GET', '/rooms');
+  assert.equal(r.status, 200);
+  assert.ok(Array.isArray(r.json.rooms));
+});
+
+test('a wrtc peer joins: answer fields, welcome, /rooms, /rooms/peers, /health, relay to a second peer', { timeout: 60000 }, async () => {
+  const room = uniqueId('lobby');
+  const a = await connect(room, 'alice');
+  assert.equal(a.answer.type, 'answer');
+  assert.equal(a.answer.room, room);
+  assert.equal(a.answer.peer_id, 'alice');
+  assert.ok(typeof a.answer.token === 'string' && a.answer.token.length >= 16, 'token');
+  assert.equal(a.answer.max_message_size, 262144 - 66);
+  assert.match(a.answer.sdp, /a=ice-lite/);
+  assert.equal(a.welcome.room, room);
+  assert.equal(a.welcome.peer_id, 'alice');
+  assert.deepEqual(a.welcome.peers, []);
+  assert.equal(a.welcome.max_message_size, 262144 - 66);
+
+  const b = await connect(room, 'bob');
+  assert.deepEqual(b.welcome.peers, ['alice']);
+  await a.waitEvent('peer_joined', (e) => e.peer_id === 'bob');
+
+  const rooms = await server.request('GET', '/rooms');
+  const entry = rooms.json.rooms.find((x) => x.room === room);
+  assert.ok(entry, `room ${room} in /rooms: ${rooms.text}`);
+  assert.deepEqual([...entry.peers].sort(), ['alice', 'bob']);
+
+  const rp = await server.request('GET', `/rooms/peers?room=${encodeURIComponent(room)}`);
+  assert.equal(rp.status, 200);
+  assert.equal(rp.json.room, room);
+  assert.deepEqual([...rp.json.peers].sort(), ['alice', 'bob']);
+
+  const h = await server.request('GET', '/health');
+  assert.ok(h.json.rooms >= 1 && h.json.peers >= 2, `health ${h.text}`);
+
+  a.sendText('mhello bob');
+  await b.waitFrame((f) => f.text === 'malice\nhello bob', 10000, 'relayed message');
+  a.sendText('dbob\nsecret');
+  await b.waitFrame((f) => f.text === 'dalice\nsecret', 10000, 'direct message');
+  const s = await server.request('GET', '/stats');
+  assert.ok(s.json.messages_relayed >= 2 && s.json.deliveries >= 2, `stats ${s.text}`);
+
+  // Room names with ':' '@' '.' survive URL encoding in the query string.
+  const odd = `r:${uniqueId('x')}@host.name`;
+  const c = await connect(odd, 'carol_1');
+  const rp2 = await server.request('GET', `/rooms/peers?room=${encodeURIComponent(odd)}`);
+  assert.equal(rp2.status, 200, rp2.text);
+  assert.deepEqual(rp2.json, { room: odd, peers: ['carol_1'] });
+  c.close();
+  a.close();
+  b.close();
+});
+
+test('64-character room and peer ids are accepted', { timeout: 30000 }, async () => {
+  const room = 'R'.repeat(40) + uniqueId('r').replace(/[^A-Za-z0-9]/g, '').padEnd(24, 'x').slice(0, 24);
+  assert.equal(room.length, 64);
+  const p = await connect(room, 'p'.repeat(64));
+  assert.equal(p.welcome.peer_id, 'p'.repeat(64));
+  p.close();
+});
+
+test('POST /candidate (with token) and POST /leave; the leaver is gone and the others are told', { timeout: 60000 }, async () => {
+  const room = uniqueId('cand');
+  const a = await connect(room, 'alice');
+  const b = await connect(room, 'bob');
+  const cands = [
+    { candidate: 'candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host generation 0', sdpMid: '0', sdpMLineIndex: 0 },
+    { candidate: 'candidate:842163049 1 udp 1677729535 198.51.100.7 3478 typ srflx raddr 0.0.0.0 rport 0', sdpMid: '0', sdpMLineIndex: 0 },
+    null,
+    { candidate: '' },
+  ];
+  for (const candidate of cands) {
+    const r = await server.request('POST', '/candidate', { room, peer_id: 'alice', candidate, token: a.token });
+    assert.equal(r.status, 200, `candidate ${JSON.stringify(candidate)}: ${r.text}`);
+    assert.deepEqual(r.json, { status: 'ok' });
+  }
+  const l = await server.request('POST', '/leave', { room, peer_id: 'alice', token: a.token });
+  assert.equal(l.status, 200, l.text);
+  assert.deepEqual(l.json, { status: 'ok' });
+  await b.waitEvent('peer_left', (e) => e.peer_id === 'alice');
+  await a.waitClosed(10000);
+  const rp = await server.request('GET', `/rooms/peers?room=${room}`);
+  assert.deepEqual(rp.json.peers, ['bob']);
+  const l2 = await server.request('POST', '/leave', { room, peer_id: 'bob', token: b.token });
+  assert.equal(l2.status, 200);
+  await b.waitClosed(10000);
+  // The empty room is removed.
+  assertJsonError(await server.request('GET', `/rooms/peers?room=${room}`), 404, 'room after everyone left');
+  const rooms = await server.request('GET', '/rooms');
+  assert.ok(!rooms.json.rooms.some((x) => x.room === room));
+});
+
+test('tokens: re-offer without token 409, wrong token 403; leave/candidate without token refused, wrong token 403; right token reconnects', { timeout: 60000 }, async () => {
+  const room = uniqueId('tok');
+  const a = await connect(room, 'alice');
+  const watcher = await connect(room, 'watcher');
+
+  assertJsonError(await server.request('POST', '/offer', offerBody(room, 'alice')), 409, 're-offer without token');
+  assertJsonError(await server.request('POST', '/offer', offerBody(room, 'alice', { token: 'nope' })), 403, 're-offer with wrong token');
+
+  const cand = { candidate: 'candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host', sdpMid: '0', sdpMLineIndex: 0 };
+  for (const [path, body] of [['/leave', { room, peer_id: 'alice' }], ['/candidate', { room, peer_id: 'alice', candidate: cand }]]) {
+    const r = await server.request('POST', path, body);
+    // docs/protocol.md: a missing token is refused (409 or 403); never accepted.
+    assert.ok(r.status === 403 || r.status === 409, `${path} without token: ${r.status} ${r.text}`);
+    assert.equal(typeof r.json.error, 'string');
+    assertJsonError(await server.request('POST', path, { ...body, token: a.token + 'x' }), 403, `${path} wrong token`);
+    assertJsonError(await server.request('POST', path, { ...body, token: '' }), r.status, `${path} empty token`);
+  }
+  // Still connected after all that.
+  const rp = await server.request('GET', `/rooms/peers?room=${room}`);
+  assert.deepEqual([...rp.json.peers].sort(), ['alice', 'watcher']);
+
+  // Reconnect with the right token: a new connection replaces the old, the room sees no leave.
+  const a2 = await connect(room, 'alice', { token: a.token });
+  assert.equal(a2.welcome.peer_id, 'alice');
+  await a.waitClosed(10000);
+  a2.sendText('mback');
+  await watcher.waitFrame((f) => f.text === 'malice\nback', 10000, 'message from the reconnected peer');
+  await sleep(300);
+  assert.ok(!watcher.events.some((e) => e.type === 'peer_left' && e.peer_id === 'alice'), 'no peer_left on reconnect');
+  a2.close();
+  watcher.close();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: every one is a 4xx with a JSON error
+
+test('POST /offer: bad JSON, wrong types, missing and empty fields -> 400', async () => {
+  const room = uniqueId('bad');
+  const good = offerBody(room, 'p1');
+  const cases = [
+    ['malformed JSON', '{"room": '],
+    ['trailing garbage', '{"room":"a"} x'],
+    ['empty body', ''],
+    ['JSON array', '[]'],
+    ['JSON string', '"offer"'],
+    ['JSON null', 'null'],
+    ['room missing', { peer_id: 'p1', offer: good.offer }],
+    ['room number', { ...good, room: 5 }],
+    ['room null', { ...good, room: null }],
+    ['room empty', { ...good, room: '' }],
+    ['peer_id missing', { room, offer: good.offer }],
+    ['peer_id object', { ...good, peer_id: { a: 1 } }],
+    ['peer_id empty', { ...good, peer_id: '' }],
+    ['offer missing', { room, peer_id: 'p1' }],
+    ['offer string', { ...good, offer: offerSdp }],
+    ['offer.sdp missing', { ...good, offer: { type: 'offer' } }],
+    ['offer.sdp number', { ...good, offer: { sdp: 42, type: 'offer' } }],
+    ['offer.sdp empty', { ...good, offer: { sdp: '', type: 'offer' } }],
+    ['offer.type answer', { ...good, offer: { sdp: offerSdp, type: 'answer' } }],
+    ['offer.type number', { ...good, offer: { sdp: offerSdp, type: 1 } }],
+    ['offer.type pranswer', { ...good, offer: { sdp: offerSdp, type: 'pranswer' } }],
+    ['token number', { ...good, token: 7 }],
+    ['invalid UTF-8', Buffer.from([...Buffer.from('{"room":"'), 0xff, 0xfe, ...Buffer.from('","peer_id":"p1"}')])],
+  ];
+  for (const [what, body] of cases) {
+    assertJsonError(await server.request('POST', '/offer', body), 400, what);
+  }
+});
+
+test('POST /offer: garbage SDP, no data section, broken data section -> 400', async () => {
+  const room = uniqueId('sdp');
+  const audioOnly = [
+    'v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'c=IN IP4 0.0.0.0', 'a=mid:0', 'a=ice-ufrag:abcd', 'a=ice-pwd:abcdefghijklmnopqrstuvwx',
+    'a=fingerprint:sha-256 ' + Array(32).fill('AB').join(':'), 'a=setup:actpass', 'a=sendrecv', 'a=rtpmap:111 opus/48000/2', '',
+  ].join('\r\n');
+  const noFingerprint = offerSdp.split(/\r?\n/).filter((l) => !l.startsWith('a=fingerprint')).join('\r\n');
+  const noUfrag = offerSdp.split(/\r?\n/).filter((l) => !l.startsWith('a=ice-ufrag')).join('\r\n');
+  const cases = [
+    ['garbage', 'hello, I am not SDP'],
+    ['binary junk', '\u0000\u0001\u0002v=0'],
+    ['audio only (no data section)', audioOnly],
+    ['no fingerprint', noFingerprint],
+    ['no ice-ufrag', noUfrag],
+  ];
+  for (const [what, sdp] of cases) {
+    assertJsonError(await server.request('POST', '/offer', { room, peer_id: 'p1', offer: { sdp, type: 'offer' } }), 400, what);
+  }
+  // None of them created the room.
+  assertJsonError(await server.request('GET', `/rooms/peers?room=${room}`), 404, 'room after bad offers');
+});
+
+test('room / peer ids: over-long (65) or odd characters -> 400 on every endpoint', async () => {
+  const bad = [
+    ['65 chars', 'a'.repeat(65)],
+    ['space', 'a b'],
+    ['slash', 'a/b'],
+    ['unicode', 'caf\u00e9'],
+    ['emoji', '\u{1F600}'],
+    ['newline', 'a\nb'],
+    ['quote', 'a"b'],
+    ['percent', 'a%20b'],
+  ];
+  const cand = { candidate: 'candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host', sdpMid: '0', sdpMLineIndex: 0 };
+  for (const [what, name] of bad) {
+    assertJsonError(await server.request('POST', '/offer', offerBody(name, 'p1')), 400, `offer room ${what}`);
+    assertJsonError(await server.request('POST', '/offer', offerBody('room1', name)), 400, `offer peer_id ${what}`);
+    assertJsonError(await server.request('POST', '/leave', { room: name, peer_id: 'p1', token: 'x' }), 400, `leave room ${what}`);
+    assertJsonError(await server.request('POST', '/candidate', { room: 'room1', peer_id: name, candidate: cand, token: 'x' }), 400, `candidate peer_id ${what}`);
+    assertJsonError(await server.request('GET', `/rooms/peers?room=${encodeURIComponent(name)}`), 400, `rooms/peers ${what}`);
+  }
+  assertJsonError(await server.request('POST', '/offer', offerBody('room1', 'server')), 400, 'reserved peer id "server"');
+});
+
+test('POST /candidate and /leave: bad bodies 400, unknown room/peer 404', { timeout: 30000 }, async () => {
+  const room = uniqueId('cl');
+  const a = await connect(room, 'alice');
+  const ok = { room, peer_id: 'alice', token: a.token };
+  const badCandidates = [
+    ['number', 5],
+    ['string', 'candidate:1 1 udp 1 1.2.3.4 5 typ host'],
+    ['array', []],
+    ['candidate number', { candidate: 5, sdpMid: '0', sdpMLineIndex: 0 }],
+    ['not a candidate line', { candidate: 'hello world', sdpMid: '0', sdpMLineIndex: 0 }],
+    ['sdpMLineIndex string', { candidate: 'candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host', sdpMid: '0', sdpMLineIndex: 'zero' }],
+    ['sdpMid number', { candidate: 'candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host', sdpMid: 0, sdpMLineIndex: 0 }],
+  ];
+  for (const [what, candidate] of badCandidates) {
+    assertJsonError(await server.request('POST', '/candidate', { ...ok, candidate }), 400, `candidate ${what}`);
+  }
+  assertJsonError(await server.request('POST', '/candidate', { ...ok }), 400, 'candidate field missing');
+  for (const path of ['/candidate', '/leave']) {
+    assertJsonError(await server.request('POST', path, '{nope'), 400, `${path} malformed JSON`);
+    assertJsonError(await server.request('POST', path, []), 400, `${path} array`);
+    assertJsonError(await server.request('POST', path, { peer_id: 'alice', token: a.token, candidate: null }), 400, `${path} room missing`);
+    assertJsonError(await server.request('POST', path, { room, token: a.token, candidate: null }), 400, `${path} peer_id missing`);
+    assertJsonError(await server.request('POST', path, { room: 7, peer_id: 'alice', token: a.token, candidate: null }), 400, `${path} room number`);
+    assertJsonError(await server.request('POST', path, { room: uniqueId('nosuch'), peer_id: 'alice', token: a.token, candidate: null }), 404, `${path} unknown room`);
+    assertJsonError(await server.request('POST', path, { room, peer_id: 'nobody', token: a.token, candidate: null }), 404, `${path} unknown peer`);
+  }
+  // The peer is untouched.
+  const rp = await server.request('GET', `/rooms/peers?room=${room}`);
+  assert.deepEqual(rp.json.peers, ['alice']);
+  a.close();
+});
+
+test('oversized bodies -> 413', async () => {
+  const big = JSON.stringify({ room: 'r', peer_id: 'p', offer: { sdp: 'v=0\r\n' + 'a=x\r\n'.repeat(200000), type: 'offer' } });
+  assert.ok(big.length > 1000000);
+  for (const path of ['/offer', '/candidate', '/leave']) {
+    assertJsonError(await server.request('POST', path, big), 413, `${path} 1 MB`);
+  }
+});
+
+test('GET /rooms/peers: missing, empty, badly escaped or unknown room', async () => {
+  assertJsonError(await server.request('GET', '/rooms/peers'), 400, 'no query');
+  assertJsonError(await server.request('GET', '/rooms/peers?other=1'), 400, 'no room parameter');
+  assertJsonError(await server.request('GET', '/rooms/peers?room='), 400, 'empty room');
+  assertJsonError(await server.request('GET', '/rooms/peers?room=%zz'), 400, 'bad escape');
+  assertJsonError(await server.request('GET', '/rooms/peers?room=abc%'), 400, 'truncated escape');
+  assertJsonError(await server.request('GET', `/rooms/peers?room=${uniqueId('nosuch')}`), 404, 'unknown room');
+});
+
+test('unknown paths 404, wrong methods 405, all JSON', async () => {
+  assertJsonError(await server.request('GET', '/nope'), 404, 'GET /nope');
+  // With the examples mounted at "/", any path may be a static GET: POST there is 405.
+  const pn = await server.request('POST', '/nope', {});
+  assertJsonError(pn, pn.status === 405 ? 405 : 404, 'POST /nope');
+  assertJsonError(await server.request('GET', '/offer'), 405, 'GET /offer');
+  assertJsonError(await server.request('DELETE', '/rooms'), 405, 'DELETE /rooms');
+  assertJsonError(await server.request('POST', '/health', {}), 405, 'POST /health');
+  const t = await server.request('GET', '/..%2f..%2f..%2fetc%2fpasswd');
+  assert.ok(t.status >= 400 && t.status < 500, `path traversal: ${t.status}`);
+  assert.ok(!t.text.includes('root:'), 'no /etc/passwd');
+});
+
+test('the server still works after all the bad input: a fresh wrtc peer connects', { timeout: 30000 }, async () => {
+  const room = uniqueId('after');
+  const a = await connect(room, 'alice');
+  const b = await connect(room, 'bob');
+  b.sendText('mstill alive');
+  await a.waitFrame((f) => f.text === 'mbob\nstill alive', 10000, 'relay');
+  const h = await server.request('GET', '/health');
+  assert.equal(h.json.status, 'ok');
+  a.close();
+  b.close();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Static files and the echo room
+
+function repoFile(...p) { return resolve(REPO_ROOT, ...p); }
+
+test('static: the JS client and its typings with the right content types', async (t) => {
+  const js = await server.request('GET', '/peerrtc-client.js');
+  assert.equal(js.status, 200, js.text.slice(0, 200));
+  assert.match(js.contentType, /^text\/javascript/);
+  assert.ok(js.buf.equals(readFileSync(repoFile('clients/js/peerrtc-client.js'))), 'served bytes = clients/js/peerrtc-client.js');
+  const head = await server.request('HEAD', '/peerrtc-client.js');
+  assert.equal(head.status, 200);
+  if (!existsSync(repoFile('clients/js/peerrtc-client.d.ts'))) {
+    assertJsonError(await server.request('GET', '/peerrtc-client.d.ts'), 404, 'missing d.ts');
+    t.skip('clients/js/peerrtc-client.d.ts not in the checkout yet');
+    return;
+  }
+  const dts = await server.request('GET', '/peerrtc-client.d.ts');
+  assert.equal(dts.status, 200);
+  assert.match(dts.contentType, /^(text\/plain|application\/typescript|text\/typescript)/);
+  assert.ok(dts.buf.equals(readFileSync(repoFile('clients/js/peerrtc-client.d.ts'))));
+});
+
+test('static: the web examples (chat at /, whiteboard at /whiteboard/, echo at /echo/)', async (t) => {
+  const web = repoFile('examples/web');
+  if (!existsSync(web)) {
+    t.skip('examples/web not in the checkout yet');
+    return;
+  }
+  const chatIndex = existsSync(resolve(web, 'chat/index.html')) ? resolve(web, 'chat/index.html') : resolve(web, 'index.html');
+  const pages = [['/', chatIndex], ['/whiteboard/', resolve(web, 'whiteboard/index.html')], ['/echo/', resolve(web, 'echo/index.html')]];
+  for (const [url, file] of pages) {
+    if (!existsSync(file)) { t.diagnostic(`${file} missing; ${url} not checked`); continue; }
+    const r = await server.request('GET', url);
+    assert.equal(r.status, 200, `${url}: ${r.status}`);
+    assert.match(r.contentType, /^text\/html/, url);
+    assert.ok(r.buf.equals(readFileSync(file)), `${url} serves ${file}`);
+  }
+  // The pages' assets (absolute URLs) with their content types.
+  const assets = [['/style.css', /^text\/css/], ['/common.js', /^text\/javascript/], ['/chat.js', /^text\/javascript/],
+    ['/whiteboard/whiteboard.js', /^text\/javascript/], ['/echo/echo.js', /^text\/javascript/]];
+  for (const [url, type] of assets) {
+    if (!existsSync(resolve(web, url.slice(1)))) { t.diagnostic(`${url} not in examples/web; not checked`); continue; }
+    const r = await server.request('GET', url);
+    assert.equal(r.status, 200, url);
+    assert.match(r.contentType, type, url);
+  }
+  assertJsonError(await server.request('GET', '/whiteboard/nope.js'), 404, 'missing static file');
+});
+
+test('echo room: text comes back as "echo: <text>", binary unchanged, only to the sender', { timeout: 30000 }, async () => {
+  const room = `echo-${uniqueId('e')}`;
+  const a = await connect(room, 'alice');
+  const b = await connect(room, 'bob');
+  a.sendText('mhi there');
+  const f = await a.waitFrame((x) => x.text !== undefined && x.text.endsWith('\necho: hi there'), 10000, 'text echo');
+  assert.match(f.text, /^[md]server\necho: hi there$/);
+  await b.waitFrame((x) => x.text === 'malice\nhi there', 10000, 'relay to bob');
+  const payload = Buffer.from([0, 1, 2, 250, 255, 10]);
+  a.sendBinary(Buffer.concat([Buffer.from([0x01]), payload]));
+  const e = await a.waitFrame((x) => x.bin && x.bin.length > payload.length && x.bin.subarray(x.bin.length - payload.length).equals(payload), 10000, 'binary echo');
+  assert.ok(e.bin[0] === 0x01 || e.bin[0] === 0x02);
+  assert.equal(e.bin.subarray(2, 2 + e.bin[1]).toString(), 'server');
+  // A maximum-size text can't grow by "echo: ": no echo, and nothing breaks.
+  const max = a.welcome.max_message_size;
+  a.sendText('m' + 'x'.repeat(max));
+  await b.waitFrame((x) => x.text && x.text.length === 'malice\n'.length + max, 10000, 'max-size relay to bob');
+  a.sendText('mafter');
+  await a.waitFrame((x) => x.text !== undefined && x.text.endsWith('\necho: after'), 10000, 'echo after the max-size message');
+  await sleep(300);
+  assert.ok(!b.frames.some((x) => x.text && x.text.includes('echo: ')), 'bob gets no echo');
+  a.close();
+  b.close();
+});
+
+test('no echo outside echo rooms', { timeout: 30000 }, async () => {
+  const room = uniqueId('plain');
+  const a = await connect(room, 'alice');
+  a.sendText('mhello');
+  await sleep(500);
+  assert.ok(!a.frames.some((x) => x.text && x.text.includes('echo: ')));
+  a.close();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Flags, environment, errors at startup, shutdown
+
+test('--ice-server is listed by /config (flag and PEERRTC_ICE_SERVER)', { timeout: 30000 }, async () => {
+  const s = await startServer(SERVER_BIN, [...BASE_ARGS, '--ice-server', 'stun:stun.example.org:3478', '--ice-server', 'turn:turn.example.org:3478?transport=udp'], { name: 'ice' });
+  try {
+    const c = await s.request('GET', '/config');
+    assert.equal(c.status, 200);
+    assert.ok(Array.isArray(c.json.iceServers), c.text);
+    const urls = c.json.iceServers.flatMap((x) => (typeof x === 'string' ? [x] : [].concat(x.urls)));
+    assert.ok(urls.includes('stun:stun.example.org:3478'), c.text);
+    assert.ok(urls.includes('turn:turn.example.org:3478?transport=udp'), c.text);
+  } finally {
+    assert.equal((await s.stop()).code, 0);
+  }
+  const e = await startServer(SERVER_BIN, BASE_ARGS, { env: { PEERRTC_ICE_SERVER: 'stun:env.example.org:19302' }, name: 'ice-env' });
+  try {
+    const c = await e.request('GET', '/config');
+    assert.ok(c.text.includes('stun:env.example.org:19302'), c.text);
+  } finally {
+    assert.equal((await e.stop()).code, 0);
+  }
+});
+
+test('--no-examples: no web pages, no echo; API and the JS client still there', { timeout: 30000 }, async () => {
+  const s = await startServer(SERVER_BIN, [...BASE_ARGS, '--no-examples'], { name: 'noex' });
+  try {
+    const root = await s.request('GET', '/');
+    assert.match(root.contentType, /^application\/json/);
+    assert.ok(!/<html/i.test(root.text));
+    assertJsonError(await s.request('GET', '/whiteboard/'), 404, '/whiteboard/ without examples');
+    assert.equal((await s.request('GET', '/peerrtc-client.js')).status, 200);
+    const p = await connectPeer(s, 'echo-off', 'alice');
+    p.sendText('mhi');
+    await sleep(500);
+    assert.ok(!p.frames.some((x) => x.text && x.text.includes('echo: ')), 'no echo with --no-examples');
+    p.close();
+  } finally {
+    assert.equal((await s.stop()).code, 0);
+  }
+});
+
+test('bad flags exit 2 with a clear message; --help exits 0', { timeout: 60000 }, async () => {
+  const bad = [
+    [['--bogus'], /bogus/],
+    [['--port', '70000'], /port/i],
+    [['--port', 'abc'], /port/i],
+    [['--udp-port', '-1'], /udp-port/i],
+    [['--log-level', 'loud'], /log-level/i],
+    [['--ice-server', 'http://example.org'], /ice-server|stun/i],
+    [['--public-ip', 'not-an-ip'], /public-ip|IP/],
+    [['--host', 'nowhere'], /host|IP/],
+    [['--max-rooms', '0'], /max-rooms/],
+    [['--consent-timeout-ms', 'soon'], /consent/],
+  ];
+  for (const [args, re] of bad) {
+    const r = await runToExit(SERVER_BIN, args);
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}; stderr ${r.stderr}`);
+    assert.match(r.stderr, re, `${args.join(' ')}: message`);
+    assert.ok(!r.stdout.includes('READY'));
+  }
+  const env = await runToExit(SERVER_BIN, [], { env: { PEERRTC_PORT: 'x' } });
+  assert.equal(env.code, 2, `PEERRTC_PORT=x: ${env.stderr}`);
+  const h = await runToExit(SERVER_BIN, ['--help']);
+  assert.equal(h.code, 0);
+  assert.match(h.stdout, /--udp-port/);
+  assert.match(h.stdout, /PEERRTC_HOST/);
+});
+
+test('port in use (HTTP or UDP) exits 1 with a clear message', { timeout: 30000 }, async () => {
+  const r = await runToExit(SERVER_BIN, ['--host', '127.0.0.1', '--port', String(server.http), '--udp-port', '0']);
+  assert.equal(r.code, 1, `HTTP port in use: exit ${r.code}; stderr ${r.stderr}`);
+  assert.match(r.stderr, /HTTP/);
+  assert.match(r.stderr, new RegExp(String(server.http)));
+  const u = await runToExit(SERVER_BIN, ['--host', '127.0.0.1', '--port', '0', '--udp-port', String(server.udp)]);
+  assert.equal(u.code, 1, `UDP port in use: exit ${u.code}; stderr ${u.stderr}`);
+  assert.match(u.stderr, /UDP/);
+});
+
+test('--port N uses UDP N too; --udp-port overrides', { timeout: 30000 }, async () => {
+  // Find a port free for both TCP and UDP by letting the server pick, then reuse the number.
+  const probe = await startServer(SERVER_BIN, BASE_ARGS, { name: 'probe' });
+  const n = probe.udp;
+  await probe.stop();
+  const s = await startServer(SERVER_BIN, ['--host', '127.0.0.1', '--port', String(n)], { name: 'same' });
+  try {
+    assert.equal(s.http, n);
+    assert.equal(s.udp, n);
+    const p = await connectPeer(s, 'same-port', 'alice');
+    assert.match(p.answer.sdp, new RegExp(` ${n} typ host`));
+    p.close();
+  } finally {
+    assert.equal((await s.stop()).code, 0);
+  }
+  const o = await startServer(SERVER_BIN, ['--host', '127.0.0.1', '--port', '0', '--udp-port', String(n)], { name: 'udp-override' });
+  try {
+    assert.notEqual(o.http, n);
+    assert.equal(o.udp, n);
+  } finally {
+    assert.equal((await o.stop()).code, 0);
+  }
+});
+
+test('limits: --max-peers-per-room and --max-rooms answer 503 with a JSON error', { timeout: 30000 }, async () => {
+  const s = await startServer(SERVER_BIN, [...BASE_ARGS, '--max-peers-per-room', '1', '--max-rooms', '1'], { name: 'limits' });
+  const sdp = offerSdp;
+  try {
+    const a = await connectPeer(s, 'only', 'alice');
+    const full = await s.request('POST', '/offer', { room: 'only', peer_id: 'bob', offer: { sdp, type: 'offer' } });
+    assertJsonError(full, 503, 'room full');
+    const more = await s.request('POST', '/offer', { room: 'other', peer_id: 'bob', offer: { sdp, type: 'offer' } });
+    assertJsonError(more, 503, 'room limit');
+    a.close();
+  } finally {
+    assert.equal((await s.stop()).code, 0);
+  }
+});
+
+test('SIGINT on an idle server exits 0', { timeout: 15000 }, async () => {
+  const s = await startServer(SERVER_BIN, BASE_ARGS, { name: 'sigint' });
+  const r = await s.stop('SIGINT', 5000);
+  assert.equal(r.code, 0, s.output());
+});
+
+test('SIGTERM with connected peers: exit 0 within 5 s, the peers see their channels close', { timeout: 30000 }, async () => {
+  const s = await startServer(SERVER_BIN, BASE_ARGS, { name: 'sigterm' });
+  const a = await connectPeer(s, 'bye', 'alice');
+  const b = await connectPeer(s, 'bye', 'bob');
+  try {
+    const r = await s.stop('SIGTERM', 5000);
+    assert.equal(r.code, 0, `exit code; output:\n${s.output()}`);
+    assert.ok(r.ms < 5000);
+    await withTimeout(Promise.all([a.closedPromise, b.closedPromise]), 5000, 'peers see the channel close');
+  } finally {
+    a.close();
+    b.close();
+  }
+});
