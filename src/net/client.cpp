@@ -24,6 +24,7 @@ ClientPeer::ClientPeer(Loop& loop, rtc::Config config, rtc::PeerConnection::Call
   socket_.non_blocking(true);
   port_ = socket_.local_endpoint().port();
   callbacks.send_datagram = [this](ByteView d, const stun::Address& to) {
+    if (offline_) return;
     boost::system::error_code e;
     socket_.send_to(asio::buffer(d.data(), d.size()), to_endpoint(to), 0, e);
     if (e) log().debug("client: send failed: {}", e.message());

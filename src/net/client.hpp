@@ -28,6 +28,8 @@ class ClientPeer {
   Result<bool> set_answer(std::string_view answer);  // ICE checks start on the next tick
   rtc::PeerConnection& pc() { return *pc_; }
   uint16_t local_port() const { return port_; }
+  // Simulates a cut network: nothing more leaves this peer (for fault tests and benchmarks).
+  void set_offline(bool offline) { offline_ = offline; }
 
  private:
   void start_receive();
@@ -38,6 +40,7 @@ class ClientPeer {
   std::vector<uint8_t> rx_buf_;
   boost::asio::ip::udp::endpoint rx_from_;
   uint64_t ticker_ = 0;
+  bool offline_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -117,8 +117,11 @@ PeerConnection::PeerConnection(Role role, std::shared_ptr<dtls::Certificate> cer
 }
 
 PeerConnection::~PeerConnection() {
-  // Tear down top-down without callbacks into an owner that is destroying us.
+  // Tear down without callbacks into an owner that is destroying us, except the wire: the SCTP
+  // association's destructor sends an ABORT so the remote learns at once that we are gone.
+  auto send = std::move(cb_.send_datagram);
   cb_ = Callbacks{};
+  cb_.send_datagram = std::move(send);
   sctp_.reset();
   dtls_.reset();
 }
@@ -348,7 +351,7 @@ void PeerConnection::start_dtls() {
   state_ = State::Connecting;
   dtls::Transport::Callbacks cb;
   cb.send = [this](ByteView d) {
-    if (selected_) cb_.send_datagram(d, *selected_);
+    if (selected_ && cb_.send_datagram) cb_.send_datagram(d, *selected_);
   };
   cb.on_connected = [this] { on_dtls_connected(); };
   cb.on_data = [this](ByteView d) {

@@ -151,7 +151,8 @@ TEST_F(EngineTest, VanishedClientTimesOutByConsent) {
   engine(cfg);
   auto c = connect();
   auto id = c->server_id;
-  c.reset();  // vanishes without a word
+  c->peer->set_offline(true);  // the network is cut: not even an ABORT gets out
+  c.reset();
   ASSERT_TRUE(run_until([&] { return !server[id].closed.empty(); }, 5s));
   EXPECT_NE(server[id].closed.find("consent"), std::string::npos) << server[id].closed;
   ASSERT_TRUE(run_until([&] { return engine().stats().peers == 0; }));
