@@ -24,13 +24,13 @@ test('echo: text and binary answers arrive', { timeout: 60000 }, async () => {
 
   await page.fill(tid('text'), 'ping from the browser');
   await page.click(tid('send'));
-  const answer = await page.waitForSelector(`${tid('answer')}[data-binary="false"]`, { timeout: 10000 });
+  const answer = await page.waitForSelector(`${tid('answer')}[data-binary="false"]`, { timeout: 20000 });
   assert.equal(await answer.$eval(tid('body'), (e) => e.textContent), 'echo: ping from the browser');
   const first = await page.evaluate(() => window.__echo.answers[0]);
   assert.deepEqual(first, { from: 'server', text: 'echo: ping from the browser' });
 
   await page.click(tid('send-binary'));
-  await page.waitForSelector(`${tid('answer')}[data-binary="true"]`, { timeout: 10000 });
+  await page.waitForSelector(`${tid('answer')}[data-binary="true"]`, { timeout: 20000 });
   const bin = await page.evaluate(() => window.__echo.answers.find((a) => a.binary));
   assert.equal(bin.bytes.length, 16);
   const sent = await page.$eval(`${tid('sent')}[data-binary="true"] ${tid('body')}`, (e) => e.textContent);

@@ -36,7 +36,7 @@ test('whiteboard: strokes reach the other page, clear clears both', { timeout: 9
   const b = await browser.open(`${server.url}/whiteboard/?room=${room}&name=ben`, 'ben');
   await waitForStatus(a, 'connected');
   await waitForStatus(b, 'connected');
-  await a.waitForFunction(() => window.__whiteboard.conn.peers().includes('ben'), null, { timeout: 10000 });
+  await a.waitForFunction(() => window.__whiteboard.conn.peers().includes('ben'), null, { timeout: 20000 });
   assert.equal((await counts(b)).ink, 0, 'a new board is blank');
 
   // ann draws a red diagonal and a dot.
@@ -46,7 +46,9 @@ test('whiteboard: strokes reach the other page, clear clears both', { timeout: 9
   await a.mouse.click(box.x + box.width * 0.8, box.y + box.height * 0.3);
 
   const onB = await waitUntil(async () => { const c = await counts(b); return c.remote >= 2 && c.ink > 500 ? c : null; },
-    { timeout: 10000, what: 'strokes on ben\'s board' });
+    { timeout: 20000, what: 'strokes on ben\'s board' }).catch(async (e) => {
+    throw new Error(`${e.message}: ann ${JSON.stringify(await counts(a))}, ben ${JSON.stringify(await counts(b))}`);
+  });
   const onA = await counts(a);
   assert.ok(onA.ink > 500, `ann sees her own strokes (${onA.ink} px)`);
   // Both boards show about the same ink (anti-aliasing aside) and it is red where the line is.
@@ -60,13 +62,13 @@ test('whiteboard: strokes reach the other page, clear clears both', { timeout: 9
 
   // ben draws back.
   await drawLine(b, [0.9, 0.9], [0.5, 0.9]);
-  await waitUntil(async () => (await counts(a)).remote >= 1, { timeout: 10000, what: 'ben\'s stroke on ann\'s board' });
+  await waitUntil(async () => (await counts(a)).remote >= 1, { timeout: 20000, what: 'ben\'s stroke on ann\'s board' });
 
   await b.screenshot({ path: await screenshotPath('whiteboard-ben.png') });
 
   // ben clears: both blank.
   await b.click(tid('clear'));
-  await waitUntil(async () => (await counts(a)).ink === 0, { timeout: 10000, what: 'ann\'s board cleared' });
+  await waitUntil(async () => (await counts(a)).ink === 0, { timeout: 20000, what: 'ann\'s board cleared' });
   assert.equal((await counts(b)).ink, 0);
   assert.equal((await counts(a)).clears, 1);
 

@@ -157,7 +157,7 @@ export async function launchBrowser() {
       page.on('console', (m) => {
         if (VERBOSE || m.type() === 'error') console.error(`[${label} console.${m.type()}] ${m.text()}`);
       });
-      await page.goto(url, { waitUntil: 'load', timeout: 15000 });
+      await page.goto(url, { waitUntil: 'load', timeout: 30000 });
       return page;
     },
     async close() {
