@@ -28,6 +28,14 @@ struct Config {
   std::chrono::milliseconds consent_timeout{30000};
   std::chrono::milliseconds connect_timeout{30000};
 
+  // Per-peer rate limits on what a peer sends (token buckets; 0 = unlimited). A message over the
+  // limit is dropped, counted, and the sender told with an `error` event (code rate_limited,
+  // at most one such event per second).
+  double peer_message_rate = 500;           // messages per second
+  double peer_message_burst = 1000;
+  double peer_byte_rate = 16 * 1024 * 1024;  // bytes per second
+  double peer_byte_burst = 32 * 1024 * 1024;
+
   // Backpressure. When a receiver has more than relay_high_water bytes waiting to be sent to it,
   // the senders whose messages it is waiting for stop being read (their SCTP window closes, so
   // their browsers buffer) until it drains. A receiver congested for longer than

@@ -58,7 +58,7 @@ struct Stats {
   uint64_t messages_relayed = 0;   // frames received from peers and relayed
   uint64_t deliveries = 0;         // frames sent to receivers
   uint64_t dropped_too_large = 0, dropped_bad_frame = 0, dropped_filtered = 0,
-           dropped_unknown_peer = 0, dropped_send = 0;
+           dropped_unknown_peer = 0, dropped_send = 0, dropped_rate_limited = 0;
   uint64_t senders_paused = 0;               // times a sender was paused for a slow receiver
   uint64_t slow_receivers_disconnected = 0;  // receivers dropped as too slow
   uint64_t hook_events = 0, hook_dropped = 0;

@@ -15,6 +15,7 @@
 #include "signaling/frames.hpp"
 #include "signaling/hook_executor.hpp"
 #include "signaling/requests.hpp"
+#include "signaling/token_bucket.hpp"
 
 namespace peerrtc {
 
@@ -54,6 +55,8 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
     std::vector<std::string> waiting_senders;
     std::optional<std::chrono::steady_clock::time_point> congested_since;
     int blocked_by = 0;
+    signaling::TokenBucket message_rate, byte_rate;
+    std::chrono::steady_clock::time_point last_rate_error{};
     std::function<void(const Message&)> participant_message;
     std::function<void(const json&)> participant_event;
     bool is_participant() const { return engine_id == 0; }
@@ -342,6 +345,18 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
       return tell_sender(me, "too_large", "message of " + std::to_string(frame->payload.size()) +
                                               " bytes exceeds the maximum of " + std::to_string(kMaxPayload));
     }
+    const auto now = std::chrono::steady_clock::now();
+    if (!me.message_rate.take(1, now) || !me.byte_rate.take(static_cast<double>(data.size()), now)) {
+      ++counters.dropped_rate_limited;
+      if (now - me.last_rate_error > std::chrono::seconds(1)) {
+        me.last_rate_error = now;
+        log().info("peer {} in {} is over its rate limit; messages dropped", mit->first, rit->first);
+        tell_sender(me, "rate_limited", "message dropped: over the rate limit (" +
+                                            std::to_string(static_cast<long>(cfg.peer_message_rate)) + " messages/s, " +
+                                            std::to_string(static_cast<long>(cfg.peer_byte_rate)) + " bytes/s)");
+      }
+      return;
+    }
     ++counters.messages_relayed;
     const std::string& room_name = rit->first;
     const std::string& sender = mit->first;
@@ -466,6 +481,8 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
     } else {
       m.engine_id = id;
       m.token = new_token();
+      m.message_rate = signaling::TokenBucket(cfg.peer_message_rate, cfg.peer_message_burst);
+      m.byte_rate = signaling::TokenBucket(cfg.peer_byte_rate, cfg.peer_byte_burst);
     }
     return json{{"sdp", accepted->answer}, {"type", "answer"}, {"peer_id", peer_id},
                 {"room", room_name},        {"token", m.token}, {"max_message_size", kMaxPayload}};
