@@ -1,23 +1,39 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up, build, C++ unit + end-to-end tests (CTest), then the interop
-# suite (Node @roamhq/wrtc, headless Chromium, headless Firefox ESR and the C++ client against
-# the engine's test server). Exits non-zero on any failure.
+# The whole test suite: set-up, build, then
+#   1. C++ unit + in-process end-to-end tests (ctest)
+#   2. libFuzzer targets, briefly, replaying tests/fuzz/ regression inputs
+#   3. engine interop: @roamhq/wrtc, headless Chromium, headless Firefox ESR, the C++ client
+#   4. peerrtc-server over HTTP (bad input, limits, signals) and the cpp-httplib quick start
+#   5. the JS client against the server with real libwebrtc peers
+#   6. the examples in headless Chromium (chat, whiteboard, echo, reconnect, terminal chat)
+# Exits non-zero on the first failing stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
+stage() { echo; echo "== $1  [$(( $(date +%s) - start )) s]"; }
 
 ./scripts/setup.sh
+stage "build"
 ./scripts/build.sh
 
-echo "== C++ tests (ctest)"
+stage "C++ tests (ctest)"
 ctest --test-dir build --output-on-failure -j2 --timeout 300
 
-echo "== fuzzers (libFuzzer, ${FUZZ_SECONDS:-5} s each, regression inputs in tests/fuzz/)"
+stage "fuzzers (libFuzzer, ${FUZZ_SECONDS:-5} s each)"
 ./scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
 
-echo "== interop tests (node --test)"
-PEERRTC_TESTSERVER="$PWD/build/apps/peerrtc-testserver" \
-PEERRTC_TESTCLIENT="$PWD/build/apps/peerrtc-testclient" \
-  bash tests/interop/run.sh
+export PEERRTC_TESTSERVER="$PWD/build/apps/peerrtc-testserver"
+export PEERRTC_TESTCLIENT="$PWD/build/apps/peerrtc-testclient"
+export PEERRTC_SERVER="$PWD/build/apps/peerrtc-server"
 
+stage "engine interop (wrtc, Chromium, Firefox, C++ client)"
+bash tests/interop/run.sh
+stage "peerrtc-server over HTTP"
+bash tests/server/run.sh
+stage "JS client against the server (wrtc)"
+bash tests/client/run.sh
+stage "examples in Chromium"
+bash tests/browser/run.sh
+
+echo
 echo "== all tests passed in $(( $(date +%s) - start )) s"
