@@ -95,7 +95,8 @@ class SignalingManager {
   // Runs on the network thread for every message before relay; must be fast and not block.
   void set_filter(std::function<FilterResult(const Message&)> fn);
 
-  // Server-sent messages (sender "server"). Return how many peers it was queued to.
+  // Server-sent messages (sender "server"). Return how many peers it was queued to. Data larger
+  // than the largest payload (262078 bytes) throws ApiError(413).
   size_t broadcast(const std::string& room, const std::string& data, bool binary = false);
   bool send_to(const std::string& room, const std::string& peer_id, const std::string& data,
                bool binary = false);

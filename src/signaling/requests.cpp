@@ -24,7 +24,7 @@ Result<std::string> check_offer(const json& offer) {
   if (sdp == offer.end() || !sdp->is_string() || sdp->get_ref<const std::string&>().empty())
     return Error{"'offer.sdp' must be a non-empty string"};
   auto type = offer.find("type");
-  if (type != offer.end() && !(type->is_string() && *type == "offer"))
+  if (type == offer.end() || !(type->is_string() && *type == "offer"))
     return Error{"'offer.type' must be \"offer\""};
   return sdp->get<std::string>();
 }

@@ -225,6 +225,7 @@ test('POST /offer: bad JSON, wrong types, missing and empty fields -> 400', asyn
     ['offer.type answer', { ...good, offer: { sdp: offerSdp, type: 'answer' } }],
     ['offer.type number', { ...good, offer: { sdp: offerSdp, type: 1 } }],
     ['offer.type pranswer', { ...good, offer: { sdp: offerSdp, type: 'pranswer' } }],
+    ['offer.type missing', { ...good, offer: { sdp: offerSdp } }],
     ['token number', { ...good, token: 7 }],
     ['invalid UTF-8', Buffer.from([...Buffer.from('{"room":"'), 0xff, 0xfe, ...Buffer.from('","peer_id":"p1"}')])],
   ];

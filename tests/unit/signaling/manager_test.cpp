@@ -183,6 +183,7 @@ TEST(Manager, ApiErrorsAreClear) {
   expect_status(400, [&] { m.offer("r", "a", json::array()); });
   expect_status(400, [&] { m.offer("r", "a", {{"sdp", 5}}); });
   expect_status(400, [&] { m.offer("r", "a", {{"sdp", "v=0"}, {"type", "answer"}}); });
+  expect_status(400, [&] { m.offer("r", "a", {{"sdp", "v=0"}}); });  // type is required
   expect_status(400, [&] { m.offer("r", "a", good); });  // not a real offer
   expect_status(404, [&] { m.leave("r", "a", "t"); });
   expect_status(400, [&] { m.candidate("r", "a", 5, "t"); });
