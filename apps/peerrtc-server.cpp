@@ -110,6 +110,26 @@ int main(int argc, char** argv) {
       ->envname("PEERRTC_MAX_PEERS")->check(CLI::PositiveNumber)->capture_default_str();
   cli.add_option("--consent-timeout-ms", consent_ms, "a peer silent this long (no ICE consent) is dropped")
       ->envname("PEERRTC_CONSENT_TIMEOUT_MS")->check(CLI::Range(100LL, 3600LL * 1000))->capture_default_str();
+  long long connect_ms = config.connect_timeout.count();
+  cli.add_option("--connect-timeout-ms", connect_ms, "a peer not connected this long after its offer is dropped")
+      ->envname("PEERRTC_CONNECT_TIMEOUT_MS")->check(CLI::Range(100LL, 3600LL * 1000))->capture_default_str();
+  cli.add_option("--max-pending", config.max_pending_handshakes, "most handshakes in progress at once (503 beyond)")
+      ->envname("PEERRTC_MAX_PENDING")->check(CLI::PositiveNumber)->capture_default_str();
+  cli.add_option("--peer-message-rate", config.peer_message_rate, "messages/s a peer may send (0 = unlimited)")
+      ->envname("PEERRTC_PEER_MESSAGE_RATE")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cli.add_option("--peer-message-burst", config.peer_message_burst, "burst of the message rate")
+      ->envname("PEERRTC_PEER_MESSAGE_BURST")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cli.add_option("--peer-byte-rate", config.peer_byte_rate, "bytes/s a peer may send (0 = unlimited)")
+      ->envname("PEERRTC_PEER_BYTE_RATE")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cli.add_option("--peer-byte-burst", config.peer_byte_burst, "burst of the byte rate")
+      ->envname("PEERRTC_PEER_BYTE_BURST")->check(CLI::NonNegativeNumber)->capture_default_str();
+  long long grace_ms = config.slow_receiver_grace.count();
+  cli.add_option("--slow-receiver-grace-ms", grace_ms, "a receiver congested this long is disconnected")
+      ->envname("PEERRTC_SLOW_RECEIVER_GRACE_MS")->check(CLI::Range(100LL, 3600LL * 1000))->capture_default_str();
+  cli.add_option("--max-peer-queue", config.max_peer_queue, "bytes queued to one receiver before it is disconnected")
+      ->envname("PEERRTC_MAX_PEER_QUEUE")->check(CLI::Range(size_t{1} << 20, size_t{1} << 30))->capture_default_str();
+  cli.add_option("--hook-queue", config.hook_queue_capacity, "backend hook queue capacity (oldest dropped beyond)")
+      ->envname("PEERRTC_HOOK_QUEUE")->check(CLI::PositiveNumber)->capture_default_str();
 
   cli.footer(
       "The default --host 127.0.0.1 serves this machine only; use --host 0.0.0.0 (and --public-ip behind NAT)\n"
@@ -132,6 +152,8 @@ int main(int argc, char** argv) {
   config.public_ips = public_ips;
   config.ice_servers = ice_servers;
   config.consent_timeout = std::chrono::milliseconds(consent_ms);
+  config.connect_timeout = std::chrono::milliseconds(connect_ms);
+  config.slow_receiver_grace = std::chrono::milliseconds(grace_ms);
 
   peerrtc::server::Options options;
   options.host = host;
