@@ -80,6 +80,7 @@ json stats_json(const Stats& s, double uptime_s) {
 // Stats fields newer than this file (backpressure counters) are listed when the header has them.
 template <class S>
 void add_newer_stats(json& j, const S& s) {
+  if constexpr (requires { s.dropped_rate_limited; }) j["dropped_rate_limited"] = s.dropped_rate_limited;
   if constexpr (requires { s.senders_paused; }) j["senders_paused"] = s.senders_paused;
   if constexpr (requires { s.slow_receivers_disconnected; })
     j["slow_receivers_disconnected"] = s.slow_receivers_disconnected;
