@@ -1,0 +1,91 @@
+// A peer whose process dies without a word is removed, and its room told, by the consent
+// timeout: not before (a SIGKILLed process sends no ABORT) and not much after.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { startServer, SERVER_BIN, connectPeer, uniqueId, startProbe, waitFor, sleep, REPO_ROOT } from './lib.mjs';
+
+const CONSENT_MS = 3000;
+let server;
+before(async () => {
+  server = await startServer(SERVER_BIN, ['--port', '0', '--no-examples', '--consent-timeout-ms', String(CONSENT_MS)], { name: 'killed' });
+});
+after(async () => { if (server) await server.stop(); });
+
+// Waits for `peerId`'s peer_left at the observer; returns {ms since t0, reason}.
+async function leftAfter(observer, peerId, t0) {
+  const f = await observer.waitEvent('peer_left', (e) => e.peer_id === peerId, 15000);
+  const at = observer.leftAt.get(peerId) ?? Date.now();
+  return { ms: at - t0, reason: f.event.reason };
+}
+
+function watchLeaves(observer) {
+  observer.leftAt = new Map();
+  const orig = observer.dc.onmessage;
+  observer.dc.onmessage = (ev) => {
+    if (typeof ev.data === 'string' && ev.data.startsWith('{"type":"peer_left"')) {
+      try { observer.leftAt.set(JSON.parse(ev.data).peer_id, Date.now()); } catch { /* */ }
+    }
+    orig(ev);
+  };
+}
+
+test('SIGKILLed node process holding a wrtc JS client: peer_left within the consent timeout', async () => {
+  const room = uniqueId('killed');
+  const observer = await connectPeer(server, room, uniqueId('observer'));
+  watchLeaves(observer);
+  const victimId = uniqueId('victim');
+  const child = spawn(process.execPath, [resolve(REPO_ROOT, 'tests/fault/holder.mjs'), server.base, room, victimId],
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  child.stdout.on('data', (c) => { out += c; });
+  child.stderr.on('data', (c) => { err += c; });
+  const exited = new Promise((r) => child.on('exit', r));
+  try {
+    await waitFor(() => out.includes('CONNECTED'), 15000, () => `holder CONNECTED; stdout ${out} stderr ${err}`);
+    await observer.waitEvent('peer_joined', (e) => e.peer_id === victimId, 5000);
+    // Healthy for longer than the consent timeout: its consent checks keep it in.
+    await sleep(CONSENT_MS + 500);
+    assert.ok(!observer.events.some((e) => e.type === 'peer_left'), `victim dropped while alive: ${JSON.stringify(observer.events)}`);
+    const peers = (await server.request('GET', `/rooms/peers?room=${room}`)).json.peers;
+    assert.ok(peers.includes(victimId), `victim in the room before the kill: ${peers}`);
+
+    const t0 = Date.now();
+    child.kill('SIGKILL');
+    await exited;
+    const { ms, reason } = await leftAfter(observer, victimId, t0);
+    console.log(`# SIGKILLed wrtc process: peer_left after ${ms} ms (consent timeout ${CONSENT_MS} ms), reason "${reason}"`);
+    // Nothing got out of the dead process, so only the consent timeout can have removed it.
+    assert.match(reason, /consent/i, 'removed by the consent timeout');
+    // The last consent check came at most one client check interval (≤ 2.5 s) before the kill.
+    assert.ok(ms >= CONSENT_MS - 2600, `peer_left ${ms} ms after the kill: too early for a ${CONSENT_MS} ms consent timeout`);
+    assert.ok(ms <= CONSENT_MS + 3000, `peer_left ${ms} ms after the kill: later than ~${CONSENT_MS} ms + 3 s`);
+    const after = (await server.request('GET', `/rooms/peers?room=${room}`)).json.peers;
+    assert.deepEqual(after, [observer.peerId]);
+  } finally {
+    child.kill('SIGKILL');
+    observer.close();
+  }
+});
+
+test('native peer whose network is cut after join: peer_left by the consent timeout', async () => {
+  const room = uniqueId('cut');
+  const observer = await connectPeer(server, room, uniqueId('observer'));
+  watchLeaves(observer);
+  const victimId = uniqueId('cutpeer');
+  const probe = await startProbe(server, ['--cut-after-join', '--room', room, '--peer-id', victimId]);
+  const t0 = Date.now();  // READY is printed right after the cut
+  try {
+    const { ms, reason } = await leftAfter(observer, victimId, t0);
+    console.log(`# cut native peer: peer_left after ${ms} ms, reason "${reason}"`);
+    assert.match(reason, /consent/i);
+    // The probe's last check went out at most 2.5 s (its keepalive interval) before the cut.
+    assert.ok(ms >= CONSENT_MS - 2600 && ms <= CONSENT_MS + 3000, `peer_left after ${ms} ms`);
+    const health = (await server.request('GET', '/health')).json;
+    assert.equal(health.peers, 1, JSON.stringify(health));
+  } finally {
+    probe.kill();
+    observer.close();
+  }
+});

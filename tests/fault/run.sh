@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs the fault tests (node:test): killed peers, join/leave churn, offer floods, rate limits,
+# slow receivers, wire garbage. They drive build/apps/peerrtc-server with @roamhq/wrtc peers,
+# the JS client and the native probe (apps/probe.cpp).
+#
+#   bash tests/fault/run.sh                               # every test
+#   bash tests/fault/run.sh tests/fault/churn.test.mjs    # a subset
+#   PEERRTC_SERVER=/path/to/peerrtc-server PEERRTC_PROBE=/path/to/peerrtc-probe bash tests/fault/run.sh
+#
+# Env: PEERRTC_FAULT_TIMEOUT (seconds, default 180) bounds the whole run;
+#      PEERRTC_VERBOSE=1 forwards the server's and probes' output to stderr.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+if [[ ! -d node_modules/@roamhq/wrtc ]]; then
+  echo "fault tests: node_modules incomplete; run 'npm install' (or 'npm ci') in $root" >&2
+  exit 2
+fi
+echo "fault tests: server = ${PEERRTC_SERVER:-build/apps/peerrtc-server}, probe = ${PEERRTC_PROBE:-build/apps/peerrtc-probe}"
+
+timeout_s="${PEERRTC_FAULT_TIMEOUT:-180}"
+if [[ $# -gt 0 ]]; then targets=("$@"); else targets=(tests/fault/); fi
+
+start=$(date +%s)
+# --kill-after: a wrtc thread that ignores SIGTERM must not keep CI hanging.
+timeout --kill-after=15 "$timeout_s" node --test --test-concurrency=1 --test-reporter=spec "${targets[@]}"
+rc=$?
+end=$(date +%s)
+if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+  echo "fault tests: FAILED: global timeout of ${timeout_s}s exceeded" >&2
+elif [[ $rc -ne 0 ]]; then
+  echo "fault tests: FAILED (exit $rc) after $((end - start))s" >&2
+else
+  echo "fault tests: passed in $((end - start))s"
+fi
+exit $rc
