@@ -43,13 +43,13 @@ export function portArgs(cmd, httpPort = 0, udpPort = 0) {
   return { args, pinsUdp: hasUdpPort || (!hasHttpPort && httpPort === udpPort) };
 }
 
-export async function startServer({ name = 'server', httpPort = 0, udpPort = 0 } = {}) {
+export async function startServer({ name = 'server', httpPort = 0, udpPort = 0, extraArgs = [] } = {}) {
   const cmd = serverPath();
   if (!existsSync(cmd)) {
     throw new Error(`server binary ${cmd} does not exist (build it: cmake --build build --target peerrtc-server, or set PEERRTC_SERVER)`);
   }
   const { args: pargs, pinsUdp } = httpPort || udpPort ? portArgs(cmd, httpPort, udpPort) : { args: ['--port', '0'], pinsUdp: true };
-  const args = ['--host', '127.0.0.1', ...pargs];
+  const args = ['--host', '127.0.0.1', ...pargs, ...extraArgs];
   const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (prefix, chunk) => {
