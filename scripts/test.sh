@@ -6,6 +6,7 @@
 #   4. peerrtc-server over HTTP (bad input, limits, signals) and the cpp-httplib quick start
 #   5. the JS client against the server with real libwebrtc peers
 #   6. the examples in headless Chromium (chat, whiteboard, echo, reconnect, terminal chat)
+#   7. faults and abuse: killed peers, churn, offer floods, rate limits, slow receivers, garbage
 # Exits non-zero on the first failing stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ stage "fuzzers (libFuzzer, ${FUZZ_SECONDS:-5} s each)"
 export PEERRTC_TESTSERVER="$PWD/build/apps/peerrtc-testserver"
 export PEERRTC_TESTCLIENT="$PWD/build/apps/peerrtc-testclient"
 export PEERRTC_SERVER="$PWD/build/apps/peerrtc-server"
+export PEERRTC_PROBE="$PWD/build/apps/peerrtc-probe"
 
 stage "engine interop (wrtc, Chromium, Firefox, C++ client)"
 bash tests/interop/run.sh
@@ -34,6 +36,8 @@ stage "JS client against the server (wrtc)"
 bash tests/client/run.sh
 stage "examples in Chromium"
 bash tests/browser/run.sh
+stage "faults and abuse"
+bash tests/fault/run.sh
 
 echo
 echo "== all tests passed in $(( $(date +%s) - start )) s"

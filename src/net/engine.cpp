@@ -264,6 +264,11 @@ void Engine::destroy(PeerId id) {
     if (pos != by_address_.end() && pos->second == id) by_address_.erase(pos);
   }
   by_ufrag_.erase(it->second.pc->local_ufrag());
+  const auto& c = it->second.pc->counters();
+  stats_.stun_bad += c.stun_bad;
+  stats_.dtls_dropped += c.dtls_dropped;
+  stats_.dcep_bad += c.dcep_bad;
+  stats_.messages_dropped += c.messages_dropped;
   peers_.erase(it);
 }
 
@@ -281,7 +286,14 @@ void Engine::tick(Loop::Clock::time_point now) {
 EngineStats Engine::stats() const {
   EngineStats s = stats_;
   s.peers = peers_.size();
-  for (auto& [id, e] : peers_) s.pending += e.connected ? 0 : 1;
+  for (auto& [id, e] : peers_) {
+    s.pending += e.connected ? 0 : 1;
+    const auto& c = e.pc->counters();
+    s.stun_bad += c.stun_bad;
+    s.dtls_dropped += c.dtls_dropped;
+    s.dcep_bad += c.dcep_bad;
+    s.messages_dropped += c.messages_dropped;
+  }
   return s;
 }
 

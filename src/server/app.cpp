@@ -72,18 +72,16 @@ json stats_json(const Stats& s, double uptime_s) {
               {"dropped_filtered", s.dropped_filtered},
               {"dropped_unknown_peer", s.dropped_unknown_peer},
               {"dropped_send", s.dropped_send},
+              {"dropped_rate_limited", s.dropped_rate_limited},
+              {"dropped_datagrams", s.dropped_datagrams},
+              {"dropped_stun", s.dropped_stun},
+              {"dropped_dtls", s.dropped_dtls},
+              {"dropped_sctp_messages", s.dropped_sctp_messages},
+              {"senders_paused", s.senders_paused},
+              {"slow_receivers_disconnected", s.slow_receivers_disconnected},
               {"hook_events", s.hook_events},
               {"hook_dropped", s.hook_dropped},
               {"uptime_s", uptime_s}};
-}
-
-// Stats fields newer than this file (backpressure counters) are listed when the header has them.
-template <class S>
-void add_newer_stats(json& j, const S& s) {
-  if constexpr (requires { s.dropped_rate_limited; }) j["dropped_rate_limited"] = s.dropped_rate_limited;
-  if constexpr (requires { s.senders_paused; }) j["senders_paused"] = s.senders_paused;
-  if constexpr (requires { s.slow_receivers_disconnected; })
-    j["slow_receivers_disconnected"] = s.slow_receivers_disconnected;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -213,9 +211,7 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
   http.route("GET", "/stats", [&manager, started](const http::Request&) {
     return guarded("stats", [&] {
       Stats s = manager.stats();
-      json j = stats_json(s, seconds_since(started));
-      add_newer_stats(j, s);
-      return reply(200, j);
+      return reply(200, stats_json(s, seconds_since(started)));
     });
   });
 

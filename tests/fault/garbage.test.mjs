@@ -1,7 +1,7 @@
 // 10,000 garbage datagrams at the server's UDP port (random bytes, STUN binding requests with an
 // unknown ufrag or with a live peer's ufrag and a bad MESSAGE-INTEGRITY, DTLS-looking records)
 // while two peers talk: the peers keep working, the server stays up and drops the garbage.
-// /stats has no engine counters; the drops are counted from the server's debug log.
+// Every datagram is counted in /stats (dropped_datagrams/_stun/_dtls) and logged at debug.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
@@ -63,6 +63,8 @@ test(`${DATAGRAMS} garbage datagrams while two peers talk`, async () => {
   const serverUfrag = /a=ice-ufrag:(\S+)/.exec(a.answer.sdp)[1];
   const before = procStats(server.child.pid);
   const dropsBefore = drops.count;
+  const wireDrops = (st) => st.dropped_datagrams + st.dropped_stun + st.dropped_dtls;
+  const statsBefore = (await server.request('GET', '/stats')).json;
 
   let sent = 0;
   const talking = (async () => {
@@ -107,6 +109,7 @@ test(`${DATAGRAMS} garbage datagrams while two peers talk`, async () => {
   assert.equal(health.peers, 2);
   assert.equal(server.exitInfo(), null, 'server still running');
   assert.ok(counted >= DATAGRAMS / 2, `only ${counted} drops logged`);
+  assert.equal(wireDrops(s) - wireDrops(statsBefore), DATAGRAMS, `/stats counted ${JSON.stringify(s)}`);
   assert.ok(Math.abs(afterStats.fds - before.fds) <= 2);
   a.close();
   b.close();
