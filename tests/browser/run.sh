@@ -31,17 +31,4 @@ for bin in "$server" "$chat"; do
 done
 echo "browser: server = $server, terminal chat = $chat, chromium = ${PEERRTC_CHROMIUM:-/usr/bin/chromium}"
 
-timeout_s="${PEERRTC_BROWSER_TIMEOUT:-600}"
-if [[ $# -gt 0 ]]; then targets=("$@"); else targets=(tests/browser/); fi
-
-start=$(date +%s)
-# --kill-after: a browser that ignores SIGTERM must not keep CI hanging.
-timeout --kill-after=15 "$timeout_s" node --test --test-concurrency=1 --test-reporter=spec "${targets[@]}"
-rc=$?
-end=$(date +%s)
-if [[ $rc -eq 124 || $rc -eq 137 ]]; then
-  echo "browser: FAILED: global timeout of ${timeout_s}s exceeded" >&2
-elif [[ $rc -ne 0 ]]; then
-  echo "browser: FAILED (exit $rc) after $((end - start))s" >&2
-fi
-exit $rc
+exec bash tests/lib/run-node-suite.sh "browser" "${PEERRTC_BROWSER_TIMEOUT:-600}" tests/browser/ "$@"

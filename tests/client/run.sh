@@ -21,17 +21,4 @@ fi
 bin="${PEERRTC_SERVER:-build/apps/peerrtc-server}"
 echo "client tests: server = $bin"
 
-timeout_s="${PEERRTC_CLIENT_TIMEOUT:-600}"
-if [[ $# -gt 0 ]]; then targets=("$@"); else targets=(tests/client/); fi
-
-start=$(date +%s)
-# --kill-after: a wrtc thread that ignores SIGTERM must not keep CI hanging.
-timeout --kill-after=15 "$timeout_s" node --test --test-concurrency=1 --test-reporter=spec "${targets[@]}"
-rc=$?
-end=$(date +%s)
-if [[ $rc -eq 124 || $rc -eq 137 ]]; then
-  echo "client tests: FAILED: global timeout of ${timeout_s}s exceeded" >&2
-elif [[ $rc -ne 0 ]]; then
-  echo "client tests: FAILED (exit $rc) after $((end - start))s" >&2
-fi
-exit $rc
+exec bash tests/lib/run-node-suite.sh "client tests" "${PEERRTC_CLIENT_TIMEOUT:-600}" tests/client/ "$@"

@@ -20,19 +20,4 @@ if [[ ! -d node_modules/@roamhq/wrtc ]]; then
 fi
 echo "fault tests: server = ${PEERRTC_SERVER:-build/apps/peerrtc-server}, probe = ${PEERRTC_PROBE:-build/apps/peerrtc-probe}"
 
-timeout_s="${PEERRTC_FAULT_TIMEOUT:-180}"
-if [[ $# -gt 0 ]]; then targets=("$@"); else targets=(tests/fault/); fi
-
-start=$(date +%s)
-# --kill-after: a wrtc thread that ignores SIGTERM must not keep CI hanging.
-timeout --kill-after=15 "$timeout_s" node --test --test-concurrency=1 --test-reporter=spec "${targets[@]}"
-rc=$?
-end=$(date +%s)
-if [[ $rc -eq 124 || $rc -eq 137 ]]; then
-  echo "fault tests: FAILED: global timeout of ${timeout_s}s exceeded" >&2
-elif [[ $rc -ne 0 ]]; then
-  echo "fault tests: FAILED (exit $rc) after $((end - start))s" >&2
-else
-  echo "fault tests: passed in $((end - start))s"
-fi
-exit $rc
+exec bash tests/lib/run-node-suite.sh "fault tests" "${PEERRTC_FAULT_TIMEOUT:-180}" tests/fault/ "$@"

@@ -25,18 +25,4 @@ else
   echo "interop: server = $bin"
 fi
 
-timeout_s="${PEERRTC_INTEROP_TIMEOUT:-600}"
-if [[ $# -gt 0 ]]; then targets=("$@"); else targets=(tests/interop/); fi
-
-start=$(date +%s)
-# --kill-after: a browser or wrtc thread that ignores SIGTERM must not keep CI hanging.
-timeout --kill-after=15 "$timeout_s" node --test --test-concurrency=1 --test-reporter=spec "${targets[@]}"
-rc=$?
-end=$(date +%s)
-if [[ $rc -eq 124 || $rc -eq 137 ]]; then
-  echo "interop: FAILED: global timeout of ${timeout_s}s exceeded" >&2
-elif [[ $rc -ne 0 ]]; then
-  echo "interop: FAILED (exit $rc) after $((end - start))s" >&2
-fi
-# On success the node test runner's summary stays the last thing printed (CI reads it).
-exit $rc
+exec bash tests/lib/run-node-suite.sh "interop" "${PEERRTC_INTEROP_TIMEOUT:-600}" tests/interop/ "$@"

@@ -18,17 +18,4 @@ if [[ ! -d node_modules/@roamhq/wrtc ]]; then
 fi
 echo "server tests: server = ${PEERRTC_SERVER:-build/apps/peerrtc-server}, quickstart = ${PEERRTC_QUICKSTART:-build/examples/quickstart-httplib}"
 
-timeout_s="${PEERRTC_SERVER_TIMEOUT:-300}"
-if [[ $# -gt 0 ]]; then targets=("$@"); else targets=(tests/server/); fi
-
-start=$(date +%s)
-# --kill-after: a wrtc thread that ignores SIGTERM must not keep CI hanging.
-timeout --kill-after=15 "$timeout_s" node --test --test-concurrency=1 --test-reporter=spec "${targets[@]}"
-rc=$?
-end=$(date +%s)
-if [[ $rc -eq 124 || $rc -eq 137 ]]; then
-  echo "server tests: FAILED: global timeout of ${timeout_s}s exceeded" >&2
-elif [[ $rc -ne 0 ]]; then
-  echo "server tests: FAILED (exit $rc) after $((end - start))s" >&2
-fi
-exit $rc
+exec bash tests/lib/run-node-suite.sh "server tests" "${PEERRTC_SERVER_TIMEOUT:-300}" tests/server/ "$@"
