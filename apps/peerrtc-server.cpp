@@ -128,6 +128,11 @@ int main(int argc, char** argv) {
       ->envname("PEERRTC_SLOW_RECEIVER_GRACE_MS")->check(CLI::Range(100LL, 3600LL * 1000))->capture_default_str();
   cli.add_option("--max-peer-queue", config.max_peer_queue, "bytes queued to one receiver before it is disconnected")
       ->envname("PEERRTC_MAX_PEER_QUEUE")->check(CLI::Range(size_t{1} << 20, size_t{1} << 30))->capture_default_str();
+  std::vector<std::string> block_words, mask_words;
+  cli.add_option("--block-words", block_words, "moderation: drop text messages containing these words")
+      ->envname("PEERRTC_BLOCK_WORDS")->delimiter(',');
+  cli.add_option("--mask-words", mask_words, "moderation: replace these words with asterisks before relay")
+      ->envname("PEERRTC_MASK_WORDS")->delimiter(',');
   cli.add_option("--hook-queue", config.hook_queue_capacity, "backend hook queue capacity (oldest dropped beyond)")
       ->envname("PEERRTC_HOOK_QUEUE")->check(CLI::PositiveNumber)->capture_default_str();
 
@@ -156,6 +161,8 @@ int main(int argc, char** argv) {
   config.slow_receiver_grace = std::chrono::milliseconds(grace_ms);
 
   peerrtc::server::Options options;
+  options.block_words = block_words;
+  options.mask_words = mask_words;
   options.host = host;
   options.http_port = static_cast<uint16_t>(port);
   options.static_root = static_root;

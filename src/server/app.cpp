@@ -161,6 +161,38 @@ void install_echo(SignalingManager& manager, const std::string& room_prefix) {
   });
 }
 
+namespace {
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+}  // namespace
+
+void install_moderation(SignalingManager& manager, std::vector<std::string> block_words,
+                        std::vector<std::string> mask_words) {
+  std::erase_if(block_words, [](const std::string& w) { return w.empty(); });
+  std::erase_if(mask_words, [](const std::string& w) { return w.empty(); });
+  if (block_words.empty() && mask_words.empty()) return;
+  for (auto& w : block_words) w = lower(w);
+  for (auto& w : mask_words) w = lower(w);
+  // Runs on the network thread for every message: a few substring searches, no allocation for
+  // a clean message beyond the lower-cased copy.
+  manager.set_filter([block_words, mask_words](const Message& m) {
+    if (m.binary) return FilterResult::pass();
+    const std::string text = lower(m.data);
+    for (const auto& w : block_words)
+      if (text.find(w) != std::string::npos) return FilterResult::drop("message blocked by the moderator");
+    std::string out;
+    for (const auto& w : mask_words) {
+      for (size_t pos = text.find(w); pos != std::string::npos; pos = text.find(w, pos + w.size())) {
+        if (out.empty()) out = m.data;
+        out.replace(pos, w.size(), std::string(w.size(), '*'));
+      }
+    }
+    return out.empty() ? FilterResult::pass() : FilterResult::replace(std::move(out));
+  });
+}
+
 void install(http::Server& http, SignalingManager& manager, const Options& opts,
              std::chrono::steady_clock::time_point started) {
   const Options o = resolve(opts);
@@ -219,6 +251,8 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
   const fs::path client(o.client_dir);
   route_file(http, "/peerrtc-client.js", client / "peerrtc-client.js", "text/javascript; charset=utf-8");
   route_file(http, "/peerrtc-client.d.ts", client / "peerrtc-client.d.ts", "text/plain; charset=utf-8");
+
+  install_moderation(manager, o.block_words, o.mask_words);
 
   if (o.examples) {
     const fs::path ex(o.examples_dir);

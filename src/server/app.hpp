@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/http.hpp"
 #include "peerrtc/signaling_manager.hpp"
@@ -39,6 +40,11 @@ struct Options {
   std::string echo_room_prefix = "echo";
   size_t max_body_bytes = 64 * 1024;  // signaling bodies are a few KiB; larger ones get 413
   unsigned http_threads = 4;  // handlers block while the network thread answers (offers)
+  // Moderation (the manager's filter, on the network thread): a text message containing a
+  // blocked word (case-insensitive) is dropped and its sender told (`filtered`); masked words
+  // are replaced by asterisks before relay. Empty lists install no filter.
+  std::vector<std::string> block_words;
+  std::vector<std::string> mask_words;
 };
 
 // Options with client_dir / examples_dir filled in from static_root.
@@ -52,6 +58,10 @@ void install(http::Server& http, SignalingManager& manager, const Options& optio
 
 // The echo hook on its own: messages in rooms named `<room_prefix>...` go back to their sender.
 void install_echo(SignalingManager& manager, const std::string& room_prefix);
+
+// The moderation filter on its own (see Options::block_words / mask_words).
+void install_moderation(SignalingManager& manager, std::vector<std::string> block_words,
+                        std::vector<std::string> mask_words);
 
 // URL decoding of a query component ('+' is a space); nullopt on a bad %-escape.
 std::optional<std::string> url_decode(std::string_view s);
