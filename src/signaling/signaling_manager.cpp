@@ -395,15 +395,14 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
     cb.on_channel_open = [this, id](const rtc::ChannelInfo& ch) {
       auto pit = peers.find(id);
       if (pit == peers.end()) return;
-      auto& room = rooms[pit->second.room];
-      auto mit = room.members.find(pit->second.peer_id);
-      if (mit == room.members.end() || mit->second.engine_id != id) return;
-      if (ch.init.label != kChannelLabel || mit->second.stream != 0xFFFF) {
+      Member* m = member_of(pit->second.room, pit->second.peer_id);
+      if (!m || m->engine_id != id) return;
+      if (ch.init.label != kChannelLabel || m->stream != 0xFFFF) {
         log().debug("peer {}: extra channel '{}' ignored", pit->second.peer_id, ch.init.label);
         return;
       }
-      mit->second.stream = ch.stream;
-      bool reconnect = mit->second.joined;  // a re-offer replaced a joined session
+      m->stream = ch.stream;
+      bool reconnect = m->joined;  // a re-offer replaced a joined session
       member_joined(pit->second.room, pit->second.peer_id, reconnect);
     };
     cb.on_message = [this, id](uint16_t stream, bool binary, ByteView data) {
@@ -419,10 +418,8 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
     cb.on_channel_closed = [this, id](uint16_t stream) {
       auto pit = peers.find(id);
       if (pit == peers.end()) return;
-      auto& room = rooms[pit->second.room];
-      auto mit = room.members.find(pit->second.peer_id);
-      if (mit != room.members.end() && mit->second.engine_id == id && mit->second.stream == stream)
-        engine->close_peer(id, "channel closed");
+      Member* m = member_of(pit->second.room, pit->second.peer_id);
+      if (m && m->engine_id == id && m->stream == stream) engine->close_peer(id, "channel closed");
     };
     cb.on_closed = [this, id](const std::string& reason) {
       auto pit = peers.find(id);
