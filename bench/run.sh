@@ -57,8 +57,10 @@ SRV_PID=""
 start_server() {  # kind port -> SRV_PID
   local kind="$1" port="$2" out="$OUT/server-$1-$2.out"
   case "$kind" in
+    # The reference relays have no per-peer rate limits: compare like with like.
+    # shellcheck disable=SC2086
     peerrtc) "$SERVER_BIN" --host 127.0.0.1 --port "$port" --no-examples --log-level warn \
-               --max-peers-per-room 2000 >"$out" 2>&1 & ;;
+               --max-peers-per-room 2000 ${SERVER_EXTRA---peer-message-rate 0 --peer-byte-rate 0} >"$out" 2>&1 & ;;
     aiortc) /usr/bin/python3 "$ROOT/bench/aiortc_relay.py" --host 127.0.0.1 --port "$port" >"$out" 2>&1 & ;;
     pion) "$PION" --host 127.0.0.1 --port "$port" >"$out" 2>&1 & ;;
   esac

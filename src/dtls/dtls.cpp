@@ -18,6 +18,14 @@ namespace peerrtc::dtls {
 
 namespace {
 
+// SSL_get_error needs an empty error queue before the call. Clearing it unconditionally costs a
+// thread-state lookup and a 16-slot reset per record (14% of the relay's user CPU in callgrind);
+// peeking is cheap and the queue is almost always empty.
+inline void clear_errors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
+
 // What Chrome (BoringSSL) offers for DTLS 1.2, ECDSA first. Our own certificate is ECDSA, so as a
 // server we only ever pick ECDSA suites; as a client we also accept an RSA-certified peer.
 constexpr const char* kCipherList =
@@ -281,6 +289,8 @@ Transport::Transport(std::shared_ptr<Certificate> cert, Role role, std::string e
   check(SSL_CTX_check_private_key(ctx_) == 1, "certificate and key do not match");
   check(SSL_CTX_set_cipher_list(ctx_, kCipherList) == 1, "SSL_CTX_set_cipher_list failed");
   check(SSL_CTX_set1_groups_list(ctx_, kGroups) == 1, "SSL_CTX_set1_groups_list failed");
+  // Free the read/write record buffers between records: ~33 KB per idle peer otherwise.
+  SSL_CTX_set_mode(ctx_, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_options(ctx_, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);
@@ -546,11 +556,11 @@ void Transport::receive(ByteView datagram) {
 
 void Transport::read_records(size_t& delivered) {
   while (state_ == State::Connected) {
-    ERR_clear_error();
+    clear_errors();
     const int n = SSL_read(ssl_, read_buf_.data(), static_cast<int>(read_buf_.size()));
     const int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
     const std::string errors = n > 0 ? std::string() : openssl_errors();
-    ERR_clear_error();
+    if (n <= 0) clear_errors();
     flush_output();  // retransmissions or alerts OpenSSL produced while reading
     if (state_ != State::Connected) return;
     if (n > 0) {
@@ -567,11 +577,11 @@ bool Transport::send(ByteView data) {
   if (state_ != State::Connected) return false;
   if (data.size() > kMaxPlaintext) return false;
   if (data.empty()) return true;  // DTLS has no use for empty records (OpenSSL skips them)
-  ERR_clear_error();
+  clear_errors();
   const int n = SSL_write(ssl_, data.data(), static_cast<int>(data.size()));
   const int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
   const std::string errors = n > 0 ? std::string() : openssl_errors();
-  ERR_clear_error();
+  if (n <= 0) clear_errors();
   flush_output();
   if (n == static_cast<int>(data.size())) return true;
   if (err == SSL_ERROR_SSL || err == SSL_ERROR_SYSCALL)

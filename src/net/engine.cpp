@@ -2,6 +2,7 @@
 
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <sys/socket.h>
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
@@ -103,8 +104,20 @@ Engine::Engine(Loop& loop, EngineConfig config, std::shared_ptr<dtls::Certificat
                              std::to_string(config_.udp_port) + ": " + ec.message());
   socket_.non_blocking(true);
   boost::system::error_code ignored;
-  socket_.set_option(udp::socket::receive_buffer_size(static_cast<int>(config_.socket_buffer_bytes)), ignored);
-  socket_.set_option(udp::socket::send_buffer_size(static_cast<int>(config_.socket_buffer_bytes)), ignored);
+  // One socket carries every peer: a small kernel buffer drops datagrams under bursts, and each
+  // drop costs an SCTP retransmission (>= 1 s). The *FORCE options pass net.core.rmem_max when
+  // we may (CAP_NET_ADMIN); otherwise the plain ones get what the system allows, and we say so.
+  const int want = static_cast<int>(config_.socket_buffer_bytes);
+  const int fd = socket_.native_handle();
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
+    socket_.set_option(udp::socket::receive_buffer_size(want), ignored);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) != 0)
+    socket_.set_option(udp::socket::send_buffer_size(want), ignored);
+  udp::socket::receive_buffer_size got;
+  socket_.get_option(got, ignored);
+  if (got.value() < want)  // Linux reports twice what was granted
+    log().warn("engine: UDP receive buffer is {} bytes (wanted {}); raise net.core.rmem_max for bursts",
+               got.value(), want);
   port_ = socket_.local_endpoint().port();
 
   announced_ = config_.announced_addresses;
