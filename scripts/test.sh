@@ -7,6 +7,10 @@
 #   5. the JS client against the server with real libwebrtc peers
 #   6. the examples in headless Chromium (chat, whiteboard, echo, reconnect, terminal chat)
 #   7. faults and abuse: killed peers, churn, offer floods, rate limits, slow receivers, garbage
+#   8. the same code built with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/):
+#      ctest, engine interop, server and client suites again. (The browser and fault suites
+#      assert RSS and timing, which ASan's shadow memory and quarantine distort; they run on
+#      the release build only.) PEERRTC_SKIP_SANITIZE=1 skips this stage locally.
 # Exits non-zero on the first failing stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +42,26 @@ stage "examples in Chromium"
 bash tests/browser/run.sh
 stage "faults and abuse"
 bash tests/fault/run.sh
+
+if [[ "${PEERRTC_SKIP_SANITIZE:-0}" != "1" ]]; then
+  stage "sanitizers: build (ASan + UBSan)"
+  cmake -S . -B build-asan -DPEERRTC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build-asan -j2
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  stage "sanitizers: C++ tests"
+  ctest --test-dir build-asan --output-on-failure -j2 --timeout 300
+  export PEERRTC_TESTSERVER="$PWD/build-asan/apps/peerrtc-testserver"
+  export PEERRTC_TESTCLIENT="$PWD/build-asan/apps/peerrtc-testclient"
+  export PEERRTC_SERVER="$PWD/build-asan/apps/peerrtc-server"
+  export PEERRTC_QUICKSTART="$PWD/build-asan/examples/quickstart-httplib"
+  stage "sanitizers: engine interop"
+  bash tests/interop/run.sh
+  stage "sanitizers: peerrtc-server over HTTP"
+  bash tests/server/run.sh
+  stage "sanitizers: JS client against the server"
+  bash tests/client/run.sh
+fi
 
 echo
 echo "== all tests passed in $(( $(date +%s) - start )) s"
