@@ -21,15 +21,32 @@ declare -A SOURCES=(
 )
 LIBS=(-lcrypto -lspdlog -lfmt)
 
-status=0
+names=()
 for name in stun sdp dcep signaling; do
   [[ -n "$only" && "$only" != "$name" ]] && continue
-  bin="$out/${name}_fuzz"
-  srcs=(fuzz/${name}_fuzz.cpp ${SOURCES[$name]})
+  names+=("$name")
+done
+
+# Build what is stale, two compilers at a time (the machine has two cores).
+build_one() {
+  local name=$1 bin="$out/${1}_fuzz"
+  local srcs=(fuzz/${name}_fuzz.cpp ${SOURCES[$name]})
   if [[ ! -x "$bin" ]] || [[ -n "$(find "${srcs[@]}" src -name '*.hpp' -newer "$bin" 2>/dev/null | head -1)" ]]; then
     echo "fuzz: building $name"
-    $CXX "${FLAGS[@]}" "${srcs[@]}" "${LIBS[@]}" -o "$bin"
+    $CXX "${FLAGS[@]}" "${srcs[@]}" "${LIBS[@]}" -o "$bin" > "$out/$name.build.log" 2>&1 ||
+      { echo "fuzz: building $name FAILED"; cat "$out/$name.build.log"; return 1; }
   fi
+}
+pids=()
+for name in "${names[@]}"; do
+  build_one "$name" & pids+=($!)
+  if (( ${#pids[@]} >= 2 )); then wait "${pids[0]}" || exit 1; pids=("${pids[@]:1}"); fi
+done
+for p in "${pids[@]}"; do wait "$p" || exit 1; done
+
+status=0
+for name in "${names[@]}"; do
+  bin="$out/${name}_fuzz"
   corpus="$out/corpus-$name"
   mkdir -p "$corpus" "tests/fuzz/$name"
   seeds=("tests/fuzz/$name")
