@@ -533,7 +533,10 @@ void data_attributes(std::string& out, const LocalParams& params, std::string_vi
     out += ip;
     out += " " + std::to_string(c.port) + " typ host\r\n";
   }
-  if (!trickle) out += "a=end-of-candidates\r\n";
+  // With no candidate at all (the native client: the ICE-lite server learns its address from its
+  // checks), end-of-candidates would tell a full agent that there is nothing to check, and some
+  // (aioice) then give up; say nothing instead.
+  if (!trickle && n > 0) out += "a=end-of-candidates\r\n";
 }
 
 }  // namespace
