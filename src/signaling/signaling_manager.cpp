@@ -282,10 +282,12 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
       auto st = pc->send(m.stream, as_bytes(frame), binary);
       if (st == rtc::SendStatus::Ok) {
         ++counters.deliveries;
-        if (pc->buffered_amount() > cfg.relay_high_water && sender_member && !sender_member->is_participant())
-          hold_sender(m, sender, *sender_member);
-        else if (pc->buffered_amount() > cfg.relay_high_water && !m.congested_since)
-          m.congested_since = std::chrono::steady_clock::now();
+        if (pc->buffered_amount() > cfg.relay_high_water) {
+          if (sender_member && !sender_member->is_participant())
+            hold_sender(m, sender, *sender_member);  // also marks the receiver congested
+          else if (!m.congested_since)
+            m.congested_since = std::chrono::steady_clock::now();
+        }
       } else if (st == rtc::SendStatus::BufferFull) {
         ++counters.dropped_send;
         disconnect_slow(room_name, id, m, "outgoing queue full (" + std::to_string(cfg.max_peer_queue) + " bytes)");
