@@ -4,6 +4,7 @@
 
 #include "common/log.hpp"
 #include "net/engine.hpp"
+#include "sctp/sctp.hpp"
 #include "sdp/sdp.hpp"
 
 namespace peerrtc::net {
@@ -13,7 +14,7 @@ using udp = asio::ip::udp;
 
 ClientPeer::ClientPeer(Loop& loop, rtc::Config config, rtc::PeerConnection::Callbacks callbacks,
                        std::shared_ptr<dtls::Certificate> cert, const std::string& bind_address)
-    : loop_(loop), socket_(loop.io()), rx_buf_(65536) {
+    : loop_(loop), socket_(loop.io()) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(bind_address, ec);
   if (ec) throw std::runtime_error("invalid client bind address '" + bind_address + "'");
@@ -25,9 +26,7 @@ ClientPeer::ClientPeer(Loop& loop, rtc::Config config, rtc::PeerConnection::Call
   port_ = socket_.local_endpoint().port();
   callbacks.send_datagram = [this](ByteView d, const stun::Address& to) {
     if (offline_) return;
-    boost::system::error_code e;
-    socket_.send_to(asio::buffer(d.data(), d.size()), to_endpoint(to), 0, e);
-    if (e) log().debug("client: send failed: {}", e.message());
+    writer_.send(socket_.native_handle(), d, to);
   };
   pc_ = rtc::PeerConnection::create_client(cert ? std::move(cert) : dtls::Certificate::generate(),
                                            config, std::move(callbacks), Loop::Clock::now());
@@ -52,14 +51,22 @@ Result<bool> ClientPeer::set_answer(std::string_view answer) {
 }
 
 void ClientPeer::start_receive() {
-  socket_.async_receive_from(asio::buffer(rx_buf_), rx_from_,
-                             [this, alive = alive_](const boost::system::error_code& ec, size_t n) {
-                               if (!*alive || ec == asio::error::operation_aborted) return;
-                               if (!ec)
-                                 pc_->receive_datagram(ByteView(rx_buf_.data(), n),
-                                                       to_address(rx_from_), Loop::Clock::now());
-                               if (socket_.is_open()) start_receive();
-                             });
+  socket_.async_wait(udp::socket::wait_read, [this, alive = alive_](const boost::system::error_code& ec) {
+    if (!*alive || ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      const auto now = Loop::Clock::now();
+      const int fd = socket_.native_handle();
+      writer_.begin_batch();
+      {
+        sctp::Stack::Batch batch;
+        reader_.read(fd, 64, [&](ByteView d, const stun::Address& from) {
+          pc_->receive_datagram(d, from, now);
+        });
+      }
+      writer_.end_batch(fd);
+    }
+    if (socket_.is_open()) start_receive();
+  });
 }
 
 }  // namespace peerrtc::net

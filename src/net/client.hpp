@@ -11,6 +11,7 @@
 
 #include "common/result.hpp"
 #include "net/loop.hpp"
+#include "net/udp_io.hpp"
 #include "rtc/peer_connection.hpp"
 
 namespace peerrtc::net {
@@ -37,8 +38,8 @@ class ClientPeer {
   boost::asio::ip::udp::socket socket_;
   uint16_t port_ = 0;
   std::unique_ptr<rtc::PeerConnection> pc_;
-  std::vector<uint8_t> rx_buf_;
-  boost::asio::ip::udp::endpoint rx_from_;
+  DatagramReader reader_{8, 2048};
+  DatagramWriter writer_;
   uint64_t ticker_ = 0;
   bool offline_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

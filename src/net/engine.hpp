@@ -14,6 +14,7 @@
 
 #include "common/result.hpp"
 #include "net/loop.hpp"
+#include "net/udp_io.hpp"
 #include "rtc/peer_connection.hpp"
 
 namespace peerrtc::net {
@@ -38,7 +39,8 @@ struct EngineStats {
   size_t pending = 0;
   uint64_t datagrams_in = 0, datagrams_out = 0;
   uint64_t dropped_unknown = 0;     // datagrams from unknown addresses that were not valid STUN
-  uint64_t dropped_send = 0;        // send_to failures (e.g. socket buffer full)
+  uint64_t dropped_oversize = 0;    // datagrams larger than the receive slot (9 KiB)
+  uint64_t dropped_send = 0;        // send failures (e.g. socket buffer full)
   uint64_t peers_created = 0, peers_closed = 0;
   // Per-peer wire drops, summed over live and closed peers.
   uint64_t stun_bad = 0;      // STUN with bad integrity/credentials/format for a known ufrag
@@ -90,7 +92,8 @@ class Engine {
     size_t operator()(const stun::Address& a) const noexcept;
   };
   void start_receive();
-  void on_datagram(size_t n);
+  void read_ready();
+  void on_datagram(ByteView data, const stun::Address& from, Loop::Clock::time_point now);
   void send(ByteView data, const stun::Address& to);
   void on_peer_address(PeerId id, const stun::Address& a);
   void schedule_destroy(PeerId id);
@@ -104,8 +107,8 @@ class Engine {
   uint16_t port_ = 0;
   std::vector<std::string> announced_;
   std::vector<sdp::LocalParams::Candidate> candidates_;
-  std::vector<uint8_t> rx_buf_;
-  boost::asio::ip::udp::endpoint rx_from_;
+  DatagramReader reader_;
+  DatagramWriter writer_;
   std::unordered_map<PeerId, Entry> peers_;
   std::unordered_map<std::string, PeerId> by_ufrag_;
   std::unordered_map<stun::Address, PeerId, AddressHash> by_address_;

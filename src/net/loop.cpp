@@ -32,6 +32,8 @@ void Loop::arm() {
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopped_) return;
     auto now = Clock::now();
+    // What the timers send in this turn (retransmissions, held messages) is bundled per peer.
+    sctp::Stack::Batch batch;
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_);
     if (elapsed.count() > 0) {
       sctp::Stack::handle_timers(static_cast<uint32_t>(elapsed.count()));

@@ -24,17 +24,40 @@ constexpr size_t kChecksumOffset = 8;
 // Socket buffer floor: usrsctp only accepts a whole message (explicit EOR off) when it fits in
 // SO_SNDBUF next to what is already queued, so the buffer must exceed max_message_size.
 constexpr int kMinSocketBuffer = 1024 * 1024;
+// Messages up to this size are held for bundling inside a batch; larger ones fill packets of
+// their own anyway and go to usrsctp at once (no extra copy).
+constexpr size_t kBundleMax = 1024;
 
 struct Registry {
   std::unordered_map<uintptr_t, Association*> by_id;
   uintptr_t next_id = 1;  // never reused: a stale usrsctp callback can't reach a newer object
   bool initialized = false;
+  int batch_depth = 0;
+  std::vector<uintptr_t> dirty;  // associations holding messages for the batch's flush
 };
 
 Registry& registry() {
   static Registry r;
   return r;
 }
+
+#if defined(__x86_64__)
+// SSE4.2's crc32 instruction computes CRC32c (Castagnoli), SCTP's checksum, 8 bytes a step:
+// several times faster than usrsctp's table version, which was ~5% of server CPU.
+__attribute__((target("sse4.2"))) uint32_t crc32c_sse42(const uint8_t* p, size_t n) {
+  uint64_t crc = 0xFFFFFFFFu;
+  while (n >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    crc = __builtin_ia32_crc32di(crc, v);
+    p += 8;
+    n -= 8;
+  }
+  uint32_t c = static_cast<uint32_t>(crc);
+  while (n--) c = __builtin_ia32_crc32qi(c, *p++);
+  return ~c;
+}
+#endif
 
 Association* lookup(const void* addr) {
   auto& r = registry();
@@ -52,8 +75,7 @@ int conn_output(void* addr, void* buffer, size_t length, uint8_t /*tos*/, uint8_
   // stack (Chrome dcsctp, Firefox usrsctp) verifies it, so compute it here.
   auto* p = static_cast<uint8_t*>(buffer);
   std::memset(p + kChecksumOffset, 0, 4);
-  // usrsctp_crc32c returns the value laid out so that storing it as-is gives the wire order.
-  uint32_t crc = usrsctp_crc32c(buffer, length);
+  uint32_t crc = checksum(ByteView(p, length));
   std::memcpy(p + kChecksumOffset, &crc, 4);
   a->on_usrsctp_output(buffer, length);
   return 0;
@@ -72,6 +94,15 @@ void upcall(struct socket* sock, void* arg, int /*flags*/) {
 }
 
 }  // namespace
+
+uint32_t checksum(ByteView packet) {
+#if defined(__x86_64__)
+  static const bool hw = __builtin_cpu_supports("sse4.2");
+  if (hw) return crc32c_sse42(packet.data(), packet.size());  // little-endian: wire order as stored
+#endif
+  // usrsctp_crc32c returns the value laid out so that storing it as-is gives the wire order.
+  return usrsctp_crc32c(const_cast<uint8_t*>(packet.data()), packet.size());
+}
 
 // ---------------------------------------------------------------------------------------------
 // Stack
@@ -101,6 +132,20 @@ void Stack::handle_timers(uint32_t elapsed_ms) {
 }
 
 size_t Stack::associations() { return registry().by_id.size(); }
+
+void Stack::begin_batch() { ++registry().batch_depth; }
+
+bool Stack::batching() { return registry().batch_depth > 0; }
+
+void Stack::end_batch() {
+  auto& r = registry();
+  if (r.batch_depth == 0 || --r.batch_depth > 0) return;
+  // Sends made while flushing (callbacks) go straight to usrsctp: the batch is over.
+  std::vector<uintptr_t> ids;
+  ids.swap(r.dirty);
+  for (uintptr_t id : ids)
+    if (auto it = r.by_id.find(id); it != r.by_id.end()) it->second->flush_batched();
+}
 
 const char* to_string(SendStatus s) {
   switch (s) {
@@ -286,8 +331,9 @@ SendStatus Association::send(uint16_t stream, uint32_t ppid, ByteView data, cons
   if (data.empty()) return SendStatus::Error;
   if (stream >= config_.streams) return SendStatus::Error;
 
-  if (!queue_.empty()) drain_queue();
-  if (queue_.empty()) {
+  const bool batching = Stack::batching();
+  if (!batching && !queue_.empty()) drain_queue();
+  if (queue_.empty() && !(batching && data.size() <= kBundleMax)) {
     bool would_block = false;
     if (try_send_now(stream, ppid, data, rel, &would_block)) return SendStatus::Ok;
     if (!would_block) return connected_ ? SendStatus::Error : SendStatus::NotConnected;
@@ -295,14 +341,48 @@ SendStatus Association::send(uint16_t stream, uint32_t ppid, ByteView data, cons
   if (queued_bytes_ + data.size() > config_.max_buffered) return SendStatus::BufferFull;
   queue_.push_back(Pending{stream, ppid, rel, Bytes(data.begin(), data.end())});
   queued_bytes_ += data.size();
+  if (batching) mark_dirty();
   return SendStatus::Ok;
 }
 
+void Association::mark_dirty() {
+  if (dirty_) return;
+  dirty_ = true;
+  registry().dirty.push_back(id_);
+}
+
+void Association::flush_batched() {
+  dirty_ = false;
+  drain_now();
+}
+
+void Association::set_nodelay(bool on) {
+  int v = on ? 1 : 0;
+  set_opt(sock_, IPPROTO_SCTP, SCTP_NODELAY, v, "SCTP_NODELAY");
+}
+
 void Association::drain_queue() {
+  if (Stack::batching()) {
+    if (!queue_.empty()) mark_dirty();  // the batch's end hands them over, bundled
+    return;
+  }
+  drain_now();
+}
+
+void Association::drain_now() {
   if (draining_ || !sock_) return;
   draining_ = true;
   bool had = !queue_.empty();
+  // Several messages at once: Nagle on while all but the last go to usrsctp (with data in
+  // flight it holds them until a packet is full), off again for the last, whose send then
+  // emits everything held in as few packets as the MTU allows.
+  bool nagle = queue_.size() > 1 && connected_;
+  if (nagle) set_nodelay(false);
   while (!queue_.empty() && sock_ && !closed_) {
+    if (nagle && queue_.size() == 1) {
+      set_nodelay(true);
+      nagle = false;
+    }
     Pending& p = queue_.front();
     bool would_block = false;
     if (!try_send_now(p.stream, p.ppid, p.data, p.rel, &would_block)) {
@@ -312,6 +392,9 @@ void Association::drain_queue() {
     queued_bytes_ -= p.data.size();
     queue_.pop_front();
   }
+  // Stopped early (usrsctp's buffer is full, so data is in flight): its SACKs drive out what
+  // Nagle held.
+  if (nagle && sock_) set_nodelay(true);
   draining_ = false;
   if (queue_.empty()) apply_deferred_resets();
   if (had && queue_.empty() && !closed_ && !destroying_ && cb_.on_buffered_low) cb_.on_buffered_low();
@@ -354,6 +437,7 @@ void Association::reset_now(uint16_t stream) {
 
 void Association::shutdown() {
   if (!sock_ || closed_) return;
+  if (dirty_) drain_now();  // messages held by a batch were accepted before the shutdown
   connected_ = false;
   queue_.clear();
   queued_bytes_ = 0;

@@ -31,6 +31,23 @@ class Stack {
   // timeouts fire without retransmitting (and eventually fails the association).
   static void handle_timers(uint32_t elapsed_ms);
   static size_t associations();  // live Association objects (for leak tests)
+
+  // Batching (one loop turn): between begin_batch() and the matching end_batch(), small
+  // messages given to Association::send() are held in the association's own queue; end_batch()
+  // hands each association's held messages to usrsctp together so they share SCTP packets
+  // (bundling) instead of one packet, one DTLS record and one datagram per message. Nestable.
+  // Order is kept: everything an association sends goes through its one queue.
+  static void begin_batch();
+  static void end_batch();
+  static bool batching();
+  // RAII for the above.
+  class Batch {
+   public:
+    Batch() { begin_batch(); }
+    ~Batch() { end_batch(); }
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+  };
 };
 
 struct Reliability {
@@ -38,6 +55,10 @@ struct Reliability {
   std::optional<uint16_t> max_retransmits;   // partial reliability by retransmits (SCTP_PR_SCTP_RTX)
   std::optional<uint32_t> max_lifetime_ms;   // partial reliability by lifetime (SCTP_PR_SCTP_TTL)
 };
+
+// The SCTP checksum (CRC32c) of a packet whose checksum field is zero, as stored in memory
+// (memcpy it into the field). SSE4.2 when the CPU has it, usrsctp's tables otherwise.
+uint32_t checksum(ByteView packet);
 
 enum class SendStatus { Ok, TooLarge, NotConnected, BufferFull, Error };
 const char* to_string(SendStatus s);
@@ -94,6 +115,7 @@ class Association {
   uint64_t dropped() const { return dropped_; }
 
   // For the usrsctp glue (sctp.cpp) only.
+  void flush_batched();
   void on_usrsctp_output(const void* data, size_t len);
   void on_usrsctp_receive(const void* data, size_t len, uint16_t stream, uint32_t ppid, int flags);
   void on_usrsctp_writable();
@@ -107,7 +129,10 @@ class Association {
     Bytes data;
   };
   bool try_send_now(uint16_t stream, uint32_t ppid, ByteView data, const Reliability& rel, bool* would_block);
-  void drain_queue();
+  void drain_queue();  // in a batch: only marks this association for the batch's flush
+  void drain_now();
+  void mark_dirty();
+  void set_nodelay(bool on);
   void handle_notification(const void* data, size_t len);
   void close_with(const std::string& reason);
 
@@ -132,6 +157,7 @@ class Association {
   std::deque<uint16_t> deferred_resets_;  // resets waiting for our queue to reach usrsctp first
   bool receive_paused_ = false;
   bool reading_ = false;
+  bool dirty_ = false;  // listed for the current batch's flush
   void reset_now(uint16_t stream);
   void apply_deferred_resets();
 };

@@ -689,7 +689,7 @@ Stats SignalingManager::stats() const {
     auto es = impl_->engine->stats();
     c.peers = es.peers;
     c.pending = es.pending;
-    c.dropped_datagrams = es.dropped_unknown + es.dropped_send;
+    c.dropped_datagrams = es.dropped_unknown + es.dropped_oversize + es.dropped_send;
     c.dropped_stun = es.stun_bad;
     c.dropped_dtls = es.dtls_dropped;
     c.dropped_sctp_messages = es.dcep_bad + es.messages_dropped;

@@ -661,3 +661,90 @@ TEST(SctpTest, PausedReceiverClosesItsWindowAndResumeDeliversEverythingInOrder) 
   for (int i = 0; i < count; ++i)
     ASSERT_EQ(p.b.messages[i].data, pattern(64 * 1024, static_cast<uint8_t>(i))) << "message " << i;
 }
+
+TEST(SctpTest, ChecksumMatchesUsrsctpForAllLengths) {
+  std::mt19937 rng(7);
+  for (size_t n = 0; n < 1300; n += (n < 64 ? 1 : 37)) {
+    Bytes b(n);
+    for (auto& x : b) x = static_cast<uint8_t>(rng());
+    Bytes copy = b;
+    EXPECT_EQ(checksum(b), usrsctp_crc32c(copy.data(), copy.size())) << n;
+  }
+}
+
+namespace {
+size_t data_chunks(const WireStats& st) { return st.data_ppids.size(); }
+}  // namespace
+
+TEST(SctpTest, BatchBundlesSmallMessagesIntoFewPackets) {
+  Pair p;
+  ASSERT_TRUE(p.connect());
+  p.pump();
+  // Without a batch every message is a packet of its own (SCTP_NODELAY).
+  size_t before = p.stats_ab.packets;
+  for (int i = 0; i < 30; ++i) ASSERT_EQ(p.a.assoc->send(1, 51, pattern(100, static_cast<uint8_t>(i)), {}), SendStatus::Ok);
+  EXPECT_GE(p.stats_ab.packets - before, 30u);
+  ASSERT_TRUE(p.run_until([&] { return p.b.messages.size() == 30; }));
+
+  before = p.stats_ab.packets;
+  size_t chunks_before = data_chunks(p.stats_ab);
+  {
+    Stack::Batch batch;
+    EXPECT_TRUE(Stack::batching());
+    for (int i = 0; i < 30; ++i)
+      ASSERT_EQ(p.a.assoc->send(1, 51, pattern(100, static_cast<uint8_t>(100 + i)), {}), SendStatus::Ok);
+    EXPECT_EQ(p.stats_ab.packets, before) << "held until the batch ends";
+    EXPECT_EQ(p.a.assoc->buffered_amount(), 3000u);
+  }
+  EXPECT_FALSE(Stack::batching());
+  EXPECT_EQ(p.a.assoc->buffered_amount(), 0u);
+  // ~10 chunks of 100 B fit a 1200-byte packet: 30 messages in at most 5 packets.
+  EXPECT_LE(p.stats_ab.packets - before, 5u);
+  EXPECT_EQ(data_chunks(p.stats_ab) - chunks_before, 30u);
+  ASSERT_TRUE(p.run_until([&] { return p.b.messages.size() == 60; }));
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(p.b.messages[30 + i].data, pattern(100, static_cast<uint8_t>(100 + i))) << i;
+}
+
+TEST(SctpTest, BatchKeepsOrderAcrossSmallAndLargeMessagesAndNests) {
+  Pair p;
+  ASSERT_TRUE(p.connect());
+  std::vector<Bytes> sent;
+  {
+    Stack::Batch outer;
+    {
+      Stack::Batch inner;
+      for (size_t n : {10, 5000, 20, 70000, 30}) {
+        sent.push_back(pattern(n, static_cast<uint8_t>(n)));
+        ASSERT_EQ(p.a.assoc->send(3, 53, sent.back(), {}), SendStatus::Ok);
+      }
+    }
+    EXPECT_TRUE(Stack::batching()) << "an inner batch's end is not the flush";
+    EXPECT_GT(p.a.assoc->buffered_amount(), 0u);
+  }
+  ASSERT_TRUE(p.run_until([&] { return p.b.messages.size() == sent.size(); }));
+  for (size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(p.b.messages[i].data, sent[i]) << i;
+}
+
+TEST(SctpTest, ShutdownInsideBatchStillDeliversHeldMessages) {
+  Pair p;
+  ASSERT_TRUE(p.connect());
+  {
+    Stack::Batch batch;
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(p.a.assoc->send(1, 51, pattern(50, static_cast<uint8_t>(i)), {}), SendStatus::Ok);
+    p.a.assoc->shutdown();
+  }
+  ASSERT_TRUE(p.run_until([&] { return !p.a.closed.empty() && !p.b.closed.empty(); }));
+  EXPECT_EQ(p.b.messages.size(), 5u);
+}
+
+TEST(SctpTest, DestroyedInsideBatchIsSkippedByTheFlush) {
+  Pair p;
+  ASSERT_TRUE(p.connect());
+  {
+    Stack::Batch batch;
+    ASSERT_EQ(p.a.assoc->send(1, 51, pattern(50, 1), {}), SendStatus::Ok);
+    p.a.assoc.reset();  // sends ABORT; the batch's flush must not touch it
+  }
+  ASSERT_TRUE(p.run_until([&] { return !p.b.closed.empty(); }));
+  EXPECT_TRUE(p.b.messages.empty());
+}

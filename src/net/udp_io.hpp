@@ -1,0 +1,68 @@
+// Batched UDP I/O for the network thread: recvmmsg to read every datagram that is waiting in
+// one wake-up, and a send queue flushed with sendmmsg at the end of the loop turn. Both work on
+// a plain non-blocking socket descriptor (the Engine's one port, or a ClientPeer's socket).
+#pragma once
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "common/bytes.hpp"
+#include "stun/stun.hpp"
+
+namespace peerrtc::net {
+
+stun::Address to_address(const sockaddr_storage& sa);
+// Fills `out` for `a` (AF_INET or AF_INET6) and returns its length.
+socklen_t to_sockaddr(const stun::Address& a, sockaddr_storage& out);
+
+class DatagramReader {
+ public:
+  // Datagrams larger than slot_size are truncated by the kernel; they are dropped and counted
+  // (WebRTC keeps every datagram under the path MTU, ~1200 bytes).
+  explicit DatagramReader(size_t batch = 32, size_t slot_size = 9216);
+  using Fn = std::function<void(ByteView data, const stun::Address& from)>;
+  // Reads what is waiting (at most max_datagrams) and calls fn for each. Returns how many were
+  // read (0: nothing waiting, or an error other than EAGAIN, which is logged).
+  size_t read(int fd, size_t max_datagrams, const Fn& fn);
+  uint64_t truncated() const { return truncated_; }
+
+ private:
+  size_t batch_, slot_;
+  std::vector<uint8_t> buf_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iov_;
+  std::vector<sockaddr_storage> from_;
+  uint64_t truncated_ = 0;
+};
+
+class DatagramWriter {
+ public:
+  explicit DatagramWriter(size_t max_queued = 64);
+  // Outside a batch: sends at once. Inside: queues (a copy), flushing when max_queued are held.
+  // Returns false when the datagram was refused at once (a send error; counted in failed()).
+  bool send(int fd, ByteView data, const stun::Address& to);
+  void begin_batch() { ++depth_; }
+  void end_batch(int fd);  // at depth 0: sendmmsg what is queued
+  uint64_t sent() const { return sent_; }
+  uint64_t failed() const { return failed_; }
+
+ private:
+  void flush(int fd);
+  struct Item {
+    size_t offset, size;
+    sockaddr_storage to;
+    socklen_t to_len;
+  };
+  size_t max_;
+  int depth_ = 0;
+  std::vector<uint8_t> data_;
+  std::vector<Item> items_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iov_;
+  uint64_t sent_ = 0, failed_ = 0;
+};
+
+}  // namespace peerrtc::net
