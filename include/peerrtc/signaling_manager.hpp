@@ -62,6 +62,7 @@ struct Stats {
   // The wire (logged at debug): datagrams from unknown addresses or with unknown ufrags, bad
   // STUN for a known peer, DTLS from unauthenticated addresses, bad DCEP / unknown streams.
   uint64_t dropped_datagrams = 0, dropped_stun = 0, dropped_dtls = 0, dropped_sctp_messages = 0;
+  uint64_t datagrams_in = 0, datagrams_out = 0;  // on the UDP port (deliveries/datagrams_out = bundling)
   uint64_t senders_paused = 0;               // times a sender was paused for a slow receiver
   uint64_t slow_receivers_disconnected = 0;  // receivers dropped as too slow
   uint64_t hook_events = 0, hook_dropped = 0;

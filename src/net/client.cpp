@@ -1,5 +1,7 @@
 #include "net/client.hpp"
 
+#include <sys/socket.h>
+
 #include <stdexcept>
 
 #include "common/log.hpp"
@@ -23,6 +25,12 @@ ClientPeer::ClientPeer(Loop& loop, rtc::Config config, rtc::PeerConnection::Call
   if (!ec) socket_.bind(ep, ec);
   if (ec) throw std::runtime_error("cannot bind client UDP socket: " + ec.message());
   socket_.non_blocking(true);
+  // A client receives bursts (a whole loop turn of the server's datagrams at once); the default
+  // ~208 KiB buffer overflows under load and every drop costs an SCTP retransmission.
+  const int want = 1024 * 1024;
+  if (setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
+    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+  DatagramReader::enable_gro(socket_.native_handle());
   port_ = socket_.local_endpoint().port();
   callbacks.send_datagram = [this](ByteView d, const stun::Address& to) {
     if (offline_) return;
@@ -59,7 +67,9 @@ void ClientPeer::start_receive() {
       writer_.begin_batch();
       {
         sctp::Stack::Batch batch;
-        reader_.read(fd, 64, [&](ByteView d, const stun::Address& from) {
+        // Every ClientPeer of a process runs on the one loop thread: one read buffer serves all.
+        static DatagramReader reader;
+        reader.read(fd, 64, [&](ByteView d, const stun::Address& from) {
           pc_->receive_datagram(d, from, now);
         });
       }

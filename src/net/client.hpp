@@ -38,7 +38,6 @@ class ClientPeer {
   boost::asio::ip::udp::socket socket_;
   uint16_t port_ = 0;
   std::unique_ptr<rtc::PeerConnection> pc_;
-  DatagramReader reader_{8, 2048};
   DatagramWriter writer_;
   uint64_t ticker_ = 0;
   bool offline_ = false;

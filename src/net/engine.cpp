@@ -118,6 +118,7 @@ Engine::Engine(Loop& loop, EngineConfig config, std::shared_ptr<dtls::Certificat
   if (got.value() < want)  // Linux reports twice what was granted
     log().warn("engine: UDP receive buffer is {} bytes (wanted {}); raise net.core.rmem_max for bursts",
                got.value(), want);
+  DatagramReader::enable_gro(fd);
   port_ = socket_.local_endpoint().port();
 
   announced_ = config_.announced_addresses;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 
 #include <cerrno>
 #include <cstring>
@@ -46,8 +47,26 @@ socklen_t to_sockaddr(const stun::Address& a, sockaddr_storage& out) {
   return sizeof(sockaddr_in);
 }
 
+namespace {
+constexpr size_t kCmsgSpace = CMSG_SPACE(sizeof(int));
+constexpr size_t kMaxGsoSegments = 64;
+constexpr size_t kMaxGsoBytes = 65000;  // under the 65,507-byte UDP payload limit
+}  // namespace
+
 DatagramReader::DatagramReader(size_t batch, size_t slot_size)
-    : batch_(batch), slot_(slot_size), buf_(batch * slot_size), msgs_(batch), iov_(batch), from_(batch) {}
+    : batch_(batch),
+      slot_(slot_size),
+      buf_(batch * slot_size),
+      msgs_(batch),
+      iov_(batch),
+      from_(batch),
+      control_(batch * kCmsgSpace) {}
+
+void DatagramReader::enable_gro(int fd) {
+  int on = 1;
+  if (setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) != 0)
+    log().debug("udp: UDP_GRO not available: {}", std::strerror(errno));
+}
 
 size_t DatagramReader::read(int fd, size_t max_datagrams, const Fn& fn) {
   size_t total = 0;
@@ -60,6 +79,8 @@ size_t DatagramReader::read(int fd, size_t max_datagrams, const Fn& fn) {
       msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
       msgs_[i].msg_hdr.msg_iov = &iov_[i];
       msgs_[i].msg_hdr.msg_iovlen = 1;
+      msgs_[i].msg_hdr.msg_control = control_.data() + i * kCmsgSpace;
+      msgs_[i].msg_hdr.msg_controllen = kCmsgSpace;
       msgs_[i].msg_len = 0;
     }
     int n = recvmmsg(fd, msgs_.data(), static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
@@ -74,7 +95,22 @@ size_t DatagramReader::read(int fd, size_t max_datagrams, const Fn& fn) {
         log().debug("udp: datagram larger than {} bytes dropped", slot_);
         continue;
       }
-      fn(ByteView(buf_.data() + static_cast<size_t>(i) * slot_, msgs_[i].msg_len), to_address(from_[i]));
+      size_t segment = 0;  // UDP_GRO: the run's datagram size (the last may be shorter)
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msgs_[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs_[i].msg_hdr, c)) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+          int v = 0;
+          std::memcpy(&v, CMSG_DATA(c), sizeof v);
+          if (v > 0) segment = static_cast<size_t>(v);
+        }
+      }
+      const uint8_t* base = buf_.data() + static_cast<size_t>(i) * slot_;
+      const size_t len = msgs_[i].msg_len;
+      const auto from = to_address(from_[i]);
+      if (segment == 0 || segment >= len) {
+        fn(ByteView(base, len), from);
+        continue;
+      }
+      for (size_t off = 0; off < len; off += segment) fn(ByteView(base + off, std::min(segment, len - off)), from);
     }
     total += static_cast<size_t>(n);
     if (static_cast<size_t>(n) < want) break;  // drained
@@ -86,6 +122,8 @@ DatagramWriter::DatagramWriter(size_t max_queued) : max_(max_queued) {
   items_.reserve(max_queued);
   msgs_.resize(max_queued);
   iov_.resize(max_queued);
+  control_.resize(max_queued * kCmsgSpace);
+  groups_.reserve(max_queued);
 }
 
 bool DatagramWriter::send(int fd, ByteView data, const stun::Address& to) {
@@ -113,28 +151,86 @@ void DatagramWriter::end_batch(int fd) {
   if (depth_ > 0 && --depth_ == 0) flush(fd);
 }
 
+namespace {
+bool same_destination(const sockaddr_storage& a, socklen_t alen, const sockaddr_storage& b, socklen_t blen) {
+  return alen == blen && std::memcmp(&a, &b, alen) == 0;
+}
+}  // namespace
+
 void DatagramWriter::flush(int fd) {
-  size_t i = 0;
   const size_t n = items_.size();
-  for (size_t k = 0; k < n; ++k) {
-    iov_[k] = {data_.data() + items_[k].offset, items_[k].size};
-    msgs_[k].msg_hdr = {};
-    msgs_[k].msg_hdr.msg_name = &items_[k].to;
-    msgs_[k].msg_hdr.msg_namelen = items_[k].to_len;
-    msgs_[k].msg_hdr.msg_iov = &iov_[k];
-    msgs_[k].msg_hdr.msg_iovlen = 1;
+  // Group: a run of datagrams to one destination, all of the first one's size except a shorter
+  // last one, is one GSO message; the items of a run are contiguous in data_.
+  groups_.clear();
+  for (size_t k = 0; k < n;) {
+    size_t j = k + 1;
+    if (gso_) {
+      const size_t seg = items_[k].size;
+      size_t total = seg;
+      while (j < n && j - k < kMaxGsoSegments && items_[j].size <= seg && total + items_[j].size <= kMaxGsoBytes &&
+             same_destination(items_[j].to, items_[j].to_len, items_[k].to, items_[k].to_len)) {
+        total += items_[j].size;
+        ++j;
+        if (items_[j - 1].size < seg) break;  // a shorter datagram ends the run
+      }
+    }
+    const size_t g = groups_.size();
+    groups_.emplace_back(k, j);
+    size_t bytes = 0;
+    for (size_t x = k; x < j; ++x) bytes += items_[x].size;
+    iov_[g] = {data_.data() + items_[k].offset, bytes};
+    auto& h = msgs_[g].msg_hdr;
+    h = {};
+    h.msg_name = &items_[k].to;
+    h.msg_namelen = items_[k].to_len;
+    h.msg_iov = &iov_[g];
+    h.msg_iovlen = 1;
+    if (j - k > 1) {
+      uint8_t* ctl = control_.data() + g * kCmsgSpace;
+      std::memset(ctl, 0, kCmsgSpace);
+      h.msg_control = ctl;
+      h.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+      cmsghdr* c = CMSG_FIRSTHDR(&h);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const auto seg = static_cast<uint16_t>(items_[k].size);
+      std::memcpy(CMSG_DATA(c), &seg, sizeof seg);
+    }
+    k = j;
   }
-  while (i < n) {
-    int r = sendmmsg(fd, msgs_.data() + i, static_cast<unsigned>(n - i), MSG_DONTWAIT);
+  const size_t m = groups_.size();
+  size_t i = 0;
+  while (i < m) {
+    int r = sendmmsg(fd, msgs_.data() + i, static_cast<unsigned>(m - i), MSG_DONTWAIT);
     if (r < 0) {
       if (errno == EINTR) continue;
-      // This datagram failed (e.g. the socket buffer is full): count it, go on with the rest.
-      ++failed_;
-      log().debug("udp: send failed: {}", std::strerror(errno));
+      const int err = errno;
+      auto [first, last] = groups_[i];
+      if (last - first > 1 && (err == EIO || err == EINVAL || err == EOPNOTSUPP || err == ENOPROTOOPT)) {
+        // The kernel or the device can't segment: stop asking, send this run one by one.
+        log().info("udp: GSO unavailable ({}); sending datagrams one by one", std::strerror(err));
+        gso_ = false;
+        for (size_t x = first; x < last; ++x) {
+          if (::sendto(fd, data_.data() + items_[x].offset, items_[x].size, MSG_DONTWAIT,
+                       reinterpret_cast<const sockaddr*>(&items_[x].to), items_[x].to_len) < 0)
+            ++failed_;
+          else
+            ++sent_;
+        }
+      } else {
+        // This datagram (run) failed, e.g. the socket buffer is full: count it, go on.
+        failed_ += last - first;
+        log().debug("udp: send failed: {}", std::strerror(err));
+      }
       ++i;
       continue;
     }
-    sent_ += static_cast<uint64_t>(r);
+    for (int x = 0; x < r; ++x) {
+      const auto [first, last] = groups_[i + static_cast<size_t>(x)];
+      sent_ += last - first;
+      gso_runs_ += last - first > 1 ? 1 : 0;
+    }
     i += static_cast<size_t>(r);
   }
   items_.clear();

@@ -20,9 +20,13 @@ socklen_t to_sockaddr(const stun::Address& a, sockaddr_storage& out);
 
 class DatagramReader {
  public:
-  // Datagrams larger than slot_size are truncated by the kernel; they are dropped and counted
-  // (WebRTC keeps every datagram under the path MTU, ~1200 bytes).
-  explicit DatagramReader(size_t batch = 32, size_t slot_size = 9216);
+  // Datagrams larger than a slot are truncated by the kernel; they are dropped and counted
+  // (WebRTC keeps every datagram under the path MTU, ~1200 bytes). Slots hold 64 KiB so that a
+  // socket with UDP_GRO (enable_gro) can take a coalesced run of datagrams in one slot.
+  explicit DatagramReader(size_t batch = 16, size_t slot_size = 65536);
+  // Asks the kernel to hand over runs of datagrams from one sender as one buffer (UDP_GRO; a
+  // sender using GSO on loopback keeps them together). read() splits them again. Best effort.
+  static void enable_gro(int fd);
   using Fn = std::function<void(ByteView data, const stun::Address& from)>;
   // Reads what is waiting (at most max_datagrams) and calls fn for each. Returns how many were
   // read (0: nothing waiting, or an error other than EAGAIN, which is logged).
@@ -35,19 +39,23 @@ class DatagramReader {
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iov_;
   std::vector<sockaddr_storage> from_;
+  std::vector<uint8_t> control_;
   uint64_t truncated_ = 0;
 };
 
 class DatagramWriter {
  public:
-  explicit DatagramWriter(size_t max_queued = 64);
+  explicit DatagramWriter(size_t max_queued = 128);
   // Outside a batch: sends at once. Inside: queues (a copy), flushing when max_queued are held.
+  // A flush sends runs of equal-sized datagrams to one destination as one UDP GSO send
+  // (UDP_SEGMENT) where the kernel allows it, the rest with sendmmsg.
   // Returns false when the datagram was refused at once (a send error; counted in failed()).
   bool send(int fd, ByteView data, const stun::Address& to);
   void begin_batch() { ++depth_; }
   void end_batch(int fd);  // at depth 0: sendmmsg what is queued
   uint64_t sent() const { return sent_; }
   uint64_t failed() const { return failed_; }
+  uint64_t gso_runs() const { return gso_runs_; }  // runs sent as one GSO message
 
  private:
   void flush(int fd);
@@ -62,7 +70,10 @@ class DatagramWriter {
   std::vector<Item> items_;
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iov_;
-  uint64_t sent_ = 0, failed_ = 0;
+  std::vector<uint8_t> control_;
+  std::vector<std::pair<size_t, size_t>> groups_;  // item range [first, last) per message
+  bool gso_ = true;
+  uint64_t sent_ = 0, failed_ = 0, gso_runs_ = 0;
 };
 
 }  // namespace peerrtc::net

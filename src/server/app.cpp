@@ -77,6 +77,8 @@ json stats_json(const Stats& s, double uptime_s) {
               {"dropped_stun", s.dropped_stun},
               {"dropped_dtls", s.dropped_dtls},
               {"dropped_sctp_messages", s.dropped_sctp_messages},
+              {"datagrams_in", s.datagrams_in},
+              {"datagrams_out", s.datagrams_out},
               {"senders_paused", s.senders_paused},
               {"slow_receivers_disconnected", s.slow_receivers_disconnected},
               {"hook_events", s.hook_events},

@@ -691,6 +691,8 @@ Stats SignalingManager::stats() const {
     c.pending = es.pending;
     c.dropped_datagrams = es.dropped_unknown + es.dropped_oversize + es.dropped_send;
     c.dropped_stun = es.stun_bad;
+    c.datagrams_in = es.datagrams_in;
+    c.datagrams_out = es.datagrams_out;
     c.dropped_dtls = es.dtls_dropped;
     c.dropped_sctp_messages = es.dcep_bad + es.messages_dropped;
     return c;

@@ -62,7 +62,8 @@ test('GET /health, /stats, /config, /rooms on an idle server', async () => {
   const s = await server.request('GET', '/stats');
   assert.equal(s.status, 200);
   for (const k of ['rooms', 'peers', 'pending', 'messages_relayed', 'deliveries', 'dropped_too_large',
-    'dropped_bad_frame', 'dropped_filtered', 'dropped_unknown_peer', 'dropped_send', 'hook_events', 'hook_dropped', 'uptime_s']) {
+    'dropped_bad_frame', 'dropped_filtered', 'dropped_unknown_peer', 'dropped_send', 'datagrams_in', 'datagrams_out',
+    'hook_events', 'hook_dropped', 'uptime_s']) {
     assert.equal(typeof s.json[k], 'number', `/stats.${k}`);
   }
   for (const [k, v] of Object.entries(s.json)) assert.equal(typeof v, 'number', `/stats.${k}`);
