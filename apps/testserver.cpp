@@ -15,6 +15,7 @@
 #include "common/log.hpp"
 #include "http/http.hpp"
 #include "net/engine.hpp"
+#include "sctp/sctp.hpp"
 
 using json = nlohmann::json;
 namespace asio = boost::asio;
@@ -60,6 +61,23 @@ class TestServer {
   http::Response events() {
     std::lock_guard lock(mu_);
     return http::Response::json(200, json{{"events", events_}}.dump());
+  }
+
+  // Wire counters, read on the network thread.
+  http::Response stats() {
+    std::promise<json> done;
+    auto fut = done.get_future();
+    asio::post(io_, [&] {
+      auto s = engine_.stats();
+      done.set_value(json{{"datagrams_in", s.datagrams_in},
+                          {"datagrams_out", s.datagrams_out},
+                          {"records_coalesced", s.records_coalesced},
+                          {"gso_runs", s.gso_runs},
+                          {"sctp_retransmitted_chunks", sctp::Stack::retransmitted_chunks()}});
+    });
+    if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+      return http::Response::error(503, "network thread did not answer in time");
+    return http::Response::json(200, fut.get().dump());
   }
 
   void shutdown() { engine_.close_all("server shutting down"); }
@@ -193,6 +211,7 @@ int main(int argc, char** argv) {
     web = std::make_unique<http::Server>(hc);
     web->route("POST", "/offer", [&](const http::Request& r) { return server->offer(r); });
     web->route("GET", "/events", [&](const http::Request&) { return server->events(); });
+    web->route("GET", "/stats", [&](const http::Request&) { return server->stats(); });
     web->start();
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << std::endl;

@@ -310,6 +310,8 @@ EngineStats Engine::stats() const {
   EngineStats s = stats_;
   s.datagrams_out = writer_.sent();
   s.dropped_send = writer_.failed();
+  s.records_coalesced = writer_.coalesced();
+  s.gso_runs = writer_.gso_runs();
   s.peers = peers_.size();
   for (auto& [id, e] : peers_) {
     s.pending += e.connected ? 0 : 1;

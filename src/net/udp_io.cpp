@@ -48,6 +48,9 @@ socklen_t to_sockaddr(const stun::Address& a, sockaddr_storage& out) {
 }
 
 namespace {
+bool same_destination(const sockaddr_storage& a, socklen_t alen, const sockaddr_storage& b, socklen_t blen) {
+  return alen == blen && std::memcmp(&a, &b, alen) == 0;
+}
 constexpr size_t kCmsgSpace = CMSG_SPACE(sizeof(int));
 constexpr size_t kMaxGsoSegments = 64;
 constexpr size_t kMaxGsoBytes = 65000;  // under the 65,507-byte UDP payload limit
@@ -118,7 +121,8 @@ size_t DatagramReader::read(int fd, size_t max_datagrams, const Fn& fn) {
   return total;
 }
 
-DatagramWriter::DatagramWriter(size_t max_queued) : max_(max_queued) {
+DatagramWriter::DatagramWriter(size_t max_queued, size_t coalesce_limit)
+    : max_(max_queued), coalesce_limit_(coalesce_limit) {
   items_.reserve(max_queued);
   msgs_.resize(max_queued);
   iov_.resize(max_queued);
@@ -139,6 +143,20 @@ bool DatagramWriter::send(int fd, ByteView data, const stun::Address& to) {
     ++sent_;
     return true;
   }
+  auto is_dtls = [](uint8_t first) { return first >= 20 && first <= 63; };  // RFC 7983
+  if (!items_.empty() && !data.empty() && is_dtls(data[0])) {
+    Item& last = items_.back();
+    if (last.size + data.size() <= coalesce_limit_ && is_dtls(data_[last.offset])) {
+      sockaddr_storage sa;
+      socklen_t len = to_sockaddr(to, sa);
+      if (same_destination(sa, len, last.to, last.to_len)) {
+        data_.insert(data_.end(), data.begin(), data.end());  // last is data_'s tail
+        last.size += data.size();
+        ++coalesced_;
+        return true;
+      }
+    }
+  }
   if (items_.size() >= max_) flush(fd);
   Item it{data_.size(), data.size(), {}, 0};
   it.to_len = to_sockaddr(to, it.to);
@@ -150,12 +168,6 @@ bool DatagramWriter::send(int fd, ByteView data, const stun::Address& to) {
 void DatagramWriter::end_batch(int fd) {
   if (depth_ > 0 && --depth_ == 0) flush(fd);
 }
-
-namespace {
-bool same_destination(const sockaddr_storage& a, socklen_t alen, const sockaddr_storage& b, socklen_t blen) {
-  return alen == blen && std::memcmp(&a, &b, alen) == 0;
-}
-}  // namespace
 
 void DatagramWriter::flush(int fd) {
   const size_t n = items_.size();

@@ -45,10 +45,13 @@ class DatagramReader {
 
 class DatagramWriter {
  public:
-  explicit DatagramWriter(size_t max_queued = 128);
+  explicit DatagramWriter(size_t max_queued = 128, size_t coalesce_limit = 1200);
   // Outside a batch: sends at once. Inside: queues (a copy), flushing when max_queued are held.
   // A flush sends runs of equal-sized datagrams to one destination as one UDP GSO send
   // (UDP_SEGMENT) where the kernel allows it, the rest with sendmmsg.
+  // DTLS records queued back to back for one destination share a datagram while the datagram
+  // stays within coalesce_limit bytes (RFC 6347 §4.1.1 allows several records per datagram):
+  // a peer's small packets of one loop turn reach it in one datagram.
   // Returns false when the datagram was refused at once (a send error; counted in failed()).
   bool send(int fd, ByteView data, const stun::Address& to);
   void begin_batch() { ++depth_; }
@@ -56,6 +59,7 @@ class DatagramWriter {
   uint64_t sent() const { return sent_; }
   uint64_t failed() const { return failed_; }
   uint64_t gso_runs() const { return gso_runs_; }  // runs sent as one GSO message
+  uint64_t coalesced() const { return coalesced_; }  // records that joined a queued datagram
 
  private:
   void flush(int fd);
@@ -65,6 +69,7 @@ class DatagramWriter {
     socklen_t to_len;
   };
   size_t max_;
+  size_t coalesce_limit_;
   int depth_ = 0;
   std::vector<uint8_t> data_;
   std::vector<Item> items_;
@@ -73,7 +78,7 @@ class DatagramWriter {
   std::vector<uint8_t> control_;
   std::vector<std::pair<size_t, size_t>> groups_;  // item range [first, last) per message
   bool gso_ = true;
-  uint64_t sent_ = 0, failed_ = 0, gso_runs_ = 0;
+  uint64_t sent_ = 0, failed_ = 0, gso_runs_ = 0, coalesced_ = 0;
 };
 
 }  // namespace peerrtc::net

@@ -133,6 +133,13 @@ void Stack::handle_timers(uint32_t elapsed_ms) {
 
 size_t Stack::associations() { return registry().by_id.size(); }
 
+uint64_t Stack::retransmitted_chunks() {
+  if (!registry().initialized) return 0;
+  struct sctpstat st {};
+  usrsctp_get_stat(&st);
+  return uint64_t{st.sctps_sendretransdata} + st.sctps_sendfastretrans;
+}
+
 void Stack::begin_batch() { ++registry().batch_depth; }
 
 bool Stack::batching() { return registry().batch_depth > 0; }

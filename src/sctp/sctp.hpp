@@ -31,6 +31,8 @@ class Stack {
   // timeouts fire without retransmitting (and eventually fails the association).
   static void handle_timers(uint32_t elapsed_ms);
   static size_t associations();  // live Association objects (for leak tests)
+  // DATA chunks this process retransmitted (timeout or fast retransmit), all associations.
+  static uint64_t retransmitted_chunks();
 
   // Batching (one loop turn): between begin_batch() and the matching end_batch(), small
   // messages given to Association::send() are held in the association's own queue; end_batch()

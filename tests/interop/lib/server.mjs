@@ -120,6 +120,13 @@ export async function startServer({ name = 'server' } = {}) {
       }
       return r.json.events;
     },
+    // GET /stats (wire counters) of peerrtc-testserver; null for the reference server.
+    async stats() {
+      const r = await request('GET', '/stats');
+      if (r.status === 404) return null;
+      if (r.status !== 200 || !r.json) throw new Error(`GET /stats: status ${r.status}, body ${r.text.slice(0, 300)}`);
+      return r.json;
+    },
     // POST /offer; returns the answer SDP or throws with the server's error.
     async offer(room, peerId, sdp) {
       const r = await request('POST', '/offer', { room, peer_id: peerId, offer: { sdp, type: 'offer' } });
