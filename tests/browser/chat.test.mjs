@@ -21,10 +21,10 @@ after(async () => {
 });
 
 test('chat: serves the page and the client', async () => {
-  const page = await browser.open(`${server.url}/`, 'index');
+  const page = await browser.open(`${server.baseUrl}/`, 'index');
   assert.equal(await page.title(), 'PeerRTC chat');
   assert.equal(await page.getAttribute(tid('status'), 'data-status'), 'idle');
-  const res = await fetch(`${server.url}/peerrtc-client.js`);
+  const res = await fetch(`${server.baseUrl}/peerrtc-client.js`);
   assert.equal(res.status, 200);
   await page.close();
 });
@@ -33,21 +33,21 @@ test('chat: three pages, two rooms: messages, presence, direct, isolation', { ti
   const room = `room-${Date.now().toString(36)}`;
   const other = `${room}-other`;
 
-  const alice = await browser.open(chatUrl(server.url, room, 'alice'), 'alice');
+  const alice = await browser.open(chatUrl(server.baseUrl, room, 'alice'), 'alice');
   await waitForStatus(alice, 'connected');
   await waitForPeers(alice, ['alice']);
 
-  const bob = await browser.open(chatUrl(server.url, room, 'bob'), 'bob');
+  const bob = await browser.open(chatUrl(server.baseUrl, room, 'bob'), 'bob');
   await waitForStatus(bob, 'connected');
   await waitForPeers(bob, ['alice', 'bob']);
   await waitForPeers(alice, ['alice', 'bob']);
 
   // Someone in another room: sees nothing of `room`.
-  const eve = await browser.open(chatUrl(server.url, other, 'eve'), 'eve');
+  const eve = await browser.open(chatUrl(server.baseUrl, other, 'eve'), 'eve');
   await waitForStatus(eve, 'connected');
   await waitForPeers(eve, ['eve']);
 
-  const carol = await browser.open(chatUrl(server.url, room, 'carol'), 'carol');
+  const carol = await browser.open(chatUrl(server.baseUrl, room, 'carol'), 'carol');
   await waitForStatus(carol, 'connected');
   for (const p of [alice, bob, carol]) await waitForPeers(p, ['alice', 'bob', 'carol']);
   await alice.waitForSelector(`${tid('notice')}:has-text("carol joined")`, { timeout: 5000 });
@@ -120,7 +120,7 @@ test('chat: three pages, two rooms: messages, presence, direct, isolation', { ti
 
 test('chat: server errors are shown (too_large from the client, unknown direct target)', { timeout: 60000 }, async () => {
   const room = `errs-${Date.now().toString(36)}`;
-  const page = await browser.open(chatUrl(server.url, room, 'sam'), 'sam');
+  const page = await browser.open(chatUrl(server.baseUrl, room, 'sam'), 'sam');
   await waitForStatus(page, 'connected');
   // Larger than the server's max payload: the client refuses it, the page shows why.
   await page.evaluate(() => {
@@ -139,7 +139,7 @@ test('chat: server errors are shown (too_large from the client, unknown direct t
 });
 
 test('chat: messages from `server` are styled apart (the echo room answers as server)', { timeout: 60000 }, async () => {
-  const page = await browser.open(chatUrl(server.url, `echo-chat-${Date.now().toString(36)}`, 'sue'), 'sue');
+  const page = await browser.open(chatUrl(server.baseUrl, `echo-chat-${Date.now().toString(36)}`, 'sue'), 'sue');
   await waitForStatus(page, 'connected');
   await sendChat(page, 'is anyone there?');
   const m = await waitForMessage(page, (x) => x.sender === 'server', 'the echo answer');

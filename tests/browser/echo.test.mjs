@@ -17,7 +17,7 @@ after(async () => {
 });
 
 test('echo: text and binary answers arrive', { timeout: 60000 }, async () => {
-  const page = await browser.open(`${server.url}/echo/`, 'echo');
+  const page = await browser.open(`${server.baseUrl}/echo/`, 'echo');
   await waitForStatus(page, 'connected');
   const room = await page.textContent(tid('room-title'));
   assert.match(room, /^echo-[0-9a-f]+$/);
@@ -40,7 +40,7 @@ test('echo: text and binary answers arrive', { timeout: 60000 }, async () => {
   await page.screenshot({ path: await screenshotPath('echo.png') });
 
   // Each page has its own echo room: a second page never sees the first one's answers.
-  const other = await browser.open(`${server.url}/echo/`, 'echo2');
+  const other = await browser.open(`${server.baseUrl}/echo/`, 'echo2');
   await waitForStatus(other, 'connected');
   assert.notEqual(await other.textContent(tid('room-title')), room);
   assert.deepEqual(page.__errors, []);

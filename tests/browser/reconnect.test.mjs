@@ -30,7 +30,7 @@ async function restartOn(http, udp) {
 
 test('reconnect: pages come back after a server restart on the same ports', { timeout: 120000 }, async (t) => {
   server = await startServer({ name: 'server-1' });
-  const { http, udp, url } = server;
+  const { http, udp, baseUrl: url } = server;
   browser = await launchBrowser();
   const room = `re-${Date.now().toString(36)}`;
   const alice = await browser.open(chatUrl(url, room, 'alice'), 'alice');
@@ -41,7 +41,7 @@ test('reconnect: pages come back after a server restart on the same ports', { ti
   await sendChat(alice, 'before the restart');
   await waitForMessage(bob, (m) => m.sender === 'alice' && m.text === 'before the restart', 'message before restart');
 
-  const stopped = await server.stop('SIGTERM');
+  const stopped = await server.stop({ signal: 'SIGTERM' });
   t.diagnostic(`server-1 exited: ${JSON.stringify(stopped)}`);
   assert.equal(stopped.code, 0, 'the server exits 0 on SIGTERM');
   await waitForStatus(alice, 'reconnecting', 15000);
@@ -67,7 +67,7 @@ test('reconnect: pages come back after a server restart on the same ports', { ti
   await waitForMessage(alice, (m) => m.sender === 'bob' && m.text === 'after the restart', 'message after restart');
   await sendChat(alice, 'and back');
   await waitForMessage(bob, (m) => m.sender === 'alice' && m.text === 'and back', 'reply after restart');
-  await waitUntil(async () => (await (await fetch(`${server.url}/rooms/peers?room=${room}`)).json()).peers?.length === 2,
+  await waitUntil(async () => (await (await fetch(`${server.baseUrl}/rooms/peers?room=${room}`)).json()).peers?.length === 2,
     { what: 'the new server lists both peers' });
   assert.deepEqual([...alice.__errors, ...bob.__errors], []);
 });

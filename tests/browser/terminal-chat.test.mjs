@@ -11,14 +11,14 @@ let browser;
 
 after(async () => {
   if (browser) await browser.close();
-  if (term) await term.stop('SIGKILL');
+  if (term) await term.stop({ signal: 'SIGKILL' });
 });
 
 test('terminal-chat: talks with a browser in lobby, /quit exits 0', { timeout: 90000 }, async () => {
   term = await startProcess(terminalChatBinary(), ['--host', '127.0.0.1', '--port', '0'], { name: 'terminal-chat', stdin: 'pipe' });
   await term.waitForLine(/^\* you are operator in lobby/, 5000);
   browser = await launchBrowser();
-  const page = await browser.open(chatUrl(term.url, 'lobby', 'alice'), 'alice');
+  const page = await browser.open(chatUrl(term.baseUrl, 'lobby', 'alice'), 'alice');
   await waitForStatus(page, 'connected');
   await term.waitForLine(/^\* alice joined$/, 10000);
   await waitForPeers(page, ['alice', 'operator']);
@@ -55,8 +55,8 @@ test('terminal-chat: talks with a browser in lobby, /quit exits 0', { timeout: 9
 test('terminal-chat: SIGTERM and EOF exit 0', { timeout: 30000 }, async () => {
   const a = await startProcess(terminalChatBinary(), ['--host', '127.0.0.1', '--port', '0', '--room', 'r1', '--name', 'ops'], { name: 'tc-term', stdin: 'pipe' });
   await a.waitForLine(/^\* you are ops in r1; nobody else is here$/, 5000);
-  const r1 = await a.stop('SIGTERM');
-  assert.deepEqual(r1, { code: 0, signal: null });
+  const { code: code1, signal: signal1 } = await a.stop({ signal: 'SIGTERM' });
+  assert.deepEqual({ code: code1, signal: signal1 }, { code: 0, signal: null });
 
   const b = await startProcess(terminalChatBinary(), ['--host', '127.0.0.1', '--port', '0'], { name: 'tc-eof', stdin: 'pipe' });
   b.child.stdin.end();

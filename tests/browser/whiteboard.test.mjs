@@ -32,8 +32,8 @@ const counts = (page) => page.evaluate(() => ({
 
 test('whiteboard: strokes reach the other page, clear clears both', { timeout: 90000 }, async () => {
   const room = `wb-${Date.now().toString(36)}`;
-  const a = await browser.open(`${server.url}/whiteboard/?room=${room}&name=ann`, 'ann');
-  const b = await browser.open(`${server.url}/whiteboard/?room=${room}&name=ben`, 'ben');
+  const a = await browser.open(`${server.baseUrl}/whiteboard/?room=${room}&name=ann`, 'ann');
+  const b = await browser.open(`${server.baseUrl}/whiteboard/?room=${room}&name=ben`, 'ben');
   await waitForStatus(a, 'connected');
   await waitForStatus(b, 'connected');
   await a.waitForFunction(() => window.__whiteboard.conn.peers().includes('ben'), null, { timeout: 20000 });

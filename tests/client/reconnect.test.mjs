@@ -9,7 +9,7 @@ const live = [];
 const servers = [];
 after(async () => {
   await closeAll(live);
-  for (const s of servers) if (!s.exited()) await s.stop({ expectCleanExit: false }).catch(() => s.kill());
+  for (const s of servers) if (!s.exitInfo()) await s.stop({ expectCleanExit: false }).catch(() => s.kill());
 });
 
 async function startOn(httpPort, udpPort) {
@@ -43,11 +43,11 @@ test('server restart on the same ports: clients go reconnecting -> connected by 
   assert.throws(() => a.sendMessage('while down'), /not connected \(status reconnecting\)/);
   // Stay down for a while so that at least one attempt fails and the backoff is exercised.
   await sleep(1500);
-  const s2 = await startOn(s1.httpPort, s1.udpPort);
+  const s2 = await startOn(s1.http, s1.udp);
   servers.push(s2);
-  assert.equal(s2.httpPort, s1.httpPort, 'same HTTP port');
-  if (s2.pinsUdp) assert.equal(s2.udpPort, s1.udpPort, 'same UDP port');
-  else t.diagnostic(`the server cannot pin its UDP port separately: UDP ${s1.udpPort} -> ${s2.udpPort}`);
+  assert.equal(s2.http, s1.http, 'same HTTP port');
+  if (s2.pinsUdp) assert.equal(s2.udp, s1.udp, 'same UDP port');
+  else t.diagnostic(`the server cannot pin its UDP port separately: UDP ${s1.udp} -> ${s2.udp}`);
   const tStart = Date.now();
   await waitFor(() => peers.every((p) => p.isConnected()), 30000, () => `all reconnected (statuses ${peers.map((p) => p.status)})`);
   const msReconnect = Date.now() - tStart;

@@ -36,7 +36,7 @@ test('SIGKILLed node process holding a wrtc JS client: peer_left within the cons
   const observer = await connectPeer(server, room, uniqueId('observer'));
   watchLeaves(observer);
   const victimId = uniqueId('victim');
-  const child = spawn(process.execPath, [resolve(REPO_ROOT, 'tests/fault/holder.mjs'), server.base, room, victimId],
+  const child = spawn(process.execPath, [resolve(REPO_ROOT, 'tests/fault/holder.mjs'), server.baseUrl, room, victimId],
     { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
   child.stdout.on('data', (c) => { out += c; });

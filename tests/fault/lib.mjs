@@ -1,19 +1,15 @@
-// Helpers of the fault tests: the server and wrtc helpers of tests/server, the native probe
-// (apps/probe.cpp), /proc readings of the server, and JS clients (clients/js) on wrtc.
+// Helpers of the fault tests: the server and wrtc helpers of tests/server (whose startServer is
+// tests/lib/server.mjs), the native probe (apps/probe.cpp), /proc readings of the server, and JS
+// clients (clients/js) on wrtc.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { binPath, REPO_ROOT, withTimeout } from '../server/lib.mjs';
-import { makeClient as makeClientRaw } from '../client/lib/util.mjs';
+import { REPO_ROOT, binaryPath, missingBinaryMessage, withTimeout } from '../lib/server.mjs';
 
 export { startServer, SERVER_BIN, connectPeer, sleep, withTimeout, uniqueId, REPO_ROOT } from '../server/lib.mjs';
-export { waitFor, closeAll } from '../client/lib/util.mjs';
+// makeClient(server, room, peerId, options): a JS client (clients/js/peerrtc-client.js) on wrtc.
+export { makeClient, waitFor, closeAll } from '../client/lib/util.mjs';
 
-export const PROBE_BIN = binPath('PEERRTC_PROBE', 'build/apps/peerrtc-probe');
-
-// A JS client (clients/js/peerrtc-client.js) on wrtc for a server of tests/server/lib.mjs.
-export function makeClient(server, room, peerId, options = {}) {
-  return makeClientRaw({ baseUrl: server.base }, room, peerId, options);
-}
+export const PROBE_BIN = binaryPath('peerrtc-probe');
 
 // Resident set (KiB) and open file descriptors of a process.
 export function procStats(pid) {
@@ -24,7 +20,7 @@ export function procStats(pid) {
 }
 
 function checkProbe() {
-  if (!existsSync(PROBE_BIN)) throw new Error(`${PROBE_BIN} does not exist (cmake --build build --target peerrtc-probe, or set PEERRTC_PROBE)`);
+  if (!existsSync(PROBE_BIN)) throw new Error(missingBinaryMessage(PROBE_BIN));
 }
 
 function spawnProbe(args) {

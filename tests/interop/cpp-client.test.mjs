@@ -5,20 +5,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
-import { REPO_ROOT, serverKind, startServer } from './lib/server.mjs';
+import { serverKind, startServer } from './lib/server.mjs';
+import { binaryPath, missingBinaryMessage } from '../lib/server.mjs';
 
-const clientPath = (() => {
-  const p = process.env.PEERRTC_TESTCLIENT || 'build/apps/peerrtc-testclient';
-  return isAbsolute(p) ? p : resolve(REPO_ROOT, p);
-})();
+const clientPath = binaryPath('peerrtc-testclient');
 
 test('C++ client: full matrix against the server', { timeout: 120000, skip: serverKind() === 'reference' && 'the reference server has no fixed UDP port semantics for the C++ client' }, async () => {
-  assert.ok(existsSync(clientPath), `test client binary ${clientPath} does not exist`);
+  assert.ok(existsSync(clientPath), `test client binary ${missingBinaryMessage(clientPath)}`);
   const server = await startServer({ name: 'cpp-client' });
   try {
     const { code, out } = await new Promise((res) => {
-      const child = spawn(clientPath, ['--http-port', String(server.httpPort), '--peer-id', 'cpp-1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(clientPath, ['--http-port', String(server.http), '--peer-id', 'cpp-1'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (c) => { out += c; });
       child.stderr.on('data', (c) => { out += c; });

@@ -1,14 +1,9 @@
 // Interop: headless Debian Firefox ESR (driven by puppeteer-core over WebDriver BiDi) against the
 // PeerRTC test server. matrix.js runs inside an about:blank page; signalling and /events go
 // through page.exposeFunction (implemented over BiDi script channels), so the HTTP requests are
-// made from Node.
-import { test, before, after } from 'node:test';
+// made from Node. The tests themselves: browserMatrixTests in lib/suites.mjs.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startServer } from './lib/server.mjs';
-import { matrixSourceForPage, summarize, uniquePeerId, withTimeout } from './lib/harness.mjs';
+import { browserMatrixTests } from './lib/suites.mjs';
 
 const EXECUTABLE = process.env.PEERRTC_FIREFOX || '/usr/bin/firefox-esr';
 export const FIREFOX_PREFS = {
@@ -29,82 +24,24 @@ export const FIREFOX_PREFS = {
   'network.connectivity-service.enabled': false,
 };
 
-let server;
-let browser;
-let page;
-let userDataDir;
-let currentPeer = null;
-
-before(async () => {
-  server = await startServer({ name: 'firefox' });
-  const puppeteer = (await import('puppeteer-core')).default;
-  userDataDir = mkdtempSync(join(tmpdir(), 'peerrtc-firefox-'));
-  browser = await withTimeout(puppeteer.launch({
-    browser: 'firefox',
-    executablePath: EXECUTABLE,
-    protocol: 'webDriverBiDi',
-    headless: true,
-    userDataDir,
-    extraPrefsFirefox: FIREFOX_PREFS,
-    timeout: 30000,
-  }), 35000, 'firefox to launch');
-  page = await browser.newPage();
-  page.on('console', (m) => { if (process.env.PEERRTC_VERBOSE) console.error(`[firefox console] ${m.text()}`); });
-  await page.goto('about:blank');
-  await page.exposeFunction('peerrtcSignal', (peerId, sdp) => server.offer('interop', peerId, sdp));
-  await page.exposeFunction('peerrtcEvents', () => server.events());
-  await page.exposeFunction('peerrtcLog', (m) => { if (process.env.PEERRTC_VERBOSE) console.error(`[firefox ${currentPeer}] ${m}`); });
-  await page.evaluate(`window.__peerrtcMatrix = ${matrixSourceForPage()}; true`);
-});
-
-after(async () => {
-  try { if (browser) await withTimeout(browser.close(), 15000, 'firefox to close'); } finally {
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
-    if (server) await server.stop();
-  }
-});
-
-async function runInPage(peerId, opts = {}) {
-  currentPeer = peerId;
-  return page.evaluate(async (id, o) => window.__peerrtcMatrix.runMatrix({
-    RTCPeerConnection: window.RTCPeerConnection,
-    peerId: id,
-    signal: (sdp) => window.peerrtcSignal(id, sdp),
-    getEvents: () => window.peerrtcEvents(),
-    log: (m) => window.peerrtcLog(m),
-    ...o,
-  }), peerId, opts);
-}
-
-test('firefox: browser version', async (t) => {
-  const ua = await page.evaluate(() => navigator.userAgent);
-  t.diagnostic(`firefox: ${ua} (${await browser.version()})`);
-  assert.match(ua, /Firefox\//);
-});
-
-test('firefox: full matrix (4 channel types x client/server-opened, 13 messages each, burst, events, close)', { timeout: 180000 }, async (t) => {
-  const r = await runInPage(uniquePeerId('firefox'));
-  t.diagnostic(summarize('firefox', r));
-  assert.equal(r.channels.length, 8);
-  assert.ok(r.maxMessageSize >= 262144, `pc.sctp.maxMessageSize ${r.maxMessageSize} >= 262144`);
-});
-
-test('firefox: second peer in the same page', { timeout: 60000 }, async (t) => {
-  const r = await runInPage(uniquePeerId('firefox2'), { types: ['reliable'], sizes: [0, 1, 65536], burst: false });
-  t.diagnostic(summarize('firefox', r));
-});
-
-// Runs last: several DTLS records share a datagram when the server sends a peer more than one
-// SCTP packet in a loop turn (the matrix does, thousands of times). Had Firefox ignored all but
-// the first record of a datagram, every coalesced record carrying DATA would have been lost and
-// retransmitted (>= 1 s each), so retransmissions would reach the number of coalesced records.
-// Some retransmission is normal here (bursts overflow the browser's buffers; measured the same
-// with coalescing off), so the bound is that, not zero.
-test('firefox: coalesced DTLS records accepted', async (t) => {
-  const s = await server.stats();
-  if (!s) return t.skip('reference server has no /stats');
-  t.diagnostic(`firefox: ${JSON.stringify(s)}`);
-  assert.ok(s.records_coalesced > 100, 'the run should have coalesced records');
-  assert.ok(s.sctp_retransmitted_chunks < s.records_coalesced,
-    `${s.sctp_retransmitted_chunks} retransmitted chunks for ${s.records_coalesced} coalesced records`);
+browserMatrixTests('firefox', {
+  async launch(userDataDir) {
+    const puppeteer = (await import('puppeteer-core')).default;
+    return puppeteer.launch({
+      browser: 'firefox',
+      executablePath: EXECUTABLE,
+      protocol: 'webDriverBiDi',
+      headless: true,
+      userDataDir,
+      extraPrefsFirefox: FIREFOX_PREFS,
+      timeout: 30000,
+    });
+  },
+  newPage: (browser) => browser.newPage(),
+  close: (browser) => browser.close(),
+  version: (browser) => browser.version(),
+  userAgent: /Firefox\//,
+  checkFullMatrix(r) {
+    assert.ok(r.maxMessageSize >= 262144, `pc.sctp.maxMessageSize ${r.maxMessageSize} >= 262144`);
+  },
 });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { startServer } from './lib/server.mjs';
 import { summarize, uniquePeerId } from './lib/harness.mjs';
+import { coalescedRecordsTest } from './lib/suites.mjs';
 import { runMatrix } from './matrix.js';
 
 const require = createRequire(import.meta.url);
@@ -44,17 +45,5 @@ test('wrtc: 4 concurrent peers', { timeout: 90000 }, async (t) => {
   assert.equal(ids.size, 4);
 });
 
-// Runs last: several DTLS records share a datagram when the server sends a peer more than one
-// SCTP packet in a loop turn (the matrix does, thousands of times). Had libwebrtc (wrtc) ignored all but
-// the first record of a datagram, every coalesced record carrying DATA would have been lost and
-// retransmitted (>= 1 s each), so retransmissions would reach the number of coalesced records.
-// Some retransmission is normal here (bursts overflow the browser's buffers; measured the same
-// with coalescing off), so the bound is that, not zero.
-test('wrtc: coalesced DTLS records accepted', async (t) => {
-  const s = await server.stats();
-  if (!s) return t.skip('reference server has no /stats');
-  t.diagnostic(`wrtc: ${JSON.stringify(s)}`);
-  assert.ok(s.records_coalesced > 100, 'the run should have coalesced records');
-  assert.ok(s.sctp_retransmitted_chunks < s.records_coalesced,
-    `${s.sctp_retransmitted_chunks} retransmitted chunks for ${s.records_coalesced} coalesced records`);
-});
+// Runs last.
+coalescedRecordsTest('wrtc', () => server);

@@ -558,7 +558,7 @@ test('limits: --max-peers-per-room and --max-rooms answer 503 with a JSON error'
 
 test('SIGINT on an idle server exits 0', { timeout: 15000 }, async () => {
   const s = await startServer(SERVER_BIN, BASE_ARGS, { name: 'sigint' });
-  const r = await s.stop('SIGINT', 5000);
+  const r = await s.stop({ signal: 'SIGINT', timeoutMs: 5000 });
   assert.equal(r.code, 0, s.output());
 });
 
@@ -567,7 +567,7 @@ test('SIGTERM with connected peers: exit 0 within 5 s, the peers see their chann
   const a = await connectPeer(s, 'bye', 'alice');
   const b = await connectPeer(s, 'bye', 'bob');
   try {
-    const r = await s.stop('SIGTERM', 5000);
+    const r = await s.stop({ signal: 'SIGTERM', timeoutMs: 5000 });
     assert.equal(r.code, 0, `exit code; output:\n${s.output()}`);
     assert.ok(r.ms < 5000);
     await withTimeout(Promise.all([a.closedPromise, b.closedPromise]), 5000, 'peers see the channel close');

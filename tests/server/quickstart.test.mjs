@@ -12,7 +12,7 @@ const peers = [];
 before(async () => { server = await startServer(QUICKSTART_BIN, ['--port', '0'], { name: 'quickstart' }); });
 after(async () => {
   for (const p of peers) p.close();
-  if (server) await server.stop('SIGTERM', 5000);  // no signal handling in the example: killed by SIGTERM
+  if (server) await server.stop({ signal: 'SIGTERM', timeoutMs: 5000 });  // no signal handling in the example: killed by SIGTERM
 });
 
 async function connect(room, peerId, opts) {

@@ -5,40 +5,21 @@
 //      PEERRTC_TERMINAL_CHAT terminal-chat binary (default build/examples/terminal-chat)
 //      PEERRTC_CHROMIUM     browser binary (default /usr/bin/chromium)
 //      PEERRTC_VERBOSE=1    forward process output and page consoles to stderr
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { REPO_ROOT, binaryPath, sleep, startProcess as startSharedProcess, withTimeout } from '../../lib/server.mjs';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export { REPO_ROOT, sleep, withTimeout };
 const VERBOSE = !!process.env.PEERRTC_VERBOSE;
-const READY_TIMEOUT_MS = 15000;
-const STOP_TIMEOUT_MS = 8000;
-const KEEP = 128 * 1024;
 
 export const CHROMIUM = process.env.PEERRTC_CHROMIUM || '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--allow-loopback-in-peer-connection'];
 
-function binary(envName, fallback) {
-  const p = process.env[envName] || fallback;
-  return isAbsolute(p) ? p : resolve(REPO_ROOT, p);
-}
-export const serverBinary = () => binary('PEERRTC_SERVER', 'build/apps/peerrtc-server');
-export const terminalChatBinary = () => binary('PEERRTC_TERMINAL_CHAT', 'build/examples/terminal-chat');
-
-export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
-
-export async function withTimeout(promise, ms, what) {
-  let timer;
-  try {
-    return await Promise.race([promise, new Promise((_, rej) => {
-      timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    })]);
-  } finally { clearTimeout(timer); }
-}
+export const serverBinary = () => binaryPath('peerrtc-server');
+export const terminalChatBinary = () => binaryPath('terminal-chat');
 
 /** Polls `fn` (sync or async) until it returns a truthy value; returns that value. */
 export async function waitUntil(fn, { timeout = 15000, interval = 50, what = 'a condition' } = {}) {
@@ -53,76 +34,15 @@ export async function waitUntil(fn, { timeout = 15000, interval = 50, what = 'a 
 }
 
 /**
- * A child process that prints `READY {"http":P,"udp":P}`; resolves once it did.
- * Returns {child, http, udp, url, output(), lines, waitForLine(re), write(s), stop(signal), exited}.
+ * A child process that prints `READY {"http":P,"udp":P}` (tests/lib/server.mjs); resolves once
+ * it did. Every stdout line is kept (`lines`, `waitForLine(re, timeout, from)`); `write(s)` needs
+ * stdin 'pipe'. stop(signal) resolves {code, signal, ms} without checking the code (the tests do).
  */
-export async function startProcess(cmd, args, { name = 'server', stdin = 'ignore' } = {}) {
-  if (!existsSync(cmd)) throw new Error(`${cmd} does not exist (build it first, see tests/browser/run.sh)`);
-  const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: [stdin, 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  const lines = [];
-  const waiters = new Set();
-  let partial = '';
-  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
-  child.stdout.on('data', (chunk) => {
-    const s = chunk.toString();
-    if (VERBOSE) process.stderr.write(s.replace(/^(?=.)/gm, `[${name} out] `));
-    out = (out + s).slice(-KEEP);
-    partial += s;
-    let nl;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      lines.push(line);
-      for (const w of waiters) w(line);
-    }
+export function startProcess(cmd, args, { name = 'server', stdin = 'ignore' } = {}) {
+  return startSharedProcess(cmd, args, {
+    name, stdin, keepLines: true, readyTimeoutMs: 15000, stopTimeoutMs: 8000, outputKeep: 128 * 1024,
+    expectCleanExit: false, missingHint: 'see tests/browser/run.sh',
   });
-  child.stderr.on('data', (chunk) => {
-    const s = chunk.toString();
-    if (VERBOSE) process.stderr.write(s.replace(/^(?=.)/gm, `[${name} err] `));
-    err = (err + s).slice(-KEEP);
-  });
-  const output = () => `--- stdout ---\n${out}\n--- stderr ---\n${err}`;
-
-  // Resolves with the first line (already printed or to come) matching `re`.
-  const waitForLine = (re, timeout = 15000, from = 0) => new Promise((res, rej) => {
-    for (let i = from; i < lines.length; i++) if (re.test(lines[i])) return res(lines[i]);
-    const timer = setTimeout(() => {
-      waiters.delete(w);
-      rej(new Error(`${name}: timed out after ${timeout} ms waiting for a line matching ${re}\n${output()}`));
-    }, timeout);
-    const w = (line) => { if (re.test(line)) { clearTimeout(timer); waiters.delete(w); res(line); } };
-    waiters.add(w);
-  });
-
-  let ready;
-  try {
-    ready = await Promise.race([
-      waitForLine(/^READY /, READY_TIMEOUT_MS),
-      exited.then(({ code, signal }) => { throw new Error(`${name} exited (${code ?? signal}) before READY\n${output()}`); }),
-    ]);
-  } catch (e) {
-    child.kill('SIGKILL');
-    throw e;
-  }
-  const ports = JSON.parse(ready.slice('READY '.length));
-  const proc = {
-    child, lines, exited, output, waitForLine,
-    http: ports.http, udp: ports.udp, url: `http://127.0.0.1:${ports.http}`,
-    write: (s) => child.stdin.write(s),
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return exited;
-      child.kill(signal);
-      try {
-        return await withTimeout(exited, STOP_TIMEOUT_MS, `${name} to exit`);
-      } catch {
-        child.kill('SIGKILL');
-        return exited;
-      }
-    },
-  };
-  return proc;
 }
 
 /** peerrtc-server on 127.0.0.1; `port`/`udpPort` pin the ports (for restarts), else ephemeral. */

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+export { withTimeout } from '../../lib/server.mjs';
+
 const here = dirname(fileURLToPath(import.meta.url));
 export const MATRIX_PATH = join(here, '..', 'matrix.js');
 
@@ -17,14 +19,6 @@ export function matrixSourceForPage() {
 
 export function uniquePeerId(prefix) {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-}
-
-export function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 export function summarize(stack, r) {
