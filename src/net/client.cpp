@@ -55,7 +55,10 @@ std::string ClientPeer::offer() const { return pc_->local_description({}); }
 Result<bool> ClientPeer::set_answer(std::string_view answer) {
   auto d = sdp::parse(answer);
   if (!d) return Error{d.error()};
-  return pc_->set_remote_answer(*d);
+  auto r = pc_->set_remote_answer(*d);
+  // The first connectivity check goes out now rather than on the next loop tick (up to 10 ms).
+  if (r) pc_->tick(Loop::Clock::now());
+  return r;
 }
 
 void ClientPeer::start_receive() {

@@ -26,7 +26,7 @@ class ClientPeer {
   ClientPeer& operator=(const ClientPeer&) = delete;
 
   std::string offer() const;                        // the local SDP offer
-  Result<bool> set_answer(std::string_view answer);  // ICE checks start on the next tick
+  Result<bool> set_answer(std::string_view answer);  // sends the first ICE check at once
   rtc::PeerConnection& pc() { return *pc_; }
   uint16_t local_port() const { return port_; }
   // Simulates a cut network: nothing more leaves this peer (for fault tests and benchmarks).
