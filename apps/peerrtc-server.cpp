@@ -113,6 +113,9 @@ int main(int argc, char** argv) {
   long long connect_ms = config.connect_timeout.count();
   cli.add_option("--connect-timeout-ms", connect_ms, "a peer not connected this long after its offer is dropped")
       ->envname("PEERRTC_CONNECT_TIMEOUT_MS")->check(CLI::Range(100LL, 3600LL * 1000))->capture_default_str();
+  cli.add_option("--sctp-streams", config.sctp_streams,
+                 "SCTP streams offered in and out per peer (bounds the data channels of a peer; each costs ~100 B per peer)")
+      ->envname("PEERRTC_SCTP_STREAMS")->check(CLI::Range(2, 65535))->capture_default_str();
   cli.add_option("--max-pending", config.max_pending_handshakes, "most handshakes in progress at once (503 beyond)")
       ->envname("PEERRTC_MAX_PENDING")->check(CLI::PositiveNumber)->capture_default_str();
   cli.add_option("--peer-message-rate", config.peer_message_rate, "messages/s a peer may send (0 = unlimited)")

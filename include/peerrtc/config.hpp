@@ -27,6 +27,13 @@ struct Config {
   size_t max_pending_handshakes = 1000;
   std::chrono::milliseconds consent_timeout{30000};
   std::chrono::milliseconds connect_timeout{30000};
+  // SCTP streams offered in and out per peer: each data channel uses one stream id, the
+  // association settles on the smaller of both sides' counts, and a channel on a higher id is
+  // refused (the browser's createDataChannel() fails; RTCSctpTransport.maxChannels is this
+  // number; usrsctp drops DATA on such a stream). Every stream costs ~100 bytes in every
+  // association, used or not (1024 streams: ~100 KiB per peer; 64: ~7 KiB). The protocol uses
+  // one channel ('peerrtc'). 2..65535; see docs/architecture.md.
+  uint16_t sctp_streams = 64;
 
   // Per-peer rate limits on what a peer sends (token buckets; 0 = unlimited). A message over the
   // limit is dropped, counted, and the sender told with an `error` event (code rate_limited,

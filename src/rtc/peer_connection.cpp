@@ -475,7 +475,10 @@ void PeerConnection::release_channel(uint16_t stream) {
 
 uint16_t PeerConnection::next_stream_id() {
   const uint16_t parity = dtls_is_client() ? 0 : 1;
-  const uint16_t n = config_.sctp_streams;
+  // Our outgoing streams: what we offered, or fewer if the remote accepts fewer incoming ones.
+  uint16_t n = config_.sctp_streams;
+  if (sctp_ && sctp_->streams_out() > 0) n = std::min(n, sctp_->streams_out());
+  if (n < 2) return 0xFFFF;
   for (uint32_t tries = 0; tries < n; ++tries) {
     uint16_t candidate = static_cast<uint16_t>((stream_cursor_ * 2 + parity) % n);
     stream_cursor_ = static_cast<uint16_t>((stream_cursor_ + 1) % (n / 2));

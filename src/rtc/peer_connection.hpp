@@ -54,7 +54,7 @@ struct Config {
   std::chrono::milliseconds client_check_interval{50};
   std::chrono::milliseconds client_keepalive_interval{2500};
   uint32_t max_message_size = 262144;  // what we advertise and accept
-  uint16_t sctp_streams = 1024;
+  uint16_t sctp_streams = 64;  // in and out; 2..65535 (peerrtc::Config::sctp_streams)
   size_t max_buffered = 8 * 1024 * 1024;  // SCTP send queue cap per peer
   uint16_t mtu = 1200;
 };

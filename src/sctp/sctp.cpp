@@ -594,6 +594,8 @@ void Association::handle_notification(const void* data, size_t len) {
         case SCTP_COMM_UP:
           if (!connected_ && !closed_) {
             connected_ = true;
+            streams_out_ = sac.sac_outbound_streams;
+            streams_in_ = sac.sac_inbound_streams;
             log().debug("sctp: association up, {} out / {} in streams", sac.sac_outbound_streams,
                         sac.sac_inbound_streams);
             if (cb_.on_connected) cb_.on_connected();

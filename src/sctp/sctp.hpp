@@ -70,7 +70,7 @@ class Association {
   struct Config {
     uint16_t local_port = 5000;
     uint16_t remote_port = 5000;
-    uint16_t streams = 1024;               // in and out
+    uint16_t streams = 64;                 // in and out (rtc::Config::sctp_streams)
     uint32_t max_message_size = 262144;    // what we accept and send
     size_t max_buffered = 8 * 1024 * 1024; // our own send queue cap beyond usrsctp's buffer
     uint16_t mtu = 1200;
@@ -113,6 +113,11 @@ class Association {
   bool receive_paused() const { return receive_paused_; }
 
   bool connected() const { return connected_; }
+  // Streams negotiated at COMM_UP (the smaller of both sides' offers); 0 before. Sending on a
+  // stream >= streams_out() fails with SendStatus::Error; usrsctp drops incoming DATA on a
+  // stream >= streams_in() and answers with an "invalid stream identifier" ERROR chunk.
+  uint16_t streams_out() const { return streams_out_; }
+  uint16_t streams_in() const { return streams_in_; }
   size_t buffered_amount() const;  // bytes queued by us and not yet handed to usrsctp
   uint64_t dropped() const { return dropped_; }
 
@@ -158,6 +163,7 @@ class Association {
   Bytes partial_notification_;       // a notification delivered in pieces (rare)
   std::deque<uint16_t> deferred_resets_;  // resets waiting for our queue to reach usrsctp first
   bool receive_paused_ = false;
+  uint16_t streams_out_ = 0, streams_in_ = 0;
   bool reading_ = false;
   bool dirty_ = false;  // listed for the current batch's flush
   void reset_now(uint16_t stream);

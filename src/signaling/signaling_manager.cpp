@@ -7,6 +7,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <unordered_map>
 
@@ -91,6 +92,8 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
   Stats counters;
 
   explicit Impl(Config c) : cfg(std::move(c)), hooks(cfg.hook_threads, cfg.hook_queue_capacity) {
+    if (cfg.sctp_streams < 2)
+      throw std::invalid_argument("Config::sctp_streams must be 2..65535 (one even and one odd stream id at least)");
     if (cfg.debug) log().set_level(spdlog::level::debug);
     loop = std::make_unique<net::Loop>(io);
     net::EngineConfig ec;
@@ -102,6 +105,7 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
     ec.peer.consent_timeout = cfg.consent_timeout;
     ec.peer.connect_timeout = cfg.connect_timeout;
     ec.peer.max_buffered = cfg.max_peer_queue;
+    ec.peer.sctp_streams = cfg.sctp_streams;
     engine = std::make_unique<net::Engine>(*loop, ec);
     loop->add_ticker([this](net::Loop::Clock::time_point now) { check_slow_receivers(now); });
   }

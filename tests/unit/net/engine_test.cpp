@@ -116,6 +116,30 @@ TEST_F(EngineTest, ConnectsAndEchoesTextAndBinaryAllSizes) {
   EXPECT_EQ(c->peer->pc().send(*s, Bytes(262145), true), rtc::SendStatus::TooLarge);
 }
 
+TEST_F(EngineTest, ChannelsBeyondTheServersStreamCountAreRefusedClearly) {
+  net::EngineConfig ec;
+  ec.peer.sctp_streams = 4;  // ids 0..3: the client (DTLS client, even ids) gets 0 and 2
+  engine(ec);
+  rtc::Config client_cfg;
+  client_cfg.sctp_streams = 1024;  // offers more; the association settles on the server's 4
+  auto c = connect(client_cfg);
+  ASSERT_TRUE(c->connected);
+  rtc::ChannelInit init;
+  init.label = "a";
+  auto s0 = c->peer->pc().open_channel(init);
+  auto s2 = c->peer->pc().open_channel(init);
+  ASSERT_TRUE(s0 && s2);
+  EXPECT_EQ(*s0, 0);
+  EXPECT_EQ(*s2, 2);
+  auto s4 = c->peer->pc().open_channel(init);
+  ASSERT_FALSE(s4) << "stream " << *s4;
+  EXPECT_NE(s4.error().find("no free SCTP stream"), std::string::npos) << s4.error();
+  ASSERT_TRUE(run_until([&] { return server[c->server_id].channels.size() == 2; }));
+  ASSERT_EQ(c->peer->pc().send_text(*s2, "on stream 2"), rtc::SendStatus::Ok);
+  ASSERT_TRUE(run_until([&] { return c->messages.size() == 1; }));
+  EXPECT_TRUE(c->closed.empty());
+}
+
 TEST_F(EngineTest, ServerOpensChannelWithReliabilityParameters) {
   auto c = connect();
   auto* pc = engine().peer(c->server_id);

@@ -222,7 +222,7 @@ TEST(SctpTest, MessagesOfAllSizesBothDirections) {
   uint16_t stream = 1;
   for (size_t n : sizes) {
     Msg ma{stream, 53, pattern(n, static_cast<uint8_t>(stream))};
-    Msg mb{static_cast<uint16_t>(stream + 100), 51, pattern(n, static_cast<uint8_t>(stream + 7))};
+    Msg mb{static_cast<uint16_t>(stream + 40), 51, pattern(n, static_cast<uint8_t>(stream + 7))};
     ASSERT_EQ(p.a.assoc->send(ma.stream, ma.ppid, ma.data, {}), SendStatus::Ok) << n;
     ASSERT_EQ(p.b.assoc->send(mb.stream, mb.ppid, mb.data, {}), SendStatus::Ok) << n;
     sent_a.push_back(std::move(ma));
@@ -286,10 +286,12 @@ TEST(SctpTest, SendLimitsAndErrors) {
   Bytes too_big(262144 + 1, 1);
   EXPECT_EQ(p.a.assoc->send(0, 53, too_big, {}), SendStatus::TooLarge);
   EXPECT_EQ(p.a.assoc->send(0, 53, ByteView{}, {}), SendStatus::Error) << "SCTP can't carry 0 bytes";
-  EXPECT_EQ(p.a.assoc->send(1024, 53, one, {}), SendStatus::Error) << "stream beyond negotiated";
-  EXPECT_EQ(p.a.assoc->send(1023, 53, one, {}), SendStatus::Ok);
+  const uint16_t streams = Association::Config{}.streams;
+  EXPECT_EQ(p.a.assoc->streams_out(), streams);
+  EXPECT_EQ(p.a.assoc->send(streams, 53, one, {}), SendStatus::Error) << "stream beyond negotiated";
+  EXPECT_EQ(p.a.assoc->send(streams - 1, 53, one, {}), SendStatus::Ok);
   ASSERT_TRUE(p.run_until([&] { return p.b.messages.size() == 1; }));
-  EXPECT_EQ(p.b.messages[0].stream, 1023);
+  EXPECT_EQ(p.b.messages[0].stream, streams - 1);
   EXPECT_STREQ(to_string(SendStatus::TooLarge), "too large");
 }
 
@@ -626,6 +628,29 @@ TEST(SctpTest, OversizedIncomingMessageIsDroppedAndCounted) {
   EXPECT_TRUE(p.b.closed.empty());
 }
 
+TEST(SctpTest, StreamCountIsTheSmallerOfferAndStreamsBeyondItAreRefused) {
+  Association::Config many, few;
+  many.streams = 1024;
+  few.streams = 16;
+  Pair p(many, few);
+  ASSERT_TRUE(p.connect());
+  EXPECT_EQ(p.a.assoc->streams_out(), 16);
+  EXPECT_EQ(p.a.assoc->streams_in(), 16);
+  EXPECT_EQ(p.b.assoc->streams_out(), 16);
+  EXPECT_EQ(p.b.assoc->streams_in(), 16);
+  // Beyond the negotiated count: a clear error on both sides, nothing sent, still connected.
+  EXPECT_EQ(p.a.assoc->send(16, 51, pattern(10, 1), {}), SendStatus::Error) << "remote accepts 16";
+  EXPECT_EQ(p.a.assoc->send(1000, 51, pattern(10, 1), {}), SendStatus::Error);
+  EXPECT_EQ(p.b.assoc->send(16, 51, pattern(10, 1), {}), SendStatus::Error) << "own limit";
+  ASSERT_EQ(p.a.assoc->send(15, 51, pattern(10, 2), {}), SendStatus::Ok);
+  ASSERT_EQ(p.b.assoc->send(15, 51, pattern(10, 3), {}), SendStatus::Ok);
+  ASSERT_TRUE(p.run_until([&] { return p.a.messages.size() == 1 && p.b.messages.size() == 1; }));
+  EXPECT_EQ(p.b.messages[0].stream, 15);
+  EXPECT_EQ(p.b.messages[0].data, pattern(10, 2));
+  EXPECT_EQ(p.a.messages[0].data, pattern(10, 3));
+  EXPECT_TRUE(p.a.closed.empty() && p.b.closed.empty());
+}
+
 TEST(SctpTest, MemoryPerConnectedPair) {
   const int pairs = 100;
   struct mallinfo2 before = mallinfo2();
@@ -636,8 +661,8 @@ TEST(SctpTest, MemoryPerConnectedPair) {
   }
   struct mallinfo2 after = mallinfo2();
   double per_assoc = static_cast<double>(after.uordblks - before.uordblks) / (2.0 * pairs);
-  std::printf("[ memory ] %d connected pairs: %.1f KiB heap per association (1024 streams)\n", pairs,
-              per_assoc / 1024.0);
+  std::printf("[ memory ] %d connected pairs: %.1f KiB heap per association (%d streams)\n", pairs,
+              per_assoc / 1024.0, int{Association::Config{}.streams});
   RecordProperty("bytes_per_association", static_cast<int>(per_assoc));
   EXPECT_LT(per_assoc, 2.0 * 1024 * 1024);
   v.clear();

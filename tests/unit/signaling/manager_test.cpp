@@ -50,6 +50,14 @@ TEST(Manager, OnlyOnePerProcess) {
   EXPECT_THROW(SignalingManager b(local()), std::logic_error);
 }
 
+TEST(Manager, SctpStreamCountBelowTwoIsRefused) {
+  Config c = local();
+  c.sctp_streams = 1;
+  EXPECT_THROW(SignalingManager m(c), std::invalid_argument);
+  c.sctp_streams = 2;
+  SignalingManager ok(c);  // the failed one did not count as the process's manager
+}
+
 TEST(Manager, PresenceAndRelayBetweenParticipants) {
   Inbox a, b, c;  // outlive the manager: its hook threads deliver to them
   SignalingManager m(local());
