@@ -105,6 +105,7 @@ std::chrono::milliseconds ceil_ms(const timeval& tv) {
 // Certificate
 
 Certificate::~Certificate() {
+  SSL_CTX_free(ctx_);
   X509_free(x509_);
   EVP_PKEY_free(key_);
 }
@@ -155,6 +156,16 @@ std::shared_ptr<Certificate> Certificate::generate(const std::string& common_nam
 }
 
 Bytes sha256_of_certificate(X509* cert) { return digest_of(cert, EVP_sha256()); }
+
+struct TransportGlue;
+namespace {
+SSL_CTX* new_dtls_context(const Certificate& cert);
+}
+
+SSL_CTX* Certificate::dtls_context() const {
+  std::call_once(ctx_once_, [this] { ctx_ = new_dtls_context(*this); });  // throws: retried
+  return ctx_;
+}
 
 // ---------------------------------------------------------------------------------------------
 // OpenSSL glue: a datagram BIO (each write is one datagram), the retransmit timer, and the
@@ -245,8 +256,11 @@ struct TransportGlue {
   // Replaces X509 chain building: WebRTC certificates are self-signed and authenticated by the
   // fingerprint from the signalled SDP. Rejecting here makes OpenSSL send a bad_certificate
   // alert, so the peer fails too instead of believing the session is up.
-  static int cert_verify(X509_STORE_CTX* store, void* arg) {
-    auto* self = static_cast<Transport*>(arg);
+  static int cert_verify(X509_STORE_CTX* store, void*) {
+    // The SSL_CTX is shared: the Transport is the app data of the SSL being verified.
+    auto* ssl = static_cast<SSL*>(
+        X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    Transport* self = ssl != nullptr ? of(ssl) : nullptr;
     X509* leaf = X509_STORE_CTX_get0_cert(store);
     std::string why;
     if (self != nullptr && self->fingerprint_matches(leaf, &why)) return 1;
@@ -255,6 +269,54 @@ struct TransportGlue {
     return 0;
   }
 };
+
+namespace {
+
+SSL_CTX* new_dtls_context(const Certificate& cert) {
+  SSL_CTX* ctx = nullptr;
+  auto check = [&ctx](bool ok, const char* what) {
+    if (ok) return;
+    const std::string errors = openssl_errors();
+    SSL_CTX_free(ctx);
+    throw std::runtime_error(std::string("dtls::Transport: ") + what +
+                             (errors.empty() ? "" : ": " + errors));
+  };
+  ERR_clear_error();
+  ctx = SSL_CTX_new(DTLS_method());
+  check(ctx != nullptr, "SSL_CTX_new failed");
+  check(SSL_CTX_set_min_proto_version(ctx, DTLS1_2_VERSION) == 1 &&
+            SSL_CTX_set_max_proto_version(ctx, DTLS1_2_VERSION) == 1,
+        "cannot restrict to DTLS 1.2");
+  check(SSL_CTX_use_certificate(ctx, cert.x509()) == 1, "SSL_CTX_use_certificate failed");
+  check(SSL_CTX_use_PrivateKey(ctx, cert.key()) == 1, "SSL_CTX_use_PrivateKey failed");
+  check(SSL_CTX_check_private_key(ctx) == 1, "certificate and key do not match");
+  check(SSL_CTX_set_cipher_list(ctx, kCipherList) == 1, "SSL_CTX_set_cipher_list failed");
+  check(SSL_CTX_set1_groups_list(ctx, kGroups) == 1, "SSL_CTX_set1_groups_list failed");
+  // OpenSSL 3.0 ignores SSL_MODE_RELEASE_BUFFERS for DTLS (ssl3_read_n and the write path test
+  // !SSL_IS_DTLS; heaptrack shows both record buffers held by idle peers), and SSL_free_buffers()
+  // cannot stand in: DTLS never allocates the write buffer again (do_dtls1_write uses it as
+  // is), so the next SSL_write crashes. Kept for OpenSSL versions that honour it. The write
+  // buffer is kept small with Config::max_send_plaintext; the ~16.7 KB read buffer stays.
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_read_ahead(ctx, 1);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                     &TransportGlue::verify_accept_all);
+  SSL_CTX_set_cert_verify_callback(ctx, &TransportGlue::cert_verify, nullptr);
+  return ctx;
+}
+
+// SSL_read's destination: one 16 KiB buffer per thread instead of one per Transport (every
+// Transport runs on the network thread). A nested read (a callback feeding another Transport
+// synchronously, as tests do) gets its own buffer so the outer view stays valid.
+struct ReadScratch {
+  Bytes buf = Bytes(kMaxPlaintext);
+  bool busy = false;
+};
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Transport
@@ -266,8 +328,7 @@ Transport::Transport(std::shared_ptr<Certificate> cert, Role role, std::string e
       expected_algorithm_(std::move(expected_algorithm)),
       expected_digest_(std::move(expected_digest)),
       cb_(std::move(callbacks)),
-      config_(config),
-      read_buf_(kMaxPlaintext) {
+      config_(config) {
   if (!cert_ || cert_->x509() == nullptr || cert_->key() == nullptr)
     throw std::invalid_argument("dtls::Transport: certificate required");
   auto check = [this](bool ok, const char* what) {
@@ -279,27 +340,8 @@ Transport::Transport(std::shared_ptr<Certificate> cert, Role role, std::string e
   };
 
   ERR_clear_error();
-  ctx_ = SSL_CTX_new(DTLS_method());
-  check(ctx_ != nullptr, "SSL_CTX_new failed");
-  check(SSL_CTX_set_min_proto_version(ctx_, DTLS1_2_VERSION) == 1 &&
-            SSL_CTX_set_max_proto_version(ctx_, DTLS1_2_VERSION) == 1,
-        "cannot restrict to DTLS 1.2");
-  check(SSL_CTX_use_certificate(ctx_, cert_->x509()) == 1, "SSL_CTX_use_certificate failed");
-  check(SSL_CTX_use_PrivateKey(ctx_, cert_->key()) == 1, "SSL_CTX_use_PrivateKey failed");
-  check(SSL_CTX_check_private_key(ctx_) == 1, "certificate and key do not match");
-  check(SSL_CTX_set_cipher_list(ctx_, kCipherList) == 1, "SSL_CTX_set_cipher_list failed");
-  check(SSL_CTX_set1_groups_list(ctx_, kGroups) == 1, "SSL_CTX_set1_groups_list failed");
-  // Free the read/write record buffers between records: ~33 KB per idle peer otherwise.
-  SSL_CTX_set_mode(ctx_, SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_options(ctx_, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
-                                SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_read_ahead(ctx_, 1);
-  SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                     &TransportGlue::verify_accept_all);
-  SSL_CTX_set_cert_verify_callback(ctx_, &TransportGlue::cert_verify, this);
-
-  ssl_ = SSL_new(ctx_);
+  SSL_CTX* ctx = cert_->dtls_context();  // throws if it cannot be created
+  ssl_ = SSL_new(ctx);                   // holds its own reference to ctx
   check(ssl_ != nullptr, "SSL_new failed");
   SSL_set_app_data(ssl_, this);
 
@@ -325,6 +367,14 @@ Transport::Transport(std::shared_ptr<Certificate> cert, Role role, std::string e
     throw std::invalid_argument("dtls::Transport: mtu " + std::to_string(config_.mtu) +
                                 " is below the DTLS minimum (256)");
   }
+  if (config_.max_send_plaintext < 512 || config_.max_send_plaintext > kMaxPlaintext ||
+      SSL_set_max_send_fragment(ssl_, config_.max_send_plaintext) != 1) {
+    ERR_clear_error();
+    cleanup();
+    throw std::invalid_argument("dtls::Transport: max_send_plaintext " +
+                                std::to_string(config_.max_send_plaintext) +
+                                " is outside 512..16384");
+  }
   DTLS_set_timer_cb(ssl_, &TransportGlue::timer_cb);
   if (role_ == Role::Client)
     SSL_set_connect_state(ssl_);
@@ -336,10 +386,8 @@ Transport::~Transport() { cleanup(); }
 
 void Transport::cleanup() {
   if (out_ != nullptr) BIO_set_data(out_, nullptr);
-  if (ssl_ != nullptr) SSL_free(ssl_);  // frees in_ and out_
-  if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+  if (ssl_ != nullptr) SSL_free(ssl_);  // frees in_ and out_ (and drops its SSL_CTX reference)
   ssl_ = nullptr;
-  ctx_ = nullptr;
   in_ = nullptr;
   out_ = nullptr;
   out_queue_.clear();
@@ -555,9 +603,23 @@ void Transport::receive(ByteView datagram) {
 }
 
 void Transport::read_records(size_t& delivered) {
+  static thread_local ReadScratch scratch;
+  Bytes nested;
+  Bytes* buf = &scratch.buf;
+  if (scratch.busy) {
+    nested.resize(kMaxPlaintext);
+    buf = &nested;
+  }
+  struct Claim {
+    bool& busy;
+    bool was;
+    ~Claim() { busy = was; }
+  } claim{scratch.busy, scratch.busy};
+  scratch.busy = true;
+  Bytes& rbuf = *buf;
   while (state_ == State::Connected) {
     clear_errors();
-    const int n = SSL_read(ssl_, read_buf_.data(), static_cast<int>(read_buf_.size()));
+    const int n = SSL_read(ssl_, rbuf.data(), static_cast<int>(rbuf.size()));
     const int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
     const std::string errors = n > 0 ? std::string() : openssl_errors();
     if (n <= 0) clear_errors();
@@ -565,7 +627,7 @@ void Transport::read_records(size_t& delivered) {
     if (state_ != State::Connected) return;
     if (n > 0) {
       ++delivered;
-      if (cb_.on_data) cb_.on_data(ByteView(read_buf_.data(), static_cast<size_t>(n)));
+      if (cb_.on_data) cb_.on_data(ByteView(rbuf.data(), static_cast<size_t>(n)));
       continue;
     }
     after_io(err, errors, "DTLS failed");
@@ -575,7 +637,7 @@ void Transport::read_records(size_t& delivered) {
 
 bool Transport::send(ByteView data) {
   if (state_ != State::Connected) return false;
-  if (data.size() > kMaxPlaintext) return false;
+  if (data.size() > config_.max_send_plaintext) return false;
   if (data.empty()) return true;  // DTLS has no use for empty records (OpenSSL skips them)
   clear_errors();
   const int n = SSL_write(ssl_, data.data(), static_cast<int>(data.size()));

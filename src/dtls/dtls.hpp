@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -34,12 +35,17 @@ class Certificate {
   const std::string& fingerprint_sha256() const { return fingerprint_; }  // "AB:CD:..."
   X509* x509() const { return x509_; }
   EVP_PKEY* key() const { return key_; }
+  // The DTLS 1.2 SSL_CTX every Transport with this certificate shares (created on first use,
+  // thread-safe). One SSL_CTX per connection cost ~4.4 KB per peer (cipher lists, stores...).
+  SSL_CTX* dtls_context() const;
 
  private:
   Certificate() = default;
   X509* x509_ = nullptr;
   EVP_PKEY* key_ = nullptr;
   std::string fingerprint_;
+  mutable std::once_flag ctx_once_;
+  mutable SSL_CTX* ctx_ = nullptr;
 };
 
 // SHA-256 digest of a DER certificate (for fingerprint checks).
@@ -50,6 +56,10 @@ enum class State { New, Connecting, Connected, Closed, Failed };
 
 struct Config {
   uint16_t mtu = 1200;
+  // Largest plaintext of one record we send (SSL_set_max_send_fragment, 512..16384). OpenSSL's
+  // write buffer is sized by it for the whole connection (~17.5 KB at 16384); send() refuses
+  // more. The SCTP packets carried over DTLS never exceed the SCTP MTU (1200 B).
+  uint16_t max_send_plaintext = 16384;
   std::chrono::milliseconds initial_retransmit{100};  // OpenSSL's default is 1 s
   std::chrono::seconds handshake_timeout{30};          // give up (Failed) after this
 };
@@ -106,14 +116,12 @@ class Transport {
   Bytes expected_digest_;
   Callbacks cb_;
   Config config_;
-  SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
   BIO* in_ = nullptr;   // memory BIO, owned by ssl_
   BIO* out_ = nullptr;  // datagram BIO (one write = one datagram), owned by ssl_
   State state_ = State::New;
   uint64_t dropped_ = 0;
   std::chrono::steady_clock::time_point started_{};
-  Bytes read_buf_;
   std::deque<Bytes> out_queue_;  // datagrams written by OpenSSL, sent after each SSL call returns
   std::string verify_error_;     // why the peer certificate was rejected during the handshake
 };

@@ -360,6 +360,9 @@ void PeerConnection::start_dtls() {
   cb.on_closed = [this](const std::string& reason) { fail("DTLS: " + reason); };
   dtls::Config dc;
   dc.mtu = config_.mtu;
+  // What goes over DTLS are SCTP packets of at most the MTU; twice that leaves room and keeps
+  // OpenSSL's per-connection write buffer at ~2.5 KB instead of ~17.5 KB.
+  dc.max_send_plaintext = static_cast<uint16_t>(std::clamp(2 * int{config_.mtu}, 2048, 16384));
   dtls_ = std::make_unique<dtls::Transport>(
       cert_, dtls_is_client() ? dtls::Role::Client : dtls::Role::Server,
       remote_fingerprint_.algorithm, remote_fingerprint_.digest, std::move(cb), dc);

@@ -117,6 +117,7 @@ class Pair {
   // Return false to drop a datagram sent by `from` (n = how many it sent before, 0-based).
   std::function<bool(int from, const Bytes&, size_t n)> filter;
   uint16_t max_seen[2] = {0, 0};
+  bool sync = false;  // deliver each datagram synchronously instead of queueing it
 
  private:
   std::unique_ptr<Transport> make(int idx, std::shared_ptr<Certificate> cert, Role role,
@@ -128,6 +129,10 @@ class Pair {
       e.datagram_sizes.push_back(d.size());
       Bytes copy(d.begin(), d.end());
       if (filter && !filter(idx, copy, n)) return;
+      if (sync && ep[1 - idx].t) {
+        ep[1 - idx].t->receive(copy);  // delivered inside the sender's call
+        return;
+      }
       wire.emplace_back(1 - idx, std::move(copy));
     };
     cb.on_connected = [this, idx] {
@@ -240,6 +245,89 @@ TEST(Dtls, MaximumRecord16KiB) {
   EXPECT_EQ(p.ep[0].received[0], big);
   EXPECT_FALSE(p.client().send(pattern(16385, 3)));  // larger than one DTLS record
   EXPECT_EQ(p.client().state(), State::Connected);
+}
+
+TEST(Dtls, MaxSendPlaintextBoundsRecordsAndIsChecked) {
+  Options o;
+  o.client_config.max_send_plaintext = 2048;
+  Pair p(o);
+  ASSERT_TRUE(p.handshake());
+  ASSERT_TRUE(p.client().send(pattern(2048, 4)));
+  EXPECT_FALSE(p.client().send(pattern(2049, 4))) << "refused, not fatal";
+  EXPECT_EQ(p.client().state(), State::Connected);
+  ASSERT_TRUE(p.server().send(pattern(16384, 5)));  // the receiver still takes full records
+  p.pump();
+  ASSERT_EQ(p.ep[1].received.size(), 1u);
+  EXPECT_EQ(p.ep[1].received[0], pattern(2048, 4));
+  ASSERT_EQ(p.ep[0].received.size(), 1u);
+  EXPECT_EQ(p.ep[0].received[0], pattern(16384, 5));
+
+  Config bad;
+  bad.max_send_plaintext = 511;
+  EXPECT_THROW(Transport(server_cert(), Role::Server, "sha-256", Bytes(32), {}, bad),
+               std::invalid_argument);
+}
+
+TEST(Dtls, TransportsShareOneContextPerCertificate) {
+  auto cert = Certificate::generate("shared");
+  EXPECT_EQ(cert->dtls_context(), cert->dtls_context());
+  EXPECT_NE(cert->dtls_context(), server_cert()->dtls_context());
+  // Both ends with the same certificate (and so the same SSL_CTX), client and server roles.
+  const Bytes fp = sha256_of_certificate(cert->x509());
+  std::deque<std::pair<int, Bytes>> wire;
+  std::vector<Bytes> got[2];
+  std::unique_ptr<Transport> t[2];
+  for (int i = 0; i < 2; ++i) {
+    Transport::Callbacks cb;
+    cb.send = [&wire, i](ByteView d) { wire.emplace_back(1 - i, Bytes(d.begin(), d.end())); };
+    cb.on_data = [&got, i](ByteView d) { got[i].emplace_back(d.begin(), d.end()); };
+    t[i] = std::make_unique<Transport>(cert, i == 0 ? Role::Client : Role::Server, "sha-256", fp,
+                                       std::move(cb));
+  }
+  t[1]->start();
+  t[0]->start();
+  for (int rounds = 0; rounds < 100 && !wire.empty(); ++rounds) {
+    while (!wire.empty()) {
+      auto [to, d] = std::move(wire.front());
+      wire.pop_front();
+      t[to]->receive(d);
+    }
+  }
+  ASSERT_EQ(t[0]->state(), State::Connected);
+  ASSERT_EQ(t[1]->state(), State::Connected);
+  ASSERT_TRUE(t[0]->send(pattern(100, 6)));
+  while (!wire.empty()) {
+    auto [to, d] = std::move(wire.front());
+    wire.pop_front();
+    t[to]->receive(d);
+  }
+  ASSERT_EQ(got[1].size(), 1u);
+  EXPECT_EQ(got[1][0], pattern(100, 6));
+  // A transport outliving every other user of the certificate keeps the context alive.
+  t[0].reset();
+  cert.reset();
+  EXPECT_TRUE(t[1]->send(pattern(10, 7)));
+}
+
+TEST(Dtls, NestedReadsKeepTheOuterDataValid) {
+  // The read buffer is shared by every Transport of the thread; a transport that receives while
+  // another one is delivering (synchronous wiring) must not overwrite the outer message.
+  Pair p;
+  ASSERT_TRUE(p.handshake());
+  p.sync = true;
+  const Bytes ping = pattern(3000, 11), pong = pattern(2000, 12);
+  bool checked = false;
+  p.ep[1].data_hook = [&](ByteView d) {
+    if (d.size() != ping.size()) return;
+    ASSERT_TRUE(p.server().send(pong));  // the client reads `pong` inside this call
+    ASSERT_EQ(p.ep[0].received.size(), 1u);
+    EXPECT_TRUE(std::equal(d.begin(), d.end(), ping.begin(), ping.end())) << "outer view intact";
+    checked = true;
+  };
+  ASSERT_TRUE(p.client().send(ping));
+  EXPECT_TRUE(checked);
+  ASSERT_EQ(p.ep[0].received.size(), 1u);
+  EXPECT_EQ(p.ep[0].received[0], pong);
 }
 
 TEST(Dtls, ClientRejectsServerFingerprint) {
