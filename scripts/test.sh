@@ -19,7 +19,9 @@ stage() { echo; echo "== $1  [$(( $(date +%s) - start )) s]"; }
 
 ./scripts/setup.sh
 stage "build"
-./scripts/build.sh
+# -g1 (line tables: backtraces and sanitizer reports keep file:line) compiles ~25% faster
+# than -g; the optimisation level is the release one.
+./scripts/build.sh -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 
 stage "C++ tests (ctest)"
 ctest --test-dir build --output-on-failure -j2 --timeout 300
@@ -45,10 +47,11 @@ bash tests/fault/run.sh
 
 if [[ "${PEERRTC_SKIP_SANITIZE:-0}" != "1" ]]; then
   stage "sanitizers: build (ASan + UBSan)"
-  # -O1 -g1: half the compile time of -O2 -g (the sanitizer build was 13 of CI's 22 minutes);
-  # still optimised enough for the timing of the suites, with line numbers in reports.
+  # -O0 -g1: the sanitizer build was 11 of CI's 20.6 minutes at -O1 -g1; -O0 compiles the
+  # heaviest file 1.7x faster (55 -> 32 s) and the suites' timeouts leave room for the slower
+  # code. Line numbers stay in reports.
   cmake -S . -B build-asan -DPEERRTC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" >/dev/null
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O0 -g1 -DNDEBUG" >/dev/null
   # What the sanitizer stages run: every test binary, the servers, the test client, the
   # quick start (not the benchmark's load generator or the probe, to keep CI short).
   cmake --build build-asan -j2 --target \
