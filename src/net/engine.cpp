@@ -159,17 +159,41 @@ void Engine::start_receive() {
 // their turn under a flood), then let SCTP bundle what the turn produced per peer, then send
 // the turn's datagrams with as few system calls as possible.
 void Engine::read_ready() {
-  constexpr size_t kMaxPerTurn = 256;
+  // A turn is at most 16 datagrams read (the whole wake-up at most 256), and it also ends once
+  // it has queued 8 full-size datagrams: a bulk transfer's SACKs would otherwise release bursts
+  // of ~64 packets to one peer at once, which overflow a libwebrtc client's socket buffer, and a
+  // lost tail of a burst waits for a retransmission timeout (1-3 s stalls seen in the 12 MB
+  // burst test; none in 16 runs with bursts of 8). Bursts of 8 keep most of what GSO saves.
+  constexpr size_t kPerTurn = 16, kMaxPerWake = 256, kMaxBurst = 8;
   const auto now = Loop::Clock::now();
   const int fd = socket_.native_handle();
-  writer_.begin_batch();
-  {
-    sctp::Stack::Batch batch;
-    reader_.read(fd, kMaxPerTurn, [&](ByteView data, const stun::Address& from) {
-      on_datagram(data, from, now);
-    });
+  auto begin_turn = [&] {
+    writer_.begin_batch();
+    sctp::Stack::begin_batch();
+  };
+  auto end_turn = [&] {
+    sctp::Stack::end_batch();  // held messages -> packets -> queued datagrams
+    writer_.end_batch(fd);     // -> the wire
+  };
+  for (size_t total = 0; total < kMaxPerWake;) {
+    begin_turn();
+    size_t n = 0;
+    try {
+      n = reader_.read(fd, kPerTurn, [&](ByteView data, const stun::Address& from) {
+        on_datagram(data, from, now);
+        if (writer_.queued_full() >= kMaxBurst) {
+          end_turn();
+          begin_turn();
+        }
+      });
+    } catch (...) {
+      end_turn();
+      throw;
+    }
+    end_turn();
+    total += n;
+    if (n < kPerTurn) break;
   }
-  writer_.end_batch(fd);
   stats_.dropped_oversize = reader_.truncated();
 }
 

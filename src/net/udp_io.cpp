@@ -162,6 +162,7 @@ bool DatagramWriter::send(int fd, ByteView data, const stun::Address& to) {
   it.to_len = to_sockaddr(to, it.to);
   data_.insert(data_.end(), data.begin(), data.end());
   items_.push_back(it);
+  if (data.size() >= 1000) ++full_queued_;
   return true;
 }
 
@@ -247,6 +248,7 @@ void DatagramWriter::flush(int fd) {
   }
   items_.clear();
   data_.clear();
+  full_queued_ = 0;
 }
 
 }  // namespace peerrtc::net

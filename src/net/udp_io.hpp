@@ -60,6 +60,8 @@ class DatagramWriter {
   uint64_t failed() const { return failed_; }
   uint64_t gso_runs() const { return gso_runs_; }  // runs sent as one GSO message
   uint64_t coalesced() const { return coalesced_; }  // records that joined a queued datagram
+  // Full-size datagrams (>= 1,000 bytes) queued since the last flush: a bulk transfer's burst.
+  size_t queued_full() const { return full_queued_; }
 
  private:
   void flush(int fd);
@@ -78,6 +80,7 @@ class DatagramWriter {
   std::vector<uint8_t> control_;
   std::vector<std::pair<size_t, size_t>> groups_;  // item range [first, last) per message
   bool gso_ = true;
+  size_t full_queued_ = 0;
   uint64_t sent_ = 0, failed_ = 0, gso_runs_ = 0, coalesced_ = 0;
 };
 

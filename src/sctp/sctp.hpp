@@ -138,6 +138,7 @@ class Association {
   bool try_send_now(uint16_t stream, uint32_t ppid, ByteView data, const Reliability& rel, bool* would_block);
   void drain_queue();  // in a batch: only marks this association for the batch's flush
   void drain_now();
+  bool backlogged() const;  // large messages or > 64 KiB queued: not a batch's held messages
   void mark_dirty();
   void set_nodelay(bool on);
   void handle_notification(const void* data, size_t len);
@@ -151,6 +152,7 @@ class Association {
   bool closed_ = false;
   std::deque<Pending> queue_;
   size_t queued_bytes_ = 0;
+  size_t large_queued_ = 0;  // queued messages too large to bundle
   Bytes partial_;  // reassembly of a message delivered in pieces
   uint16_t partial_stream_ = 0;
   uint32_t partial_ppid_ = 0;
