@@ -45,13 +45,15 @@ class DatagramReader {
 
 class DatagramWriter {
  public:
-  explicit DatagramWriter(size_t max_queued = 128, size_t coalesce_limit = 1200);
+  explicit DatagramWriter(size_t max_queued = 128, size_t coalesce_limit = 0);
   // Outside a batch: sends at once. Inside: queues (a copy), flushing when max_queued are held.
   // A flush sends runs of equal-sized datagrams to one destination as one UDP GSO send
   // (UDP_SEGMENT) where the kernel allows it, the rest with sendmmsg.
-  // DTLS records queued back to back for one destination share a datagram while the datagram
-  // stays within coalesce_limit bytes (RFC 6347 §4.1.1 allows several records per datagram):
-  // a peer's small packets of one loop turn reach it in one datagram.
+  // With coalesce_limit > 0, DTLS records queued back to back for one destination share a
+  // datagram while it stays within coalesce_limit bytes (RFC 6347 §4.1.1 allows several records
+  // per datagram). Off by default: Chromium, Firefox and libwebrtc read every record of a
+  // datagram, but aiortc (PeerPyRTC's engine) reads one per datagram and leaves the rest until
+  // the next datagram arrives, which stalled its transfers for seconds.
   // Returns false when the datagram was refused at once (a send error; counted in failed()).
   bool send(int fd, ByteView data, const stun::Address& to);
   void begin_batch() { ++depth_; }

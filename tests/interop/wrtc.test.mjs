@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { startServer } from './lib/server.mjs';
 import { summarize, uniquePeerId } from './lib/harness.mjs';
-import { coalescedRecordsTest } from './lib/suites.mjs';
+import { wireCountersTest } from './lib/suites.mjs';
 import { runMatrix } from './matrix.js';
 
 const require = createRequire(import.meta.url);
@@ -46,4 +46,4 @@ test('wrtc: 4 concurrent peers', { timeout: 90000 }, async (t) => {
 });
 
 // Runs last.
-coalescedRecordsTest('wrtc', () => server);
+wireCountersTest('wrtc', () => server);

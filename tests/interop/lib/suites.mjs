@@ -7,20 +7,18 @@ import { join } from 'node:path';
 import { startServer } from './server.mjs';
 import { matrixSourceForPage, summarize, uniquePeerId, withTimeout } from './harness.mjs';
 
-// Runs last in a file: several DTLS records share a datagram when the server sends a peer more
-// than one SCTP packet in a loop turn (the matrix does, thousands of times). Had the stack
-// (`name`) ignored all but the first record of a datagram, every coalesced record carrying DATA
-// would have been lost and retransmitted (>= 1 s each), so retransmissions would reach the number
-// of coalesced records. Some retransmission is normal here (bursts overflow the client's buffers;
-// measured the same with coalescing off), so the bound is that, not zero.
-export function coalescedRecordsTest(name, getServer) {
-  test(`${name}: coalesced DTLS records accepted`, async (t) => {
+// Runs last in a file: the server's wire counters after the stack's whole run. One DTLS record
+// per datagram (the server does not coalesce records: aiortc reads only the first record of a
+// datagram), and a bulk run leaves as GSO runs on Linux. Retransmissions are reported, not
+// bounded: bursts can overflow a client's socket buffer on a loaded machine.
+export function wireCountersTest(name, getServer) {
+  test(`${name}: wire counters (one record per datagram, GSO runs)`, async (t) => {
     const s = await getServer().stats();
     if (!s) return t.skip('reference server has no /stats');
     t.diagnostic(`${name}: ${JSON.stringify(s)}`);
-    assert.ok(s.records_coalesced > 100, `${name}: the run should have coalesced records`);
-    assert.ok(s.sctp_retransmitted_chunks < s.records_coalesced,
-      `${name}: ${s.sctp_retransmitted_chunks} retransmitted chunks for ${s.records_coalesced} coalesced records`);
+    assert.ok(s.datagrams_out > 0 && s.datagrams_in > 0, `${name}: datagrams counted`);
+    assert.equal(s.records_coalesced, 0, `${name}: records must not share datagrams`);
+    assert.ok(s.gso_runs > 0, `${name}: the matrix's large messages should leave as GSO runs`);
   });
 }
 
@@ -37,7 +35,7 @@ export function coalescedRecordsTest(name, getServer) {
 //     checkFullMatrix(r)   -> the stack's own assertions on the full matrix's result,
 //   }
 // Tests: `<name>: browser version`, `<name>: full matrix (...)`, `<name>: second peer in the
-// same page`, then coalescedRecordsTest.
+// same page`, then wireCountersTest.
 export function browserMatrixTests(name, browser) {
   let server;
   let handle;
@@ -97,5 +95,5 @@ export function browserMatrixTests(name, browser) {
     t.diagnostic(summarize(name, r));
   });
 
-  coalescedRecordsTest(name, () => server);
+  wireCountersTest(name, () => server);
 }
