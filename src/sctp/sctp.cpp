@@ -376,9 +376,9 @@ bool Association::backlogged() const {
 
 void Association::drain_queue() {
   // Small messages held by a batch wait for its end (bundled). A backlog (usrsctp's buffer was
-  // full) drains as soon as usrsctp has room, batch or not: deferring it to the end of the turn
-  // stalled transfers against libwebrtc for a retransmission timeout now and then (1.5 s in ~1
-  // of 4 runs of the 12 MB burst test), as did draining it with Nagle on.
+  // full) drains as soon as usrsctp has room, batch or not, and without Nagle: it is cwnd-bound,
+  // so usrsctp bundles it anyway, and holding it to the end of the turn only makes the turn's
+  // burst to that peer bigger (see Engine::read_ready for what bursts cost).
   if (Stack::batching() && !backlogged()) {
     if (!queue_.empty()) mark_dirty();
     return;

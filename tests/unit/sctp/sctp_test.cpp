@@ -782,8 +782,6 @@ TEST(SctpTest, DestroyedInsideBatchIsSkippedByTheFlush) {
 TEST(SctpTest, BacklogOfLargeMessagesDrainsInBatchesWithoutStalling) {
   // The 12 MB burst shape: a backlog beyond usrsctp's buffer, large and small messages, drained
   // from loop turns: everything arrives, in order, well inside one retransmission timeout.
-  // (Against a real libwebrtc peer, draining such a backlog with Nagle on stalled 1-3 s; this
-  // in-process pair does not reproduce that, tests/client/sizes.test.mjs shows it.)
   Pair p;
   p.batched = true;
   ASSERT_TRUE(p.connect());
