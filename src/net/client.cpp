@@ -1,7 +1,5 @@
 #include "net/client.hpp"
 
-#include <sys/socket.h>
-
 #include <stdexcept>
 
 #include "common/log.hpp"
@@ -27,9 +25,7 @@ ClientPeer::ClientPeer(Loop& loop, rtc::Config config, rtc::PeerConnection::Call
   socket_.non_blocking(true);
   // A client receives bursts (a whole loop turn of the server's datagrams at once); the default
   // ~208 KiB buffer overflows under load and every drop costs an SCTP retransmission.
-  const int want = 1024 * 1024;
-  if (setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
-    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+  set_socket_buffer(socket_.native_handle(), true, 1024 * 1024);
   DatagramReader::enable_gro(socket_.native_handle());
   port_ = socket_.local_endpoint().port();
   callbacks.send_datagram = [this](ByteView d, const stun::Address& to) {

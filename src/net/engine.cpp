@@ -2,7 +2,6 @@
 
 #include <ifaddrs.h>
 #include <net/if.h>
-#include <sys/socket.h>
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
@@ -103,21 +102,15 @@ Engine::Engine(Loop& loop, EngineConfig config, std::shared_ptr<dtls::Certificat
     throw std::runtime_error("cannot bind UDP " + config_.bind_address + ":" +
                              std::to_string(config_.udp_port) + ": " + ec.message());
   socket_.non_blocking(true);
-  boost::system::error_code ignored;
   // One socket carries every peer: a small kernel buffer drops datagrams under bursts, and each
-  // drop costs an SCTP retransmission (>= 1 s). The *FORCE options pass net.core.rmem_max when
-  // we may (CAP_NET_ADMIN); otherwise the plain ones get what the system allows, and we say so.
+  // drop costs an SCTP retransmission (>= 1 s). Say so when the system grants less.
   const int want = static_cast<int>(config_.socket_buffer_bytes);
   const int fd = socket_.native_handle();
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
-    socket_.set_option(udp::socket::receive_buffer_size(want), ignored);
-  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) != 0)
-    socket_.set_option(udp::socket::send_buffer_size(want), ignored);
-  udp::socket::receive_buffer_size got;
-  socket_.get_option(got, ignored);
-  if (got.value() < want)  // Linux reports twice what was granted
+  set_socket_buffer(fd, false, want);
+  const int got = set_socket_buffer(fd, true, want);
+  if (got < want)  // Linux reports twice what was granted
     log().warn("engine: UDP receive buffer is {} bytes (wanted {}); raise net.core.rmem_max for bursts",
-               got.value(), want);
+               got, want);
   DatagramReader::enable_gro(fd);
   port_ = socket_.local_endpoint().port();
 
@@ -334,7 +327,6 @@ EngineStats Engine::stats() const {
   EngineStats s = stats_;
   s.datagrams_out = writer_.sent();
   s.dropped_send = writer_.failed();
-  s.records_coalesced = writer_.coalesced();
   s.gso_runs = writer_.gso_runs();
   s.peers = peers_.size();
   for (auto& [id, e] : peers_) {

@@ -38,10 +38,9 @@ struct EngineStats {
   size_t peers = 0;
   size_t pending = 0;
   uint64_t datagrams_in = 0, datagrams_out = 0;
-  uint64_t records_coalesced = 0;  // DTLS records that shared a datagram with the one before
   uint64_t gso_runs = 0;           // runs of datagrams sent as one GSO message
   uint64_t dropped_unknown = 0;     // datagrams from unknown addresses that were not valid STUN
-  uint64_t dropped_oversize = 0;    // datagrams larger than the receive slot (9 KiB)
+  uint64_t dropped_oversize = 0;    // datagrams larger than the receive slot (64 KiB)
   uint64_t dropped_send = 0;        // send failures (e.g. socket buffer full)
   uint64_t peers_created = 0, peers_closed = 0;
   // Per-peer wire drops, summed over live and closed peers.

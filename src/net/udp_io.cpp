@@ -47,6 +47,17 @@ socklen_t to_sockaddr(const stun::Address& a, sockaddr_storage& out) {
   return sizeof(sockaddr_in);
 }
 
+int set_socket_buffer(int fd, bool receive, int bytes) {
+  const int force = receive ? SO_RCVBUFFORCE : SO_SNDBUFFORCE;
+  const int plain = receive ? SO_RCVBUF : SO_SNDBUF;
+  if (setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0)
+    setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
+  int got = 0;
+  socklen_t len = sizeof got;
+  getsockopt(fd, SOL_SOCKET, plain, &got, &len);
+  return got;
+}
+
 namespace {
 bool same_destination(const sockaddr_storage& a, socklen_t alen, const sockaddr_storage& b, socklen_t blen) {
   return alen == blen && std::memcmp(&a, &b, alen) == 0;
@@ -121,8 +132,7 @@ size_t DatagramReader::read(int fd, size_t max_datagrams, const Fn& fn) {
   return total;
 }
 
-DatagramWriter::DatagramWriter(size_t max_queued, size_t coalesce_limit)
-    : max_(max_queued), coalesce_limit_(coalesce_limit) {
+DatagramWriter::DatagramWriter(size_t max_queued) : max_(max_queued) {
   items_.reserve(max_queued);
   msgs_.resize(max_queued);
   iov_.resize(max_queued);
@@ -142,20 +152,6 @@ bool DatagramWriter::send(int fd, ByteView data, const stun::Address& to) {
     }
     ++sent_;
     return true;
-  }
-  auto is_dtls = [](uint8_t first) { return first >= 20 && first <= 63; };  // RFC 7983
-  if (!items_.empty() && !data.empty() && is_dtls(data[0])) {
-    Item& last = items_.back();
-    if (last.size + data.size() <= coalesce_limit_ && is_dtls(data_[last.offset])) {
-      sockaddr_storage sa;
-      socklen_t len = to_sockaddr(to, sa);
-      if (same_destination(sa, len, last.to, last.to_len)) {
-        data_.insert(data_.end(), data.begin(), data.end());  // last is data_'s tail
-        last.size += data.size();
-        ++coalesced_;
-        return true;
-      }
-    }
   }
   if (items_.size() >= max_) flush(fd);
   Item it{data_.size(), data.size(), {}, 0};

@@ -18,6 +18,11 @@ stun::Address to_address(const sockaddr_storage& sa);
 // Fills `out` for `a` (AF_INET or AF_INET6) and returns its length.
 socklen_t to_sockaddr(const stun::Address& a, sockaddr_storage& out);
 
+// Asks for `bytes` of kernel receive (or send) buffer: SO_RCVBUFFORCE/SO_SNDBUFFORCE pass
+// net.core.rmem_max/wmem_max when we may (CAP_NET_ADMIN), else the plain option gets what the
+// system allows. Returns the size the kernel reports afterwards (Linux: twice what it granted).
+int set_socket_buffer(int fd, bool receive, int bytes);
+
 class DatagramReader {
  public:
   // Datagrams larger than a slot are truncated by the kernel; they are dropped and counted
@@ -45,15 +50,14 @@ class DatagramReader {
 
 class DatagramWriter {
  public:
-  explicit DatagramWriter(size_t max_queued = 128, size_t coalesce_limit = 0);
+  explicit DatagramWriter(size_t max_queued = 128);
   // Outside a batch: sends at once. Inside: queues (a copy), flushing when max_queued are held.
   // A flush sends runs of equal-sized datagrams to one destination as one UDP GSO send
   // (UDP_SEGMENT) where the kernel allows it, the rest with sendmmsg.
-  // With coalesce_limit > 0, DTLS records queued back to back for one destination share a
-  // datagram while it stays within coalesce_limit bytes (RFC 6347 §4.1.1 allows several records
-  // per datagram). Off by default: Chromium, Firefox and libwebrtc read every record of a
-  // datagram, but aiortc (PeerPyRTC's engine) reads one per datagram and leaves the rest until
-  // the next datagram arrives, which stalled its transfers for seconds.
+  // Every datagram stays as it was given: one DTLS record per datagram. (RFC 6347 §4.1.1 lets
+  // records share a datagram, and Chromium, Firefox and libwebrtc read them all, but aiortc,
+  // PeerPyRTC's engine, reads one per datagram and leaves the rest until the next one arrives:
+  // its transfers stalled for seconds when we coalesced.)
   // Returns false when the datagram was refused at once (a send error; counted in failed()).
   bool send(int fd, ByteView data, const stun::Address& to);
   void begin_batch() { ++depth_; }
@@ -61,7 +65,6 @@ class DatagramWriter {
   uint64_t sent() const { return sent_; }
   uint64_t failed() const { return failed_; }
   uint64_t gso_runs() const { return gso_runs_; }  // runs sent as one GSO message
-  uint64_t coalesced() const { return coalesced_; }  // records that joined a queued datagram
   // Full-size datagrams (>= 1,000 bytes) queued since the last flush: a bulk transfer's burst.
   size_t queued_full() const { return full_queued_; }
 
@@ -73,7 +76,6 @@ class DatagramWriter {
     socklen_t to_len;
   };
   size_t max_;
-  size_t coalesce_limit_;
   int depth_ = 0;
   std::vector<uint8_t> data_;
   std::vector<Item> items_;
@@ -83,7 +85,7 @@ class DatagramWriter {
   std::vector<std::pair<size_t, size_t>> groups_;  // item range [first, last) per message
   bool gso_ = true;
   size_t full_queued_ = 0;
-  uint64_t sent_ = 0, failed_ = 0, gso_runs_ = 0, coalesced_ = 0;
+  uint64_t sent_ = 0, failed_ = 0, gso_runs_ = 0;
 };
 
 }  // namespace peerrtc::net
