@@ -23,27 +23,32 @@ stage "build"
 # than -g; the optimisation level is the release one.
 ./scripts/build.sh -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 
+# The node suites, on the binaries of one build directory; `label` prefixes the stage names.
+node_suites() {  # label build-dir suite...
+  local label="$1" dir="$PWD/$2" s
+  shift 2
+  export PEERRTC_TESTSERVER="$dir/apps/peerrtc-testserver" PEERRTC_TESTCLIENT="$dir/apps/peerrtc-testclient"
+  export PEERRTC_SERVER="$dir/apps/peerrtc-server" PEERRTC_PROBE="$dir/apps/peerrtc-probe"
+  export PEERRTC_QUICKSTART="$dir/examples/quickstart-httplib"
+  for s in "$@"; do
+    case "$s" in
+      interop) stage "${label}engine interop (wrtc, Chromium, Firefox, C++ client)" ;;
+      server) stage "${label}peerrtc-server over HTTP" ;;
+      client) stage "${label}JS client against the server (wrtc)" ;;
+      browser) stage "${label}examples in Chromium" ;;
+      fault) stage "${label}faults and abuse" ;;
+    esac
+    bash "tests/$s/run.sh"
+  done
+}
+
 stage "C++ tests (ctest)"
 ctest --test-dir build --output-on-failure -j2 --timeout 300
 
 stage "fuzzers (libFuzzer, ${FUZZ_SECONDS:-5} s each)"
 ./scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
 
-export PEERRTC_TESTSERVER="$PWD/build/apps/peerrtc-testserver"
-export PEERRTC_TESTCLIENT="$PWD/build/apps/peerrtc-testclient"
-export PEERRTC_SERVER="$PWD/build/apps/peerrtc-server"
-export PEERRTC_PROBE="$PWD/build/apps/peerrtc-probe"
-
-stage "engine interop (wrtc, Chromium, Firefox, C++ client)"
-bash tests/interop/run.sh
-stage "peerrtc-server over HTTP"
-bash tests/server/run.sh
-stage "JS client against the server (wrtc)"
-bash tests/client/run.sh
-stage "examples in Chromium"
-bash tests/browser/run.sh
-stage "faults and abuse"
-bash tests/fault/run.sh
+node_suites "" build interop server client browser fault
 
 if [[ "${PEERRTC_SKIP_SANITIZE:-0}" != "1" ]]; then
   stage "sanitizers: build (ASan + UBSan)"
@@ -61,16 +66,7 @@ if [[ "${PEERRTC_SKIP_SANITIZE:-0}" != "1" ]]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   stage "sanitizers: C++ tests"
   ctest --test-dir build-asan --output-on-failure -j2 --timeout 300
-  export PEERRTC_TESTSERVER="$PWD/build-asan/apps/peerrtc-testserver"
-  export PEERRTC_TESTCLIENT="$PWD/build-asan/apps/peerrtc-testclient"
-  export PEERRTC_SERVER="$PWD/build-asan/apps/peerrtc-server"
-  export PEERRTC_QUICKSTART="$PWD/build-asan/examples/quickstart-httplib"
-  stage "sanitizers: engine interop"
-  bash tests/interop/run.sh
-  stage "sanitizers: peerrtc-server over HTTP"
-  bash tests/server/run.sh
-  stage "sanitizers: JS client against the server"
-  bash tests/client/run.sh
+  node_suites "sanitizers: " build-asan interop server client
 fi
 
 echo
