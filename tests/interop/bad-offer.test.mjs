@@ -3,13 +3,10 @@
 // must still serve a good peer afterwards.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { startServer } from './lib/server.mjs';
 import { summarize, uniquePeerId, withTimeout } from './lib/harness.mjs';
 import { runMatrix } from './matrix.js';
-
-const require = createRequire(import.meta.url);
-const wrtc = require('@roamhq/wrtc');
+import { wrtc } from '../lib/wrtc.mjs';
 
 let server;
 before(async () => { server = await startServer({ name: 'bad-offer' }); });

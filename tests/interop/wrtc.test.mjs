@@ -1,14 +1,11 @@
 // Interop: @roamhq/wrtc (Google libwebrtc in Node) against the PeerRTC test server.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { startServer } from './lib/server.mjs';
 import { summarize, uniquePeerId } from './lib/harness.mjs';
 import { wireCountersTest } from './lib/suites.mjs';
 import { runMatrix } from './matrix.js';
-
-const require = createRequire(import.meta.url);
-const wrtc = require('@roamhq/wrtc');
+import { wrtc } from '../lib/wrtc.mjs';
 
 let server;
 before(async () => { server = await startServer({ name: 'wrtc' }); });

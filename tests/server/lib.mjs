@@ -2,7 +2,7 @@
 // (tests/lib/server.mjs), run one to completion, and a real @roamhq/wrtc peer speaking the
 // PeerRTC data channel protocol.
 import { spawn } from 'node:child_process';
-import wrtc from '@roamhq/wrtc';
+import { wrtc } from '../lib/wrtc.mjs';
 import { REPO_ROOT, binaryPath, sleep, startProcess, withTimeout } from '../lib/server.mjs';
 
 export { REPO_ROOT, sleep, withTimeout };

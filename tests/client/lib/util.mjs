@@ -1,9 +1,8 @@
 // Helpers for the client tests: clients with recorders, polling waits, a raw wrtc peer.
-import { createRequire } from 'node:module';
 import { WebRTCConnection } from '../../../clients/js/peerrtc-client.js';
+import { wrtc } from '../../lib/wrtc.mjs';
 
-const require = createRequire(import.meta.url);
-export const wrtc = require('@roamhq/wrtc');
+export { wrtc };
 
 let seq = 0;
 // A unique id/room name (ids are at most 64 characters of [A-Za-z0-9_.-:@]).
