@@ -664,16 +664,17 @@ void Transport::close() {
 }
 
 std::optional<std::chrono::milliseconds> Transport::next_timeout() const {
-  if (state_ != State::Connecting && state_ != State::Connected) return std::nullopt;
+  // DTLS 1.2 runs no timer once the handshake is done: the side that sent the last flight
+  // resends it when the peer's retransmission arrives (RFC 6347 §4.2.4), and renegotiation is
+  // off. Skipping the query matters at 1,000 idle peers.
+  if (state_ != State::Connecting) return std::nullopt;
   std::optional<std::chrono::milliseconds> result;
   timeval tv{};
   if (DTLSv1_get_timeout(ssl_, &tv) == 1) result = ceil_ms(tv);
-  if (state_ == State::Connecting) {
-    const auto elapsed = std::chrono::steady_clock::now() - started_;
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(config_.handshake_timeout - elapsed);
-    if (left.count() < 0) left = std::chrono::milliseconds(0);
-    if (!result || left < *result) result = left;
-  }
+  const auto elapsed = std::chrono::steady_clock::now() - started_;
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(config_.handshake_timeout - elapsed);
+  if (left.count() < 0) left = std::chrono::milliseconds(0);
+  if (!result || left < *result) result = left;
   return result;
 }
 

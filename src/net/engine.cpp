@@ -1,5 +1,7 @@
 #include "net/engine.hpp"
 
+#include <algorithm>
+
 #include <ifaddrs.h>
 #include <net/if.h>
 
@@ -315,12 +317,18 @@ void Engine::destroy(PeerId id) {
 void Engine::tick(Loop::Clock::time_point now) {
   if (now - last_peer_tick_ < config_.peer_tick) return;
   last_peer_tick_ = now;
-  std::vector<rtc::PeerConnection*> live;
-  live.reserve(peers_.size());
+  const auto connected_tick =
+      std::clamp(config_.peer.consent_timeout / 10, config_.peer_tick,
+                 std::chrono::milliseconds(1000));
+  const bool all = now - last_connected_tick_ >= connected_tick;
+  if (all) last_connected_tick_ = now;
+  auto& live = tick_scratch_;
+  live.clear();
   for (auto& [id, e] : peers_)
-    if (e.pc->state() != rtc::State::Closed) live.push_back(e.pc.get());
+    if ((all || !e.connected) && e.pc->state() != rtc::State::Closed) live.push_back(e.pc.get());
   // Destruction is always posted, so the pointers stay valid through this loop.
   for (auto* pc : live) pc->tick(now);
+  live.clear();
 }
 
 EngineStats Engine::stats() const {

@@ -34,6 +34,10 @@ struct Registry {
   uintptr_t next_id = 1;  // never reused: a stale usrsctp callback can't reach a newer object
   bool initialized = false;
   int batch_depth = 0;
+  bool input_since_walk = false;  // a packet reached usrsctp since the last timer walk
+  uint32_t unwalked_ms = 0;       // elapsed time not yet given to usrsctp_handle_timers()
+  uint32_t walk_window_ms = 0;    // left of the every-call window after the last input
+  uint64_t timer_walks = 0;
   std::vector<uintptr_t> dirty;  // associations holding messages for the batch's flush
 };
 
@@ -128,9 +132,23 @@ void Stack::init() {
 }
 
 void Stack::handle_timers(uint32_t elapsed_ms) {
-  if (!registry().initialized) return;
-  usrsctp_handle_timers(elapsed_ms);
+  auto& r = registry();
+  if (!r.initialized) return;
+  r.unwalked_ms += elapsed_ms;
+  r.walk_window_ms = r.walk_window_ms > elapsed_ms ? r.walk_window_ms - elapsed_ms : 0;
+  if (r.input_since_walk) {
+    r.input_since_walk = false;
+    r.walk_window_ms = kInputWalkWindowMs;
+  } else if (r.walk_window_ms == 0 && r.unwalked_ms < kQuietTimerWalkMs) {
+    return;
+  }
+  const uint32_t ms = r.unwalked_ms;
+  r.unwalked_ms = 0;
+  ++r.timer_walks;
+  usrsctp_handle_timers(ms);
 }
+
+uint64_t Stack::timer_walks() { return registry().timer_walks; }
 
 size_t Stack::associations() { return registry().by_id.size(); }
 
@@ -296,6 +314,7 @@ void Association::receive(ByteView packet) {
     ++dropped_;
     return;
   }
+  registry().input_since_walk = true;
   usrsctp_conninput(reinterpret_cast<void*>(id_), packet.data(), packet.size(), 0);
 }
 

@@ -798,3 +798,49 @@ TEST(SctpTest, BacklogOfLargeMessagesDrainsInBatchesWithoutStalling) {
     ASSERT_EQ(p.b.messages[2 * i + 1].data, pattern(100, static_cast<uint8_t>(i))) << i;
   }
 }
+
+// usrsctp walks its whole timer list on every usrsctp_handle_timers() call. Stack calls it on
+// every tick only while packets arrive (the delayed-SACK timer needs it) and at most every
+// kQuietTimerWalkMs otherwise, without losing elapsed time.
+TEST(SctpTest, TimerWalksFollowInputAndThinOutWhenQuiet) {
+  Pair p;
+  ASSERT_TRUE(p.connect());
+  // usrsctp acknowledges the first DATA of an association at once; later ones wait.
+  ASSERT_EQ(p.a.assoc->send(1, 51, pattern(100, 2), {}), SendStatus::Ok);
+  p.pump();
+  ASSERT_EQ(p.b.messages.size(), 1u);
+  // Settle: nothing in flight for longer than the every-call window after the last input.
+  int quiet_calls = 0;
+  for (int i = 0; i < 1000 && quiet_calls * 10 <= int{Stack::kInputWalkWindowMs}; ++i) {
+    Stack::handle_timers(10);
+    quiet_calls = p.pump() == 0 ? quiet_calls + 1 : 0;
+  }
+  ASSERT_GT(quiet_calls * 10, int{Stack::kInputWalkWindowMs});
+  Stack::handle_timers(Stack::kQuietTimerWalkMs);  // a quiet walk: nothing left unwalked
+  ASSERT_EQ(p.pump(), 0u);
+
+  const uint64_t w0 = Stack::timer_walks();
+  for (uint32_t t = 10; t < Stack::kQuietTimerWalkMs; t += 10) Stack::handle_timers(10);
+  EXPECT_EQ(Stack::timer_walks(), w0) << "quiet: no walk before " << Stack::kQuietTimerWalkMs << " ms";
+  Stack::handle_timers(10);
+  EXPECT_EQ(Stack::timer_walks(), w0 + 1) << "quiet: one walk per " << Stack::kQuietTimerWalkMs << " ms";
+  ASSERT_EQ(p.pump(), 0u);
+
+  // One DATA packet reaches b; its SACK waits for the 20 ms delayed-SACK timer.
+  const size_t b_packets = p.stats_ba.packets;
+  ASSERT_EQ(p.a.assoc->send(1, 51, pattern(100, 3), {}), SendStatus::Ok);
+  ASSERT_EQ(p.a.outbox.size(), 1u);
+  p.b.assoc->receive(p.a.outbox.front());
+  p.a.outbox.clear();
+  ASSERT_EQ(p.b.messages.size(), 2u);
+  ASSERT_EQ(p.stats_ba.packets, b_packets) << "usrsctp acknowledged the lone packet at once";
+  // From here every call walks, and the SACK leaves once 20 ms (+ one tick) have passed.
+  for (int i = 1; i <= 3; ++i) {
+    Stack::handle_timers(10);
+    EXPECT_EQ(Stack::timer_walks(), w0 + 1 + i);
+  }
+  EXPECT_EQ(p.stats_ba.packets, b_packets + 1) << "the delayed SACK left within 30 ms";
+  p.pump();
+  EXPECT_TRUE(p.a.closed.empty());
+  EXPECT_TRUE(p.b.closed.empty());
+}
