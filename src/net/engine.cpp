@@ -319,7 +319,7 @@ void Engine::tick(Loop::Clock::time_point now) {
   last_peer_tick_ = now;
   const auto connected_tick =
       std::clamp(config_.peer.consent_timeout / 10, config_.peer_tick,
-                 std::chrono::milliseconds(1000));
+                 std::max(config_.peer_tick, std::chrono::milliseconds(1000)));
   const bool all = now - last_connected_tick_ >= connected_tick;
   if (all) last_connected_tick_ = now;
   auto& live = tick_scratch_;

@@ -32,8 +32,8 @@ struct EngineConfig {
   size_t max_pending = 1000;          // peers whose handshake has not completed
   // How often the timers of a peer still connecting are checked (connect timeout, DTLS
   // retransmits). A connected peer has only its ICE consent timeout left, so it is checked every
-  // consent_timeout / 10, between peer_tick and 1 s: 1,000 idle peers are not walked 20 times a
-  // second.
+  // consent_timeout / 10, between peer_tick and 1 s (or peer_tick if that is longer): 1,000
+  // idle peers are not walked 20 times a second.
   std::chrono::milliseconds peer_tick{50};
   size_t socket_buffer_bytes = 4 * 1024 * 1024;
 };
