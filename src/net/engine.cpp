@@ -19,26 +19,6 @@ namespace peerrtc::net {
 namespace asio = boost::asio;
 using udp = asio::ip::udp;
 
-stun::Address to_address(const udp::endpoint& ep) {
-  stun::Address a;
-  a.port = ep.port();
-  if (ep.address().is_v4()) {
-    auto b = ep.address().to_v4().to_bytes();
-    std::memcpy(a.ip.data(), b.data(), 4);
-  } else {
-    auto v6 = ep.address().to_v6();
-    if (v6.is_v4_mapped()) {
-      auto b = asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_bytes();
-      std::memcpy(a.ip.data(), b.data(), 4);
-    } else {
-      a.ipv6 = true;
-      auto b = v6.to_bytes();
-      std::memcpy(a.ip.data(), b.data(), 16);
-    }
-  }
-  return a;
-}
-
 udp::endpoint to_endpoint(const stun::Address& a) {
   if (a.ipv6) {
     asio::ip::address_v6::bytes_type b;

@@ -53,7 +53,6 @@ struct EngineStats {
   uint64_t dcep_bad = 0, messages_dropped = 0;
 };
 
-stun::Address to_address(const boost::asio::ip::udp::endpoint& ep);
 boost::asio::ip::udp::endpoint to_endpoint(const stun::Address& a);
 std::string to_string(const stun::Address& a);
 
