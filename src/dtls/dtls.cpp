@@ -35,6 +35,11 @@ constexpr const char* kCipherList =
     "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:"
     "ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA";
 constexpr const char* kGroups = "X25519:P-256:P-384";
+// use_srtp (RFC 5764): no media flows over a data-only peer, but pion (3.1) aborts a handshake
+// whose ServerHello selects no profile ("insufficient security"), and, as a server, one whose
+// ClientHello offers none. So a server selects one when a client offers it, and a client offers
+// them; the keys are never exported. Chrome's profiles, GCM first.
+constexpr const char* kSrtpProfiles = "SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80";
 
 constexpr size_t kRecordHeader = 13;           // DTLS record header
 constexpr size_t kHandshakeHeader = 12;        // DTLS handshake message header
@@ -292,6 +297,8 @@ SSL_CTX* new_dtls_context(const Certificate& cert) {
   check(SSL_CTX_check_private_key(ctx) == 1, "certificate and key do not match");
   check(SSL_CTX_set_cipher_list(ctx, kCipherList) == 1, "SSL_CTX_set_cipher_list failed");
   check(SSL_CTX_set1_groups_list(ctx, kGroups) == 1, "SSL_CTX_set1_groups_list failed");
+  check(SSL_CTX_set_tlsext_use_srtp(ctx, kSrtpProfiles) == 0,  // 0 is success here
+        "SSL_CTX_set_tlsext_use_srtp failed");
   // OpenSSL 3.0 ignores SSL_MODE_RELEASE_BUFFERS for DTLS (ssl3_read_n and the write path test
   // !SSL_IS_DTLS; heaptrack shows both record buffers held by idle peers), and SSL_free_buffers()
   // cannot stand in: DTLS never allocates the write buffer again (do_dtls1_write uses it as
@@ -633,6 +640,11 @@ void Transport::read_records(size_t& delivered) {
     after_io(err, errors, "DTLS failed");
     return;
   }
+}
+
+std::string Transport::srtp_profile() const {
+  const SRTP_PROTECTION_PROFILE* p = ssl_ ? SSL_get_selected_srtp_profile(ssl_) : nullptr;
+  return p && p->name ? p->name : "";
 }
 
 bool Transport::send(ByteView data) {

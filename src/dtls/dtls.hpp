@@ -95,6 +95,9 @@ class Transport {
 
   State state() const { return state_; }
   uint64_t dropped_records() const { return dropped_; }
+  // The use_srtp profile the handshake settled on ("" if the client offered none); no SRTP
+  // keys are ever derived, it only satisfies stacks that insist on one (pion).
+  std::string srtp_profile() const;
 
  private:
   friend struct TransportGlue;  // OpenSSL C callbacks (BIO, timer, certificate check)

@@ -443,10 +443,11 @@ void PeerConnection::on_dcep(uint16_t stream, ByteView message) {
     log().debug("peer {}: malformed DCEP message on stream {} dropped", local_ufrag_, stream);
     return;
   }
-  // RFC 8832 §6: the DTLS client uses even stream ids, the server odd ones.
-  bool remote_parity_even = !dtls_is_client();
-  if ((stream % 2 == 0) != remote_parity_even || stream >= config_.sctp_streams ||
-      channels_.count(stream)) {
+  // RFC 8832 §6 has the DTLS client choose even stream ids and the server odd ones, but that
+  // rule is about the ids a side chooses itself: aiortc 1.4 opens its first channel on stream 1
+  // as a DTLS client. Like libwebrtc and usrsctp-based stacks, accept any free stream; a stream
+  // in use (by either side) or past the negotiated count is refused. Our own ids keep the rule.
+  if (stream >= config_.sctp_streams || channels_.count(stream)) {
     ++counters_.dcep_bad;
     log().debug("peer {}: DATA_CHANNEL_OPEN on invalid stream {} dropped", local_ufrag_, stream);
     return;
@@ -505,8 +506,20 @@ Result<uint16_t> PeerConnection::open_channel(const ChannelInit& init) {
     return Error{"maxRetransmits and maxPacketLifeTime are mutually exclusive"};
   if (init.label.size() > 65535 || init.protocol.size() > 65535)
     return Error{"label or protocol longer than 65535 bytes"};
-  uint16_t stream = next_stream_id();
-  if (stream == 0xFFFF) return Error{"no free SCTP stream for a new channel"};
+  uint16_t stream = 0xFFFF;
+  if (init.id) {
+    const uint16_t n = sctp_ && sctp_->streams_out() > 0
+                           ? std::min(config_.sctp_streams, sctp_->streams_out())
+                           : config_.sctp_streams;
+    if (*init.id >= n)
+      return Error{"stream " + std::to_string(*init.id) + " is past the negotiated count (" +
+                   std::to_string(n) + ")"};
+    if (channels_.count(*init.id)) return Error{"stream " + std::to_string(*init.id) + " is in use"};
+    stream = *init.id;
+  } else {
+    stream = next_stream_id();
+    if (stream == 0xFFFF) return Error{"no free SCTP stream for a new channel"};
+  }
   dcep::Open open;
   open.type = channel_type_of(init);
   open.priority = init.priority;

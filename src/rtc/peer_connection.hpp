@@ -39,6 +39,9 @@ struct ChannelInit {
   std::optional<uint16_t> max_retransmits;
   std::optional<uint32_t> max_packet_lifetime_ms;
   uint16_t priority = 256;
+  // The SCTP stream to open it on (RTCDataChannelInit.id); empty = the lowest free id of our
+  // parity (RFC 8832 §6). Any free id below the negotiated count is allowed, as in browsers.
+  std::optional<uint16_t> id;
 };
 
 struct ChannelInfo {

@@ -202,6 +202,9 @@ TEST(Dtls, HandshakeCompletes) {
   EXPECT_EQ(p.server().dropped_records(), 0u);
   EXPECT_FALSE(p.client().next_timeout().has_value());
   EXPECT_FALSE(p.server().next_timeout().has_value());
+  // use_srtp: the client offers profiles and the server selects one (pion insists on it).
+  EXPECT_EQ(p.client().srtp_profile(), "SRTP_AEAD_AES_128_GCM");
+  EXPECT_EQ(p.server().srtp_profile(), "SRTP_AEAD_AES_128_GCM");
 }
 
 TEST(Dtls, SendBeforeConnectedFails) {

@@ -140,6 +140,60 @@ TEST_F(EngineTest, ChannelsBeyondTheServersStreamCountAreRefusedClearly) {
   EXPECT_TRUE(c->closed.empty());
 }
 
+// aiortc 1.4, a DTLS client, opens its first channel on stream 1 (the server's parity under RFC
+// 8832 §6). The parity rule binds the ids a side chooses itself, so the server accepts any free
+// stream, as libwebrtc does, and refuses only one in use.
+TEST_F(EngineTest, RemoteOpenOnAnyFreeStreamIsAcceptedAndAStreamInUseIsNot) {
+  auto c = connect();
+  auto* spc = engine().peer(c->server_id);
+  ASSERT_NE(spc, nullptr);
+  rtc::ChannelInit init;
+  init.label = "odd";
+  init.id = 1;
+  auto s1 = c->peer->pc().open_channel(init);
+  ASSERT_TRUE(s1) << s1.error();
+  EXPECT_EQ(*s1, 1);
+  ASSERT_TRUE(run_until([&] { return server[c->server_id].channels.size() == 1; }));
+  EXPECT_EQ(server[c->server_id].channels[0].stream, 1);
+  EXPECT_EQ(server[c->server_id].channels[0].init.label, "odd");
+  ASSERT_EQ(c->peer->pc().send_text(1, "on stream 1"), rtc::SendStatus::Ok);
+  ASSERT_TRUE(run_until([&] { return c->messages.size() == 1; }));
+  EXPECT_EQ(std::string(c->messages[0].second.begin(), c->messages[0].second.end()), "on stream 1");
+
+  // Our own next id skips the stream the remote took (the server's parity is odd: 3, not 1).
+  rtc::ChannelInit mine;
+  mine.label = "server";
+  auto s = spc->open_channel(mine);
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_EQ(*s, 3);
+  ASSERT_TRUE(run_until([&] { return c->opened.size() == 1; }));
+
+  // Locally: an id in use or past the count is refused with a clear error.
+  auto again = c->peer->pc().open_channel(init);
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().find("stream 1 is in use"), std::string::npos) << again.error();
+  init.id = 64;
+  auto past = c->peer->pc().open_channel(init);
+  ASSERT_FALSE(past);
+  EXPECT_NE(past.error().find("past the negotiated count"), std::string::npos) << past.error();
+
+  // Remotely: both sides open stream 5 at once (glare). Each side's OPEN then arrives on a
+  // stream in use there, and is dropped and counted (dcep_bad); both peers keep working.
+  const auto bad_before = spc->counters().dcep_bad;
+  init.id = 5;
+  init.label = "client5";
+  mine.id = 5;
+  ASSERT_TRUE(c->peer->pc().open_channel(init));
+  ASSERT_TRUE(spc->open_channel(mine));
+  ASSERT_TRUE(run_until([&] {
+    return spc->counters().dcep_bad == bad_before + 1 && c->peer->pc().counters().dcep_bad == 1;
+  }));
+  EXPECT_EQ(server[c->server_id].channels.size(), 1u);
+  ASSERT_EQ(c->peer->pc().send_text(1, "still here"), rtc::SendStatus::Ok);
+  ASSERT_TRUE(run_until([&] { return c->messages.size() == 2; }));
+  EXPECT_TRUE(c->closed.empty());
+}
+
 TEST_F(EngineTest, ServerOpensChannelWithReliabilityParameters) {
   auto c = connect();
   auto* pc = engine().peer(c->server_id);
