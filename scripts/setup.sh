@@ -10,6 +10,9 @@ DEB_PACKAGES=(
   libspdlog-dev libcli11-dev libgtest-dev libbenchmark-dev
   clang libclang-rt-14-dev
   chromium firefox-esr libcpp-httplib-dev
+  # Other WebRTC stacks as clients (aiortc for Debian's /usr/bin/python3, pion for Go in GOPATH
+  # mode), a TURN server, and network namespaces with a firewall for the reachability tests.
+  python3-aiortc golang-go golang-github-pion-webrtc.v3-dev coturn iptables iproute2
 )
 # Node.js 18+ with npm: use the machine's if present, else Debian's.
 command -v node >/dev/null && command -v npm >/dev/null || DEB_PACKAGES+=(nodejs npm)

@@ -7,6 +7,8 @@
 #   5. the JS client against the server with real libwebrtc peers
 #   6. the examples in headless Chromium (chat, whiteboard, echo, reconnect, terminal chat)
 #   7. faults and abuse: killed peers, churn, offer floods, rate limits, slow receivers, garbage
+#   7b. networks: clients in network namespaces with UDP dropped (ICE-TCP) or relay-only through
+#      a real coturn (TURN), next to ordinary UDP peers
 #   8. the same code built with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/):
 #      ctest, engine interop, server and client suites again. (The browser and fault suites
 #      assert RSS and timing, which ASan's shadow memory and quarantine distort; they run on
@@ -37,6 +39,7 @@ node_suites() {  # label build-dir suite...
       client) stage "${label}JS client against the server (wrtc)" ;;
       browser) stage "${label}examples in Chromium" ;;
       fault) stage "${label}faults and abuse" ;;
+      network) stage "${label}networks: UDP dropped (ICE-TCP), relay-only (TURN), in network namespaces" ;;
     esac
     bash "tests/$s/run.sh"
   done
@@ -48,7 +51,7 @@ ctest --test-dir build --output-on-failure -j2 --timeout 300
 stage "fuzzers (libFuzzer, ${FUZZ_SECONDS:-5} s each)"
 ./scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
 
-node_suites "" build interop server client browser fault
+node_suites "" build interop server client browser fault network
 
 if [[ "${PEERRTC_SKIP_SANITIZE:-0}" != "1" ]]; then
   stage "sanitizers: build (ASan + UBSan)"

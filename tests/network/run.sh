@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the network suite: peers whose network drops UDP (ICE-TCP) or allows only a TURN relay,
+# built from real network namespaces (ip netns, veth, iptables) and a real coturn, which the
+# tests create and remove themselves. Needs root (CI and the dev machines run as root).
+#
+#   bash tests/network/run.sh                               # against build/apps/*
+#   bash tests/network/run.sh tests/network/<file>.test.mjs # a subset
+#
+# Env: PEERRTC_NETWORK_TIMEOUT (seconds, default 600) bounds the whole run;
+#      PEERRTC_VERBOSE=1 forwards server output to stderr.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+if [[ ! -d node_modules/@roamhq/wrtc || ! -d node_modules/playwright-core ]]; then
+  echo "network tests: node_modules incomplete; run 'npm ci' in $root" >&2
+  exit 2
+fi
+if [[ "$(id -u)" -ne 0 ]]; then
+  echo "network tests: need root for ip netns / iptables" >&2
+  exit 2
+fi
+exec bash tests/lib/run-node-suite.sh "network tests" "${PEERRTC_NETWORK_TIMEOUT:-600}" tests/network/ "$@"
