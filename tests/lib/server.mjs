@@ -182,6 +182,7 @@ export async function startProcess(cmd, args = [], {
     args,
     http: info.http,
     udp: info.udp,
+    tcp: info.tcp ?? null,  // ICE-TCP port (peerrtc-server, -testserver), null when off
     baseUrl,
     request,
     output: () => output,
