@@ -53,7 +53,7 @@ struct EngineConfig {
     // closed at once; one that sends nothing valid for this long is closed too.
     std::chrono::milliseconds stun_timeout{5000};
     size_t max_frame = 8192;               // longer RFC 4571 frames close the connection
-    size_t max_write_queue = 256 * 1024;   // per connection; past it packets are dropped (as UDP)
+    size_t max_write_queue = 1024 * 1024;  // per connection; past it packets are dropped (as UDP)
   } tcp;
 };
 

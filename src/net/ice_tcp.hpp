@@ -25,7 +25,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
  public:
   struct Limits {
     size_t max_frame = 8192;
-    size_t max_write_queue = 256 * 1024;
+    size_t max_write_queue = 1024 * 1024;
   };
   // on_frame(conn, frame): one complete frame (the view is valid during the call). Each read's
   // frames are bracketed by turn(true) / turn(false), so the owner can batch what they cause.
