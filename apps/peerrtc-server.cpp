@@ -191,24 +191,35 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<peerrtc::SignalingManager> manager;
   std::unique_ptr<peerrtc::server::App> app;
-  try {
-    manager = std::make_unique<peerrtc::SignalingManager>(config);
-  } catch (const std::exception& e) {
-    std::cerr << "peerrtc-server: cannot start WebRTC on UDP " << host << ":" << config.udp_port << ": " << e.what()
-              << std::endl;
-    return 1;
-  }
-  peerrtc::log().set_level(level);  // in case the manager applied its own debug setting
-  // --port 0: the UDP port was picked first; HTTP (and ICE-TCP) take the same number.
-  if (shared_port) options.http_port = manager->udp_port();
-  try {
-    app = std::make_unique<peerrtc::server::App>(*manager, options);
-    app->start();
-  } catch (const std::exception& e) {
-    std::cerr << "peerrtc-server: cannot start HTTP on " << host << ":" << options.http_port << ": " << e.what()
-              << std::endl;
-    manager->shutdown();
-    return 1;
+  // --port 0 with a shared port: the UDP port is picked first and HTTP (with ICE-TCP) takes the
+  // same number on TCP. That TCP port can be busy (an outgoing connection's ephemeral port), so
+  // a few fresh picks are tried before giving up.
+  const int attempts = shared_port && port == 0 ? 20 : 1;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      manager = std::make_unique<peerrtc::SignalingManager>(config);
+    } catch (const std::exception& e) {
+      std::cerr << "peerrtc-server: cannot start WebRTC on UDP " << host << ":" << config.udp_port << ": " << e.what()
+                << std::endl;
+      return 1;
+    }
+    peerrtc::log().set_level(level);  // in case the manager applied its own debug setting
+    if (shared_port) options.http_port = manager->udp_port();
+    try {
+      app = std::make_unique<peerrtc::server::App>(*manager, options);
+      app->start();
+      break;
+    } catch (const std::exception& e) {
+      app.reset();
+      manager.reset();
+      if (attempt < attempts) {
+        peerrtc::log().debug("peerrtc-server: TCP {} is busy, picking another port", options.http_port);
+        continue;
+      }
+      std::cerr << "peerrtc-server: cannot start HTTP on " << host << ":" << options.http_port << ": " << e.what()
+                << std::endl;
+      return 1;
+    }
   }
   const uint16_t http_port = app->port();
   const uint16_t udp = manager->udp_port();

@@ -6,9 +6,11 @@
 //   json answer = manager.offer(body["room"], body["peer_id"], body["offer"]);
 //
 // Thread safety: every method may be called from any thread. The manager owns one network
-// thread (all WebRTC state) and hook threads (on_message, on_peer_joined, on_peer_left). The
-// filter runs on the network thread and must be fast. Methods that wait for the network thread
-// (offer, candidate, leave, rooms_info, room_peers, join) must not be called from the filter.
+// thread (all WebRTC state) and hook threads (on_message, on_peer_joined, on_peer_left, and
+// server-side participants' callbacks). A call from another thread waits for the network thread
+// at most Config::api_timeout, then throws ApiError(503); so does any call once shutdown() has
+// begun. The filter runs on the network thread and must be fast; calls made from it run inline,
+// and shutdown() from it throws std::logic_error (it would wait for itself).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -20,6 +22,7 @@
 #include <string_view>
 
 #include "peerrtc/config.hpp"
+#include "peerrtc/limits.hpp"
 
 namespace peerrtc {
 
@@ -98,10 +101,14 @@ class SignalingManager {
   json rooms_info() const;                      // {"rooms": [{"room", "peers": [...]}]}
   json room_peers(const std::string& room) const;  // {"room", "peers"}; ApiError 404 if none
 
-  // Hooks (set before traffic; replacing one later is allowed). Run on the hook threads.
-  void on_message(std::function<void(const Message&)> fn);
-  void on_peer_joined(std::function<void(const std::string& room, const std::string& peer_id, const json& info)> fn);
-  void on_peer_left(std::function<void(const std::string& room, const std::string& peer_id, const json& info)> fn);
+  // Hooks, run on the hook threads (bounded queue: when it is full the oldest event is dropped
+  // and counted in Stats::hook_dropped). Each call adds a subscriber (several may listen: an
+  // example's echo and the application's own tap) and returns its id for remove_handler().
+  using HandlerId = uint64_t;
+  HandlerId on_message(std::function<void(const Message&)> fn);
+  HandlerId on_peer_joined(std::function<void(const std::string& room, const std::string& peer_id, const json& info)> fn);
+  HandlerId on_peer_left(std::function<void(const std::string& room, const std::string& peer_id, const json& info)> fn);
+  bool remove_handler(HandlerId id);  // false if no such subscriber
   // Runs on the network thread for every message before relay; must be fast and not block.
   void set_filter(std::function<FilterResult(const Message&)> fn);
 

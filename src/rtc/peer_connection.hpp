@@ -17,6 +17,7 @@
 
 #include "common/bytes.hpp"
 #include "common/result.hpp"
+#include "peerrtc/limits.hpp"
 #include "dcep/dcep.hpp"
 #include "dtls/dtls.hpp"
 #include "sctp/sctp.hpp"
@@ -56,7 +57,7 @@ struct Config {
   std::chrono::milliseconds connect_timeout{30000};  // from creation to Connected
   std::chrono::milliseconds client_check_interval{50};
   std::chrono::milliseconds client_keepalive_interval{2500};
-  uint32_t max_message_size = 262144;  // what we advertise and accept
+  uint32_t max_message_size = kMaxMessageSize;  // what we advertise and accept
   uint16_t sctp_streams = 64;  // in and out; 2..65535 (peerrtc::Config::sctp_streams)
   size_t max_buffered = 8 * 1024 * 1024;  // SCTP send queue cap per peer
   uint16_t mtu = 1200;

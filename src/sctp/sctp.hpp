@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/bytes.hpp"
+#include "peerrtc/limits.hpp"
 
 struct socket;
 
@@ -83,7 +84,7 @@ class Association {
     uint16_t local_port = 5000;
     uint16_t remote_port = 5000;
     uint16_t streams = 64;                 // in and out (rtc::Config::sctp_streams)
-    uint32_t max_message_size = 262144;    // what we accept and send
+    uint32_t max_message_size = kMaxMessageSize;  // what we accept and send
     size_t max_buffered = 8 * 1024 * 1024; // our own send queue cap beyond usrsctp's buffer
     uint16_t mtu = 1200;
   };

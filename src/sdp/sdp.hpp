@@ -9,6 +9,7 @@
 
 #include "common/bytes.hpp"
 #include "common/result.hpp"
+#include "peerrtc/limits.hpp"
 
 namespace peerrtc::sdp {
 
@@ -19,7 +20,7 @@ inline constexpr size_t kMaxSdpSize = 65536;
 // Value stored in Description::max_message_size when the remote sent a=max-message-size:0
 // ("any size", RFC 8841 section 6): we cap it at what our SCTP side and libwebrtc use, so a
 // sender never builds an unbounded message; max_message_size_unlimited records the 0.
-inline constexpr uint32_t kUnlimitedMaxMessageSize = 262144;
+inline constexpr uint32_t kUnlimitedMaxMessageSize = kMaxMessageSize;
 
 struct Fingerprint {
   std::string algorithm;  // lower-case, e.g. "sha-256"
@@ -73,7 +74,7 @@ struct LocalParams {
   std::string fingerprint_sha256;  // "AB:CD:..." as produced by dtls::Certificate
   Setup setup = Setup::Passive;
   uint16_t sctp_port = 5000;
-  uint32_t max_message_size = 262144;
+  uint32_t max_message_size = kMaxMessageSize;
   // Host candidates to announce: ip (v4 or v6 literal) and port; UDP, or ICE-TCP with
   // `tcptype passive` (RFC 6544: the client connects to it). Listed in the given order.
   struct Candidate {

@@ -6,13 +6,14 @@
 #include <string_view>
 
 #include "common/bytes.hpp"
+#include "peerrtc/limits.hpp"
 
 namespace peerrtc::signaling {
 
-constexpr size_t kMaxFrame = 262144;  // a=max-message-size
-constexpr size_t kMaxName = 64;       // room and peer id length
-constexpr size_t kMaxHeader = 2 + kMaxName;
-constexpr size_t kMaxPayload = kMaxFrame - kMaxHeader;  // 262078
+using peerrtc::kMaxPayload;
+constexpr size_t kMaxFrame = kMaxMessageSize;
+constexpr size_t kMaxName = kMaxNameBytes;
+constexpr size_t kMaxHeader = kMaxFrameHeader;
 
 // 1..64 chars of [A-Za-z0-9_.:@-].
 bool valid_name(std::string_view s);

@@ -4,65 +4,86 @@
 
 namespace peerrtc::signaling {
 
-HookExecutor::HookExecutor(unsigned threads, size_t capacity) : capacity_(capacity ? capacity : 1) {
+HookExecutor::HookExecutor(unsigned threads, size_t capacity) : s_(std::make_shared<State>()) {
+  s_->capacity = capacity ? capacity : 1;
   if (threads == 0) threads = 1;
-  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([s = s_] { run(s); });
 }
 
 HookExecutor::~HookExecutor() { stop(); }
 
-void HookExecutor::post(std::function<void()> task) {
+void HookExecutor::post(std::function<void()> task) { push(std::move(task), true); }
+void HookExecutor::post_always(std::function<void()> task) { push(std::move(task), false); }
+
+void HookExecutor::push(std::function<void()> task, bool droppable) {
+  auto& s = *s_;
   {
-    std::lock_guard lock(mu_);
-    if (stopping_) return;
-    if (queue_.size() >= capacity_) {
-      queue_.pop_front();
-      uint64_t n = ++dropped_;
+    std::lock_guard lock(s.mu);
+    if (s.stopping) return;
+    if (droppable && s.droppable >= s.capacity) {
+      for (auto it = s.queue.begin(); it != s.queue.end(); ++it) {
+        if (!it->droppable) continue;
+        s.queue.erase(it);
+        --s.droppable;
+        break;
+      }
+      uint64_t n = ++s.dropped;
       if ((n & (n - 1)) == 0)  // log at 1, 2, 4, 8, ... drops
-        log().warn("hooks: queue full ({} tasks), dropped the oldest ({} dropped so far)", capacity_, n);
+        log().warn("hooks: queue full ({} tasks), dropped the oldest ({} dropped so far)", s.capacity, n);
     }
-    queue_.push_back(std::move(task));
+    s.queue.push_back(Task{std::move(task), droppable});
+    if (droppable) ++s.droppable;
   }
-  cv_.notify_one();
+  s.cv.notify_one();
 }
 
 void HookExecutor::stop() {
   {
-    std::lock_guard lock(mu_);
-    if (stopping_ && threads_.empty()) return;
-    stopping_ = true;
-    queue_.clear();
+    std::lock_guard lock(s_->mu);
+    s_->stopping = true;
+    s_->queue.clear();
+    s_->droppable = 0;
   }
-  cv_.notify_all();
-  for (auto& t : threads_)
-    if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
-    else if (t.joinable()) t.detach();
-  threads_.clear();
+  s_->cv.notify_all();
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(threads_mu_);
+    threads.swap(threads_);
+  }
+  for (auto& t : threads) {
+    if (!t.joinable()) continue;
+    if (t.get_id() == std::this_thread::get_id()) {
+      t.detach();  // we are running on it: it ends once this hook returns (it owns its State)
+    } else {
+      t.join();
+    }
+  }
 }
 
 size_t HookExecutor::queued() const {
-  std::lock_guard lock(mu_);
-  return queue_.size();
+  std::lock_guard lock(s_->mu);
+  return s_->queue.size();
 }
 
-void HookExecutor::run() {
+void HookExecutor::run(const std::shared_ptr<State>& s) {
   for (;;) {
-    std::function<void()> task;
+    Task task;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      task = std::move(queue_.front());
-      queue_.pop_front();
+      std::unique_lock lock(s->mu);
+      s->cv.wait(lock, [&] { return s->stopping || !s->queue.empty(); });
+      if (s->stopping) return;
+      task = std::move(s->queue.front());
+      s->queue.pop_front();
+      if (task.droppable) --s->droppable;
     }
     try {
-      task();
+      task.fn();
     } catch (const std::exception& e) {
       log().error("hooks: a hook threw: {}", e.what());
     } catch (...) {
       log().error("hooks: a hook threw a non-exception");
     }
-    ++executed_;
+    ++s->executed;
   }
 }
 

@@ -1,11 +1,16 @@
 // Runs backend hooks off the network thread: a bounded FIFO queue served by N threads. When the
 // queue is full the oldest task is dropped (counted) so a slow hook can never grow memory or
 // stall the relay. With one thread (the default) tasks run in the order they were queued.
+//
+// stop() may be called from one of the executor's own threads (a hook that shuts the server
+// down): that thread is detached rather than joined, and the state it still touches when its
+// task returns is shared with it, so destroying the executor under it is safe.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -19,21 +24,35 @@ class HookExecutor {
   HookExecutor(const HookExecutor&) = delete;
   HookExecutor& operator=(const HookExecutor&) = delete;
 
-  void post(std::function<void()> task);  // never blocks
+  void post(std::function<void()> task);  // never blocks; drops the oldest task when full
+  // Never dropped: for work whose count the caller bounds itself (a participant's drain task,
+  // at most one per participant at a time).
+  void post_always(std::function<void()> task);
   void stop();
-  uint64_t executed() const { return executed_.load(); }
-  uint64_t dropped() const { return dropped_.load(); }
+  uint64_t executed() const { return s_->executed.load(); }
+  uint64_t dropped() const { return s_->dropped.load(); }
   size_t queued() const;
 
  private:
-  void run();
-  const size_t capacity_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
+  struct Task {
+    std::function<void()> fn;
+    bool droppable;
+  };
+  struct State {
+    size_t capacity;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Task> queue;
+    size_t droppable = 0;  // how many queued tasks count against capacity
+    bool stopping = false;
+    std::atomic<uint64_t> executed{0}, dropped{0};
+  };
+  static void run(const std::shared_ptr<State>& s);
+  void push(std::function<void()> task, bool droppable);
+
+  std::shared_ptr<State> s_;
   std::vector<std::thread> threads_;
-  bool stopping_ = false;
-  std::atomic<uint64_t> executed_{0}, dropped_{0};
+  std::mutex threads_mu_;
 };
 
 }  // namespace peerrtc::signaling

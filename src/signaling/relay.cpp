@@ -1,0 +1,452 @@
+#include "signaling/relay.hpp"
+
+#include "common/log.hpp"
+#include "signaling/frames.hpp"
+
+namespace peerrtc::signaling {
+
+namespace {
+constexpr const char* kChannelLabel = "peerrtc";
+
+std::optional<std::string> opt_string(std::optional<std::string_view> v) {
+  return v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
+}
+}  // namespace
+
+Relay::Relay(RelayConfig config, RoomRegistry& registry, PeerLink& link, Hooks& hooks,
+             std::function<bool(std::function<void()>)> post_to_net)
+    : cfg_(config), registry_(registry), link_(link), hooks_(hooks), post_to_net_(std::move(post_to_net)) {}
+
+Relay::~Relay() { *alive_ = false; }
+
+void Relay::run_deferred() {
+  if (running_deferred_) return;
+  running_deferred_ = true;
+  // Each action runs as a turn of its own (depth 0 here): what it causes is queued behind it
+  // and picked up by this loop (the guard above keeps it from recursing).
+  while (!deferred_.empty()) {
+    auto f = std::move(deferred_.front());
+    deferred_.pop_front();
+    Turn t(*this);
+    f();
+  }
+  running_deferred_ = false;
+}
+
+// --- events to members ----------------------------------------------------------------------------
+
+void Relay::post_inbox(const std::shared_ptr<ParticipantInbox>& inbox, std::variant<Message, json> item,
+                       size_t bytes) {
+  bool start = false;
+  {
+    std::lock_guard lock(inbox->mu);
+    if (inbox->closed) return;
+    inbox->items.push_back(std::move(item));
+    inbox->bytes += bytes;
+    start = !inbox->draining;
+    inbox->draining = true;
+  }
+  if (!start) return;
+  // One drain task per participant at a time: bounded, so never dropped.
+  hooks_.executor().post_always([inbox, high = cfg_.high_water, post = post_to_net_, alive = alive_, this] {
+    for (;;) {
+      std::variant<Message, json> next;
+      bool tell = false;
+      {
+        std::lock_guard lock(inbox->mu);
+        if (inbox->items.empty() || inbox->closed) {
+          inbox->draining = false;
+          inbox->items.clear();
+          return;
+        }
+        next = std::move(inbox->items.front());
+        inbox->items.pop_front();
+        const size_t n = std::holds_alternative<Message>(next) ? std::get<Message>(next).data.size() : 0;
+        inbox->bytes -= std::min(inbox->bytes, n);
+        if (inbox->signal_drained && inbox->bytes <= high / 2) {
+          inbox->signal_drained = false;
+          tell = true;
+        }
+      }
+      if (tell) {
+        post([this, alive, room = inbox->room, name = inbox->name] {
+          if (*alive) participant_drained(room, name);
+        });
+      }
+      try {
+        if (auto* m = std::get_if<Message>(&next)) {
+          if (inbox->on_message) inbox->on_message(*m);
+        } else if (inbox->on_event) {
+          inbox->on_event(std::get<json>(next));
+        }
+      } catch (const std::exception& e) {
+        log().error("participant {} in {}: callback threw: {}", inbox->name, inbox->room, e.what());
+      }
+    }
+  });
+}
+
+void Relay::send_event(Member& m, const json& event) {
+  if (m.is_participant()) {
+    if (m.inbox) post_inbox(m.inbox, event, 0);
+    return;
+  }
+  if (!m.joined) return;
+  link_.send(m.engine_id, m.stream, as_bytes(event.dump()), false);
+}
+
+void Relay::announce(Room& room, const std::string& except, const json& event) {
+  for (auto& [id, m] : room.members)
+    if (id != except) send_event(m, event);
+}
+
+void Relay::tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to) {
+  json e{{"type", "error"}, {"code", code}, {"error", error}};
+  if (to) e["to"] = std::string(*to);
+  send_event(m, e);
+}
+
+void Relay::member_joined(const std::string& room_name, const std::string& name, bool reconnect) {
+  Room* room = registry_.room(room_name);
+  Member* m = registry_.find(room_name, name);
+  if (!room || !m) return;
+  m->joined = true;
+  send_event(*m, {{"type", "welcome"},
+                  {"room", room_name},
+                  {"peer_id", name},
+                  {"peers", registry_.joined_names(*room, name)},
+                  {"max_message_size", kMaxPayload}});
+  if (reconnect) return;  // the room never saw this peer leave
+  announce(*room, name, {{"type", "peer_joined"}, {"peer_id", name}});
+  hooks_.presence(true, room_name, name, {{"peers", registry_.joined_names(*room)}});
+}
+
+void Relay::member_left(const std::string& room_name, const std::string& name, const std::string& reason) {
+  Member* m = registry_.find(room_name, name);
+  if (!m) return;
+  release_senders(room_name, *m);
+  if (m->inbox) {
+    std::lock_guard lock(m->inbox->mu);
+    m->inbox->closed = true;
+  }
+  const bool was_joined = registry_.remove(room_name, name);
+  Room* room = registry_.room(room_name);
+  if (was_joined && room) announce(*room, name, {{"type", "peer_left"}, {"peer_id", name}, {"reason", reason}});
+  if (was_joined)
+    hooks_.presence(false, room_name, name,
+                    {{"reason", reason}, {"peers", room ? registry_.joined_names(*room) : std::vector<std::string>{}}});
+  if (!room) log().debug("room {} is empty and removed", room_name);
+}
+
+// --- backpressure ---------------------------------------------------------------------------------
+
+void Relay::hold_sender(Member& receiver, const std::string& sender_name, Member& sender) {
+  if (!receiver.congested_since) receiver.congested_since = Clock::now();
+  for (auto& w : receiver.waiting_senders)
+    if (w == sender_name) return;
+  receiver.waiting_senders.push_back(sender_name);
+  if (sender.blocked_by++ == 0) {
+    if (!sender.is_participant()) link_.set_receive_paused(sender.engine_id, true);
+    ++counters_.senders_paused;
+    log().debug("backpressure: pausing sender {}", sender_name);
+  }
+}
+
+// The receiver drained (or left): let the senders it held back go on. Resuming a sender reads
+// what it sent meanwhile, which relays: that runs after the current turn, and only if nothing
+// paused the sender again in between.
+void Relay::release_senders(const std::string& room, Member& receiver) {
+  receiver.congested_since.reset();
+  auto waiting = std::move(receiver.waiting_senders);
+  receiver.waiting_senders.clear();
+  for (auto& name : waiting) {
+    Member* s = registry_.find(room, name);
+    if (!s || s->blocked_by <= 0) continue;
+    if (--s->blocked_by == 0 && !s->is_participant()) {
+      run_or_defer([this, room, name] {
+        Member* again = registry_.find(room, name);
+        if (again && again->blocked_by == 0 && !again->is_participant())
+          link_.set_receive_paused(again->engine_id, false);
+      });
+    }
+  }
+}
+
+void Relay::disconnect_slow(const std::string& room, const std::string& name, Member& m, const std::string& why) {
+  ++counters_.slow_receivers_disconnected;
+  log().warn("{} {} in room {} disconnected as too slow: {}", m.is_participant() ? "participant" : "peer", name,
+             room, why);
+  if (!m.is_participant()) {
+    link_.close(m.engine_id, "too slow: " + why);  // its on_closed waits for the turn's end
+    return;
+  }
+  // A participant has no connection to close: tell it, then take it out of the room.
+  if (m.inbox) {
+    std::lock_guard lock(m.inbox->mu);
+    m.inbox->closed = true;
+  }
+  if (m.inbox && m.inbox->on_event) {
+    auto inbox = m.inbox;
+    json e{{"type", "error"}, {"code", "too_slow"}, {"error", "removed from the room: " + why}};
+    hooks_.executor().post_always([inbox, e] { inbox->on_event(e); });
+  }
+  run_or_defer([this, room, name] { member_left(room, name, "too slow"); });
+}
+
+void Relay::participant_drained(const std::string& room, const std::string& name) {
+  Turn t(*this);
+  if (Member* m = registry_.find(room, name); m && m->is_participant()) release_senders(room, *m);
+}
+
+void Relay::tick(Clock::time_point now) {
+  if (now - last_slow_check_ < std::chrono::milliseconds(250)) return;
+  last_slow_check_ = now;
+  Turn t(*this);
+  for (auto& [room_name, r] : registry_.rooms()) {
+    for (auto& [id, m] : r.members) {
+      if (!m.congested_since || now - *m.congested_since <= cfg_.slow_receiver_grace) continue;
+      m.congested_since.reset();  // once
+      // disconnect_slow changes no room here: the member's removal waits for the turn's end.
+      disconnect_slow(room_name, id, m,
+                      "congested for more than " + std::to_string(cfg_.slow_receiver_grace.count()) + " ms");
+    }
+  }
+}
+
+// --- relay (the hot path) -----------------------------------------------------------------------------
+
+bool Relay::deliver_to_participant(const std::string& room_name, const std::string& id, Member& m,
+                                   const std::string& sender, Member* sender_member, Message msg) {
+  if (!m.inbox) return false;
+  size_t queued;
+  {
+    std::lock_guard lock(m.inbox->mu);
+    queued = m.inbox->bytes;
+  }
+  const size_t n = msg.data.size();
+  if (queued + n > cfg_.max_queue) {
+    ++counters_.dropped_send;
+    disconnect_slow(room_name, id, m, "incoming queue full (" + std::to_string(cfg_.max_queue) + " bytes)");
+    return false;
+  }
+  post_inbox(m.inbox, std::move(msg), n);
+  ++counters_.deliveries;
+  if (queued + n > cfg_.high_water) {
+    {
+      std::lock_guard lock(m.inbox->mu);
+      m.inbox->signal_drained = true;
+    }
+    if (sender_member && !sender_member->is_participant())
+      hold_sender(m, sender, *sender_member);
+    else if (!m.congested_since)
+      m.congested_since = Clock::now();
+  }
+  return true;
+}
+
+void Relay::relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,
+                  bool binary, std::optional<std::string_view> to, Member* sender_member, size_t* delivered) {
+  const bool direct = to.has_value();
+  const std::string frame = binary ? server_binary_frame(sender, payload, direct)
+                                   : server_text_frame(sender, payload, direct);
+  auto deliver = [&](const std::string& id, Member& m) {
+    if (m.is_participant()) {
+      if (deliver_to_participant(room_name, id, m, sender, sender_member,
+                                 Message{room_name, sender, std::string(as_chars(payload)), binary, opt_string(to)}) &&
+          delivered)
+        ++*delivered;
+      return;
+    }
+    if (!m.joined) return;
+    auto st = link_.send(m.engine_id, m.stream, as_bytes(frame), binary);
+    if (st == rtc::SendStatus::Ok) {
+      ++counters_.deliveries;
+      if (delivered) ++*delivered;
+      if (link_.buffered_amount(m.engine_id) > cfg_.high_water) {
+        if (sender_member && !sender_member->is_participant())
+          hold_sender(m, sender, *sender_member);  // also marks the receiver congested
+        else if (!m.congested_since)
+          m.congested_since = Clock::now();
+      }
+    } else if (st == rtc::SendStatus::BufferFull) {
+      ++counters_.dropped_send;
+      disconnect_slow(room_name, id, m, "outgoing queue full (" + std::to_string(cfg_.max_queue) + " bytes)");
+    } else {
+      ++counters_.dropped_send;
+      log().debug("relay to {} in {} failed: {}", id, room_name, rtc::to_string(st));
+    }
+  };
+  if (direct) {
+    auto it = room.members.find(std::string(*to));
+    if (it == room.members.end() || !it->second.joined || it->first == sender) {
+      ++counters_.dropped_unknown_peer;
+      if (sender_member)
+        tell_sender(*sender_member, "unknown_peer", "no peer '" + std::string(*to) + "' in this room", to);
+      return;
+    }
+    deliver(it->first, it->second);
+  } else {
+    for (auto& [id, m] : room.members)
+      if (id != sender) deliver(id, m);
+  }
+}
+
+void Relay::on_message(PeerId id, uint16_t stream, bool binary, ByteView data) {
+  if (depth_ > 0) {
+    // Only a resumed sender reads, and resuming waits for the turn's end; should a read happen
+    // inside a turn all the same, its bytes are copied and relayed after it, in order.
+    run_or_defer([this, id, stream, binary, copy = Bytes(data.begin(), data.end())] {
+      handle_message(id, stream, binary, copy);
+    });
+    return;
+  }
+  handle_message(id, stream, binary, data);
+}
+
+void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView data) {
+  Turn t(*this);
+  auto ref = registry_.by_engine(id);
+  if (!ref) return;
+  Member& me = *ref->member;
+  Room* room = registry_.room(ref->room);
+  if (!me.joined || stream != me.stream || !room) {
+    ++counters_.dropped_bad_frame;
+    return;
+  }
+  FrameError err{};
+  auto frame = parse_client_frame(data, binary, &err);
+  if (!frame) {
+    ++counters_.dropped_bad_frame;
+    log().debug("peer {} in {}: bad frame dropped: {}", ref->name, ref->room, to_string(err));
+    return tell_sender(me, "bad_frame", std::string("frame dropped: ") + to_string(err));
+  }
+  if (frame->payload.size() > kMaxPayload) {
+    ++counters_.dropped_too_large;
+    return tell_sender(me, "too_large", "message of " + std::to_string(frame->payload.size()) +
+                                            " bytes exceeds the maximum of " + std::to_string(kMaxPayload));
+  }
+  const auto now = Clock::now();
+  if (!me.message_rate.take(1, now) || !me.byte_rate.take(static_cast<double>(data.size()), now)) {
+    ++counters_.dropped_rate_limited;
+    if (now - me.last_rate_error > std::chrono::seconds(1)) {
+      me.last_rate_error = now;
+      log().info("peer {} in {} is over its rate limit; messages dropped", ref->name, ref->room);
+      tell_sender(me, "rate_limited",
+                  "message dropped: over the rate limit (" + std::to_string(static_cast<long>(cfg_.message_rate)) +
+                      " messages/s, " + std::to_string(static_cast<long>(cfg_.byte_rate)) + " bytes/s)");
+    }
+    return;
+  }
+  ++counters_.messages_relayed;
+  ByteView payload = frame->payload;
+  std::string replaced;
+  if (filter) {
+    FilterResult r;
+    try {
+      r = filter(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to)});
+    } catch (const std::exception& e) {
+      log().error("filter threw: {}; message dropped", e.what());
+      r = FilterResult::drop("message rejected");
+    }
+    if (r.action == FilterResult::Action::Drop) {
+      ++counters_.dropped_filtered;
+      return tell_sender(me, "filtered", r.reason.empty() ? "message rejected" : r.reason);
+    }
+    if (r.action == FilterResult::Action::Replace) {
+      if (r.replacement.size() > kMaxPayload) {
+        ++counters_.dropped_too_large;
+        return tell_sender(me, "too_large", "the filter's replacement is too large");
+      }
+      replaced = std::move(r.replacement);
+      payload = as_bytes(replaced);
+    }
+  }
+  relay(*room, ref->room, ref->name, payload, binary, frame->to, &me, nullptr);
+  if (hooks_.wants_messages())
+    hooks_.message(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to)});
+}
+
+size_t Relay::send(const std::string& room_name, const std::string& sender, ByteView payload, bool binary,
+                   std::optional<std::string_view> to, bool hook) {
+  Turn t(*this);
+  Room* room = registry_.room(room_name);
+  if (!room) return 0;
+  Member* me = sender == "server" ? nullptr : registry_.find(room_name, sender);
+  if (sender != "server" && !me) return 0;
+  size_t delivered = 0;
+  relay(*room, room_name, sender, payload, binary, to, nullptr, &delivered);
+  if (hook && hooks_.wants_messages())
+    hooks_.message(Message{room_name, sender, std::string(as_chars(payload)), binary, opt_string(to)});
+  return delivered;
+}
+
+// --- membership -------------------------------------------------------------------------------------
+
+void Relay::on_channel_open(PeerId id, uint16_t stream, const std::string& label) {
+  run_or_defer([this, id, stream, label] {
+    auto ref = registry_.by_engine(id);
+    if (!ref) return;
+    if (label != kChannelLabel || ref->member->stream != 0xFFFF) {
+      log().debug("peer {}: extra channel '{}' ignored", ref->name, label);
+      return;
+    }
+    ref->member->stream = stream;
+    const bool reconnect = ref->member->joined;  // a re-offer replaced a joined session
+    member_joined(ref->room, ref->name, reconnect);
+  });
+}
+
+void Relay::on_buffered_low(PeerId id) {
+  run_or_defer([this, id] {
+    auto ref = registry_.by_engine(id);
+    if (!ref || (!ref->member->congested_since && ref->member->waiting_senders.empty())) return;
+    // Queued behind a turn, the news may be stale: sends after it can have filled the queue again.
+    if (link_.buffered_amount(id) > cfg_.high_water) return;
+    release_senders(ref->room, *ref->member);
+  });
+}
+
+void Relay::on_channel_closed(PeerId id, uint16_t stream) {
+  run_or_defer([this, id, stream] {
+    auto ref = registry_.by_engine(id);
+    if (ref && ref->member->stream == stream) link_.close(id, "channel closed");
+  });
+}
+
+void Relay::on_closed(PeerId id, const std::string& reason) {
+  run_or_defer([this, id, reason] {
+    auto ref = registry_.by_engine(id);
+    registry_.forget_session(id);
+    if (!ref) return;  // a replaced session (reconnect) no longer owns the member slot
+    log().info("peer {} left room {}: {}", ref->name, ref->room, reason);
+    member_left(ref->room, ref->name, reason);
+  });
+}
+
+void Relay::session_replaced(const std::string& room, const std::string& peer_id, PeerId old_session) {
+  Turn t(*this);
+  Member* m = registry_.find(room, peer_id);
+  if (!m) return;
+  m->blocked_by = 0;
+  release_senders(room, *m);
+  if (old_session) link_.close(old_session, "replaced by a reconnect");
+}
+
+void Relay::join_participant(const std::string& room, const std::string& name, std::shared_ptr<ParticipantInbox> inbox) {
+  Turn t(*this);
+  registry_.add_participant(room, name, std::move(inbox));
+  member_joined(room, name, false);
+}
+
+void Relay::leave(const std::string& room, const std::string& name, const std::string& reason) {
+  Turn t(*this);
+  Member* m = registry_.find(room, name);
+  if (!m) return;
+  if (m->is_participant()) {
+    run_or_defer([this, room, name, reason] { member_left(room, name, reason); });
+  } else {
+    link_.close(m->engine_id, reason);
+  }
+}
+
+}  // namespace peerrtc::signaling

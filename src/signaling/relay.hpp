@@ -1,0 +1,150 @@
+// The relay: everything that happens on the network thread when a peer's frame arrives, a peer
+// opens its channel, drains, closes, or the backend (broadcast, server-side participants)
+// speaks. It reaches peers only through PeerLink (the Engine in production, fakes in
+// tests/unit/signaling/relay_test.cpp), rooms through the RoomRegistry, and the backend through
+// Hooks.
+//
+// Re-entrancy, by construction: a send can synchronously close a peer (a full queue disconnects
+// a slow receiver, and the engine runs on_closed inside close), and closing or resuming a peer
+// changes rooms. So every entry point runs as a *turn*; callbacks that change membership or
+// resume a paused sender (on_closed, on_channel_closed, on_buffered_low, releasing senders,
+// disconnecting a slow receiver's member) are queued while a turn is running and run, in order,
+// when the outermost turn ends. A fan-out therefore never sees its room change under it.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "common/bytes.hpp"
+#include "peerrtc/signaling_manager.hpp"
+#include "rtc/peer_connection.hpp"
+#include "signaling/hooks.hpp"
+#include "signaling/room_registry.hpp"
+
+namespace peerrtc::signaling {
+
+// How the relay reaches a remote peer. close() may call Relay::on_closed before it returns.
+class PeerLink {
+ public:
+  virtual ~PeerLink() = default;
+  virtual rtc::SendStatus send(PeerId id, uint16_t stream, ByteView frame, bool binary) = 0;
+  virtual size_t buffered_amount(PeerId id) = 0;
+  virtual void set_receive_paused(PeerId id, bool paused) = 0;
+  virtual void close(PeerId id, const std::string& reason) = 0;
+};
+
+// A server-side participant's lossless queue: the network thread appends messages and events,
+// one drain task at a time (HookExecutor::post_always) hands them to its callbacks on a hook
+// thread. It is subject to the same backpressure as a peer's SCTP queue: past the high water
+// the senders are paused, at the maximum the participant is removed as too slow (told by an
+// `error` event with code too_slow); nothing is dropped silently.
+struct ParticipantInbox {
+  std::string room, name;
+  std::function<void(const Message&)> on_message;
+  std::function<void(const json&)> on_event;
+  std::mutex mu;
+  std::deque<std::variant<Message, json>> items;
+  size_t bytes = 0;
+  bool draining = false;
+  bool closed = false;         // left: nothing more is queued or delivered
+  bool signal_drained = false;  // the relay waits to hear when bytes fall under low water
+};
+
+struct RelayConfig {
+  size_t high_water = 1024 * 1024;
+  size_t max_queue = 8 * 1024 * 1024;
+  std::chrono::milliseconds slow_receiver_grace{10000};
+  double message_rate = 500, byte_rate = 16 * 1024 * 1024;  // for the rate_limited text
+};
+
+class Relay {
+ public:
+  // post_to_net: queues a task on the network thread (a drained participant tells the relay).
+  Relay(RelayConfig config, RoomRegistry& registry, PeerLink& link, Hooks& hooks,
+        std::function<bool(std::function<void()>)> post_to_net);
+  ~Relay();
+
+  // Runs on the network thread before relay; pass / drop / replace. Must be fast.
+  std::function<FilterResult(const Message&)> filter;
+  Stats& counters() { return counters_; }
+
+  // From the engine, for a peer session `id` (network thread).
+  void on_channel_open(PeerId id, uint16_t stream, const std::string& label);
+  void on_message(PeerId id, uint16_t stream, bool binary, ByteView data);
+  void on_buffered_low(PeerId id);
+  void on_channel_closed(PeerId id, uint16_t stream);
+  void on_closed(PeerId id, const std::string& reason);
+
+  // A reconnect's new session took the member's slot (RoomRegistry::replace_session); the old
+  // session, if any, is closed without a leave.
+  void session_replaced(const std::string& room, const std::string& peer_id, PeerId old_session);
+
+  // The backend speaks as `sender` ("server", or a participant's name). Returns the number of
+  // members it was queued to. `hook`: the message hooks see it too (participants' messages).
+  size_t send(const std::string& room, const std::string& sender, ByteView payload, bool binary,
+              std::optional<std::string_view> to, bool hook);
+  // A server-side participant joins / leaves (or a peer is told to leave: API /leave).
+  void join_participant(const std::string& room, const std::string& name, std::shared_ptr<ParticipantInbox> inbox);
+  void leave(const std::string& room, const std::string& name, const std::string& reason);
+
+  // Periodic (network thread): disconnects receivers congested for longer than the grace.
+  void tick(Clock::time_point now);
+
+  RoomRegistry& registry() { return registry_; }
+
+ private:
+  struct Turn {
+    explicit Turn(Relay& r) : r(r) { ++r.depth_; }
+    ~Turn() {
+      if (--r.depth_ == 0) r.run_deferred();
+    }
+    Relay& r;
+  };
+  template <typename F>
+  void run_or_defer(F&& f) {
+    if (depth_ > 0) {
+      deferred_.emplace_back(std::forward<F>(f));
+    } else {
+      Turn t(*this);
+      f();
+    }
+  }
+  void run_deferred();
+  void handle_message(PeerId id, uint16_t stream, bool binary, ByteView data);
+
+  void relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,
+             bool binary, std::optional<std::string_view> to, Member* sender_member, size_t* delivered);
+  bool deliver_to_participant(const std::string& room_name, const std::string& id, Member& m,
+                              const std::string& sender, Member* sender_member, Message msg);
+  void send_event(Member& m, const json& event);
+  void announce(Room& room, const std::string& except, const json& event);
+  void tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to = {});
+  void member_joined(const std::string& room, const std::string& name, bool reconnect);
+  void member_left(const std::string& room, const std::string& name, const std::string& reason);
+  void hold_sender(Member& receiver, const std::string& sender_name, Member& sender);
+  void release_senders(const std::string& room, Member& receiver);
+  void disconnect_slow(const std::string& room, const std::string& name, Member& m, const std::string& why);
+  void participant_drained(const std::string& room, const std::string& name);
+  void post_inbox(const std::shared_ptr<ParticipantInbox>& inbox, std::variant<Message, json> item, size_t bytes);
+
+  RelayConfig cfg_;
+  RoomRegistry& registry_;
+  PeerLink& link_;
+  Hooks& hooks_;
+  std::function<bool(std::function<void()>)> post_to_net_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  Stats counters_;
+  int depth_ = 0;
+  bool running_deferred_ = false;
+  std::deque<std::function<void()>> deferred_;
+  Clock::time_point last_slow_check_{};
+};
+
+}  // namespace peerrtc::signaling

@@ -1,0 +1,101 @@
+// Who is in which room: members (remote peers and server-side participants), their tokens, the
+// room limits, and the map from engine peer ids to members. Pure data and rules, no network and
+// no threads (the network thread owns it), so it is unit-tested alone
+// (tests/unit/signaling/room_registry_test.cpp). Rule violations throw ApiError with the HTTP
+// status the API answers (docs/protocol.md).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "signaling/token_bucket.hpp"
+
+namespace peerrtc::signaling {
+
+using PeerId = uint64_t;  // the engine's id of a remote peer; 0 for a server-side participant
+using Clock = std::chrono::steady_clock;
+
+struct ParticipantInbox;  // relay.hpp
+
+struct Member {
+  PeerId engine_id = 0;
+  uint16_t stream = 0xFFFF;  // a peer's `peerrtc` channel once open
+  bool joined = false;       // channel open (or participant added) and announced
+  std::string token;
+  // Backpressure (docs/architecture.md): senders paused because this receiver is congested,
+  // since when it is congested, and how many receivers hold this member back as a sender.
+  std::vector<std::string> waiting_senders;
+  std::optional<Clock::time_point> congested_since;
+  int blocked_by = 0;
+  TokenBucket message_rate, byte_rate;
+  Clock::time_point last_rate_error{};
+  std::shared_ptr<ParticipantInbox> inbox;  // participants only
+  bool is_participant() const { return engine_id == 0; }
+};
+
+struct Room {
+  std::map<std::string, Member> members;  // by peer id / participant name
+};
+
+struct RegistryLimits {
+  size_t max_rooms = 10000;
+  size_t max_peers_per_room = 500;
+  double message_rate = 500, message_burst = 1000;
+  double byte_rate = 16 * 1024 * 1024, byte_burst = 32 * 1024 * 1024;
+};
+
+class RoomRegistry {
+ public:
+  explicit RoomRegistry(RegistryLimits limits) : limits_(limits) {}
+
+  // An offer for (room, peer_id) with `token`: returns the member it reconnects (right token),
+  // or nullptr when it would be a new member and the limits allow one. Throws 409 (the id is
+  // taken: by a participant, or by a peer and no token), 403 (wrong token), 503 (room limit,
+  // room full). Changes nothing.
+  Member* admit(const std::string& room, const std::string& peer_id, const std::string& token);
+  // A new remote peer (after admit() returned nullptr), with a fresh token and rate limits.
+  Member& add_peer(const std::string& room, const std::string& peer_id, PeerId engine_id);
+  // A reconnect: `m` (from admit()) now belongs to `engine_id`; returns the engine id it had.
+  PeerId replace_session(const std::string& room, const std::string& peer_id, PeerId engine_id);
+  // A server-side participant; throws 409 if the name is taken, 503 at the room limit.
+  Member& add_participant(const std::string& room, const std::string& name, std::shared_ptr<ParticipantInbox> inbox);
+
+  // The member that `token` proves (leave, candidate): 404 no such room / peer, 403 a
+  // participant, a missing or a wrong token.
+  Member& authorize(const std::string& room, const std::string& peer_id, const std::string& token);
+
+  Room* room(const std::string& name);
+  Member* find(const std::string& room, const std::string& name);
+  // The member a remote peer's session is, if that session still owns the slot.
+  struct Ref {
+    std::string room, name;
+    Member* member;
+  };
+  std::optional<Ref> by_engine(PeerId id);
+  // Forgets an engine session (closed); the member stays if a newer session owns it.
+  void forget_session(PeerId id);
+
+  // Removes the member; the room goes when it is empty. Returns whether it was joined.
+  bool remove(const std::string& room, const std::string& name);
+
+  std::vector<std::string> joined_names(const Room& room, const std::string& except = {}) const;
+  const std::unordered_map<std::string, Room>& rooms() const { return rooms_; }
+  std::unordered_map<std::string, Room>& rooms() { return rooms_; }
+  size_t sessions() const { return sessions_.size(); }
+
+ private:
+  RegistryLimits limits_;
+  std::unordered_map<std::string, Room> rooms_;
+  struct Session {
+    std::string room, name;
+  };
+  std::unordered_map<PeerId, Session> sessions_;  // engine id -> member
+};
+
+}  // namespace peerrtc::signaling

@@ -1,0 +1,371 @@
+// The relay with fake peers: a PeerLink whose peers have a queue with a cap, and whose close()
+// calls Relay::on_closed before it returns, as the engine does. Covers what a real network makes
+// hard to reach on purpose: a peer closed in the middle of a fan-out, pause and release,
+// reconnects, slow and fast server-side participants, several hooks.
+#include "signaling/relay.hpp"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "signaling/frames.hpp"
+
+using namespace peerrtc;
+using namespace peerrtc::signaling;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct FakePeer {
+  std::vector<std::string> frames;  // text frames and binary frames as bytes
+  size_t buffered = 0;
+  size_t full_at = SIZE_MAX;  // send returns BufferFull once buffered would pass this
+  bool paused = false;
+  bool closed = false;
+  std::string close_reason;
+};
+
+struct FakeLink : PeerLink {
+  std::map<PeerId, FakePeer> peers;
+  Relay* relay = nullptr;
+  rtc::SendStatus send(PeerId id, uint16_t, ByteView frame, bool) override {
+    auto& p = peers[id];
+    if (p.closed) return rtc::SendStatus::NotOpen;
+    if (p.buffered + frame.size() > p.full_at) return rtc::SendStatus::BufferFull;
+    p.frames.emplace_back(as_chars(frame));
+    p.buffered += frame.size();
+    return rtc::SendStatus::Ok;
+  }
+  size_t buffered_amount(PeerId id) override { return peers[id].buffered; }
+  void set_receive_paused(PeerId id, bool paused) override { peers[id].paused = paused; }
+  void close(PeerId id, const std::string& reason) override {
+    auto& p = peers[id];
+    if (p.closed) return;
+    p.closed = true;
+    p.close_reason = reason;
+    relay->on_closed(id, reason);  // synchronously, like rtc::PeerConnection::close
+  }
+};
+
+class RelayTest : public ::testing::Test {
+ protected:
+  RelayTest()
+      : registry(unlimited()),
+        hooks(1, 10),
+        relay(config(), registry, link, hooks, [this](std::function<void()> fn) {
+          std::lock_guard lock(mu);
+          posted.push_back(std::move(fn));
+          cv.notify_all();
+          return true;
+        }) {
+    link.relay = &relay;
+  }
+  ~RelayTest() override { hooks.executor().stop(); }
+
+  static RegistryLimits unlimited() {
+    RegistryLimits l;
+    l.message_rate = 0;  // no per-peer rate limit: these tests send bursts
+    l.byte_rate = 0;
+    return l;
+  }
+  static RelayConfig config() {
+    RelayConfig c;
+    c.high_water = 1000;
+    c.max_queue = 10000;
+    return c;
+  }
+
+  // A remote peer that opened its channel (joined).
+  PeerId add(const std::string& room, const std::string& name) {
+    const PeerId id = next_id++;
+    registry.add_peer(room, name, id);
+    link.peers[id];
+    relay.on_channel_open(id, 1, "peerrtc");
+    return id;
+  }
+  // A message from a peer, as its `m<text>` frame arrives.
+  void from(PeerId id, const std::string& text) {
+    const std::string f = "m" + text;
+    relay.on_message(id, 1, false, as_bytes(f));
+  }
+  size_t count(PeerId id, const std::string& frame) {
+    size_t n = 0;
+    for (auto& f : link.peers[id].frames) n += f == frame;
+    return n;
+  }
+  bool has_event(PeerId id, const std::string& type, const std::string& peer) {
+    for (auto& f : link.peers[id].frames) {
+      if (f.empty() || f[0] != '{') continue;
+      auto j = json::parse(f);
+      if (j["type"] == type && (peer.empty() || j.value("peer_id", "") == peer)) return true;
+    }
+    return false;
+  }
+  // Runs what hook threads posted to the "network thread" (this one), waiting up to `t` for
+  // at least `n` tasks.
+  void run_posted(size_t n = 0, std::chrono::milliseconds t = 2s) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, t, [&] { return posted.size() >= n; });
+    auto tasks = std::move(posted);
+    posted.clear();
+    lock.unlock();
+    for (auto& f : tasks) f();
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::function<void()>> posted;
+  FakeLink link;
+  RoomRegistry registry;
+  Hooks hooks;
+  Relay relay;
+  PeerId next_id = 1;
+};
+
+// A participant's inbox, observable from the test thread.
+struct Inbox {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Message> messages;
+  std::vector<json> events;
+  std::function<void()> gate;  // runs before each message is recorded (a slow backend)
+  std::shared_ptr<ParticipantInbox> make(const std::string& room, const std::string& name) {
+    auto in = std::make_shared<ParticipantInbox>();
+    in->room = room;
+    in->name = name;
+    in->on_message = [this](const Message& m) {
+      if (gate) gate();
+      std::lock_guard l(mu);
+      messages.push_back(m);
+      cv.notify_all();
+    };
+    in->on_event = [this](const json& e) {
+      std::lock_guard l(mu);
+      events.push_back(e);
+      cv.notify_all();
+    };
+    return in;
+  }
+  template <typename P>
+  bool wait(P pred, std::chrono::milliseconds t = 5s) {
+    std::unique_lock l(mu);
+    return cv.wait_for(l, t, pred);
+  }
+};
+
+}  // namespace
+
+// Defect 1 (issue 10): a send that finds a receiver's queue full disconnects it, and the engine
+// runs on_closed inside close(); the member used to be erased while the fan-out iterated the
+// room (a use-after-free under ASan). Now its removal waits for the fan-out's end.
+TEST_F(RelayTest, PeerClosedInTheMiddleOfAFanOut) {
+  const PeerId a = add("r", "a"), b = add("r", "b"), c = add("r", "c"), d = add("r", "d");
+  link.peers[c].full_at = link.peers[c].buffered;  // c is stuck: its next send is BufferFull
+  relay.send("r", "server", as_bytes(std::string("hello")), false, std::nullopt, false);
+  EXPECT_TRUE(link.peers[c].closed);
+  EXPECT_NE(link.peers[c].close_reason.find("too slow"), std::string::npos);
+  for (PeerId id : {a, b, d}) {
+    EXPECT_EQ(count(id, "mserver\nhello"), 1u) << id;
+    EXPECT_TRUE(has_event(id, "peer_left", "c")) << id;
+  }
+  EXPECT_EQ(registry.find("r", "c"), nullptr);
+  EXPECT_EQ(relay.counters().slow_receivers_disconnected, 1u);
+  EXPECT_EQ(relay.counters().deliveries, 3u);
+}
+
+// The same when the stuck member is the room's last: the room itself used to be erased under
+// the loop.
+TEST_F(RelayTest, LastMemberClosedDuringABroadcastTakesTheRoomAfterIt) {
+  const PeerId x = add("solo", "x");
+  link.peers[x].full_at = link.peers[x].buffered;
+  EXPECT_EQ(relay.send("solo", "server", as_bytes(std::string("hi")), false, std::nullopt, false), 0u);
+  EXPECT_TRUE(link.peers[x].closed);
+  EXPECT_EQ(registry.room("solo"), nullptr);
+}
+
+// A peer's message whose fan-out disconnects two receivers, one of them by a direct message
+// afterwards: every action is taken once, in order, after the turn.
+TEST_F(RelayTest, SeveralClosesInOneTurnRunOnceInOrder) {
+  const PeerId a = add("r", "a"), b = add("r", "b"), c = add("r", "c");
+  link.peers[b].full_at = link.peers[b].buffered;
+  link.peers[c].full_at = link.peers[c].buffered;
+  from(a, "x");
+  EXPECT_TRUE(link.peers[b].closed && link.peers[c].closed);
+  EXPECT_TRUE(has_event(a, "peer_left", "b"));
+  EXPECT_TRUE(has_event(a, "peer_left", "c"));
+  EXPECT_EQ(relay.counters().slow_receivers_disconnected, 2u);
+  ASSERT_NE(registry.room("r"), nullptr);
+  EXPECT_EQ(registry.room("r")->members.size(), 1u);
+}
+
+TEST_F(RelayTest, PauseAndRelease) {
+  const PeerId a = add("r", "a"), b = add("r", "b");
+  link.peers[b].buffered = 990;  // near the high water (1000)
+  from(a, std::string(100, 'z'));
+  EXPECT_TRUE(link.peers[a].paused) << "b is over the high water: its sender waits";
+  EXPECT_EQ(relay.counters().senders_paused, 1u);
+  // b drains: a goes on. Inside a turn the resume waits for the turn's end.
+  link.peers[b].buffered = 0;
+  relay.on_buffered_low(b);
+  EXPECT_FALSE(link.peers[a].paused);
+}
+
+// News that a receiver drained, arriving inside a turn, waits for the turn's end; if the turn
+// filled the receiver again meanwhile, nobody is released (the news is stale), and the senders
+// go on only when it really drains.
+TEST_F(RelayTest, StaleDrainNewsInsideATurnReleasesNobody) {
+  const PeerId a = add("r", "a"), b = add("r", "b"), c = add("r", "c");
+  link.peers[b].buffered = 990;
+  from(a, std::string(100, 'z'));  // b holds a
+  ASSERT_TRUE(link.peers[a].paused);
+  link.peers[b].buffered = 0;
+  relay.filter = [&](const Message&) {
+    relay.on_buffered_low(b);      // arrives inside c's turn: queued
+    link.peers[b].buffered = 995;  // and c's message takes b over the high water again
+    return FilterResult::pass();
+  };
+  from(c, std::string(100, 'y'));
+  relay.filter = nullptr;
+  EXPECT_TRUE(link.peers[c].paused) << "b holds c now";
+  EXPECT_TRUE(link.peers[a].paused) << "b is still over the high water: a stays held";
+  link.peers[b].buffered = 0;
+  relay.on_buffered_low(b);
+  EXPECT_FALSE(link.peers[a].paused);
+  EXPECT_FALSE(link.peers[c].paused);
+}
+
+TEST_F(RelayTest, ReconnectReplacesTheSessionWithoutLeaveOrJoin) {
+  const PeerId a = add("r", "a"), b = add("r", "b");
+  const size_t frames_before = link.peers[a].frames.size();
+  const PeerId b2 = next_id++;
+  link.peers[b2];
+  const PeerId old = registry.replace_session("r", "b", b2);
+  ASSERT_EQ(old, b);
+  relay.session_replaced("r", "b", old);
+  EXPECT_TRUE(link.peers[b].closed);
+  EXPECT_EQ(link.peers[b].close_reason, "replaced by a reconnect");
+  relay.on_channel_open(b2, 1, "peerrtc");
+  EXPECT_TRUE(has_event(b2, "welcome", "b"));
+  EXPECT_EQ(link.peers[a].frames.size(), frames_before) << "a saw no leave and no join";
+  from(a, "again");
+  EXPECT_EQ(count(b2, "ma\nagain"), 1u);
+  EXPECT_EQ(count(b, "ma\nagain"), 0u);
+}
+
+// Defect 4 (issue 10): participants received through the lossy hook queue (oldest dropped when
+// full) while being counted as deliveries. Now each has its own lossless queue: 2,000 messages
+// through a hook queue of 10 all arrive, in order.
+TEST_F(RelayTest, ParticipantsGetEveryMessageInOrder) {
+  Inbox in;
+  relay.join_participant("r", "bot", in.make("r", "bot"));
+  const PeerId a = add("r", "a");
+  for (int i = 0; i < 2000; ++i) from(a, std::to_string(i));
+  ASSERT_TRUE(in.wait([&] { return in.messages.size() == 2000; })) << in.messages.size();
+  for (int i = 0; i < 2000; ++i) ASSERT_EQ(in.messages[i].data, std::to_string(i));
+  EXPECT_EQ(hooks.executor().dropped(), 0u);
+  EXPECT_EQ(relay.counters().deliveries, 2000u);
+}
+
+// A slow participant holds its senders back like a slow peer, and lets them go once drained.
+TEST_F(RelayTest, SlowParticipantPausesSendersUntilItDrains) {
+  Inbox in;
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  bool open = false;
+  in.gate = [&] {
+    std::unique_lock l(gate_mu);
+    gate_cv.wait(l, [&] { return open; });
+  };
+  relay.join_participant("r", "bot", in.make("r", "bot"));
+  const PeerId a = add("r", "a");
+  for (int i = 0; i < 12; ++i) from(a, std::string(100, 'a' + i));  // 1,200 bytes > high water
+  EXPECT_TRUE(link.peers[a].paused);
+  {
+    std::lock_guard l(gate_mu);
+    open = true;
+  }
+  gate_cv.notify_all();
+  ASSERT_TRUE(in.wait([&] { return in.messages.size() == 12; }));
+  run_posted(1);  // the drained participant tells the network thread
+  EXPECT_FALSE(link.peers[a].paused);
+}
+
+// Past the maximum a participant is removed as too slow, told so, and counted; what it was
+// given before still arrives.
+TEST_F(RelayTest, ParticipantOverItsMaximumIsRemovedAndTold) {
+  Inbox in;
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  bool open = false;
+  in.gate = [&] {
+    std::unique_lock l(gate_mu);
+    gate_cv.wait(l, [&] { return open; });
+  };
+  relay.join_participant("r", "bot", in.make("r", "bot"));
+  for (int i = 0; i < 11; ++i) relay.send("r", "server", as_bytes(std::string(1000, 'x')), false, std::nullopt, false);
+  EXPECT_EQ(registry.find("r", "bot"), nullptr);
+  EXPECT_EQ(relay.counters().slow_receivers_disconnected, 1u);
+  {
+    std::lock_guard l(gate_mu);
+    open = true;
+  }
+  gate_cv.notify_all();
+  ASSERT_TRUE(in.wait([&] {
+    for (auto& e : in.events)
+      if (e["type"] == "error" && e["code"] == "too_slow") return true;
+    return false;
+  }));
+}
+
+// A message read while a turn runs (a sender resumed inside it) is copied and relayed right
+// after the turn, in order; it is not lost and does not loop.
+TEST_F(RelayTest, MessageArrivingInsideATurnIsRelayedAfterIt) {
+  const PeerId a = add("r", "a"), b = add("r", "b"), c = add("r", "c");
+  relay.filter = [&](const Message& m) {
+    if (m.data == "outer") from(c, "inner");  // arrives while a's message is being relayed
+    return FilterResult::pass();
+  };
+  from(a, "outer");
+  relay.filter = nullptr;
+  ASSERT_EQ(count(b, "ma\nouter"), 1u);
+  ASSERT_EQ(count(b, "mc\ninner"), 1u);
+  auto& fb = link.peers[b].frames;
+  EXPECT_LT(std::find(fb.begin(), fb.end(), "ma\nouter"), std::find(fb.begin(), fb.end(), "mc\ninner"));
+  EXPECT_EQ(count(a, "mc\ninner"), 1u);
+}
+
+TEST_F(RelayTest, SeveralMessageHooksAndRemoval) {
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<std::string> one, two;
+  auto id1 = hooks.add_message([&](const Message& msg) {
+    std::lock_guard l(m);
+    one.push_back(msg.data);
+    cv.notify_all();
+  });
+  hooks.add_message([&](const Message& msg) {
+    std::lock_guard l(m);
+    two.push_back(msg.data);
+    cv.notify_all();
+  });
+  const PeerId a = add("r", "a");
+  add("r", "b");
+  from(a, "first");
+  {
+    std::unique_lock l(m);
+    ASSERT_TRUE(cv.wait_for(l, 2s, [&] { return one.size() == 1 && two.size() == 1; }));
+  }
+  EXPECT_TRUE(hooks.remove(id1));
+  EXPECT_FALSE(hooks.remove(id1));
+  from(a, "second");
+  {
+    std::unique_lock l(m);
+    ASSERT_TRUE(cv.wait_for(l, 2s, [&] { return two.size() == 2; }));
+  }
+  std::lock_guard l(m);
+  EXPECT_EQ(one, std::vector<std::string>{"first"});
+  EXPECT_EQ(two, (std::vector<std::string>{"first", "second"}));
+}
