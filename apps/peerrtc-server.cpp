@@ -1,5 +1,5 @@
 // peerrtc-server: PeerRTC's rooms behind HTTP (docs/protocol.md), plus the JS client and the web
-// examples. Prints `READY {"http":<port>,"udp":<port>}` on stdout once listening.
+// examples. Prints `READY {"http":<port>,"udp":<port>,"tcp":<port|null>}` on stdout once listening.
 //
 //   peerrtc-server                          # http://127.0.0.1:8080, UDP 8080
 //   peerrtc-server --host 0.0.0.0 --port 8080 --public-ip 203.0.113.7
@@ -136,12 +136,24 @@ int main(int argc, char** argv) {
       ->envname("PEERRTC_BLOCK_WORDS")->delimiter(',');
   cli.add_option("--mask-words", mask_words, "moderation: replace these words with asterisks before relay")
       ->envname("PEERRTC_MASK_WORDS")->delimiter(',');
+  bool no_ice_tcp = false;
+  cli.add_flag("--no-ice-tcp", no_ice_tcp,
+               "no ICE over TCP (by default answers also offer TCP on the UDP port's number, shared with HTTP)")
+      ->envname("PEERRTC_NO_ICE_TCP");
+  cli.add_option("--tcp-max-connections", config.ice_tcp_max_connections, "most ICE-TCP connections at once")
+      ->envname("PEERRTC_TCP_MAX_CONNECTIONS")->check(CLI::PositiveNumber)->capture_default_str();
+  cli.add_option("--tcp-max-per-ip", config.ice_tcp_max_per_ip, "most ICE-TCP connections from one address")
+      ->envname("PEERRTC_TCP_MAX_PER_IP")->check(CLI::PositiveNumber)->capture_default_str();
+  long long tcp_stun_ms = config.ice_tcp_stun_timeout.count();
+  cli.add_option("--tcp-stun-timeout-ms", tcp_stun_ms, "an ICE-TCP connection without a valid STUN request this long is closed")
+      ->envname("PEERRTC_TCP_STUN_TIMEOUT_MS")->check(CLI::Range(100LL, 600LL * 1000))->capture_default_str();
   cli.add_option("--hook-queue", config.hook_queue_capacity, "backend hook queue capacity (oldest dropped beyond)")
       ->envname("PEERRTC_HOOK_QUEUE")->check(CLI::PositiveNumber)->capture_default_str();
 
   cli.footer(
       "The default --host 127.0.0.1 serves this machine only; use --host 0.0.0.0 (and --public-ip behind NAT)\n"
-      "to serve a network. Prints READY {\"http\":<port>,\"udp\":<port>} once listening.\n"
+      "to serve a network. Prints READY {\"http\":<port>,\"udp\":<port>,\"tcp\":<port|null>} once listening.\n"
+      "One port number carries HTTP, UDP and ICE-TCP by default: open it for TCP and UDP (docs/deploy.md).\n"
       "Exit: 0 after SIGINT/SIGTERM, 1 if it cannot start (e.g. port in use), 2 on bad flags.");
   try {
     cli.parse(argc, argv);
@@ -162,6 +174,12 @@ int main(int argc, char** argv) {
   config.consent_timeout = std::chrono::milliseconds(consent_ms);
   config.connect_timeout = std::chrono::milliseconds(connect_ms);
   config.slow_receiver_grace = std::chrono::milliseconds(grace_ms);
+  config.ice_tcp = !no_ice_tcp;
+  config.ice_tcp_stun_timeout = std::chrono::milliseconds(tcp_stun_ms);
+  // HTTP and UDP share a port number unless --udp-port says otherwise; then ICE-TCP shares the
+  // HTTP port too (told apart by the first bytes), and one port is all a firewall must open.
+  const bool shared_port = udp_port < 0 || udp_port == port;
+  config.ice_tcp_handoff = config.ice_tcp && shared_port;
 
   peerrtc::server::Options options;
   options.block_words = block_words;
@@ -181,11 +199,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   peerrtc::log().set_level(level);  // in case the manager applied its own debug setting
+  // --port 0: the UDP port was picked first; HTTP (and ICE-TCP) take the same number.
+  if (shared_port) options.http_port = manager->udp_port();
   try {
     app = std::make_unique<peerrtc::server::App>(*manager, options);
     app->start();
   } catch (const std::exception& e) {
-    std::cerr << "peerrtc-server: cannot start HTTP on " << host << ":" << port << ": " << e.what() << std::endl;
+    std::cerr << "peerrtc-server: cannot start HTTP on " << host << ":" << options.http_port << ": " << e.what()
+              << std::endl;
     manager->shutdown();
     return 1;
   }
@@ -193,7 +214,9 @@ int main(int argc, char** argv) {
   const uint16_t udp = manager->udp_port();
   peerrtc::log().info("peerrtc-server: http://{}:{} (UDP {}), static root {}{}", host, http_port, udp,
                       options.static_root, options.examples ? "" : " (examples off)");
-  std::cout << "READY " << nlohmann::json{{"http", http_port}, {"udp", udp}}.dump() << std::endl;
+  nlohmann::json ready{{"http", http_port}, {"udp", udp}, {"tcp", nullptr}};
+  if (config.ice_tcp) ready["tcp"] = udp;  // ICE-TCP: the UDP port's number (shared with HTTP by default)
+  std::cout << "READY " << ready.dump() << std::endl;
 
   const int sig = wait_for_signal(signals);
   peerrtc::log().info("peerrtc-server: {} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");

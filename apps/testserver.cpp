@@ -72,6 +72,14 @@ class TestServer {
       done.set_value(json{{"datagrams_in", s.datagrams_in},
                           {"datagrams_out", s.datagrams_out},
                           {"gso_runs", s.gso_runs},
+                          {"ice_tcp", json{{"accepted", s.tcp.accepted},
+                                           {"open", s.tcp.open},
+                                           {"refused", s.tcp.refused},
+                                           {"closed_no_stun", s.tcp.closed_no_stun},
+                                           {"closed_bad_frame", s.tcp.closed_bad_frame},
+                                           {"frames_in", s.tcp.frames_in},
+                                           {"frames_out", s.tcp.frames_out},
+                                           {"dropped_send", s.tcp.dropped_send}}},
                           {"sctp_retransmitted_chunks", sctp::Stack::retransmitted_chunks()}});
     });
     if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
@@ -192,12 +200,20 @@ int main(int argc, char** argv) {
   app.add_option("--http-port", http_port, "HTTP port (0 = ephemeral)");
   app.add_option("--udp-port", udp_port, "UDP port (0 = ephemeral)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  net::EngineConfig cfg;
+  bool no_ice_tcp = false;
+  long long tcp_stun_ms = cfg.tcp.stun_timeout.count();
+  app.add_flag("--no-ice-tcp", no_ice_tcp, "no ICE-TCP (by default it listens on TCP at the UDP port's number)");
+  app.add_option("--tcp-max-connections", cfg.tcp.max_connections, "most ICE-TCP connections at once");
+  app.add_option("--tcp-max-per-ip", cfg.tcp.max_per_ip, "most ICE-TCP connections from one address");
+  app.add_option("--tcp-stun-timeout-ms", tcp_stun_ms, "an ICE-TCP connection without a valid STUN request this long is closed");
   CLI11_PARSE(app, argc, argv);
+  cfg.tcp.enabled = !no_ice_tcp;
+  cfg.tcp.stun_timeout = std::chrono::milliseconds(tcp_stun_ms);
   log().set_level(spdlog::level::from_str(log_level));
 
   asio::io_context io;
   net::Loop loop(io);
-  net::EngineConfig cfg;
   cfg.bind_address = host;
   cfg.udp_port = udp_port;
   std::unique_ptr<TestServer> server;
@@ -224,7 +240,11 @@ int main(int argc, char** argv) {
     // Let the ABORTs go out, then stop.
     asio::post(io, [&] { io.stop(); });
   });
-  std::cout << "READY " << json{{"http", web->port()}, {"udp", server->udp_port()}}.dump()
+  std::cout << "READY "
+            << json{{"http", web->port()},
+                    {"udp", server->udp_port()},
+                    {"tcp", cfg.tcp.enabled ? json(server->udp_port()) : json(nullptr)}}
+                   .dump()
             << std::endl;
   io.run();
   web->stop();

@@ -173,6 +173,9 @@ def main():
         t.append(f"| Scenario 5 ≥ 400 Mbit/s | {num(mb)} Mbit/s | {'met' if mb >= 400 else 'MISSED'} |")
     if t:
         out += ["## Targets (issue #4)", "", "| target | PeerRTC | |", "| --- | --- | --- |"] + t + [""]
+    tcp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-ice-tcp.md")
+    if os.path.exists(tcp):  # written by bench/ice_tcp.sh
+        out += [open(tcp).read().rstrip(), ""]
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profile-notes.md")
     if os.path.exists(notes):
         out += [open(notes).read().rstrip(), ""]

@@ -18,11 +18,12 @@ declare -A SOURCES=(
   [sdp]="src/sdp/sdp.cpp src/common/bytes.cpp"
   [dcep]="src/dcep/dcep.cpp src/common/bytes.cpp src/common/log.cpp"
   [signaling]="src/signaling/requests.cpp src/signaling/frames.cpp src/common/bytes.cpp"
+  [rfc4571]=""
 )
 LIBS=(-lcrypto -lspdlog -lfmt)
 
 names=()
-for name in stun sdp dcep signaling; do
+for name in stun sdp dcep signaling rfc4571; do
   [[ -n "$only" && "$only" != "$name" ]] && continue
   names+=("$name")
 done

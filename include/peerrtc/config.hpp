@@ -17,6 +17,19 @@ struct Config {
   uint16_t udp_port = 0;                 // 0 = ephemeral
   std::vector<std::string> public_ips;   // announced host candidates (behind NAT); empty = bound/interface addresses
 
+  // ICE over TCP (RFC 6544) for clients whose network drops UDP: answers list the UDP host
+  // candidates, then a `tcptype passive` candidate per address on the UDP port's number. The
+  // manager listens on that TCP port itself, unless ice_tcp_handoff is set: then the
+  // application's own server on that port (peerrtc-server's HTTP) hands over the connections
+  // that start like ICE (SignalingManager::accept_tcp), so one port carries HTTP, UDP and TCP.
+  bool ice_tcp = true;
+  bool ice_tcp_handoff = false;
+  size_t ice_tcp_max_connections = 1000;  // held at once; more are refused
+  size_t ice_tcp_max_per_ip = 20;         // from one client address
+  // A connection whose first frame is not a valid STUN Binding request for a live peer is
+  // closed at once; one that sends nothing valid within this time is closed too.
+  std::chrono::milliseconds ice_tcp_stun_timeout{5000};
+
   // ICE servers handed to clients by GET /config (none are needed to reach an ICE-lite server).
   std::vector<std::string> ice_servers;  // e.g. "stun:stun.example.org:3478"
 

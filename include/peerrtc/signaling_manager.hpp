@@ -17,6 +17,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "peerrtc/config.hpp"
 
@@ -66,6 +67,11 @@ struct Stats {
   uint64_t senders_paused = 0;               // times a sender was paused for a slow receiver
   uint64_t slow_receivers_disconnected = 0;  // receivers dropped as too slow
   uint64_t hook_events = 0, hook_dropped = 0;
+  // ICE-TCP connections: taken, refused (limits), closed for sending no valid STUN request in
+  // time or a bad frame first, frames each way, packets dropped at a full write queue, open now.
+  uint64_t tcp_accepted = 0, tcp_refused = 0, tcp_closed_no_stun = 0, tcp_closed_bad_frame = 0;
+  uint64_t tcp_frames_in = 0, tcp_frames_out = 0, tcp_dropped_send = 0;
+  size_t tcp_open = 0;
 };
 
 class Participant;
@@ -110,6 +116,15 @@ class SignalingManager {
   std::shared_ptr<Participant> join(const std::string& room, const std::string& name,
                                     std::function<void(const Message&)> on_message,
                                     std::function<void(const json& event)> on_event = {});
+
+  // ICE-TCP through another server's port (Config::ice_tcp_handoff): hands over an accepted
+  // TCP connection, by its descriptor, whose first bytes (already read from it) are
+  // `first_bytes`. The manager owns the descriptor from the call on, and closes it if ICE-TCP
+  // is off, a limit is reached or the manager is stopping. Thread-safe; returns at once.
+  void accept_tcp(int fd, std::string first_bytes);
+  // True when a connection's first bytes start like ICE-TCP (an RFC 4571 frame holding a STUN
+  // Binding request); HTTP requests never do. Needs 4 bytes.
+  static bool looks_like_ice_tcp(std::string_view first_bytes);
 
   Stats stats() const;
   uint16_t udp_port() const;

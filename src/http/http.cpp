@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include <unistd.h>
+
 #pragma GCC diagnostic push
 // g++ 12 false positive on boost::optional inside Beast's parser (seen with -fsanitize).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -175,6 +177,7 @@ struct ServerCore {
   mutable std::shared_mutex routes_mutex;
   std::map<std::string, std::map<std::string, Handler>> routes;
   std::vector<StaticMount> mounts;  // longest prefix first
+  std::optional<Server::Diversion> diversion;  // set before start()
 
   // Live connections, so stop() can close them.
   std::mutex sessions_mutex;
@@ -234,12 +237,38 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void do_read() {
     if (closed_) return;
+    if (!sniffed_ && server_.diversion) return sniff();
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(kHeaderLimit));
     parser_->body_limit(static_cast<std::uint64_t>(server_.config.max_body_bytes));
     stream_.expires_after(server_.config.read_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  // The first bytes of the connection decide whether it is HTTP at all (Server::divert). They
+  // stay in buffer_, where the HTTP parser finds them.
+  void sniff() {
+    stream_.expires_after(server_.config.read_timeout);
+    stream_.async_read_some(buffer_.prepare(512), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      if (ec) return self->on_read_error(ec);
+      self->buffer_.commit(n);
+      auto& d = *self->server_.diversion;
+      const auto data = self->buffer_.data();
+      const std::string_view head(static_cast<const char*>(data.data()), data.size());
+      if (head.size() < d.sniff_bytes) return self->sniff();
+      self->sniffed_ = true;
+      if (!d.match || !d.match(head)) return self->do_read();
+      const int fd = ::dup(self->stream_.socket().native_handle());
+      std::string bytes(head);
+      self->closed_ = true;
+      self->stream_.close();
+      if (fd < 0) {
+        log().warn("http: cannot hand over a connection: dup failed");
+        return;
+      }
+      d.take(fd, std::move(bytes));
+    });
   }
 
   void on_header(beast::error_code ec, std::size_t) {
@@ -410,6 +439,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<char> drain_buf_;
   std::size_t drained_ = 0;
   bool closed_ = false;
+  bool sniffed_ = false;  // the first bytes were looked at (Server::divert)
 };
 }  // namespace
 
@@ -612,6 +642,11 @@ void Server::serve_static(const std::string& prefix, const std::string& director
   ms.push_back(std::move(m));
   std::stable_sort(ms.begin(), ms.end(),
                    [](const StaticMount& a, const StaticMount& b) { return a.prefix.size() > b.prefix.size(); });
+}
+
+void Server::divert(Diversion diversion) {
+  std::unique_lock lock(impl_->routes_mutex);
+  impl_->diversion = std::move(diversion);
 }
 
 void Server::start() {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace peerrtc::http {
 
@@ -54,6 +55,17 @@ class Server {
   // Serves files under `directory` at URL prefix `prefix` (GET/HEAD; no "..", content types
   // by extension; "/" maps to index.html).
   void serve_static(const std::string& prefix, const std::string& directory);
+
+  // Shares the port with another protocol: the first bytes of every connection (at least
+  // `sniff_bytes`, read within the read timeout) go to `match`; when it says yes, the connection
+  // is no longer HTTP: `take` gets its descriptor (a dup; the server closes its own) and the
+  // bytes already read, and owns both. Called on an HTTP thread. Set before start().
+  struct Diversion {
+    size_t sniff_bytes = 4;
+    std::function<bool(std::string_view first_bytes)> match;
+    std::function<void(int fd, std::string first_bytes)> take;
+  };
+  void divert(Diversion diversion);
 
   void start();  // binds (throws std::runtime_error with a clear message on failure), runs threads
   void stop();   // closes the listener and every connection, joins threads

@@ -37,7 +37,7 @@ std::string to_string(const stun::Address& a) {
 }
 
 size_t Engine::AddressHash::operator()(const stun::Address& a) const noexcept {
-  size_t h = a.port * 0x9E3779B97F4A7C15ull;
+  size_t h = (a.port + (a.tcp ? 0x10000u : 0u)) * 0x9E3779B97F4A7C15ull;
   const size_t n = a.ipv6 ? 16 : 4;
   for (size_t i = 0; i < n; ++i) h = (h ^ a.ip[i]) * 0x100000001B3ull;
   return h;
@@ -105,11 +105,31 @@ Engine::Engine(Loop& loop, EngineConfig config, std::shared_ptr<dtls::Certificat
       announced_.push_back(config_.bind_address);
     }
   }
-  for (const auto& a : announced_) candidates_.push_back({a, port_});
+  for (const auto& a : announced_) candidates_.push_back({a, port_, false});
+  if (config_.tcp.enabled) {
+    for (const auto& a : announced_) candidates_.push_back({a, port_, true});
+    if (config_.tcp.listen) {
+      tcp_acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(loop.io());
+      asio::ip::tcp::endpoint tep(addr, port_);
+      tcp_acceptor_->open(tep.protocol(), ec);
+      if (!ec && addr.is_v6()) tcp_acceptor_->set_option(asio::ip::v6_only(false), ec);
+      if (!ec) tcp_acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec) tcp_acceptor_->bind(tep, ec);
+      if (!ec) tcp_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec)
+        throw std::runtime_error("cannot listen for ICE-TCP on TCP " + config_.bind_address + ":" +
+                                 std::to_string(port_) + ": " + ec.message() +
+                                 " (the UDP port's number; turn ICE-TCP off to run without it)");
+    }
+  }
 
   ticker_ = loop_.add_ticker([this](Loop::Clock::time_point now) { tick(now); });
   start_receive();
-  log().info("engine: UDP {}:{} (announcing {})", config_.bind_address, port_,
+  if (tcp_acceptor_) start_tcp_accept();
+  log().info("engine: UDP {}:{}{} (announcing {})", config_.bind_address, port_,
+             !config_.tcp.enabled ? ""
+             : tcp_acceptor_     ? ", ICE-TCP on the same TCP port"
+                                 : ", ICE-TCP handed over on the same TCP port",
              fmt::join(announced_, ", "));
 }
 
@@ -117,7 +137,10 @@ Engine::~Engine() {
   *alive_ = false;
   loop_.remove_ticker(ticker_);
   peers_.clear();  // PeerConnection destructors drop their callbacks first
+  for (auto& [id, t] : tcp_) t.conn->close();
+  tcp_.clear();
   boost::system::error_code ec;
+  if (tcp_acceptor_) tcp_acceptor_->close(ec);
   socket_.close(ec);
 }
 
@@ -142,14 +165,6 @@ void Engine::read_ready() {
   constexpr size_t kPerTurn = 16, kMaxPerWake = 256, kMaxBurst = 8;
   const auto now = Loop::Clock::now();
   const int fd = socket_.native_handle();
-  auto begin_turn = [&] {
-    writer_.begin_batch();
-    sctp::Stack::begin_batch();
-  };
-  auto end_turn = [&] {
-    sctp::Stack::end_batch();  // held messages -> packets -> queued datagrams
-    writer_.end_batch(fd);     // -> the wire
-  };
   for (size_t total = 0; total < kMaxPerWake;) {
     begin_turn();
     size_t n = 0;
@@ -170,6 +185,16 @@ void Engine::read_ready() {
     if (n < kPerTurn) break;
   }
   stats_.dropped_oversize = reader_.truncated();
+}
+
+void Engine::begin_turn() {
+  writer_.begin_batch();
+  sctp::Stack::begin_batch();
+}
+
+void Engine::end_turn() {
+  sctp::Stack::end_batch();                   // held messages -> packets -> queued datagrams
+  writer_.end_batch(socket_.native_handle());  // -> the wire
 }
 
 void Engine::on_datagram(ByteView data, const stun::Address& from, Loop::Clock::time_point now) {
@@ -202,7 +227,134 @@ void Engine::on_datagram(ByteView data, const stun::Address& from, Loop::Clock::
 }
 
 void Engine::send(ByteView data, const stun::Address& to) {
-  writer_.send(socket_.native_handle(), data, to);
+  if (!to.tcp) {
+    writer_.send(socket_.native_handle(), data, to);
+    return;
+  }
+  auto it = tcp_by_address_.find(to);
+  auto t = it == tcp_by_address_.end() ? tcp_.end() : tcp_.find(it->second);
+  if (t != tcp_.end() && t->second.conn->send(data)) {
+    ++stats_.tcp.frames_out;
+  } else {
+    ++stats_.tcp.dropped_send;
+  }
+}
+
+// ---- ICE-TCP ---------------------------------------------------------------------------------
+
+void Engine::start_tcp_accept() {
+  tcp_acceptor_->async_accept([this, alive = alive_](const boost::system::error_code& ec,
+                                                     asio::ip::tcp::socket socket) {
+    if (!*alive || ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      adopt_tcp(std::move(socket), {});
+    } else {
+      log().debug("engine: ICE-TCP accept failed: {}", ec.message());
+    }
+    if (tcp_acceptor_->is_open()) start_tcp_accept();
+  });
+}
+
+void Engine::adopt_tcp(asio::ip::tcp::socket socket, Bytes initial) {
+  const uint64_t id = next_tcp_id_++;
+  auto conn = std::make_shared<TcpConnection>(
+      id, std::move(socket), TcpConnection::Limits{config_.tcp.max_frame, config_.tcp.max_write_queue});
+  const auto& remote = conn->remote();
+  const std::string ip_key(reinterpret_cast<const char*>(remote.ip.data()), remote.ipv6 ? 16 : 4);
+  const char* refusal = !config_.tcp.enabled                          ? "ICE-TCP is off"
+                        : tcp_.size() >= config_.tcp.max_connections  ? "too many ICE-TCP connections"
+                        : tcp_per_ip_[ip_key] >= config_.tcp.max_per_ip ? "too many ICE-TCP connections from one address"
+                                                                      : nullptr;
+  if (refusal) {
+    ++stats_.tcp.refused;
+    if (tcp_per_ip_[ip_key] == 0) tcp_per_ip_.erase(ip_key);
+    log().debug("engine: ICE-TCP connection from {} refused: {}", to_string(remote), refusal);
+    conn->close();
+    return;
+  }
+  ++stats_.tcp.accepted;
+  ++tcp_per_ip_[ip_key];
+  ++tcp_unauthenticated_;
+  tcp_[id] = TcpEntry{conn, 0, Loop::Clock::now() + config_.tcp.stun_timeout};
+  tcp_by_address_[remote] = id;
+  conn->start(
+      std::move(initial), [this](TcpConnection& c, ByteView frame) { on_tcp_frame(c, frame); },
+      [this](bool begin) { begin ? begin_turn() : end_turn(); },
+      [this](TcpConnection& c, const std::string& reason, bool bad_frame) {
+        on_tcp_closed(c.id(), reason, bad_frame);
+      });
+  log().debug("engine: ICE-TCP connection from {}", to_string(remote));
+}
+
+void Engine::on_tcp_frame(TcpConnection& c, ByteView frame) {
+  ++stats_.tcp.frames_in;
+  auto t = tcp_.find(c.id());
+  if (t == tcp_.end()) return;
+  if (t->second.peer == 0) {
+    // The first frame must be a Binding request that authenticates for a live peer: a TCP
+    // connection costs more than a datagram, so nothing else gets to hold one.
+    if (frame.empty() || frame[0] > 3)
+      return drop_tcp(c.id(), "first frame is not STUN", &stats_.tcp.closed_bad_frame);
+    auto msg = stun::parse(frame);
+    if (!msg || msg->cls != stun::Class::Request || msg->method != stun::kMethodBinding ||
+        !msg->username)
+      return drop_tcp(c.id(), "first frame is not a STUN Binding request",
+                      &stats_.tcp.closed_bad_frame);
+    auto u = by_ufrag_.find(msg->username->substr(0, msg->username->find(':')));
+    auto p = u == by_ufrag_.end() ? peers_.end() : peers_.find(u->second);
+    if (p == peers_.end() || !p->second.pc->authenticates(*msg, frame))
+      return drop_tcp(c.id(), "STUN request for no live peer or with bad credentials",
+                      &stats_.tcp.closed_no_stun);
+    t->second.peer = p->first;
+    --tcp_unauthenticated_;
+    p->second.tcp.push_back(c.id());
+    log().debug("engine: ICE-TCP connection from {} authenticated for a peer", to_string(c.remote()));
+  }
+  // Bound to one peer from here on: it applies its own checks (STUN credentials, DTLS only
+  // from its selected path), exactly as for a UDP datagram.
+  auto p = peers_.find(t->second.peer);
+  if (p != peers_.end()) p->second.pc->receive_datagram(frame, c.remote(), Loop::Clock::now());
+}
+
+// The connection ended by itself (client closed, reset, bad frame).
+void Engine::on_tcp_closed(uint64_t id, const std::string& reason, bool bad_frame) {
+  drop_tcp(id, reason, bad_frame ? &stats_.tcp.closed_bad_frame : nullptr);
+}
+
+void Engine::drop_tcp(uint64_t id, const std::string& reason, uint64_t* counter) {
+  auto t = tcp_.find(id);
+  if (t == tcp_.end()) return;
+  auto conn = t->second.conn;  // keep it alive through the callbacks below
+  const PeerId peer = t->second.peer;
+  const auto remote = conn->remote();
+  conn->close();
+  if (counter) ++*counter;
+  if (peer == 0) --tcp_unauthenticated_;
+  const std::string ip_key(reinterpret_cast<const char*>(remote.ip.data()), remote.ipv6 ? 16 : 4);
+  if (auto n = tcp_per_ip_.find(ip_key); n != tcp_per_ip_.end() && --n->second == 0) tcp_per_ip_.erase(n);
+  if (auto a = tcp_by_address_.find(remote); a != tcp_by_address_.end() && a->second == id)
+    tcp_by_address_.erase(a);
+  tcp_.erase(t);
+  log().debug("engine: ICE-TCP connection from {} closed: {}", to_string(remote), reason);
+  if (peer == 0) return;
+  auto p = peers_.find(peer);
+  if (p == peers_.end()) return;
+  std::erase(p->second.tcp, id);
+  // The peer's data path was this connection: it is gone, so is the peer (a client that was
+  // killed is noticed now, not after the consent timeout).
+  const auto& selected = p->second.pc->remote_address();
+  if (selected && *selected == remote && p->second.pc->state() != rtc::State::Closed)
+    p->second.pc->close("ICE-TCP connection closed: " + reason);
+}
+
+void Engine::tcp_tick(Loop::Clock::time_point now) {
+  if (tcp_unauthenticated_ == 0) return;
+  std::vector<uint64_t> expired;
+  for (auto& [id, t] : tcp_)
+    if (t.peer == 0 && now >= t.deadline) expired.push_back(id);
+  for (uint64_t id : expired)
+    drop_tcp(id, "no valid STUN request within " + std::to_string(config_.tcp.stun_timeout.count()) + " ms",
+             &stats_.tcp.closed_no_stun);
 }
 
 Result<Engine::Accepted> Engine::accept_offer(std::string_view offer_sdp,
@@ -286,6 +438,7 @@ void Engine::destroy(PeerId id) {
     if (pos != by_address_.end() && pos->second == id) by_address_.erase(pos);
   }
   by_ufrag_.erase(it->second.pc->local_ufrag());
+  for (uint64_t t : std::vector<uint64_t>(it->second.tcp)) drop_tcp(t, "peer closed", nullptr);
   const auto& c = it->second.pc->counters();
   stats_.stun_bad += c.stun_bad;
   stats_.dtls_dropped += c.dtls_dropped;
@@ -297,6 +450,7 @@ void Engine::destroy(PeerId id) {
 void Engine::tick(Loop::Clock::time_point now) {
   if (now - last_peer_tick_ < config_.peer_tick) return;
   last_peer_tick_ = now;
+  tcp_tick(now);
   const auto connected_tick =
       std::clamp(config_.peer.consent_timeout / 10, config_.peer_tick,
                  std::max(config_.peer_tick, std::chrono::milliseconds(1000)));
@@ -317,6 +471,7 @@ EngineStats Engine::stats() const {
   s.dropped_send = writer_.failed();
   s.gso_runs = writer_.gso_runs();
   s.peers = peers_.size();
+  s.tcp.open = tcp_.size();
   for (auto& [id, e] : peers_) {
     s.pending += e.connected ? 0 : 1;
     const auto& c = e.pc->counters();

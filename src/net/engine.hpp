@@ -3,6 +3,7 @@
 // mediasoup's WebRtcServer). Owns every server PeerConnection. Runs on the Loop's thread; all
 // methods must be called there (the signaling layer posts onto it).
 #pragma once
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <cstdint>
 #include <functional>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "net/ice_tcp.hpp"
 #include "net/loop.hpp"
 #include "net/udp_io.hpp"
 #include "rtc/peer_connection.hpp"
@@ -36,6 +38,33 @@ struct EngineConfig {
   // idle peers are not walked 20 times a second.
   std::chrono::milliseconds peer_tick{50};
   size_t socket_buffer_bytes = 4 * 1024 * 1024;
+  // ICE-TCP (RFC 6544 passive host candidates, RFC 4571 framing) for clients whose network
+  // drops UDP. Answers list the UDP candidates first, then one `tcptype passive` candidate per
+  // address on the same port number.
+  struct IceTcp {
+    bool enabled = true;
+    // true: listen on TCP at the UDP port's number. false: another server owns that TCP port
+    // (peerrtc-server's HTTP, which tells the two apart by the first bytes) and hands the
+    // connections that start like ICE to adopt_tcp().
+    bool listen = true;
+    size_t max_connections = 1000;  // held at once; more are refused (closed at once)
+    size_t max_per_ip = 20;         // from one client address
+    // A connection whose first frame is not a valid STUN Binding request for a live peer is
+    // closed at once; one that sends nothing valid for this long is closed too.
+    std::chrono::milliseconds stun_timeout{5000};
+    size_t max_frame = 8192;               // longer RFC 4571 frames close the connection
+    size_t max_write_queue = 1024 * 1024;  // per connection; past it packets are dropped (as UDP)
+  } tcp;
+};
+
+struct TcpStats {
+  uint64_t accepted = 0;          // connections taken (listened for or handed over)
+  uint64_t refused = 0;           // over max_connections / max_per_ip, or ICE-TCP disabled
+  uint64_t closed_no_stun = 0;    // no valid STUN request in time, unknown ufrag, bad integrity
+  uint64_t closed_bad_frame = 0;  // not STUN first, empty or oversized frame
+  uint64_t frames_in = 0, frames_out = 0;
+  uint64_t dropped_send = 0;      // packets dropped at a full write queue
+  size_t open = 0;
 };
 
 struct EngineStats {
@@ -51,6 +80,7 @@ struct EngineStats {
   uint64_t stun_bad = 0;      // STUN with bad integrity/credentials/format for a known ufrag
   uint64_t dtls_dropped = 0;  // DTLS from an unauthenticated address, non-DTLS bytes
   uint64_t dcep_bad = 0, messages_dropped = 0;
+  TcpStats tcp;
 };
 
 boost::asio::ip::udp::endpoint to_endpoint(const stun::Address& a);
@@ -81,6 +111,10 @@ class Engine {
   // Closes every peer; the socket stays open until destruction.
   void close_all(const std::string& reason);
 
+  // Takes an accepted TCP connection (a socket on this loop) whose first bytes, already read,
+  // are `initial`: ICE-TCP from here on. Limits apply as to the engine's own listener.
+  void adopt_tcp(boost::asio::ip::tcp::socket socket, Bytes initial);
+
   uint16_t udp_port() const { return port_; }
   const std::vector<std::string>& announced_addresses() const { return announced_; }
   EngineStats stats() const;
@@ -90,7 +124,13 @@ class Engine {
   struct Entry {
     std::unique_ptr<rtc::PeerConnection> pc;
     std::vector<stun::Address> addresses;
+    std::vector<uint64_t> tcp;  // ICE-TCP connections that authenticated for this peer
     bool connected = false;
+  };
+  struct TcpEntry {
+    std::shared_ptr<TcpConnection> conn;
+    PeerId peer = 0;  // 0 until its first valid STUN request
+    Loop::Clock::time_point deadline;
   };
   struct AddressHash {
     size_t operator()(const stun::Address& a) const noexcept;
@@ -103,6 +143,13 @@ class Engine {
   void schedule_destroy(PeerId id);
   void destroy(PeerId id);
   void tick(Loop::Clock::time_point now);
+  void begin_turn();
+  void end_turn();
+  void start_tcp_accept();
+  void on_tcp_frame(TcpConnection& c, ByteView frame);
+  void on_tcp_closed(uint64_t id, const std::string& reason, bool bad_frame);
+  void drop_tcp(uint64_t id, const std::string& reason, uint64_t* counter);
+  void tcp_tick(Loop::Clock::time_point now);
 
   Loop& loop_;
   EngineConfig config_;
@@ -116,6 +163,12 @@ class Engine {
   std::unordered_map<PeerId, Entry> peers_;
   std::unordered_map<std::string, PeerId> by_ufrag_;
   std::unordered_map<stun::Address, PeerId, AddressHash> by_address_;
+  std::unique_ptr<boost::asio::ip::tcp::acceptor> tcp_acceptor_;
+  std::unordered_map<uint64_t, TcpEntry> tcp_;
+  std::unordered_map<stun::Address, uint64_t, AddressHash> tcp_by_address_;
+  std::unordered_map<std::string, size_t> tcp_per_ip_;
+  size_t tcp_unauthenticated_ = 0;
+  uint64_t next_tcp_id_ = 1;
   PeerId next_id_ = 1;
   uint64_t ticker_ = 0;
   Loop::Clock::time_point last_peer_tick_{};

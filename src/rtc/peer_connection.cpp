@@ -256,10 +256,7 @@ void PeerConnection::handle_stun_request(const stun::Message& req, ByteView data
     ++counters_.stun_bad;
     return send_stun_error(req, from, 400, "Bad Request");
   }
-  const std::string& user = *req.username;
-  auto colon = user.find(':');
-  if (colon == std::string::npos || user.compare(0, colon, local_ufrag_) != 0 ||
-      !stun::verify_integrity(datagram, req, local_pwd_)) {
+  if (!authenticates(req, datagram)) {
     ++counters_.stun_bad;
     log().debug("peer {}: STUN request with bad credentials", local_ufrag_);
     return send_stun_error(req, from, 401, "Unauthorized");
@@ -290,6 +287,14 @@ void PeerConnection::handle_stun_request(const stun::Message& req, ByteView data
     if (cb_.on_address) cb_.on_address(*selected_);
   }
   if (!dtls_) start_dtls();
+}
+
+bool PeerConnection::authenticates(const stun::Message& req, ByteView datagram) const {
+  if (!req.username || !req.has_integrity) return false;
+  const std::string& user = *req.username;
+  auto colon = user.find(':');
+  return colon != std::string::npos && user.compare(0, colon, local_ufrag_) == 0 &&
+         stun::verify_integrity(datagram, req, local_pwd_);
 }
 
 void PeerConnection::handle_stun_response(const stun::Message& res, ByteView datagram,

@@ -115,6 +115,9 @@ class PeerConnection {
   void close(const std::string& reason = "closed locally");  // graceful: SCTP ABORT + close_notify
 
   const std::string& local_ufrag() const { return local_ufrag_; }
+  // Checks a STUN request's USERNAME and MESSAGE-INTEGRITY against our credentials, as a
+  // Binding request from a new path must pass (the engine vets ICE-TCP connections with it).
+  bool authenticates(const stun::Message& req, ByteView datagram) const;
   State state() const { return state_; }
   Role role() const { return role_; }
   const std::optional<Endpoint>& remote_address() const { return selected_; }

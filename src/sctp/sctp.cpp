@@ -527,8 +527,19 @@ void Association::set_receive_paused(bool paused) {
 void Association::on_usrsctp_readable() {
   if (destroying_ || reading_ || !sock_) return;  // a callback below may re-enter
   reading_ = true;
-  // One read buffer per nesting level would be needed only for re-entry, which the guard stops.
-  static Bytes buffer(64 * 1024);
+  // A read buffer per nesting level: a callback below (the relay delivering this message) may
+  // make *another* association read (a paused sender resumed), and the view handed up for this
+  // message must survive that. reading_ stops re-entry of the same association only. Buffers
+  // are kept for reuse; the depth is small (a resume inside a delivery, rarely deeper).
+  static std::vector<std::unique_ptr<Bytes>> buffers;
+  static size_t depth = 0;
+  if (buffers.size() <= depth) buffers.push_back(std::make_unique<Bytes>(64 * 1024));
+  Bytes& buffer = *buffers[depth];
+  ++depth;
+  struct Leave {
+    size_t& d;
+    ~Leave() { --d; }
+  } leave{depth};
   while (!receive_paused_ && sock_ && !destroying_) {
     struct sctp_rcvinfo info{};
     socklen_t infolen = sizeof(info);

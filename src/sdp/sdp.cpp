@@ -527,11 +527,15 @@ void data_attributes(std::string& out, const LocalParams& params, std::string_vi
     if (c.port == 0 || !usable_address(ip)) continue;
     ++n;
     // RFC 8445 priority: host type preference 126, local preference descending, component 1.
-    const uint32_t local_pref = 65535 - std::min<uint32_t>(n - 1, 65535);
+    // ICE-TCP (RFC 6544 §4.2): local preference 2^13 * direction-pref (passive host: 4) plus
+    // a descending part, so every TCP candidate ranks below every UDP one.
+    const uint32_t order = std::min<uint32_t>(n - 1, 8191);
+    const uint32_t local_pref = c.tcp ? (4u << 13) + (8191 - order) : 65535 - order;
     const uint32_t priority = (126u << 24) | (local_pref << 8) | 255u;
-    out += "a=candidate:" + std::to_string(n) + " 1 udp " + std::to_string(priority) + " ";
+    out += "a=candidate:" + std::to_string(n) + (c.tcp ? " 1 tcp " : " 1 udp ") +
+           std::to_string(priority) + " ";
     out += ip;
-    out += " " + std::to_string(c.port) + " typ host\r\n";
+    out += " " + std::to_string(c.port) + (c.tcp ? " typ host tcptype passive\r\n" : " typ host\r\n");
   }
   // With no candidate at all (the native client: the ICE-lite server learns its address from its
   // checks), end-of-candidates would tell a full agent that there is nothing to check, and some

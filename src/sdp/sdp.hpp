@@ -74,10 +74,12 @@ struct LocalParams {
   Setup setup = Setup::Passive;
   uint16_t sctp_port = 5000;
   uint32_t max_message_size = 262144;
-  // Host candidates to announce: ip (v4 or v6 literal) and UDP port.
+  // Host candidates to announce: ip (v4 or v6 literal) and port; UDP, or ICE-TCP with
+  // `tcptype passive` (RFC 6544: the client connects to it). Listed in the given order.
   struct Candidate {
     std::string ip;
     uint16_t port = 0;
+    bool tcp = false;
   };
   std::vector<Candidate> candidates;
   uint64_t session_id = 0;  // o= line; 0 = random

@@ -83,6 +83,14 @@ json stats_json(const Stats& s, double uptime_s) {
               {"slow_receivers_disconnected", s.slow_receivers_disconnected},
               {"hook_events", s.hook_events},
               {"hook_dropped", s.hook_dropped},
+              {"ice_tcp", json{{"accepted", s.tcp_accepted},
+                               {"open", s.tcp_open},
+                               {"refused", s.tcp_refused},
+                               {"closed_no_stun", s.tcp_closed_no_stun},
+                               {"closed_bad_frame", s.tcp_closed_bad_frame},
+                               {"frames_in", s.tcp_frames_in},
+                               {"frames_out", s.tcp_frames_out},
+                               {"dropped_send", s.tcp_dropped_send}}},
               {"uptime_s", uptime_s}};
 }
 
@@ -198,6 +206,12 @@ void install_moderation(SignalingManager& manager, std::vector<std::string> bloc
 void install(http::Server& http, SignalingManager& manager, const Options& opts,
              std::chrono::steady_clock::time_point started) {
   const Options o = resolve(opts);
+
+  // One port for everything: ICE-TCP connections reach the HTTP port, and are handed over.
+  if (manager.config().ice_tcp && manager.config().ice_tcp_handoff) {
+    http.divert({4, &SignalingManager::looks_like_ice_tcp,
+                 [&manager](int fd, std::string first) { manager.accept_tcp(fd, std::move(first)); }});
+  }
 
   for (const char* action : {"offer", "candidate", "leave"}) {
     http.route("POST", std::string("/") + action, [&manager, name = std::string(action)](const http::Request& req) {

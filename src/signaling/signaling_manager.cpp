@@ -9,10 +9,15 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <utility>
+
+#include <sys/socket.h>
+#include <unistd.h>
 #include <unordered_map>
 
 #include "common/log.hpp"
 #include "net/engine.hpp"
+#include "net/rfc4571.hpp"
 #include "signaling/frames.hpp"
 #include "signaling/hook_executor.hpp"
 #include "signaling/requests.hpp"
@@ -106,6 +111,11 @@ struct SignalingManager::Impl : std::enable_shared_from_this<SignalingManager::I
     ec.peer.connect_timeout = cfg.connect_timeout;
     ec.peer.max_buffered = cfg.max_peer_queue;
     ec.peer.sctp_streams = cfg.sctp_streams;
+    ec.tcp.enabled = cfg.ice_tcp;
+    ec.tcp.listen = !cfg.ice_tcp_handoff;
+    ec.tcp.max_connections = cfg.ice_tcp_max_connections;
+    ec.tcp.max_per_ip = cfg.ice_tcp_max_per_ip;
+    ec.tcp.stun_timeout = cfg.ice_tcp_stun_timeout;
     engine = std::make_unique<net::Engine>(*loop, ec);
     loop->add_ticker([this](net::Loop::Clock::time_point now) { check_slow_receivers(now); });
   }
@@ -699,11 +709,55 @@ Stats SignalingManager::stats() const {
     c.datagrams_out = es.datagrams_out;
     c.dropped_dtls = es.dtls_dropped;
     c.dropped_sctp_messages = es.dcep_bad + es.messages_dropped;
+    c.tcp_accepted = es.tcp.accepted;
+    c.tcp_refused = es.tcp.refused;
+    c.tcp_closed_no_stun = es.tcp.closed_no_stun;
+    c.tcp_closed_bad_frame = es.tcp.closed_bad_frame;
+    c.tcp_frames_in = es.tcp.frames_in;
+    c.tcp_frames_out = es.tcp.frames_out;
+    c.tcp_dropped_send = es.tcp.dropped_send;
+    c.tcp_open = es.tcp.open;
     return c;
   });
   s.hook_events = impl_->hooks.executed();
   s.hook_dropped = impl_->hooks.dropped();
   return s;
+}
+
+namespace {
+// Owns a descriptor until it is handed on (a task that never runs closes it).
+struct OwnedFd {
+  int fd;
+  explicit OwnedFd(int f) : fd(f) {}
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  ~OwnedFd() {
+    if (fd >= 0) ::close(fd);
+  }
+  int release() { return std::exchange(fd, -1); }
+};
+}  // namespace
+
+bool SignalingManager::looks_like_ice_tcp(std::string_view first_bytes) {
+  return net::rfc4571::starts_like_stun_binding(as_bytes(first_bytes));
+}
+
+void SignalingManager::accept_tcp(int fd, std::string first_bytes) {
+  auto owned = std::make_shared<OwnedFd>(fd);
+  if (fd < 0 || impl_->stopped) return;
+  asio::post(impl_->io, [impl = impl_, owned, bytes = std::move(first_bytes)] {
+    if (impl->stopped || !impl->engine) return;
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(owned->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+    boost::asio::ip::tcp::socket socket(impl->io);
+    boost::system::error_code ec;
+    socket.assign(ss.ss_family == AF_INET6 ? boost::asio::ip::tcp::v6() : boost::asio::ip::tcp::v4(),
+                  owned->fd, ec);
+    if (ec) return;
+    owned->release();
+    impl->engine->adopt_tcp(std::move(socket), Bytes(bytes.begin(), bytes.end()));
+  });
 }
 
 uint16_t SignalingManager::udp_port() const { return impl_->engine ? impl_->engine->udp_port() : 0; }

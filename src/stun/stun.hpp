@@ -52,6 +52,9 @@ struct Address {
   bool ipv6 = false;
   std::array<uint8_t, 16> ip{};  // first 4 bytes used for IPv4
   uint16_t port = 0;             // host byte order
+  // Not on the wire: set when the address is the far end of an ICE-TCP connection rather than
+  // a UDP sender, so the two are different paths even with equal ip and port.
+  bool tcp = false;
   bool operator==(const Address&) const = default;
 };
 

@@ -185,6 +185,7 @@ export async function startProcess(cmd, args = [], {
     args,
     http: info.http,
     udp: info.udp,
+    tcp: info.tcp ?? null,  // ICE-TCP port (peerrtc-server, -testserver), null when off
     baseUrl,
     request,
     output: () => output,

@@ -66,7 +66,13 @@ test('GET /health, /stats, /config, /rooms on an idle server', async () => {
     'hook_events', 'hook_dropped', 'uptime_s']) {
     assert.equal(typeof s.json[k], 'number', `/stats.${k}`);
   }
-  for (const [k, v] of Object.entries(s.json)) assert.equal(typeof v, 'number', `/stats.${k}`);
+  for (const [k, v] of Object.entries(s.json)) {
+    if (k === 'ice_tcp') continue;
+    assert.equal(typeof v, 'number', `/stats.${k}`);
+  }
+  assert.deepEqual(Object.keys(s.json.ice_tcp).sort(), ['accepted', 'closed_bad_frame', 'closed_no_stun',
+    'dropped_send', 'frames_in', 'frames_out', 'open', 'refused']);
+  for (const [k, v] of Object.entries(s.json.ice_tcp)) assert.equal(v, 0, `/stats.ice_tcp.${k} on an idle server`);
 
   const c = await server.request('GET', '/config');
   assert.equal(c.status, 200);

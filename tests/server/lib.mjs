@@ -34,7 +34,9 @@ export function uniqueId(prefix) { return `${prefix}-${process.pid}-${++seq}`; }
 
 // A wrtc peer: one channel 'peerrtc'. Resolves once the channel is open and `welcome` arrived.
 // frames: every frame received ({text} or {bin: Buffer}); events: the parsed JSON ones.
-export async function connectPeer(server, room, peerId, { token, timeoutMs = 15000 } = {}) {
+// answerSdp: an optional (sdp) => sdp applied to the answer before it is set (e.g. keep only
+// the TCP candidates, to force ICE-TCP on loopback).
+export async function connectPeer(server, room, peerId, { token, timeoutMs = 15000, answerSdp = (s) => s } = {}) {
   const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
   const dc = pc.createDataChannel('peerrtc');
   dc.binaryType = 'arraybuffer';
@@ -76,7 +78,7 @@ export async function connectPeer(server, room, peerId, { token, timeoutMs = 150
     }
     peer.answer = r.json;
     peer.token = r.json.token;
-    await pc.setRemoteDescription({ type: 'answer', sdp: r.json.sdp });
+    await pc.setRemoteDescription({ type: 'answer', sdp: answerSdp(r.json.sdp) });
     await withTimeout(opened, timeoutMs, `${peerId}'s channel to open`);
     peer.welcome = (await peer.waitEvent('welcome', () => true, timeoutMs)).event;
   } catch (e) {
@@ -93,4 +95,20 @@ export async function makeOfferSdp() {
   const offer = await pc.createOffer();
   pc.close();
   return offer.sdp;
+}
+
+// The answer without its UDP candidates: a client given it can only reach the server over
+// ICE-TCP (a loopback stand-in for a network that drops UDP; tests/network drops it for real).
+export function withoutUdpCandidates(sdp) {
+  return sdp.split('\r\n').filter((l) => !(l.startsWith('a=candidate:') && / udp /i.test(l))).join('\r\n');
+}
+
+// The transport ('udp' or 'tcp') of the local candidate of a wrtc peer's selected pair.
+export async function selectedProtocol(pc) {
+  const stats = await pc.getStats();
+  let pair = null;
+  stats.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId); });
+  if (!pair) stats.forEach((s) => { if (s.type === 'candidate-pair' && (s.selected || s.nominated) && s.state === 'succeeded') pair = pair || s; });
+  const local = pair && stats.get(pair.localCandidateId);
+  return local ? local.protocol : null;
 }

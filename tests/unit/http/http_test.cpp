@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,8 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #pragma GCC diagnostic push
 // g++ 12 false positive on boost::optional inside Beast's parser (seen with -fsanitize).
@@ -551,4 +555,54 @@ TEST(Http, ExpectContinue) {
   EXPECT_EQ(hr[beast::string_view("X-Extra")], "1");
   EXPECT_EQ(hr.count(beast::string_view("X-Bad")), 0u);
   EXPECT_EQ(hr.count(beast::string_view("Injected")), 0u);
+}
+
+// Server::divert: a connection whose first bytes match is handed over (descriptor + the bytes
+// already read); everything else stays HTTP, including a request whose first bytes arrive one
+// at a time, and keep-alive requests after the first.
+TEST(Http, DivertHandsOverMatchingConnectionsOnly) {
+  http::Server s(loopback_config());
+  add_echo_routes(s);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<int, std::string>> taken;
+  s.divert({4, [](std::string_view head) { return head.size() >= 4 && head[2] == 0 && head[3] == 1; },
+            [&](int fd, std::string first) {
+              std::lock_guard lock(mu);
+              taken.emplace_back(fd, std::move(first));
+              cv.notify_all();
+            }});
+  s.start();
+
+  // A framed STUN-like start, sent in two pieces: diverted with every byte read so far.
+  RawClient ice(s.port());
+  ice.send_raw(std::string("\x00\x14", 2));
+  std::this_thread::sleep_for(20ms);
+  ice.send_raw(std::string("\x00\x01\x00\x00\x21\x12", 6));
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return taken.size() == 1; }));
+  }
+  EXPECT_EQ(taken[0].second.substr(0, 4), std::string("\x00\x14\x00\x01", 4));
+  // The descriptor is ours and live: write through it, the client reads it.
+  ASSERT_EQ(::write(taken[0].first, "pong", 4), 4);
+  char buf[4] = {};
+  asio::read(ice.sock, asio::buffer(buf, 4));
+  EXPECT_EQ(std::string(buf, 4), "pong");
+  ::close(taken[0].first);
+  EXPECT_TRUE(ice.closed_by_peer(2s));
+
+  // HTTP, byte by byte at first, then keep-alive: not diverted.
+  RawClient web(s.port());
+  const std::string req = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (char c : req.substr(0, 3)) {
+    web.send_raw(std::string(1, c));
+    std::this_thread::sleep_for(5ms);
+  }
+  web.send_raw(req.substr(3));
+  EXPECT_EQ(web.read_response().result_int(), 200);
+  web.send_raw(std::string("\x00\x14\x00\x01", 4) + req);  // later bytes are never sniffed
+  EXPECT_EQ(web.read_response().result_int(), 400);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(taken.size(), 1u);
 }

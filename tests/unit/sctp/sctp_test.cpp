@@ -44,6 +44,7 @@ struct Peer {
   std::vector<std::string> closed;
   int buffered_low = 0;
   std::function<void(const Msg&)> on_message_hook;
+  std::function<void(ByteView)> on_raw_message;  // the view on_message got, before any copy
   std::function<void(uint16_t)> on_reset_hook;
   // Last: destroyed first, since its destructor may still send an ABORT into `outbox`.
   std::unique_ptr<Association> assoc;
@@ -109,6 +110,7 @@ class Pair {
     };
     cbs.on_connected = [&p] { ++p.connected; };
     cbs.on_message = [&p](uint16_t s, uint32_t ppid, ByteView m) {
+      if (p.on_raw_message) p.on_raw_message(m);
       p.messages.push_back(Msg{s, ppid, Bytes(m.begin(), m.end())});
       if (p.on_message_hook) p.on_message_hook(p.messages.back());
     };
@@ -690,6 +692,35 @@ TEST(SctpTest, PausedReceiverClosesItsWindowAndResumeDeliversEverythingInOrder) 
   ASSERT_TRUE(p.run_until([&] { return p.b.messages.size() == count; }));
   for (int i = 0; i < count; ++i)
     ASSERT_EQ(p.b.messages[i].data, pattern(64 * 1024, static_cast<uint8_t>(i))) << "message " << i;
+}
+
+// A message's view must stay valid through its callback even when the callback makes another
+// association read (the relay resumes a paused sender while it delivers a message): each nesting
+// level reads into a buffer of its own. Before, every association read into one static buffer.
+TEST(SctpTest, NestedReadOfAnotherAssociationKeepsTheOuterMessageIntact) {
+  Pair x, y;
+  ASSERT_TRUE(x.connect());
+  ASSERT_TRUE(y.connect());
+  y.b.assoc->set_receive_paused(true);
+  const Bytes ybytes = pattern(3000, 7), xbytes = pattern(3000, 99);
+  ASSERT_EQ(y.a.assoc->send(1, 51, ybytes, {}), SendStatus::Ok);
+  y.pump();  // at y.b, unread while paused
+  ASSERT_TRUE(y.b.messages.empty());
+  bool checked = false;
+  x.b.on_raw_message = [&](ByteView m) {
+    const Bytes before(m.begin(), m.end());
+    y.b.assoc->set_receive_paused(false);  // y.b reads y's message now, inside x's delivery
+    checked = true;
+    EXPECT_TRUE(std::equal(m.begin(), m.end(), before.begin(), before.end()))
+        << "the outer message's bytes changed under it";
+  };
+  ASSERT_EQ(x.a.assoc->send(1, 51, xbytes, {}), SendStatus::Ok);
+  x.pump();
+  ASSERT_TRUE(checked);
+  ASSERT_EQ(x.b.messages.size(), 1u);
+  EXPECT_EQ(x.b.messages[0].data, xbytes);
+  ASSERT_EQ(y.b.messages.size(), 1u);
+  EXPECT_EQ(y.b.messages[0].data, ybytes);
 }
 
 TEST(SctpTest, ChecksumMatchesUsrsctpForAllLengths) {
