@@ -11,15 +11,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { REPO_ROOT, withTimeout } from '../lib/server.mjs';
-import { hasFlag, iceTcpStats, startPeer, startPeerServer, startTestServer, tcpCandidates } from './lib/servers.mjs';
+import { iceTcpStats, startPeer, startPeerServer, startTestServer, tcpCandidates } from './lib/servers.mjs';
 import { matrixPage, pageClient } from './lib/page.mjs';
 import { sdpCandidates } from './lib/shared.js';
 
-// Until the server has ICE-TCP (no --no-ice-tcp in its --help) the tests that need it are
-// skipped with this reason; the controls and the answer-format test run either way.
-const HAS_ICE_TCP = hasFlag('peerrtc-server', '--no-ice-tcp');
-const NEEDS_ICE_TCP = HAS_ICE_TCP ? false : 'peerrtc-server has no ICE-TCP yet (no --no-ice-tcp in --help)';
-const NO_ICE_TCP_ARGS = HAS_ICE_TCP ? ['--no-ice-tcp'] : [];
 const CONNECT_FAIL_MS = 6000;
 
 let ns; // UDP dropped
@@ -77,20 +72,21 @@ function checkPath(path, protocol, port, what) {
   assert.equal(path.remote.port, port, `${what}: remote candidate port: ${JSON.stringify(path)}`);
 }
 
-test('answers: UDP host candidates first, then ICE-TCP passive on the same port number', { skip: NEEDS_ICE_TCP, timeout: 20000 }, async () => {
+test('answers: UDP host candidates first, then ICE-TCP passive on the same port number', { timeout: 20000 }, async () => {
   const offer = readFileSync(`${REPO_ROOT}/tests/fixtures/sdp/chromium-datachannel.sdp`, 'utf8');
   const a = await testServer.request('POST', '/offer', { room: 'interop', peer_id: uid('fmt'), offer: { sdp: offer, type: 'offer' } });
   assert.equal(a.status, 200, a.text);
   checkAnswerCandidates(sdpCandidates(a.json.sdp), { ip: ns.rootIp, udpPort: testServer.udp, tcpPort: testServer.udp }, 'peerrtc-testserver');
   const b = await server.request('POST', '/offer', { room: uid('fmt'), peer_id: uid('fmt'), offer: { sdp: offer, type: 'offer' } });
   assert.equal(b.status, 200, b.text);
-  assert.equal(server.udp, server.http, 'peerrtc-server runs with HTTP and UDP on one port number');
+  assert.deepEqual([server.http, server.tcp], [server.udp, server.udp], 'peerrtc-server: HTTP, UDP and ICE-TCP on one port number (READY)');
+  assert.equal(testServer.tcp, testServer.udp, 'peerrtc-testserver: ICE-TCP on the UDP port number (READY)');
   checkAnswerCandidates(sdpCandidates(b.json.sdp), { ip: ns.rootIp, udpPort: server.udp, tcpPort: server.http }, 'peerrtc-server');
 });
 
 test('control: --no-ice-tcp and UDP dropped: the JS client and the matrix fail to connect, clearly and in time', { timeout: 40000 }, async (t) => {
-  const noTcpServer = await startPeerServer(ns.rootIp, { name: 'server-no-ice-tcp', args: NO_ICE_TCP_ARGS });
-  const noTcpTest = await startTestServer(ns.rootIp, { name: 'testserver-no-ice-tcp', args: NO_ICE_TCP_ARGS });
+  const noTcpServer = await startPeerServer(ns.rootIp, { name: 'server-no-ice-tcp', args: ['--no-ice-tcp'] });
+  const noTcpTest = await startTestServer(ns.rootIp, { name: 'testserver-no-ice-tcp', args: ['--no-ice-tcp'] });
   try {
     const drops0 = ns.udpCounters().out.packets;
     const c = peer(ns, { mode: 'client', baseUrl: noTcpServer.baseUrl, room: uid('ctl'), peerId: uid('ctl'), connectTimeoutMs: CONNECT_FAIL_MS }, 'control-client');
@@ -112,7 +108,10 @@ test('control: --no-ice-tcp and UDP dropped: the JS client and the matrix fail t
     }
     // The clients did try UDP: the namespace dropped it.
     assert.ok(ns.udpCounters().out.packets > drops0, 'UDP packets were dropped by the namespace');
-    if (HAS_ICE_TCP) assert.equal((await iceTcpStats(noTcpServer)).accepted, 0, 'no ICE-TCP connection accepted');
+    assert.equal(noTcpServer.tcp, null, 'READY says tcp: null');
+    assert.equal(noTcpTest.tcp, null, 'READY says tcp: null');
+    assert.equal((await iceTcpStats(noTcpServer)).accepted, 0, 'no ICE-TCP connection accepted');
+    assert.equal((await iceTcpStats(noTcpTest)).accepted, 0, 'no ICE-TCP connection accepted');
   } finally {
     await noTcpServer.stop();
     await noTcpTest.stop();
@@ -135,7 +134,7 @@ test('control: UDP allowed: the same client in the same namespace connects over 
   }
 });
 
-test('wrtc in a UDP-dropped namespace: full matrix against peerrtc-testserver over ICE-TCP', { skip: NEEDS_ICE_TCP, timeout: 120000 }, async (t) => {
+test('wrtc in a UDP-dropped namespace: full matrix against peerrtc-testserver over ICE-TCP', { timeout: 120000 }, async (t) => {
   const before0 = await iceTcpStats(testServer);
   const drops0 = ns.udpCounters().out.packets;
   const m = peer(ns, { mode: 'matrix', baseUrl: testServer.baseUrl, peerId: uid('tcp-wrtc') }, 'matrix-wrtc');
@@ -151,14 +150,14 @@ test('wrtc in a UDP-dropped namespace: full matrix against peerrtc-testserver ov
   checkPath(path, 'tcp', testServer.udp, 'wrtc in the namespace');
   assert.ok(ns.udpCounters().out.packets > drops0, 'the client tried UDP and the namespace dropped it');
   const after0 = await iceTcpStats(testServer);
-  if (before0 || after0) {
-    assert.ok(after0.accepted > before0.accepted, `testserver ice_tcp.accepted grew: ${JSON.stringify(before0)} -> ${JSON.stringify(after0)}`);
-    assert.ok(after0.frames_in > before0.frames_in && after0.frames_out > before0.frames_out, 'frames counted');
-  }
+  t.diagnostic(`testserver ice_tcp: ${JSON.stringify(before0)} -> ${JSON.stringify(after0)}`);
+  assert.ok(after0.accepted > before0.accepted, 'testserver ice_tcp.accepted grew');
+  assert.ok(after0.frames_in - before0.frames_in > 500 && after0.frames_out - before0.frames_out > 500, 'the matrix went over TCP frames');
+  assert.equal(after0.closed_bad_frame, before0.closed_bad_frame, 'no bad frames');
   await m.exited;
 });
 
-test('Chromium in a UDP-dropped namespace: full matrix against peerrtc-testserver over ICE-TCP', { skip: NEEDS_ICE_TCP, timeout: 150000 }, async (t) => {
+test('Chromium in a UDP-dropped namespace: full matrix against peerrtc-testserver over ICE-TCP', { timeout: 150000 }, async (t) => {
   const b = await chromium();
   const page = await b.newPage('chromium-matrix');
   const mp = await matrixPage(page, testServer, 'chromium-ns');
@@ -174,7 +173,10 @@ test('Chromium in a UDP-dropped namespace: full matrix against peerrtc-testserve
   checkPath(r.path, 'tcp', testServer.udp, 'Chromium in the namespace');
   assert.ok(ns.udpCounters().out.packets > drops0, 'Chromium tried UDP and the namespace dropped it');
   const after0 = await iceTcpStats(testServer);
-  if (before0 || after0) assert.ok(after0.accepted > before0.accepted, `testserver ice_tcp.accepted grew: ${JSON.stringify(before0)} -> ${JSON.stringify(after0)}`);
+  t.diagnostic(`testserver ice_tcp: ${JSON.stringify(before0)} -> ${JSON.stringify(after0)}`);
+  assert.ok(after0.accepted > before0.accepted, 'testserver ice_tcp.accepted grew');
+  assert.ok(after0.frames_in - before0.frames_in > 500 && after0.frames_out - before0.frames_out > 500, 'the matrix went over TCP frames');
+  assert.equal(after0.closed_bad_frame, before0.closed_bad_frame, 'no bad frames');
   await page.close();
 });
 
@@ -186,7 +188,7 @@ const SENDS = [
   { kind: 'binary', size: 'max' },
 ];
 
-test('room on peerrtc-server: wrtc and Chromium over ICE-TCP (UDP dropped) with a UDP wrtc peer: all hear each other', { skip: NEEDS_ICE_TCP, timeout: 90000 }, async (t) => {
+test('room on peerrtc-server: wrtc and Chromium over ICE-TCP (UDP dropped) with a UDP wrtc peer: all hear each other', { timeout: 90000 }, async (t) => {
   const room = uid('mixed');
   const base = server.baseUrl;
   const before0 = await iceTcpStats(server);
@@ -258,3 +260,4 @@ test('room on peerrtc-server: wrtc and Chromium over ICE-TCP (UDP dropped) with 
   t.diagnostic(`server ice_tcp: ${JSON.stringify(before0)} -> ${JSON.stringify(end)}`);
   await page.close();
 });
+

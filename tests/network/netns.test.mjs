@@ -58,19 +58,19 @@ for (const mode of ['dropped', 'allowed']) {
       const p = ns.spawnJson(process.execPath, ['-e', SENDER, ns.rootIp, String(l.udpPort), String(l.tcpPort)], { name: `sender-${mode}` });
       const udp = await p.waitFor((m) => m.type === 'udp', 10000, 'the UDP send');
       await p.waitFor((m) => m.type === 'tcp', 10000, 'the TCP connection');
-      // Marker: the TCP line was sent after the datagram, and on a veth the datagram (if it
-      // passes) is delivered before the TCP handshake even starts.
+      // Marker: the TCP line, sent after the datagram, has arrived.
       await l.tcpArrived;
       await p.exited;
       const c = ns.udpCounters();
       assert.deepEqual(l.got.tcp, ['tcp-probe'], 'TCP gets through in both modes');
       if (mode === 'dropped') {
+        // The datagram never left the namespace: sendto failed and the rule counted it.
         assert.equal(udp.error, 'EPERM', 'sendto fails: the OUTPUT rule drops it');
         assert.deepEqual(l.got.udp, [], 'no datagram arrived');
         assert.equal(c.out.packets - before.out.packets, 1, 'the DROP rule counted the datagram');
       } else {
         assert.equal(udp.error, null);
-        // The TCP line arrived after the datagram was sent; give the datagram the same path.
+        // Delivered before the TCP line; its 'message' event may still be queued behind it.
         for (let i = 0; i < 100 && !l.got.udp.length; i++) await new Promise((r) => setTimeout(r, 10));
         assert.deepEqual(l.got.udp, ['udp-probe'], 'the datagram arrived');
         assert.equal(c.out.packets - before.out.packets, 1, 'the ACCEPT rule counted the datagram');

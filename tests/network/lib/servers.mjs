@@ -1,9 +1,6 @@
 // Servers and peers of the network suite: peerrtc-server and peerrtc-testserver on a given
 // address (tests/lib/server.mjs does the process work), wrtc peer processes (lib/peer.mjs), and
 // answer checks.
-import { spawnSync } from 'node:child_process';
-import dgram from 'node:dgram';
-import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { binaryPath, startProcess } from '../../lib/server.mjs';
@@ -11,17 +8,6 @@ import { spawnJson } from './netns.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const PEER_SCRIPT = join(here, 'peer.mjs');
-
-const helpCache = new Map();
-// Whether `--help` of a binary lists `flag`.
-export function hasFlag(name, flag) {
-  const bin = binaryPath(name);
-  if (!helpCache.has(bin)) {
-    const r = spawnSync(bin, ['--help'], { encoding: 'utf8', timeout: 5000 });
-    helpCache.set(bin, `${r.stdout || ''}${r.stderr || ''}`);
-  }
-  return new RegExp(`${flag.replace(/[-]/g, '\\-')}\\b`).test(helpCache.get(bin));
-}
 
 // GET /stats as JSON (throws unless 200).
 async function stats(server) {
@@ -45,43 +31,17 @@ export async function startTestServer(host, { name = 'testserver', args = [] } =
   return s;
 }
 
-// A port number free for both TCP and UDP on `host` right now.
-async function freePort(host) {
-  for (let i = 0; i < 20; i++) {
-    const srv = net.createServer();
-    await new Promise((res, rej) => { srv.once('error', rej); srv.listen(0, host, res); });
-    const port = srv.address().port;
-    const sock = dgram.createSocket('udp4');
-    const udpFree = await new Promise((res) => { sock.once('error', () => res(false)); sock.bind(port, host, () => res(true)); });
-    if (udpFree) sock.close();
-    await new Promise((res) => srv.close(res));
-    if (udpFree) return port;
-  }
-  throw new Error(`no port free for both TCP and UDP on ${host}`);
-}
-
 /**
- * peerrtc-server on `host` with HTTP and UDP on the same port number (its default, which ICE-TCP
- * shares with HTTP), --no-examples, the given extra args; adds stats(). Retries on a port
- * taken between the probe and the start (exit code 1).
+ * peerrtc-server on `host` with --port 0 (one ephemeral number for HTTP, UDP and ICE-TCP, which
+ * shares the HTTP port), --no-examples and the given extra args; adds stats().
  */
-export async function startPeerServer(host, { name = 'server', args = [], samePort = true } = {}) {
-  let lastErr;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = samePort ? await freePort(host) : 0;
-    try {
-      const s = await startProcess(binaryPath('peerrtc-server'),
-        ['--host', host, '--port', String(port), '--no-examples', '--log-level', 'warn', ...args],
-        { name, httpHost: host, expectCleanExit: true });
-      s.host = host;
-      s.stats = () => stats(s);
-      return s;
-    } catch (e) {
-      lastErr = e;
-      if (!/exited \(code 1,/.test(e.message)) throw e;
-    }
-  }
-  throw lastErr;
+export async function startPeerServer(host, { name = 'server', args = [] } = {}) {
+  const s = await startProcess(binaryPath('peerrtc-server'),
+    ['--host', host, '--port', '0', '--no-examples', '--log-level', 'warn', ...args],
+    { name, httpHost: host, expectCleanExit: true });
+  s.host = host;
+  s.stats = () => stats(s);
+  return s;
 }
 
 /**
@@ -96,5 +56,9 @@ export function startPeer(ns, job, name) {
 /** The ICE-TCP part of an answer's candidates (lib/shared.js sdpCandidates()). */
 export function tcpCandidates(candidates) { return candidates.filter((c) => c.protocol === 'tcp'); }
 
-/** The ice_tcp object of /stats, or null if the server has none (before ICE-TCP). */
-export async function iceTcpStats(server) { return (await server.stats()).ice_tcp ?? null; }
+/** The ice_tcp object of /stats (throws if there is none). */
+export async function iceTcpStats(server) {
+  const s = await server.stats();
+  if (!s.ice_tcp || typeof s.ice_tcp.accepted !== 'number') throw new Error(`${server.name}: /stats has no ice_tcp: ${JSON.stringify(s)}`);
+  return s.ice_tcp;
+}
