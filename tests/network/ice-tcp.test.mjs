@@ -5,7 +5,8 @@
 // candidate pair is TCP (UDP for the root-namespace peer), the namespace's DROP rule counted the
 // UDP the client tried first, and the server's /stats ice_tcp.accepted grew. The controls show
 // the harness bites: with --no-ice-tcp the same peer fails to connect within a bounded time, and
-// with UDP allowed it connects over UDP.
+// with UDP allowed it connects over UDP. Last, a peer whose namespace is cut off (its TCP
+// connection dies without a FIN) is removed by the consent timeout.
 import { createNetns } from './lib/netns.mjs'; // first: its exit listener must precede wrtc's
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -261,3 +262,37 @@ test('room on peerrtc-server: wrtc and Chromium over ICE-TCP (UDP dropped) with 
   await page.close();
 });
 
+test('an ICE-TCP peer whose network is cut (no FIN, no RST) leaves by the consent timeout', { timeout: 40000 }, async (t) => {
+  const CONSENT_MS = 3000;
+  const s = await startPeerServer(ns.rootIp, { name: 'server-consent', args: ['--consent-timeout-ms', String(CONSENT_MS)] });
+  const room = uid('cut');
+  const victimId = uid('cut-victim');
+  const observer = peer(null, { mode: 'client', baseUrl: s.baseUrl, room, peerId: uid('observer') }, 'observer');
+  const victim = peer(ns, { mode: 'client', baseUrl: s.baseUrl, room, peerId: victimId }, 'victim');
+  try {
+    const v = await victim.waitFor((x) => x.type === 'connected' || x.type === 'error', 20000, 'the victim to connect');
+    assert.equal(v.type, 'connected', JSON.stringify(v));
+    checkPath(v.path, 'tcp', s.tcp, 'victim');
+    await observer.waitFor((x) => (x.type === 'connected' && x.peers.includes(victimId)) || (x.type === 'peer_joined' && x.peer === victimId),
+      20000, 'the observer to know the victim');
+    assert.equal((await iceTcpStats(s)).open, 1);
+    const t0 = Date.now();
+    ns.cut();
+    const left = await observer.waitFor((x) => x.type === 'peer_left' && x.peer === victimId, CONSENT_MS + 5000, 'peer_left of the victim');
+    const ms = left.at - t0;
+    t.diagnostic(`cut ICE-TCP peer: peer_left ${ms} ms after the cut (consent timeout ${CONSENT_MS} ms)`);
+    // The TCP connection stays up as far as the server can tell: only consent can end the peer.
+    // Its last check came at most one client check interval (≤ 2.5 s) before the cut.
+    assert.ok(ms >= CONSENT_MS - 2600, `peer_left ${ms} ms after the cut: too early for the consent timeout`);
+    assert.ok(ms <= CONSENT_MS + 3000, `peer_left ${ms} ms after the cut: later than ~${CONSENT_MS} ms + 3 s`);
+    const deadline = Date.now() + 5000;
+    let st;
+    while ((st = await iceTcpStats(s)).open !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(st.open, 0, `the dead connection is closed: ${JSON.stringify(st)}`);
+  } finally {
+    await victim.stop();
+    await observer.stop();
+    ns.setUdp('dropped');
+    await s.stop();
+  }
+});

@@ -185,6 +185,12 @@ export async function createNetns({ udp = 'allowed', rules = [] } = {}) {
     for (const r of rules) ns.iptables(r);
     ns.udp = mode;
   };
+  // Cuts the namespace off: every packet in or out is dropped (TCP too, so a connection dies
+  // without a FIN or RST reaching the other side). setUdp() restores the usual rules.
+  ns.cut = () => {
+    ns.iptables(['-I', 'OUTPUT', '-j', 'DROP']);
+    ns.iptables(['-I', 'INPUT', '-j', 'DROP']);
+  };
   ns.destroySync = () => {
     if (!live.has(ns)) return;
     live.delete(ns);
