@@ -76,12 +76,15 @@ export async function withTimeout(promise, ms, what) {
  *   expectCleanExit  true: stop() throws unless the exit code is 0, and throws if the process
  *                    had already exited; false: stop() returns whatever the exit was
  *   missingHint      added to the "does not exist" error
+ *   httpHost         the address baseUrl and request() use ('127.0.0.1'; a server started with
+ *                    --host <addr> listens only there)
  * The result: {child, name, cmd, args, http, udp, baseUrl, request, output(), exitInfo(),
  * exited (promise of {code, signal}), lines, waitForLine, write, stop, kill}.
  */
 export async function startProcess(cmd, args = [], {
   name = 'server', env = {}, stdin = 'ignore', keepLines = false, readyTimeoutMs = READY_TIMEOUT_MS,
   outputKeep = OUTPUT_KEEP, stopTimeoutMs = STOP_TIMEOUT_MS, expectCleanExit = true, missingHint = '',
+  httpHost = '127.0.0.1',
 } = {}) {
   if (isAbsolute(cmd) && !existsSync(cmd)) throw new Error(missingBinaryMessage(cmd, missingHint));
   const commandLine = `${cmd} ${args.join(' ')}`.trim();
@@ -135,7 +138,7 @@ export async function startProcess(cmd, args = [], {
     child.kill('SIGKILL');
     throw e;
   }
-  const baseUrl = `http://127.0.0.1:${info.http}`;
+  const baseUrl = `http://${httpHost}:${info.http}`;
 
   // An HTTP request; body: a string or bytes as they are, anything else as JSON.
   async function request(method, path, body, headers = {}) {
