@@ -178,7 +178,7 @@ int main(int argc, char** argv) {
   config.ice_tcp_stun_timeout = std::chrono::milliseconds(tcp_stun_ms);
   // HTTP and UDP share a port number unless --udp-port says otherwise; then ICE-TCP shares the
   // HTTP port too (told apart by the first bytes), and one port is all a firewall must open.
-  const bool shared_port = udp_port < 0 || udp_port == port;
+  const bool shared_port = udp_port < 0 || (udp_port == port && port != 0);
   config.ice_tcp_handoff = config.ice_tcp && shared_port;
 
   peerrtc::server::Options options;

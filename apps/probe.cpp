@@ -18,7 +18,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
-#include <future>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -30,6 +29,7 @@
 #include "dtls/dtls.hpp"
 #include "http/http.hpp"
 #include "net/client.hpp"
+#include "net/net_thread.hpp"
 #include "signaling/frames.hpp"
 
 using json = nlohmann::json;
@@ -42,33 +42,23 @@ namespace {
 
 double secs_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// The loop thread: every ClientPeer lives and dies on it.
+// The loop thread: every ClientPeer lives and dies on it (net::NetThread; a tool waits as long
+// as the loop needs, so the deadline is only a guard against a wedged loop).
 class LoopThread {
  public:
-  LoopThread() : loop_(io_) {
-    thread_ = std::thread([this] {
-      auto guard = asio::make_work_guard(io_);
-      io_.run();
-    });
-  }
+  LoopThread() : loop_(net_.io()) { net_.start(); }
   template <typename F>
   auto run(F f) {
-    std::packaged_task<decltype(f())()> task(std::move(f));
-    auto fut = task.get_future();
-    asio::post(io_, [&task] { task(); });
-    return fut.get();
+    return net_.invoke(std::move(f), std::chrono::minutes(10));
   }
   net::Loop& loop() { return loop_; }
   ~LoopThread() {
-    run([this] { loop_.stop(); return 0; });
-    io_.stop();
-    thread_.join();
+    net_.stop([this] { loop_.stop(); });
   }
 
  private:
-  asio::io_context io_;
+  net::NetThread net_;
   net::Loop loop_;
-  std::thread thread_;
 };
 
 // One peer of the PeerRTC protocol. Its state is shared between the loop thread (callbacks) and

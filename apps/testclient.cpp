@@ -17,6 +17,7 @@
 #include "common/log.hpp"
 #include "http/http.hpp"
 #include "net/client.hpp"
+#include "net/net_thread.hpp"
 
 using json = nlohmann::json;
 namespace asio = boost::asio;
@@ -45,30 +46,20 @@ struct Inbox {
 class Runner {
  public:
   Runner(std::string host, uint16_t port, std::string peer_id)
-      : host_(std::move(host)), port_(port), peer_id_(std::move(peer_id)), loop_(io_) {
-    thread_ = std::thread([this] {
-      auto guard = asio::make_work_guard(io_);
-      io_.run();
-    });
+      : host_(std::move(host)), port_(port), peer_id_(std::move(peer_id)), loop_(net_.io()) {
+    net_.start();
   }
   ~Runner() {
-    std::promise<void> done;
-    asio::post(io_, [&] {
+    net_.stop([this] {
       client_.reset();
       loop_.stop();
-      done.set_value();
     });
-    done.get_future().wait();
-    io_.stop();
-    thread_.join();
   }
 
+  // The deadline only guards against a wedged loop: the test's own timeouts are shorter.
   template <typename F>
   auto on_loop(F f) {
-    std::packaged_task<decltype(f())()> task(std::move(f));
-    auto fut = task.get_future();
-    asio::post(io_, [&task] { task(); });
-    return fut.get();
+    return net_.invoke(std::move(f), std::chrono::minutes(10));
   }
 
   void check(bool ok, const std::string& what) {
@@ -269,9 +260,8 @@ class Runner {
   std::string host_;
   uint16_t port_;
   std::string peer_id_;
-  asio::io_context io_;
+  net::NetThread net_;
   net::Loop loop_;
-  std::thread thread_;
   std::unique_ptr<net::ClientPeer> client_;
   Inbox inbox_;
   uint16_t control_ = 0;

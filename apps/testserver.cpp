@@ -5,7 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <future>
+#include <csignal>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -15,6 +15,7 @@
 #include "common/log.hpp"
 #include "http/http.hpp"
 #include "net/engine.hpp"
+#include "net/net_thread.hpp"
 #include "sctp/sctp.hpp"
 
 using json = nlohmann::json;
@@ -30,8 +31,8 @@ struct PeerState {
 
 class TestServer {
  public:
-  TestServer(asio::io_context& io, net::Loop& loop, net::EngineConfig cfg)
-      : io_(io), engine_(loop, std::move(cfg)) {}
+  TestServer(net::NetThread& net, net::Loop& loop, net::EngineConfig cfg)
+      : net_(net), engine_(loop, std::move(cfg)) {}
 
   http::Response offer(const http::Request& req) {
     json body = json::parse(req.body, nullptr, false);
@@ -48,12 +49,12 @@ class TestServer {
       return http::Response::error(400, "field 'offer.type' must be \"offer\"");
     std::string peer_id = body["peer_id"];
     std::string sdp = body["offer"]["sdp"];
-    std::promise<Result<std::string>> done;
-    auto fut = done.get_future();
-    asio::post(io_, [&] { done.set_value(accept(peer_id, sdp)); });
-    if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
-      return http::Response::error(503, "network thread did not answer in time");
-    auto answer = fut.get();
+    Result<std::string> answer = Error{""};
+    try {  // the task owns its inputs: it may run after a timed-out request has returned
+      answer = net_.invoke([this, peer_id, sdp] { return accept(peer_id, sdp); }, kApiTimeout);
+    } catch (const net::NetThread::Unavailable& e) {
+      return http::Response::error(503, e.what());
+    }
     if (!answer) return http::Response::error(400, answer.error());
     return http::Response::json(200, json{{"sdp", *answer}, {"type", "answer"}}.dump());
   }
@@ -65,26 +66,27 @@ class TestServer {
 
   // Wire counters, read on the network thread.
   http::Response stats() {
-    std::promise<json> done;
-    auto fut = done.get_future();
-    asio::post(io_, [&] {
-      auto s = engine_.stats();
-      done.set_value(json{{"datagrams_in", s.datagrams_in},
-                          {"datagrams_out", s.datagrams_out},
-                          {"gso_runs", s.gso_runs},
-                          {"ice_tcp", json{{"accepted", s.tcp.accepted},
-                                           {"open", s.tcp.open},
-                                           {"refused", s.tcp.refused},
-                                           {"closed_no_stun", s.tcp.closed_no_stun},
-                                           {"closed_bad_frame", s.tcp.closed_bad_frame},
-                                           {"frames_in", s.tcp.frames_in},
-                                           {"frames_out", s.tcp.frames_out},
-                                           {"dropped_send", s.tcp.dropped_send}}},
-                          {"sctp_retransmitted_chunks", sctp::Stack::retransmitted_chunks()}});
-    });
-    if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
-      return http::Response::error(503, "network thread did not answer in time");
-    return http::Response::json(200, fut.get().dump());
+    json j;
+    try {
+      j = net_.invoke([this] {
+        auto s = engine_.stats();
+        return json{{"datagrams_in", s.datagrams_in},
+                    {"datagrams_out", s.datagrams_out},
+                    {"gso_runs", s.gso_runs},
+                    {"ice_tcp", json{{"accepted", s.tcp.accepted},
+                                     {"open", s.tcp.open},
+                                     {"refused", s.tcp.refused},
+                                     {"closed_no_stun", s.tcp.closed_no_stun},
+                                     {"closed_bad_frame", s.tcp.closed_bad_frame},
+                                     {"frames_in", s.tcp.frames_in},
+                                     {"frames_out", s.tcp.frames_out},
+                                     {"dropped_send", s.tcp.dropped_send}}},
+                    {"sctp_retransmitted_chunks", sctp::Stack::retransmitted_chunks()}};
+      }, kApiTimeout);
+    } catch (const net::NetThread::Unavailable& e) {
+      return http::Response::error(503, e.what());
+    }
+    return http::Response::json(200, j.dump());
   }
 
   void shutdown() { engine_.close_all("server shutting down"); }
@@ -182,7 +184,8 @@ class TestServer {
     pc->send_text(stream, reply.dump());
   }
 
-  asio::io_context& io_;
+  static constexpr std::chrono::seconds kApiTimeout{5};
+  net::NetThread& net_;
   net::Engine engine_;
   std::map<net::PeerId, PeerState> peers_;  // loop thread only
   std::mutex mu_;
@@ -212,14 +215,21 @@ int main(int argc, char** argv) {
   cfg.tcp.stun_timeout = std::chrono::milliseconds(tcp_stun_ms);
   log().set_level(spdlog::level::from_str(log_level));
 
-  asio::io_context io;
-  net::Loop loop(io);
+  // The network thread runs the loop; the main thread waits for a signal.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts: all inherit it
+
+  net::NetThread net;
+  net::Loop loop(net.io());
   cfg.bind_address = host;
   cfg.udp_port = udp_port;
   std::unique_ptr<TestServer> server;
   std::unique_ptr<http::Server> web;
   try {
-    server = std::make_unique<TestServer>(io, loop, cfg);
+    server = std::make_unique<TestServer>(net, loop, cfg);
     http::ServerConfig hc;
     hc.host = host;
     hc.port = http_port;
@@ -227,26 +237,25 @@ int main(int argc, char** argv) {
     web->route("POST", "/offer", [&](const http::Request& r) { return server->offer(r); });
     web->route("GET", "/events", [&](const http::Request&) { return server->events(); });
     web->route("GET", "/stats", [&](const http::Request&) { return server->stats(); });
+    net.start();
     web->start();
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << std::endl;
     return 1;
   }
-  // The UDP port is the engine's; report both.
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code&, int) {
-    server->shutdown();
-    loop.stop();
-    // Let the ABORTs go out, then stop.
-    asio::post(io, [&] { io.stop(); });
-  });
   std::cout << "READY "
             << json{{"http", web->port()},
                     {"udp", server->udp_port()},
                     {"tcp", cfg.tcp.enabled ? json(server->udp_port()) : json(nullptr)}}
                    .dump()
             << std::endl;
-  io.run();
-  web->stop();
+  int sig = 0;
+  sigwait(&signals, &sig);
+  web->stop();  // no new requests
+  net.stop([&] {
+    server->shutdown();  // ABORTs go out; NetThread::stop lets them leave before it ends
+    loop.stop();
+  });
+  server.reset();
   return 0;
 }

@@ -41,6 +41,7 @@
 #include "http/http.hpp"
 #include "net/client.hpp"
 #include "net/loop.hpp"
+#include "net/net_thread.hpp"
 
 using json = nlohmann::json;
 namespace asio = boost::asio;
@@ -159,20 +160,15 @@ struct Peer {
 
 class LoadGen {
  public:
-  explicit LoadGen(Options o) : o_(std::move(o)), loop_(io_, 10ms), tick_(io_) {
+  explicit LoadGen(Options o) : o_(std::move(o)), loop_(net_.io(), 10ms), tick_(net_.io()) {
     prefix_ = "lg" + std::to_string(getpid() % 100000);
     cert_ = dtls::Certificate::generate();
-    thread_ = std::thread([this] {
-      auto guard = asio::make_work_guard(io_);
-      io_.run();
-    });
+    net_.start();
   }
+  // The deadline only guards against a wedged loop (a 1,000-peer join takes seconds).
   template <typename F>
   auto on_loop(F f) {
-    std::packaged_task<decltype(f())()> task(std::move(f));
-    auto fut = task.get_future();
-    asio::post(io_, [&task] { task(); });
-    return fut.get();
+    return net_.invoke(std::move(f), std::chrono::minutes(10));
   }
 
   ~LoadGen() {
@@ -183,13 +179,10 @@ class LoadGen {
       return 0;
     });
     std::this_thread::sleep_for(200ms);  // let ABORTs leave
-    on_loop([this] {
+    net_.stop([this] {
       for (auto& p : peers_) p->client.reset();
       loop_.stop();
-      return 0;
     });
-    io_.stop();
-    thread_.join();
   }
 
   int run() {
@@ -546,10 +539,9 @@ class LoadGen {
   }
 
   Options o_;
-  asio::io_context io_;
+  net::NetThread net_;
   net::Loop loop_;
   asio::steady_timer tick_;
-  std::thread thread_;
   std::shared_ptr<dtls::Certificate> cert_;
   std::string prefix_;
   std::vector<std::unique_ptr<Peer>> peers_;

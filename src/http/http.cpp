@@ -249,7 +249,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // The first bytes of the connection decide whether it is HTTP at all (Server::divert). They
   // stay in buffer_, where the HTTP parser finds them.
   void sniff() {
-    stream_.expires_after(server_.config.read_timeout);
+    stream_.expires_after(std::min<std::chrono::steady_clock::duration>(server_.diversion->sniff_timeout,
+                                                                        server_.config.read_timeout));
     stream_.async_read_some(buffer_.prepare(512), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
       if (ec) return self->on_read_error(ec);
       self->buffer_.commit(n);

@@ -62,6 +62,9 @@ class Server {
   // bytes already read, and owns both. Called on an HTTP thread. Set before start().
   struct Diversion {
     size_t sniff_bytes = 4;
+    // How long a new connection may take to send them; then it is closed (HTTP clients send at
+    // once, so this can be shorter than the read timeout).
+    std::chrono::milliseconds sniff_timeout{5000};
     std::function<bool(std::string_view first_bytes)> match;
     std::function<void(int fd, std::string first_bytes)> take;
   };

@@ -209,7 +209,7 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
 
   // One port for everything: ICE-TCP connections reach the HTTP port, and are handed over.
   if (manager.config().ice_tcp && manager.config().ice_tcp_handoff) {
-    http.divert({4, &SignalingManager::looks_like_ice_tcp,
+    http.divert({4, manager.config().ice_tcp_stun_timeout, &SignalingManager::looks_like_ice_tcp,
                  [&manager](int fd, std::string first) { manager.accept_tcp(fd, std::move(first)); }});
   }
 

@@ -72,6 +72,8 @@ test('one port: HTTP, UDP and ICE-TCP share the number; TCP and UDP peers talk i
 
 test('--udp-port elsewhere: the engine listens for ICE-TCP on the UDP port number itself', { timeout: 30000 }, async () => {
   const s = await start(['--port', '0', '--udp-port', '0'], 'own-listener');
+  assert.notEqual(s.http, s.udp, 'HTTP and UDP on ports of their own');
+  assert.equal(s.tcp, s.udp, 'ICE-TCP on the UDP port number');
   const room = uniqueId('own');
   const a = await connect(s, room, 'a', tcpOnly);
   assert.equal(await selectedProtocol(a.pc), 'tcp');

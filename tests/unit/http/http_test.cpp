@@ -566,7 +566,7 @@ TEST(Http, DivertHandsOverMatchingConnectionsOnly) {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::pair<int, std::string>> taken;
-  s.divert({4, [](std::string_view head) { return head.size() >= 4 && head[2] == 0 && head[3] == 1; },
+  s.divert({4, 300ms, [](std::string_view head) { return head.size() >= 4 && head[2] == 0 && head[3] == 1; },
             [&](int fd, std::string first) {
               std::lock_guard lock(mu);
               taken.emplace_back(fd, std::move(first));
@@ -603,6 +603,11 @@ TEST(Http, DivertHandsOverMatchingConnectionsOnly) {
   EXPECT_EQ(web.read_response().result_int(), 200);
   web.send_raw(std::string("\x00\x14\x00\x01", 4) + req);  // later bytes are never sniffed
   EXPECT_EQ(web.read_response().result_int(), 400);
+  // A connection that says nothing is closed after the sniff timeout, not the read timeout.
+  RawClient silent(s.port());
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.closed_by_peer(5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
   std::lock_guard lock(mu);
   EXPECT_EQ(taken.size(), 1u);
 }
