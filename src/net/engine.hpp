@@ -77,7 +77,8 @@ struct EngineStats {
   uint64_t dropped_send = 0;        // send failures (e.g. socket buffer full)
   uint64_t peers_created = 0, peers_closed = 0;
   // Per-peer wire drops, summed over live and closed peers.
-  uint64_t stun_bad = 0;      // STUN with bad integrity/credentials/format for a known ufrag
+  uint64_t stun_bad = 0;      // STUN with bad integrity/credentials/format for a known ufrag,
+                              // or an ICE role conflict (487)
   uint64_t dtls_dropped = 0;  // DTLS from an unauthenticated address, non-DTLS bytes
   uint64_t dcep_bad = 0, messages_dropped = 0;
   TcpStats tcp;

@@ -233,7 +233,7 @@ void PeerConnection::handle_stun(ByteView datagram, const Endpoint& from, Clock:
 }
 
 void PeerConnection::send_stun_error(const stun::Message& req, const Endpoint& to, uint16_t code,
-                                     const std::string& reason) {
+                                     const std::string& reason, std::string_view integrity_key) {
   stun::Message res;
   res.method = req.method;
   res.cls = stun::Class::ErrorResponse;
@@ -241,7 +241,7 @@ void PeerConnection::send_stun_error(const stun::Message& req, const Endpoint& t
   res.error_code = code;
   res.error_reason = reason;
   if (code == 420) res.unknown_attributes = req.unknown_attributes;
-  auto bytes = stun::build(res, {}, true);
+  auto bytes = stun::build(res, integrity_key, true);
   cb_.send_datagram(bytes, to);
 }
 
@@ -260,6 +260,17 @@ void PeerConnection::handle_stun_request(const stun::Message& req, ByteView data
     ++counters_.stun_bad;
     log().debug("peer {}: STUN request with bad credentials", local_ufrag_);
     return send_stun_error(req, from, 401, "Unauthorized");
+  }
+  // RFC 8445 §7.3.1.1: a request from an agent that is controlled too is a role conflict. A
+  // lite agent is always the controlled one (§6.1.1) and cannot switch, whatever the
+  // tie-breakers say, so it keeps its role and answers 487: the remote must become controlling.
+  // The request authenticated, so the error response carries MESSAGE-INTEGRITY (RFC 8489
+  // §9.1.3; the controlling agent discards an unauthenticated one). Not a valid check: no
+  // consent, no path selection.
+  if (role_ == Role::Server && req.ice_controlled) {
+    ++counters_.stun_bad;
+    log().debug("peer {}: Binding request with ICE-CONTROLLED: role conflict", local_ufrag_);
+    return send_stun_error(req, from, 487, "Role Conflict", local_pwd_);
   }
   stun::Message res;
   res.cls = stun::Class::SuccessResponse;

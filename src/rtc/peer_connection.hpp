@@ -67,7 +67,7 @@ enum class SendStatus { Ok, NoSuchChannel, NotOpen, TooLarge, BufferFull, Error 
 const char* to_string(SendStatus s);
 
 struct Counters {
-  uint64_t stun_bad = 0;         // bad integrity/username/format
+  uint64_t stun_bad = 0;         // bad integrity/username/format, ICE role conflict (487)
   uint64_t dtls_dropped = 0;     // from an unauthenticated address or bad records
   uint64_t dcep_bad = 0;         // malformed DCEP
   uint64_t messages_dropped = 0; // unknown PPID, unknown stream, ...
@@ -140,8 +140,9 @@ class PeerConnection {
                            Clock::time_point now);
   void handle_stun_response(const stun::Message& res, ByteView datagram, const Endpoint& from,
                             Clock::time_point now);
+  // integrity_key: empty for a request that did not authenticate (no MESSAGE-INTEGRITY).
   void send_stun_error(const stun::Message& req, const Endpoint& to, uint16_t code,
-                       const std::string& reason);
+                       const std::string& reason, std::string_view integrity_key = {});
   void send_check(Clock::time_point now);
   void start_dtls();
   void on_dtls_connected();
