@@ -335,7 +335,10 @@ export class WebRTCConnection {
   // open + welcome.
   async _attempt(isReconnect) {
     const gen = ++this._gen;
-    const session = { gen, pc: null, dc: null, opened: false, welcomed: false, iceTimer: null, failed: null, iceErrors: [] };
+    const session = {
+      gen, pc: null, dc: null, opened: false, welcomed: false, iceTimer: null, failed: null,
+      iceErrors: [], candidates: 0, gathered: false,
+    };
     this._session = session;
     const RTCPC = this._RTCPeerConnection;
     if (typeof RTCPC !== 'function') throw new PeerRTCError('no RTCPeerConnection: pass options.RTCPeerConnection (e.g. from @roamhq/wrtc in Node)');
@@ -438,9 +441,30 @@ export class WebRTCConnection {
       if (!current()) return;
       const text = `${ev.url || 'ICE server'}: ${ev.errorCode}${ev.errorText ? ' ' + ev.errorText : ''}`;
       this._log('ICE candidate error:', text);
+      // libwebrtc reports "address is incompatible" for each local interface of the other
+      // address family than the server's: not a reason for anything to fail.
+      if (/incompatible/i.test(ev.errorText || '')) return;
       // The same error comes once per local network interface; keep each one once, a few at most.
       if (!session.iceErrors.includes(text) && session.iceErrors.length < 4) session.iceErrors.push(text);
     };
+    // No local candidate at all once gathering is over (e.g. iceTransportPolicy 'relay' and the
+    // TURN server refused the credentials): nothing can connect, so fail now, not at the timeout.
+    const gathered = () => {
+      if (session.gathered || !current()) return;
+      session.gathered = true;
+      this._log(`ICE gathering complete: ${session.candidates} candidate(s)`);
+      if (session.candidates === 0) {
+        session.fail(new PeerRTCError(`no ICE candidates: ${this.iceTransportPolicy === 'relay'
+          ? 'iceTransportPolicy is \'relay\' and no TURN server gave a relay address'
+          : 'no network interface or ICE server gave an address'}${this._iceErrorText(session)}`));
+      }
+    };
+    pc.onicecandidate = (ev) => {
+      if (!current()) return;
+      if (ev.candidate && ev.candidate.candidate) session.candidates++;
+      else if (!ev.candidate) gathered();
+    };
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') gathered(); };
     pc.oniceconnectionstatechange = () => {
       if (!current()) return;
       const st = pc.iceConnectionState;
@@ -610,7 +634,11 @@ export class WebRTCConnection {
     if (session.settle) session.fail(new PeerRTCError(`connection closed: ${why}`));
     const { pc, dc } = session;
     if (dc) { dc.onopen = dc.onmessage = dc.onclose = dc.onerror = null; try { dc.close(); } catch { /* already closed */ } }
-    if (pc) { pc.oniceconnectionstatechange = pc.onconnectionstatechange = pc.onicecandidateerror = null; try { pc.close(); } catch { /* already closed */ } }
+    if (pc) {
+      pc.oniceconnectionstatechange = pc.onconnectionstatechange = pc.onicecandidateerror = null;
+      pc.onicecandidate = pc.onicegatheringstatechange = null;
+      try { pc.close(); } catch { /* already closed */ }
+    }
   }
 
   // ---------------------------------------------------------------- HTTP
