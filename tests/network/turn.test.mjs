@@ -10,7 +10,9 @@
 // fails within its connect timeout with a clear error (the TURN server's 401), and the other
 // peers of its room do not notice. TURN over TCP to coturn is covered as well.
 //
-//   bash tests/network/run.sh tests/network/turn.test.mjs     (PEERRTC_VERBOSE=1: server/coturn logs)
+//   bash tests/network/run.sh tests/network/turn.test.mjs
+// PEERRTC_VERBOSE=1 forwards the servers', coturn's and the pages' output to stderr;
+// PEERRTC_SERVER_LOG_LEVEL=debug makes peerrtc-server say which address it selects per peer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -47,7 +49,7 @@ after(async () => {
 
 async function startPeerrtc(name, extraArgs) {
   const s = await startProcess(binaryPath('peerrtc-server'),
-    ['--host', '127.0.0.1', '--port', '0', '--no-examples', '--log-level', 'warn', ...extraArgs], { name });
+    ['--host', '127.0.0.1', '--port', '0', '--no-examples', '--log-level', process.env.PEERRTC_SERVER_LOG_LEVEL || 'warn', ...extraArgs], { name });
   servers.push(s);
   return s;
 }
