@@ -10,7 +10,7 @@
 
 namespace peerrtc::signaling {
 
-constexpr int64_t kMinTurnTtl = 60;                 // seconds
+constexpr int64_t kMinTurnTtl = 60;                // seconds
 constexpr int64_t kMaxTurnTtl = 30LL * 24 * 3600;  // 30 days
 
 // ice_servers: valid stun:/stuns: URLs (a turn: URL there is refused: it needs credentials);

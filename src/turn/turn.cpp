@@ -12,8 +12,12 @@ namespace {
 
 constexpr size_t kMaxUrl = 1024;
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alnum(char c) { return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_alnum(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 // For error messages: printable ASCII only, at most 120 characters.
 std::string shown(std::string_view s) {
@@ -65,7 +69,8 @@ Result<bool> check_host_name(std::string_view host) {
     rest = rest.substr(dot + 1);
   }
   // Digits and dots only: meant as an IPv4 address, so it must be one.
-  if (all_numeric && !is_ipv4(host)) return Error{"not a valid IPv4 address: '" + shown(host) + "'"};
+  if (all_numeric && !is_ipv4(host))
+    return Error{"not a valid IPv4 address: '" + shown(host) + "'"};
   return true;
 }
 
@@ -73,32 +78,46 @@ Result<bool> check_host_name(std::string_view host) {
 
 Result<IceUrl> parse_ice_url(std::string_view url) {
   if (url.empty()) return Error{"empty ICE server URL"};
-  if (url.size() > kMaxUrl) return Error{"ICE server URL longer than " + std::to_string(kMaxUrl) + " characters"};
+  if (url.size() > kMaxUrl)
+    return Error{"ICE server URL longer than " + std::to_string(kMaxUrl) + " characters"};
   IceUrl out;
   size_t colon = url.find(':');
   if (colon == std::string_view::npos)
     return Error{"'" + shown(url) + "' has no scheme: use stun:, stuns:, turn: or turns:"};
   std::string_view scheme = url.substr(0, colon);
-  if (scheme == "stun") out.scheme = Scheme::Stun;
-  else if (scheme == "stuns") out.scheme = Scheme::Stuns;
-  else if (scheme == "turn") out.scheme = Scheme::Turn;
-  else if (scheme == "turns") out.scheme = Scheme::Turns;
-  else return Error{"'" + shown(url) + "': scheme must be stun:, stuns:, turn: or turns: (lower case)"};
+  if (scheme == "stun")
+    out.scheme = Scheme::Stun;
+  else if (scheme == "stuns")
+    out.scheme = Scheme::Stuns;
+  else if (scheme == "turn")
+    out.scheme = Scheme::Turn;
+  else if (scheme == "turns")
+    out.scheme = Scheme::Turns;
+  else
+    return Error{"'" + shown(url) +
+                 "': scheme must be stun:, stuns:, turn: or turns: (lower case)"};
   std::string_view rest = url.substr(colon + 1);
   if (rest.starts_with("//"))
-    return Error{"'" + shown(url) + "': no '//' after " + std::string(scheme) + ": (write " + std::string(scheme) + ":host:port)"};
+    return Error{"'" + shown(url) + "': no '//' after " + std::string(scheme) + ": (write " +
+                 std::string(scheme) + ":host:port)"};
 
   // Query: "?transport=udp|tcp", turn:/turns: only.
   if (size_t q = rest.find('?'); q != std::string_view::npos) {
     std::string_view query = rest.substr(q + 1);
     rest = rest.substr(0, q);
-    if (!out.is_turn()) return Error{"'" + shown(url) + "': a " + std::string(scheme) + ": URL takes no '?' parameters"};
-    if (query == "transport=udp") out.transport = "udp";
-    else if (query == "transport=tcp") out.transport = "tcp";
-    else return Error{"'" + shown(url) + "': the only parameter is ?transport=udp or ?transport=tcp"};
+    if (!out.is_turn())
+      return Error{"'" + shown(url) + "': a " + std::string(scheme) +
+                   ": URL takes no '?' parameters"};
+    if (query == "transport=udp")
+      out.transport = "udp";
+    else if (query == "transport=tcp")
+      out.transport = "tcp";
+    else
+      return Error{"'" + shown(url) + "': the only parameter is ?transport=udp or ?transport=tcp"};
   }
   if (rest.find_first_of("/@#") != std::string_view::npos)
-    return Error{"'" + shown(url) + "': no user info, path or fragment allowed (" + std::string(scheme) + ":host[:port])"};
+    return Error{"'" + shown(url) + "': no user info, path or fragment allowed (" +
+                 std::string(scheme) + ":host[:port])"};
 
   // Host: "[v6]" or a name / IPv4 address; then an optional ":port".
   std::string_view host, port;
@@ -123,7 +142,8 @@ Result<IceUrl> parse_ice_url(std::string_view url) {
       port = rest.substr(pc + 1);
       if (port.empty()) return Error{"'" + shown(url) + "': empty port"};
       if (port.find(':') != std::string_view::npos)
-        return Error{"'" + shown(url) + "': more than one ':' (an IPv6 address goes in brackets: [::1]:3478)"};
+        return Error{"'" + shown(url) +
+                     "': more than one ':' (an IPv6 address goes in brackets: [::1]:3478)"};
     }
     if (host.empty()) return Error{"'" + shown(url) + "': no host"};
     if (auto ok = check_host_name(host); !ok) return Error{"'" + shown(url) + "': " + ok.error()};
@@ -145,7 +165,8 @@ Result<IceUrl> parse_ice_url(std::string_view url) {
 std::string base64(ByteView data) {
   if (data.empty()) return {};
   std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');  // EVP_EncodeBlock adds a NUL
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(), static_cast<int>(data.size()));
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(),
+                          static_cast<int>(data.size()));
   if (n < 0) throw std::runtime_error("EVP_EncodeBlock failed");
   out.resize(static_cast<size_t>(n));
   return out;
@@ -158,7 +179,8 @@ Bytes hmac_sha1(std::string_view key, std::string_view message) {
   static const char kEmpty = 0;
   const void* k = key.empty() ? &kEmpty : key.data();
   if (!EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA1", nullptr, k, key.size(),
-                 reinterpret_cast<const unsigned char*>(message.data()), message.size(), out.data(), out.size(), &len) ||
+                 reinterpret_cast<const unsigned char*>(message.data()), message.size(), out.data(),
+                 out.size(), &len) ||
       len != out.size())
     throw std::runtime_error("HMAC-SHA1 failed (OpenSSL)");
   return out;

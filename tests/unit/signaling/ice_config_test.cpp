@@ -12,7 +12,8 @@ using nlohmann::json;
 
 Config with_secret() {
   Config c;
-  c.turn_urls = {"turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:443?transport=tcp"};
+  c.turn_urls = {"turn:turn.example.org:3478?transport=udp",
+                 "turns:turn.example.org:443?transport=tcp"};
   c.turn_secret = "s3cret";
   return c;
 }
@@ -27,8 +28,10 @@ TEST(IceConfig, StunServersInOneEntry) {
   Config c;
   c.ice_servers = {"stun:stun.example.org:3478", "stun:[2001:db8::1]"};
   ASSERT_TRUE(check_ice_config(c));
-  EXPECT_EQ(ice_config_body(c, "alice", 1000),
-            json::parse(R"({"iceServers": [{"urls": ["stun:stun.example.org:3478", "stun:[2001:db8::1]"]}]})"));
+  EXPECT_EQ(
+      ice_config_body(c, "alice", 1000),
+      json::parse(
+          R"({"iceServers": [{"urls": ["stun:stun.example.org:3478", "stun:[2001:db8::1]"]}]})"));
 }
 
 TEST(IceConfig, SecretMintsRestCredentialsForTheUserWithTtl) {
@@ -37,7 +40,8 @@ TEST(IceConfig, SecretMintsRestCredentialsForTheUserWithTtl) {
   // expiry = now + ttl = 1795963836 + 86400 = 1796050236; credential from
   //   printf '%s' '1796050236:probe' | openssl dgst -sha1 -hmac 's3cret' -binary | base64
   json body = ice_config_body(c, "probe", 1795963836);
-  EXPECT_EQ(body, json::parse(R"({"iceServers": [{"urls": ["turn:turn.example.org:3478?transport=udp",
+  EXPECT_EQ(body,
+            json::parse(R"({"iceServers": [{"urls": ["turn:turn.example.org:3478?transport=udp",
       "turns:turn.example.org:443?transport=tcp"], "username": "1796050236:probe",
       "credential": "DYySmvIN0TCRdEu31LYmAIAzQqY="}], "ttl": 86400})"));
 }
@@ -58,7 +62,8 @@ TEST(IceConfig, StaticCredentialsAndStunTogetherWithoutTtl) {
   c.turn_username = "user";
   c.turn_password = "pass";
   ASSERT_TRUE(check_ice_config(c));
-  EXPECT_EQ(ice_config_body(c, "ignored", 1000), json::parse(R"({"iceServers": [{"urls": ["stun:stun.example.org"]},
+  EXPECT_EQ(ice_config_body(c, "ignored", 1000),
+            json::parse(R"({"iceServers": [{"urls": ["stun:stun.example.org"]},
       {"urls": ["turn:127.0.0.1:3478"], "username": "user", "credential": "pass"}]})"));
 }
 
@@ -69,7 +74,8 @@ TEST(IceConfig, BadSettingsNameTheFieldAndSayWhatToDo) {
   };
   Config c;
   c.ice_servers = {"turn:turn.example.org"};
-  EXPECT_NE(err(c).find("turn_urls"), std::string::npos) << err(c);  // today's bug: TURN without credentials
+  EXPECT_NE(err(c).find("turn_urls"), std::string::npos)
+      << err(c);  // today's bug: TURN without credentials
   c.ice_servers = {"stun://x"};
   EXPECT_NE(err(c).find("ice_servers"), std::string::npos) << err(c);
 

@@ -7,7 +7,9 @@
 namespace peerrtc::turn {
 namespace {
 
-ByteView bytes_of(std::string_view s) { return as_bytes(s); }
+ByteView bytes_of(std::string_view s) {
+  return as_bytes(s);
+}
 
 // --- base64: RFC 4648 §10 test vectors -------------------------------------------------------
 
@@ -30,16 +32,20 @@ TEST(Base64, AllByteValuesUseTheStandardAlphabet) {
 
 TEST(HmacSha1, Rfc2202Vectors) {
   // Test case 1: key = 0x0b x 20, data = "Hi There".
-  EXPECT_EQ(to_hex(hmac_sha1(std::string(20, '\x0b'), "Hi There")), "b617318655057264e28bc0b6fb378c8ef146be00");
+  EXPECT_EQ(to_hex(hmac_sha1(std::string(20, '\x0b'), "Hi There")),
+            "b617318655057264e28bc0b6fb378c8ef146be00");
   // Test case 2: key = "Jefe".
-  EXPECT_EQ(to_hex(hmac_sha1("Jefe", "what do ya want for nothing?")), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+  EXPECT_EQ(to_hex(hmac_sha1("Jefe", "what do ya want for nothing?")),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
   // Test case 6: a key longer than the block size (0xaa x 80) is hashed first.
-  EXPECT_EQ(to_hex(hmac_sha1(std::string(80, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First")),
+  EXPECT_EQ(to_hex(hmac_sha1(std::string(80, '\xaa'),
+                             "Test Using Larger Than Block-Size Key - Hash Key First")),
             "aa4ae5e15272d00e95705637ce8a3b55ed402112");
 }
 
 TEST(HmacSha1, EmptyKey) {
-  // python3 -c "import hmac,hashlib,base64; print(base64.b64encode(hmac.new(b'', b'1:x', hashlib.sha1).digest()).decode())"
+  // python3 -c "import hmac,hashlib,base64; print(base64.b64encode(hmac.new(b'', b'1:x',
+  // hashlib.sha1).digest()).decode())"
   EXPECT_EQ(base64(hmac_sha1("", "1:x")), "wBVqeCkzFfbJeptoGEftON2+Q7I=");
 }
 
@@ -56,11 +62,13 @@ TEST(RestCredentials, CredentialIsBase64HmacSha1OfTheUsername) {
   // Each expected value computed independently with OpenSSL's command line:
   //   printf '%s' '<username>' | openssl dgst -sha1 -hmac '<secret>' -binary | base64
   EXPECT_EQ(rest_credential("s3cret", "1796050236:probe"), "DYySmvIN0TCRdEu31LYmAIAzQqY=");
-  EXPECT_EQ(rest_credential("north-wind", "1700000000:relay:alice@example"), "lWXgLVj38/cxZAcjA7Tt/JSpS3g=");
+  EXPECT_EQ(rest_credential("north-wind", "1700000000:relay:alice@example"),
+            "lWXgLVj38/cxZAcjA7Tt/JSpS3g=");
   // One changed letter of the secret gives an unrelated credential.
   EXPECT_EQ(rest_credential("s3creT", "1796050236:probe"), "gBzwknwrsZvjTXPBI8BrO9lj8Y8=");
   // RFC 2202 test case 2 through the same path: base64 of effcdf6a...7c79 (xxd -r -p | base64).
-  EXPECT_EQ(rest_credential("Jefe", "what do ya want for nothing?"), "7/zfauXrL6LSdBbV8YTfnCWafHk=");
+  EXPECT_EQ(rest_credential("Jefe", "what do ya want for nothing?"),
+            "7/zfauXrL6LSdBbV8YTfnCWafHk=");
 }
 
 TEST(RestCredentials, BothTogether) {
@@ -104,7 +112,8 @@ TEST(IceUrl, ValidTurnUrls) {
   ASSERT_TRUE(u) << u.error();
   EXPECT_EQ(u->port, 0);
 
-  for (const char* ok : {"turn:a", "turn:x-1.example.org:65535", "turn:localhost:1", "turns:10.0.0.1"}) {
+  for (const char* ok :
+       {"turn:a", "turn:x-1.example.org:65535", "turn:localhost:1", "turns:10.0.0.1"}) {
     EXPECT_TRUE(parse_ice_url(ok)) << ok << ": " << parse_ice_url(ok).error();
   }
 }
