@@ -25,6 +25,8 @@
 #include "common/log.hpp"
 #include "peerrtc/peerrtc.hpp"
 #include "server/app.hpp"
+#include "signaling/ice_config.hpp"
+#include "turn/turn.hpp"
 
 #ifndef PEERRTC_SOURCE_DIR
 #define PEERRTC_SOURCE_DIR "."
@@ -33,13 +35,6 @@
 namespace {
 
 constexpr auto kShutdownDeadline = std::chrono::seconds(10);
-
-bool valid_ice_url(const std::string& s) {
-  for (const char* scheme : {"stun:", "stuns:", "turn:", "turns:"}) {
-    if (s.rfind(scheme, 0) == 0 && s.size() > std::char_traits<char>::length(scheme)) return true;
-  }
-  return false;
-}
 
 int wait_for_signal(const sigset_t& set) {
   int sig = 0;
@@ -79,9 +74,24 @@ int main(int argc, char** argv) {
       "IP");
   const auto ice_check = CLI::Validator(
       [](std::string& s) {
-        return valid_ice_url(s) ? std::string() : "not a stun:/stuns:/turn:/turns: URL: " + s;
+        auto u = peerrtc::turn::parse_ice_url(s);
+        if (!u) return u.error();
+        if (u->is_turn())
+          return s + " is a TURN server: browsers refuse one without credentials; use --turn-url " + s +
+                 " with --turn-secret (or --turn-username and --turn-password)";
+        return std::string();
       },
-      "URL");
+      "STUN-URL");
+  const auto turn_check = CLI::Validator(
+      [](std::string& s) {
+        auto u = peerrtc::turn::parse_ice_url(s);
+        if (!u) return u.error();
+        if (!u->is_turn()) return s + " is not a turn:/turns: URL (STUN servers go to --ice-server)";
+        return std::string();
+      },
+      "TURN-URL");
+  const auto not_empty = CLI::Validator(
+      [](std::string& s) { return s.empty() ? std::string("must not be empty") : std::string(); }, "TEXT");
 
   cli.add_option("--host", host, "address for HTTP and UDP (0.0.0.0 = every interface)")
       ->envname("PEERRTC_HOST")->check(ip_check)->capture_default_str();
@@ -91,8 +101,38 @@ int main(int argc, char** argv) {
       ->envname("PEERRTC_UDP_PORT")->check(CLI::Range(0, 65535));
   cli.add_option("--public-ip", public_ips, "address announced in answers (behind NAT); repeatable")
       ->envname("PEERRTC_PUBLIC_IP")->delimiter(',')->check(ip_check);
-  cli.add_option("--ice-server", ice_servers, "ICE server listed by GET /config (e.g. stun:stun.example.org:3478); repeatable")
+  cli.add_option("--ice-server", ice_servers,
+                 "STUN server listed by GET /config (e.g. stun:stun.example.org:3478); repeatable. TURN servers: --turn-url")
       ->envname("PEERRTC_ICE_SERVER")->delimiter(',')->check(ice_check);
+  std::vector<std::string> turn_urls;
+  std::string turn_secret, turn_username, turn_password;
+  long long turn_ttl = config.turn_ttl.count();
+  auto* turn_url_opt =
+      cli.add_option("--turn-url", turn_urls,
+                     "TURN server listed by GET /config with credentials, for networks where neither UDP nor TCP "
+                     "reaches this server (e.g. turns:turn.example.org:443?transport=tcp); repeatable; needs "
+                     "--turn-secret or --turn-username/--turn-password (docs/deploy.md)")
+          ->envname("PEERRTC_TURN_URL")->delimiter(',')->check(turn_check);
+  auto* turn_secret_opt =
+      cli.add_option("--turn-secret", turn_secret,
+                     "secret shared with the TURN server (coturn: use-auth-secret, static-auth-secret=S): GET /config "
+                     "mints credentials per request, username <expiry>:<peer_id>. Prefer the environment variable: a "
+                     "command line is visible to every user of the machine")
+          ->envname("PEERRTC_TURN_SECRET")->check(not_empty);
+  auto* turn_user_opt = cli.add_option("--turn-username", turn_username, "static TURN username (instead of --turn-secret)")
+                            ->envname("PEERRTC_TURN_USERNAME")->check(not_empty);
+  auto* turn_pass_opt = cli.add_option("--turn-password", turn_password, "static TURN password (with --turn-username)")
+                            ->envname("PEERRTC_TURN_PASSWORD")->check(not_empty);
+  auto* turn_ttl_opt =
+      cli.add_option("--turn-ttl", turn_ttl, "seconds the credentials minted from --turn-secret stay valid")
+          ->envname("PEERRTC_TURN_TTL")
+          ->check(CLI::Range(static_cast<long long>(peerrtc::signaling::kMinTurnTtl),
+                             static_cast<long long>(peerrtc::signaling::kMaxTurnTtl)))
+          ->capture_default_str();
+  turn_secret_opt->excludes(turn_user_opt)->excludes(turn_pass_opt)->needs(turn_url_opt);
+  turn_user_opt->needs(turn_pass_opt)->needs(turn_url_opt);
+  turn_pass_opt->needs(turn_user_opt);
+  turn_ttl_opt->needs(turn_secret_opt);
   cli.add_option("--log-level", log_level, "trace|debug|info|warn|error")
       ->envname("PEERRTC_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -154,12 +194,20 @@ int main(int argc, char** argv) {
       "The default --host 127.0.0.1 serves this machine only; use --host 0.0.0.0 (and --public-ip behind NAT)\n"
       "to serve a network. Prints READY {\"http\":<port>,\"udp\":<port>,\"tcp\":<port|null>} once listening.\n"
       "One port number carries HTTP, UDP and ICE-TCP by default: open it for TCP and UDP (docs/deploy.md).\n"
+      "Clients on networks that let nothing through but a TURN relay (e.g. only TLS on port 443) need\n"
+      "--turn-url with --turn-secret; docs/deploy.md has the ports, NAT and a coturn set-up.\n"
       "Exit: 0 after SIGINT/SIGTERM, 1 if it cannot start (e.g. port in use), 2 on bad flags.");
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = cli.exit(e);  // prints help (rc 0) or the error and a hint (stderr)
     return rc == 0 ? 0 : 2;
+  }
+  if (!turn_urls.empty() && turn_secret.empty() && turn_username.empty()) {
+    std::cerr << "--turn-url needs credentials: --turn-secret S (the static-auth-secret of a coturn with "
+                 "use-auth-secret) or --turn-username U --turn-password P; browsers refuse a TURN server "
+                 "without them\nRun with --help for more information." << std::endl;
+    return 2;
   }
 
   auto level = spdlog::level::from_str(log_level);
@@ -171,6 +219,15 @@ int main(int argc, char** argv) {
   config.udp_port = static_cast<uint16_t>(udp_port >= 0 ? udp_port : port);
   config.public_ips = public_ips;
   config.ice_servers = ice_servers;
+  config.turn_urls = turn_urls;
+  config.turn_secret = turn_secret;
+  config.turn_username = turn_username;
+  config.turn_password = turn_password;
+  config.turn_ttl = std::chrono::seconds(turn_ttl);
+  if (auto ok = peerrtc::signaling::check_ice_config(config); !ok) {  // the flags above should have caught it
+    std::cerr << "peerrtc-server: " << ok.error() << std::endl;
+    return 2;
+  }
   config.consent_timeout = std::chrono::milliseconds(consent_ms);
   config.connect_timeout = std::chrono::milliseconds(connect_ms);
   config.slow_receiver_grace = std::chrono::milliseconds(grace_ms);
@@ -225,6 +282,10 @@ int main(int argc, char** argv) {
   const uint16_t udp = manager->udp_port();
   peerrtc::log().info("peerrtc-server: http://{}:{} (UDP {}), static root {}{}", host, http_port, udp,
                       options.static_root, options.examples ? "" : " (examples off)");
+  if (!turn_urls.empty())
+    peerrtc::log().info("peerrtc-server: GET /config lists {} TURN URL(s) with {}", turn_urls.size(),
+                        turn_secret.empty() ? std::string("static credentials")
+                                            : "credentials minted per request (ttl " + std::to_string(turn_ttl) + " s)");
   nlohmann::json ready{{"http", http_port}, {"udp", udp}, {"tcp", nullptr}};
   if (config.ice_tcp) ready["tcp"] = udp;  // ICE-TCP: the UDP port's number (shared with HTTP by default)
   std::cout << "READY " << ready.dump() << std::endl;

@@ -44,8 +44,14 @@ export interface WebRTCConnectionOptions {
   serverUrl?: string;
   /** console.debug logging. Default false. */
   debug?: boolean;
-  /** ICE servers for the RTCPeerConnection. Default: fetched from GET serverUrl + '/config'. */
-  iceServers?: RTCIceServer[];
+  /** ICE servers for the RTCPeerConnection, used for every attempt. Default (undefined or null):
+   *  GET serverUrl + '/config?peer_id=' + peerId before every connection attempt, so TURN
+   *  credentials minted by the server are fresh for each reconnect; a failed /config means no
+   *  ICE servers (logged with `debug`), not a failed connect. */
+  iceServers?: RTCIceServer[] | null;
+  /** 'relay': use only TURN relays (no direct path), e.g. to test a TURN set-up or to hide the
+   *  client's addresses. Default 'all'. */
+  iceTransportPolicy?: 'all' | 'relay';
   /** Reconnect after an unexpected drop. Default true. */
   reconnect?: boolean;
   /** Default globalThis.RTCPeerConnection. */
@@ -84,6 +90,7 @@ export declare class WebRTCConnection {
   requestTimeout: number;
   disconnectTimeout: number;
   maxReconnectAttempts: number;
+  readonly iceTransportPolicy: 'all' | 'relay';
 
   /** The current status. */
   readonly status: ConnectionStatus;
@@ -105,6 +112,9 @@ export declare class WebRTCConnection {
   /** POST /leave, close the connection, no more reconnects. Never rejects. */
   closeConnection(): Promise<void>;
   isConnected(): boolean;
+  /** Stats of the current connection's RTCPeerConnection (null when there is none); the
+   *  transport's selected candidate pair shows the path (local candidateType 'relay' = TURN). */
+  getStats(): Promise<RTCStatsReport | null>;
   /** The room's other peers, as of the last welcome / peer_joined / peer_left. */
   peers(): string[];
 

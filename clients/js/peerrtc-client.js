@@ -111,7 +111,17 @@ export class WebRTCConnection {
     this.serverUrl = String(options.serverUrl ?? '').replace(/\/+$/, '');
     this.debug = !!options.debug;
     this.reconnect = options.reconnect !== false;
-    this._iceServers = options.iceServers;
+    // ICE servers: the constructor's, or (undefined) those of GET /config, fetched afresh for
+    // every connection attempt (TURN credentials are minted per request and expire).
+    if (options.iceServers !== undefined && options.iceServers !== null && !Array.isArray(options.iceServers)) {
+      throw new TypeError('iceServers must be an array of RTCIceServer ({urls, username?, credential?})');
+    }
+    this._iceServers = options.iceServers ?? undefined;
+    const policy = options.iceTransportPolicy ?? 'all';
+    if (policy !== 'all' && policy !== 'relay') {
+      throw new TypeError(`iceTransportPolicy must be 'all' or 'relay' (got ${JSON.stringify(options.iceTransportPolicy)})`);
+    }
+    this.iceTransportPolicy = policy;
     this._RTCPeerConnection = options.RTCPeerConnection || globalThis.RTCPeerConnection;
     this._fetch = options.fetch || (globalThis.fetch ? globalThis.fetch.bind(globalThis) : undefined);
     this.connectTimeout = options.connectTimeout ?? 20000;
@@ -160,6 +170,17 @@ export class WebRTCConnection {
   }
 
   isConnected() { return this._status === STATUS.CONNECTED; }
+
+  /**
+   * The RTCStatsReport of the current connection's RTCPeerConnection, or null when there is
+   * none. Its transport's selected candidate pair tells the path, e.g. a local candidateType
+   * 'relay' for a connection through a TURN server.
+   */
+  async getStats() {
+    const s = this._session;
+    if (!s || !s.pc) return null;
+    return s.pc.getStats();
+  }
 
   /** Peer ids in the room except this one. */
   peers() { return Array.from(this._peers); }
@@ -310,20 +331,25 @@ export class WebRTCConnection {
 
   // ---------------------------------------------------------------- connecting
 
-  // One connection attempt: GET /config (once), POST /offer, wait for open + welcome.
+  // One connection attempt: GET /config (unless iceServers were given), POST /offer, wait for
+  // open + welcome.
   async _attempt(isReconnect) {
     const gen = ++this._gen;
-    const session = { gen, pc: null, dc: null, opened: false, welcomed: false, iceTimer: null, failed: null };
+    const session = {
+      gen, pc: null, dc: null, opened: false, welcomed: false, iceTimer: null, failed: null,
+      iceErrors: [], candidates: 0, gathered: false,
+    };
     this._session = session;
     const RTCPC = this._RTCPeerConnection;
     if (typeof RTCPC !== 'function') throw new PeerRTCError('no RTCPeerConnection: pass options.RTCPeerConnection (e.g. from @roamhq/wrtc in Node)');
     if (typeof this._fetch !== 'function') throw new PeerRTCError('no fetch: pass options.fetch');
 
-    if (this._iceServers === undefined) {
-      this._iceServers = await this._loadIceServers();
+    let iceServers = this._iceServers;
+    if (iceServers === undefined) {
+      iceServers = await this._loadIceServers();
       this._checkCurrent(session);
     }
-    const pc = new RTCPC({ iceServers: this._iceServers || [] });
+    const pc = new RTCPC({ iceServers, iceTransportPolicy: this.iceTransportPolicy });
     session.pc = pc;
     const dc = pc.createDataChannel(CHANNEL_LABEL, { ordered: true });
     session.dc = dc;
@@ -340,7 +366,7 @@ export class WebRTCConnection {
     this._wire(session);
 
     const timeout = setTimeout(() => session.fail(new PeerRTCError(
-      `timed out after ${this.connectTimeout} ms waiting for the ${session.opened ? 'server\'s welcome' : 'data channel to open'}`)), this.connectTimeout);
+      `timed out after ${this.connectTimeout} ms waiting for the ${session.opened ? 'server\'s welcome' : 'data channel to open'}${this._iceErrorText(session)}`)), this.connectTimeout);
     try {
       // ICE-lite server: it learns our address from our STUN checks, so the offer goes out
       // without waiting for ICE gathering and candidates are not trickled.
@@ -376,15 +402,24 @@ export class WebRTCConnection {
     if (this._session !== session) throw new PeerRTCError('connect attempt superseded');
   }
 
+  // GET /config for one attempt. A failure is not fatal: the server is ICE-lite and usually
+  // reachable without STUN/TURN, so the attempt goes on without ICE servers.
   async _loadIceServers() {
     try {
-      const res = await this._request('GET', '/config', undefined, this.requestTimeout);
+      const res = await this._request('GET', `/config?peer_id=${encodeURIComponent(this.peerId)}`, undefined, this.requestTimeout);
       if (res && Array.isArray(res.iceServers)) return res.iceServers;
+      this._log('GET /config answered without an iceServers array, using no ICE servers');
     } catch (e) {
       this._log('GET /config failed, using no ICE servers:', e.message);
-      return undefined; // try again on the next attempt
     }
     return [];
+  }
+
+  // " (ICE server errors: ...)" for a failure message: why a STUN/TURN server gave no candidate
+  // (e.g. a TURN server's 401 for credentials it does not accept). Empty when there were none.
+  _iceErrorText(session) {
+    if (!session.iceErrors.length) return '';
+    return ` (ICE server errors: ${session.iceErrors.join('; ')})`;
   }
 
   _wire(session) {
@@ -402,6 +437,34 @@ export class WebRTCConnection {
       const e = ev && (ev.error || ev);
       this._log('data channel error:', e && e.message ? e.message : e);
     };
+    pc.onicecandidateerror = (ev) => {
+      if (!current()) return;
+      const text = `${ev.url || 'ICE server'}: ${ev.errorCode}${ev.errorText ? ' ' + ev.errorText : ''}`;
+      this._log('ICE candidate error:', text);
+      // libwebrtc reports "address is incompatible" for each local interface of the other
+      // address family than the server's: not a reason for anything to fail.
+      if (/incompatible/i.test(ev.errorText || '')) return;
+      // The same error comes once per local network interface; keep each one once, a few at most.
+      if (!session.iceErrors.includes(text) && session.iceErrors.length < 4) session.iceErrors.push(text);
+    };
+    // No local candidate at all once gathering is over (e.g. iceTransportPolicy 'relay' and the
+    // TURN server refused the credentials): nothing can connect, so fail now, not at the timeout.
+    const gathered = () => {
+      if (session.gathered || !current()) return;
+      session.gathered = true;
+      this._log(`ICE gathering complete: ${session.candidates} candidate(s)`);
+      if (session.candidates === 0) {
+        session.fail(new PeerRTCError(`no ICE candidates: ${this.iceTransportPolicy === 'relay'
+          ? 'iceTransportPolicy is \'relay\' and no TURN server gave a relay address'
+          : 'no network interface or ICE server gave an address'}${this._iceErrorText(session)}`));
+      }
+    };
+    pc.onicecandidate = (ev) => {
+      if (!current()) return;
+      if (ev.candidate && ev.candidate.candidate) session.candidates++;
+      else if (!ev.candidate) gathered();
+    };
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') gathered(); };
     pc.oniceconnectionstatechange = () => {
       if (!current()) return;
       const st = pc.iceConnectionState;
@@ -509,7 +572,7 @@ export class WebRTCConnection {
     this._log('connection lost:', why);
     if (!session.welcomed) {
       // Still connecting: fail the attempt (connect() or the reconnect loop handles it).
-      session.fail(new PeerRTCError(`connection failed before the server's welcome: ${why}`));
+      session.fail(new PeerRTCError(`connection failed before the server's welcome: ${why}${this._iceErrorText(session)}`));
       return;
     }
     this._session = null;
@@ -571,7 +634,11 @@ export class WebRTCConnection {
     if (session.settle) session.fail(new PeerRTCError(`connection closed: ${why}`));
     const { pc, dc } = session;
     if (dc) { dc.onopen = dc.onmessage = dc.onclose = dc.onerror = null; try { dc.close(); } catch { /* already closed */ } }
-    if (pc) { pc.oniceconnectionstatechange = pc.onconnectionstatechange = null; try { pc.close(); } catch { /* already closed */ } }
+    if (pc) {
+      pc.oniceconnectionstatechange = pc.onconnectionstatechange = pc.onicecandidateerror = null;
+      pc.onicecandidate = pc.onicegatheringstatechange = null;
+      try { pc.close(); } catch { /* already closed */ }
+    }
   }
 
   // ---------------------------------------------------------------- HTTP

@@ -30,8 +30,20 @@ struct Config {
   // closed at once; one that sends nothing valid within this time is closed too.
   std::chrono::milliseconds ice_tcp_stun_timeout{5000};
 
-  // ICE servers handed to clients by GET /config (none are needed to reach an ICE-lite server).
+  // ICE servers handed to clients by GET /config (SignalingManager::ice_config). None are
+  // needed to reach an ICE-lite server that is reachable; see docs/deploy.md.
+  // STUN servers (stun:/stuns: URLs) only: a TURN server needs credentials and goes below.
   std::vector<std::string> ice_servers;  // e.g. "stun:stun.example.org:3478"
+  // TURN relays for clients whose network reaches this server over neither UDP nor TCP. Every
+  // GET /config lists them with credentials: freshly minted from turn_secret (the TURN REST API
+  // scheme of coturn's use-auth-secret/static-auth-secret: username "<expiry>:<peer id>",
+  // valid turn_ttl), or the static turn_username/turn_password. turn_urls needs exactly one of
+  // the two; the SignalingManager constructor throws std::invalid_argument otherwise.
+  std::vector<std::string> turn_urls;  // e.g. "turn:turn.example.org:3478?transport=udp"
+  std::string turn_secret;
+  std::string turn_username;
+  std::string turn_password;
+  std::chrono::seconds turn_ttl{86400};  // 60 s .. 30 days; only with turn_secret
 
   // Limits.
   size_t max_rooms = 10000;

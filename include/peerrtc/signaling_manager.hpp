@@ -136,7 +136,11 @@ class SignalingManager {
   Stats stats() const;
   uint16_t udp_port() const;
   const Config& config() const;
-  json ice_servers() const;  // for GET /config
+  // The body of GET /config: {"iceServers": [RTCIceServer...]} in the W3C shape, plus "ttl"
+  // (seconds) when the TURN credentials were minted from Config::turn_secret. Each call mints
+  // fresh ones for `peer_id` (empty: a random id); a peer_id that is not a valid peer id
+  // throws ApiError(400).
+  json ice_config(const std::string& peer_id = "") const;
   void shutdown();           // closes every peer (they see the connection end); idempotent
 
   struct Impl;

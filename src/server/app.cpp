@@ -236,13 +236,20 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
     return guarded("room_peers", [&] { return reply(200, manager.room_peers(room)); });
   });
 
-  http.route("GET", "/config", [&manager](const http::Request&) {
+  // ICE servers for clients, with TURN credentials minted for this request (for the peer named
+  // by ?peer_id=, else a random id): never cached by the browser or a proxy.
+  http.route("GET", "/config", [&manager](const http::Request& req) {
+    auto q = parse_query(req.query);
+    if (!q) return http::Response::error(400, "bad query string (invalid %-escape)");
+    std::string peer_id;
+    if (auto it = q->find("peer_id"); it != q->end()) {
+      if (it->second.empty()) return http::Response::error(400, "query parameter 'peer_id' is empty");
+      peer_id = it->second;
+    }
     return guarded("config", [&] {
-      json servers = manager.ice_servers();
-      // The manager gives the list; accept an already wrapped {"iceServers": [...]} too.
-      if (servers.is_object() && servers.contains("iceServers")) return reply(200, servers);
-      if (servers.is_null()) servers = json::array();
-      return reply(200, json{{"iceServers", servers}});
+      http::Response r = reply(200, manager.ice_config(peer_id));
+      r.headers["Cache-Control"] = "no-store";
+      return r;
     });
   });
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <stdexcept>
 #include <utility>
 
@@ -20,6 +21,7 @@
 #include "net/rfc4571.hpp"
 #include "signaling/frames.hpp"
 #include "signaling/hooks.hpp"
+#include "signaling/ice_config.hpp"
 #include "signaling/relay.hpp"
 #include "signaling/requests.hpp"
 #include "signaling/room_registry.hpp"
@@ -175,6 +177,7 @@ struct SignalingManager::Impl : signaling::PeerLink {
 // --- SignalingManager ---------------------------------------------------------------------------
 
 SignalingManager::SignalingManager(Config config) {
+  if (auto ok = signaling::check_ice_config(config); !ok) throw std::invalid_argument("peerrtc::Config: " + ok.error());
   if (g_managers.fetch_add(1) != 0) {
     g_managers.fetch_sub(1);
     throw std::logic_error(
@@ -384,10 +387,18 @@ uint16_t SignalingManager::udp_port() const { return impl_->port; }
 
 const Config& SignalingManager::config() const { return impl_->cfg; }
 
-json SignalingManager::ice_servers() const {
-  json out = json::array();
-  for (const auto& url : impl_->cfg.ice_servers) out.push_back({{"urls", url}});
-  return out;
+json SignalingManager::ice_config(const std::string& peer_id) const {
+  std::string user = peer_id;
+  if (user.empty()) {
+    uint8_t raw[8];
+    random_bytes(raw);
+    user = to_hex(raw);
+  } else {
+    check_name("peer_id", peer_id, true);
+  }
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  return signaling::ice_config_body(impl_->cfg, user, now);
 }
 
 // --- Participant --------------------------------------------------------------------------------

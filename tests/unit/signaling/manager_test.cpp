@@ -58,6 +58,46 @@ TEST(Manager, SctpStreamCountBelowTwoIsRefused) {
   SignalingManager ok(c);  // the failed one did not count as the process's manager
 }
 
+TEST(Manager, IceSettingsAreCheckedAtConstruction) {
+  Config c = local();
+  c.ice_servers = {"turn:turn.example.org:3478"};  // TURN without credentials
+  EXPECT_THROW(SignalingManager m(c), std::invalid_argument);
+  c.ice_servers.clear();
+  c.turn_urls = {"turn:turn.example.org:3478"};
+  EXPECT_THROW(SignalingManager m(c), std::invalid_argument);
+  c.turn_secret = "s3cret";
+  SignalingManager ok(c);
+}
+
+TEST(Manager, IceConfigMintsPerPeerAndRefusesBadPeerIds) {
+  Config c = local();
+  c.turn_urls = {"turn:127.0.0.1:3478?transport=udp"};
+  c.turn_secret = "s3cret";
+  c.turn_ttl = std::chrono::seconds(3600);
+  SignalingManager m(c);
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  json a = m.ice_config("alice");
+  EXPECT_EQ(a["ttl"], 3600);
+  const std::string user = a["iceServers"][0]["username"];
+  ASSERT_NE(user.find(':'), std::string::npos);
+  EXPECT_EQ(user.substr(user.find(':')), ":alice");
+  const long long expiry = std::stoll(user.substr(0, user.find(':')));
+  EXPECT_GE(expiry, now + 3600);
+  EXPECT_LE(expiry, now + 3600 + 5);
+  // No peer id: a random one, different each time.
+  json r1 = m.ice_config(), r2 = m.ice_config();
+  EXPECT_NE(r1["iceServers"][0]["username"], r2["iceServers"][0]["username"]);
+  for (const char* bad : {"has space", "server", "x/y"}) {
+    try {
+      m.ice_config(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 400) << bad;
+    }
+  }
+}
+
 TEST(Manager, PresenceAndRelayBetweenParticipants) {
   Inbox a, b, c;  // outlive the manager: its hook threads deliver to them
   SignalingManager m(local());
