@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, launchBrowser, waitForStatus, waitForPeers, chatMessages, waitForMessage, sendChat,
-  chatUrl, tid, sleep, screenshotPath,
+  chatUrl, tid, flushPage, screenshotPath,
 } from './lib/harness.mjs';
 
 let server;
@@ -79,10 +79,13 @@ test('chat: three pages, two rooms: messages, presence, direct, isolation', { ti
   await waitForMessage(bob, (x) => x.text === 'after the secret', 'marker after the direct message');
   assert.ok(!(await chatMessages(bob)).some((x) => x.text === 'psst carol, secret'), 'bob must not get the direct message');
 
-  // eve (other room) saw none of it; her own message reaches nobody in `room`.
+  // eve (other room) saw none of it; her own message reaches nobody in `room`. Markers: eve's
+  // flush shows the server handled her message and that eve has everything it sent her; then
+  // each page of `room` flushes, so a copy of eve's message would be on it by now.
   await sendChat(eve, 'anyone in the other room?');
-  await sleep(500);
+  await flushPage(eve);
   assert.deepEqual((await chatMessages(eve)).filter((x) => !x.mine), [], 'eve received nothing');
+  for (const p of [alice, bob, carol]) await flushPage(p);
   for (const p of [alice, bob, carol]) {
     assert.ok(!(await chatMessages(p)).some((x) => x.sender === 'eve'), 'nothing from eve in room');
   }

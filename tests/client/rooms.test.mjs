@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
-import { makeClient, waitFor, closeAll, uid, sleep } from './lib/util.mjs';
+import { makeClient, waitFor, closeAll, uid, flush } from './lib/util.mjs';
 
 let server;
 const live = [];
@@ -46,19 +46,32 @@ test('3 rooms x 3 peers: every peer sends 200 numbered messages; each receiver g
       }
     }
   }
-  const expected = 2 * N;
-  await waitFor(() => all.every((c) => c.rec.messages.length >= expected), 60000,
+  // Each sender's last message is an end marker: once a receiver has both mates' markers it has
+  // all their messages (per-sender order).
+  for (const c of all) c.sendMessage(`${c.room}|${c.peerId}|end`);
+  const isEnd = (m) => !m.binary && m.message.endsWith('|end');
+  await waitFor(() => all.every((c) => c.rec.messages.filter(isEnd).length >= 2), 60000,
     () => `all deliveries (have ${all.map((c) => c.rec.messages.length).join(',')})`);
   const ms = Date.now() - t1;
-  await sleep(300); // anything extra (cross-talk, echo) would show up now
+  // Every end marker was relayed, so the server handled every message of every room; a flush
+  // of each receiver now brings in anything extra (cross-talk, echo) it was sent.
+  const counts = new Map();
+  for (const c of all) counts.set(c, await flush(c));
+  const expected = 2 * (N + 1);
   const dec = new TextDecoder();
   for (const g of groups) {
     for (const c of g) {
-      assert.equal(c.rec.messages.length, expected, `${c.peerId} got ${c.rec.messages.length} messages`);
+      assert.equal(counts.get(c), expected, `${c.peerId} got ${counts.get(c)} messages before its flush`);
       const mates = new Set(g.filter((x) => x !== c).map((x) => x.peerId));
       const next = new Map([...mates].map((p) => [p, 0]));
-      for (const m of c.rec.messages) {
+      for (const m of c.rec.messages.slice(0, expected)) {
         assert.ok(mates.has(m.from), `${c.peerId} in ${c.room} got a message from ${m.from} (not a room mate)`);
+        if (isEnd(m)) {
+          assert.equal(m.message, `${c.room}|${m.from}|end`);
+          assert.equal(next.get(m.from), N, `${c.peerId}: end marker of ${m.from} after ${next.get(m.from)} messages`);
+          next.set(m.from, N + 1);
+          continue;
+        }
         let room; let sender; let seq;
         if (m.binary) {
           const u = new Uint8Array(m.message);
@@ -76,10 +89,10 @@ test('3 rooms x 3 peers: every peer sends 200 numbered messages; each receiver g
         assert.equal(seq, next.get(m.from), `${c.peerId}: message ${seq} from ${m.from} out of order (expected ${next.get(m.from)})`);
         next.set(m.from, seq + 1);
       }
-      for (const [p, n] of next) assert.equal(n, N, `${c.peerId} got ${n} of ${p}'s ${N} messages`);
+      for (const [p, n] of next) assert.equal(n, N + 1, `${c.peerId} got ${Math.min(n, N)} of ${p}'s ${N} messages${n > N ? '' : ' and no end marker'}`);
     }
   }
-  const deliveries = all.length * expected;
+  const deliveries = all.length * 2 * N;
   t.diagnostic(`${all.length * N} messages sent, ${deliveries} delivered in ${ms} ms (${Math.round(deliveries / (ms / 1000))} deliveries/s)`);
   await closeAll(all);
 });

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
-import { makeClient, waitFor, closeAll, uid, uid64, sleep, bytesEqual, pattern, rawPeer } from './lib/util.mjs';
+import { makeClient, waitFor, closeAll, uid, uid64, flush, bytesEqual, pattern, rawPeer } from './lib/util.mjs';
 import { utf8Length } from '../../clients/js/peerrtc-client.js';
 
 const MAX = 262078;
@@ -102,6 +102,8 @@ test(`payload of exactly ${MAX} bytes (text, multi-byte text, binary, direct) wi
   check(byFrom(p1, p2.peerId, true)[0], p2.peerId, multi, true);
   check(byFrom(p2, p0.peerId, false)[0], p0.peerId, ascii, false);
   check(byFrom(p2, p0.peerId, true)[0], p0.peerId, bin, true);
+  // Error events come back on each sender's own channel: flush each, then none.
+  for (const p of peers) await flush(p, 20000);
   for (const p of peers) assert.equal(p.rec.serverErrors.length, 0, `no error events: ${JSON.stringify(p.rec.serverErrors)}`);
 
   // One byte more: refused by the client, nothing sent.
@@ -112,9 +114,12 @@ test(`payload of exactly ${MAX} bytes (text, multi-byte text, binary, direct) wi
   assert.throws(() => p0.sendMessage(new Uint8Array(MAX + 1)), tooBig);
   assert.throws(() => p0.sendTo(p1.peerId, new Uint8Array(MAX + 1).buffer), tooBig);
   assert.throws(() => p0.sendTo(p1.peerId, ascii + 'x'), (e) => e.code === 'too_large');
-  await sleep(500);
-  assert.equal(p1.rec.messages.length, 3, 'nothing was sent for the refused payloads');
-  assert.equal(p2.rec.messages.length, 3);
+  // Marker: p0's next message; anything sent for the refused payloads would arrive before it.
+  p0.sendMessage('marker');
+  await waitFor(() => [p1, p2].every((p) => p.rec.messages.length > 3), 10000, 'the marker after the refused payloads');
+  for (const p of [p1, p2]) {
+    assert.deepEqual(p.rec.messages.slice(3).map((m) => [m.from, m.message]), [[p0.peerId, 'marker']], 'nothing was sent for the refused payloads');
+  }
   await closeAll(peers);
 });
 
@@ -132,9 +137,12 @@ test('the server refuses (too_large), never truncates, a payload one byte over t
   exact[0] = 0x01;
   exact[MAX] = 0x42;
   raw.dc.send(exact.buffer);
-  await waitFor(() => raw.events().filter((e) => e.type === 'error').length >= 2 && rx.rec.messages.length >= 1, 10000, 'errors + the exact one');
-  await sleep(300);
-  assert.deepEqual(raw.events().filter((e) => e.type === 'error').map((e) => e.code), ['too_large', 'too_large']);
+  // The exact one is the marker for rx (sent last on the same channel), a flush for raw's errors.
+  const isExact = (m) => m.binary && m.message.byteLength === MAX && new Uint8Array(m.message)[MAX - 1] === 0x42;
+  await waitFor(() => rx.rec.messages.some(isExact), 10000, 'the exact one');
+  const end = await raw.flush();
+  const errors = raw.frames.slice(0, end).filter((f) => typeof f === 'string' && f.startsWith('{')).map((f) => JSON.parse(f)).filter((e) => e.type === 'error');
+  assert.deepEqual(errors.map((e) => e.code), ['too_large', 'too_large']);
   assert.equal(rx.rec.messages.length, 1, 'only the exact-size payload is relayed');
   assert.equal(rx.rec.messages[0].message.byteLength, MAX);
   assert.equal(new Uint8Array(rx.rec.messages[0].message)[MAX - 1], 0x42);

@@ -7,7 +7,7 @@ import { REPO_ROOT, binaryPath, missingBinaryMessage, withTimeout } from '../lib
 
 export { startServer, SERVER_BIN, connectPeer, sleep, withTimeout, uniqueId, REPO_ROOT } from '../server/lib.mjs';
 // makeClient(server, room, peerId, options): a JS client (clients/js/peerrtc-client.js) on wrtc.
-export { makeClient, waitFor, closeAll } from '../client/lib/util.mjs';
+export { makeClient, waitFor, flush, closeAll } from '../client/lib/util.mjs';
 
 export const PROBE_BIN = binaryPath('peerrtc-probe');
 

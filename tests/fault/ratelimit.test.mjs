@@ -3,7 +3,7 @@
 // drops exactly, and a pair of peers in another room is unaffected.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, SERVER_BIN, runProbe, makeClient, waitFor, closeAll, uniqueId, sleep } from './lib.mjs';
+import { startServer, SERVER_BIN, runProbe, makeClient, waitFor, flush, closeAll, uniqueId, sleep } from './lib.mjs';
 
 const RATE = 50, BURST = 50, N = 500;
 let server;
@@ -32,7 +32,11 @@ test(`rate ${RATE}/s burst ${BURST}: ${N} fast messages are limited; another roo
     assert.equal(code, 0, JSON.stringify(result));
     assert.equal(result.sent, N);
     const got = () => receiver.rec.messages.filter((m) => m.from === senderId).length;
-    await sleep(300);
+    // Marker: the probe POSTs /leave after sending everything and lingering (its messages were
+    // acknowledged and relayed long before), so the blaster's peer_left reaches the receiver
+    // after every message of it that was relayed; and the drops are all counted by then.
+    assert.equal(result.leave, 'ok', JSON.stringify(result));
+    await waitFor(() => receiver.rec.left.includes(senderId), 10000, 'the blaster\'s peer_left');
     const s = (await server.request('GET', '/stats')).json;
     const received = got();
     const upper = BURST + RATE * (result.send_s + 0.2) + 2;
@@ -53,6 +57,7 @@ test(`rate ${RATE}/s burst ${BURST}: ${N} fast messages are limited; another roo
     // The other room: everything, in order, no errors.
     await waitFor(() => b2.rec.messages.length >= 40, 5000, () => `room B got ${b2.rec.messages.length}/40`);
     assert.deepEqual(b2.rec.messages.map((m) => m.message), [...Array(40).keys()].map((i) => `b-${i}`));
+    await flush(b1);  // b1's errors would come back on its own channel
     assert.deepEqual(b1.rec.serverErrors, []);
   } finally {
     await closeAll([receiver, b1, b2]);

@@ -3,7 +3,7 @@
 // every message in order, and the server's memory stays bounded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, SERVER_BIN, startProbe, connectPeer, makeClient, procStats, waitFor, uniqueId } from './lib.mjs';
+import { startServer, SERVER_BIN, startProbe, connectPeer, makeClient, procStats, waitFor, flush, uniqueId } from './lib.mjs';
 
 const GRACE_MS = 2000, COUNT = 200, SIZE = 64 * 1024;
 let server;
@@ -49,6 +49,7 @@ test(`a stuck receiver is dropped as too slow; ${COUNT} × 64 KiB reach the heal
       assert.ok(m.startsWith(`${i}:`), `message ${i} out of order: ${m.slice(0, 12)}`);
     });
     assert.ok(maxRss - base.rssKiB < 48 * 1024, `server RSS grew by ${maxRss - base.rssKiB} KiB`);
+    await flush(sender);  // the sender's errors would come back on its own channel
     assert.deepEqual(sender.rec.serverErrors, []);
     const peers = (await server.request('GET', `/rooms/peers?room=${room}`)).json.peers;
     assert.ok(!peers.includes(stuckId), `stuck peer still listed: ${peers}`);

@@ -32,6 +32,8 @@ export function startServer(bin, args = [], { env = {}, name = 'server' } = {}) 
 let seq = 0;
 export function uniqueId(prefix) { return `${prefix}-${process.pid}-${++seq}`; }
 
+let flushSeq = 0;
+
 // A wrtc peer: one channel 'peerrtc'. Resolves once the channel is open and `welcome` arrived.
 // frames: every frame received ({text} or {bin: Buffer}); events: the parsed JSON ones.
 // answerSdp: an optional (sdp) => sdp applied to the answer before it is set (e.g. keep only
@@ -65,6 +67,19 @@ export async function connectPeer(server, room, peerId, { token, timeoutMs = 150
   peer.sendBinary = (buf) => dc.send(new Uint8Array(buf));
   peer.close = () => { try { dc.close(); } catch { /* */ } try { pc.close(); } catch { /* */ } };
   peer.waitClosed = (ms = 10000) => withTimeout(closedP, ms, `${peerId}'s channel to close`);
+  // A marker through this peer's own path: a direct message to a peer id that is in no room is
+  // answered on this peer's ordered channel with {"type":"error","code":"unknown_peer","to":id}.
+  // The server handles a peer's frames in order on its one network thread, so once that answer
+  // is here, every frame this peer sent before was handled and everything the server queued for
+  // this peer before it has arrived. Resolves with the answer's index in `frames`: what is not
+  // in frames.slice(0, index) was never sent to this peer. (Not in echo rooms: the echo hook
+  // also echoes a message whose target is unknown.)
+  peer.flush = async (ms = 10000) => {
+    const to = `flush-${process.pid}-${++flushSeq}`;
+    dc.send(`d${to}\n.`);
+    const f = await peer.waitEvent('error', (e) => e.code === 'unknown_peer' && e.to === to, ms);
+    return peer.frames.indexOf(f);
+  };
 
   const opened = new Promise((res) => { dc.onopen = () => res(); });
   try {

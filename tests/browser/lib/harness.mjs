@@ -125,6 +125,28 @@ export async function waitForMessage(page, pred, what, timeout = 15000) {
   return waitUntil(async () => (await chatMessages(page)).find(pred), { timeout, what: `message: ${what}` });
 }
 
+let flushSeq = 0;
+/**
+ * A marker through a chat page's own path: a direct message to a peer id that is in no room is
+ * answered on the page's ordered channel with {"type":"error","code":"unknown_peer","to":id}
+ * (caught here, so the page shows no error). The server handles a peer's frames in order on
+ * its one network thread, so once the answer is in, every frame the page sent before was
+ * handled and every message the server sent the page before is shown. Not in echo rooms (the
+ * echo hook also echoes such a message).
+ */
+export async function flushPage(page, timeout = 10000) {
+  const to = `flush-${process.pid}-${++flushSeq}`;
+  await page.evaluate(({ to, timeout }) => new Promise((resolve, reject) => {
+    const c = window.__chat.conn;
+    const prev = c.onServerError;
+    const timer = setTimeout(() => { c.onServerError = prev; reject(new Error(`no answer to flush ${to} in ${timeout} ms`)); }, timeout);
+    c.onServerError = (ev) => {
+      if (ev.code === 'unknown_peer' && ev.to === to) { clearTimeout(timer); c.onServerError = prev; resolve(); } else if (prev) prev(ev);
+    };
+    c.sendTo(to, '.');
+  }), { to, timeout });
+}
+
 export async function sendChat(page, text, to = '') {
   await page.selectOption(tid('target'), to);
   await page.fill(tid('text'), text);

@@ -19,14 +19,17 @@ export function makeClient(server, room, peerId, options = {}) {
     debug: !!process.env.PEERRTC_CLIENT_DEBUG,
     ...options,
   });
-  const rec = { messages: [], joined: [], left: [], statuses: [], errors: [], serverErrors: [], opens: 0, closes: 0 };
+  const rec = { messages: [], joined: [], left: [], statuses: [], errors: [], serverErrors: [], markers: new Map(), opens: 0, closes: 0 };
   c.rec = rec;
   c.onMessage = (from, message, info) => rec.messages.push({ from, message, ...info, at: Date.now() });
   c.onPeerJoined = (p) => rec.joined.push(p);
   c.onPeerLeft = (p) => rec.left.push(p);
   c.onStatusChange = (s) => rec.statuses.push(s);
   c.onError = (e) => rec.errors.push(e);
-  c.onServerError = (e) => rec.serverErrors.push(e);
+  c.onServerError = (e) => {
+    if (e.code === 'unknown_peer' && typeof e.to === 'string' && rec.markers.has(e.to)) rec.markers.set(e.to, rec.messages.length);
+    else rec.serverErrors.push(e);
+  };
   c.onOpen = () => { rec.opens++; };
   c.onClose = () => { rec.closes++; };
   return c;
@@ -40,6 +43,23 @@ export async function waitFor(pred, ms, what) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+// A marker through a client's own path. A direct message to a peer id that is in no room is
+// answered on the client's ordered channel with {"type":"error","code":"unknown_peer","to":id};
+// the server handles a peer's frames in order on its one network thread, so once the answer is
+// here every frame the client sent before was handled, and every message the server queued for
+// it before is in rec.messages. Resolves with rec.messages.length at the answer: what is not in
+// rec.messages.slice(0, n) was never sent to this client. The answer is kept out of
+// rec.serverErrors. (Not in echo rooms: the echo hook also echoes such a message.)
+export async function flush(client, ms = 10000) {
+  const to = uid('flush');
+  client.rec.markers.set(to, null);
+  client.sendTo(to, '.');
+  await waitFor(() => client.rec.markers.get(to) !== null, ms, `${client.peerId}'s flush marker`);
+  const n = client.rec.markers.get(to);
+  client.rec.markers.delete(to);
+  return n;
 }
 
 // A unique id of exactly 64 characters (the longest allowed).
@@ -90,9 +110,17 @@ export async function rawPeer(server, room, peerId) {
   if (r.status !== 200) throw new Error(`raw peer ${peerId}: POST /offer ${r.status} ${r.text}`);
   await pc.setRemoteDescription({ type: 'answer', sdp: r.json.sdp });
   await waitFor(() => welcome, 15000, `welcome for raw peer ${peerId}`);
+  const events = () => frames.filter((f) => typeof f === 'string' && f.startsWith('{')).map((f) => JSON.parse(f));
   return {
-    pc, dc, frames, welcome, token: r.json.token, answer: r.json,
-    events: () => frames.filter((f) => typeof f === 'string' && f.startsWith('{')).map((f) => JSON.parse(f)),
+    pc, dc, frames, welcome, token: r.json.token, answer: r.json, events,
+    // flush() above for a raw peer: resolves with the index of the answer in `frames`.
+    async flush(ms = 10000) {
+      const to = uid('flush');
+      dc.send(`d${to}\n.`);
+      const isAnswer = (f) => typeof f === 'string' && f.startsWith('{') && (() => { const j = JSON.parse(f); return j.type === 'error' && j.code === 'unknown_peer' && j.to === to; })();
+      await waitFor(() => frames.some(isAnswer), ms, `raw peer ${peerId}'s flush marker`);
+      return frames.findIndex(isAnswer);
+    },
     close() { try { dc.close(); } catch { /* */ } try { pc.close(); } catch { /* */ } },
   };
 }

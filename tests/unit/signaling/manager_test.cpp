@@ -117,13 +117,19 @@ TEST(Manager, PresenceAndRelayBetweenParticipants) {
   EXPECT_EQ(b.messages[0].sender, "alice");
   EXPECT_EQ(b.messages[0].data, "hello");
   EXPECT_FALSE(b.messages[0].binary);
+  // Markers: send() returns once the network thread relayed, and participants' callbacks run
+  // in order on the one hook thread, so whatever arrives next was queued after "hello" was.
   ASSERT_TRUE(pb->send(std::string("\x00\xff", 2), true));
-  ASSERT_TRUE(a.wait([&] { return a.messages.size() == 1; }));
+  ASSERT_TRUE(a.wait([&] { return !a.messages.empty(); }));
+  ASSERT_EQ(a.messages.size(), 1u) << "a sender never receives its own message (it would come first)";
   EXPECT_TRUE(a.messages[0].binary);
+  EXPECT_EQ(a.messages[0].sender, "bob");
   EXPECT_EQ(a.messages[0].data, std::string("\x00\xff", 2));
-  std::this_thread::sleep_for(100ms);
-  EXPECT_TRUE(c.messages.empty());
-  EXPECT_EQ(a.messages.size(), 1u) << "a sender never receives its own message";
+  EXPECT_EQ(m.broadcast("r2", "marker"), 1u);
+  ASSERT_TRUE(c.wait([&] { return !c.messages.empty(); }));
+  ASSERT_EQ(c.messages.size(), 1u) << "no cross-talk: carol got something of r1 before the marker";
+  EXPECT_EQ(c.messages[0].sender, "server");
+  EXPECT_EQ(c.messages[0].data, "marker");
 
   auto info = m.rooms_info();
   ASSERT_EQ(info["rooms"].size(), 2u);
@@ -166,8 +172,14 @@ TEST(Manager, DirectMessagesAndBroadcasts) {
   ASSERT_TRUE(b.wait([&] { return b.messages.size() == 2; }));
   EXPECT_EQ(b.messages[1].data, "just you");
   EXPECT_EQ(br.broadcast("no-such-room", "x"), 0u);
-  std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(c.messages.size(), 2u);
+  // Marker: c gets nothing of "just you" (to b) nor of the broadcast to another room; what it
+  // gets next is the marker, queued after both.
+  EXPECT_TRUE(br.send("r", "c", "marker"));
+  ASSERT_TRUE(c.wait([&] { return c.messages.size() >= 3; }));
+  ASSERT_EQ(c.messages.size(), 3u);
+  EXPECT_EQ(c.messages[1].data, "from the backend");
+  EXPECT_EQ(c.messages[2].data, "marker");
+  EXPECT_EQ(c.messages[2].to, std::optional<std::string>("c"));
   EXPECT_THROW(br.broadcast("r", std::string(300000, 'x')), ApiError);
 }
 
