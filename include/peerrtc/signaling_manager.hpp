@@ -59,7 +59,7 @@ struct FilterResult {
 
 struct Stats {
   size_t rooms = 0, peers = 0, pending = 0;
-  uint64_t messages_relayed = 0;   // frames received from peers and relayed
+  uint64_t messages_relayed = 0;   // frames received from peers and relayed (not the dropped or refused)
   uint64_t deliveries = 0;         // frames sent to receivers
   uint64_t dropped_too_large = 0, dropped_bad_frame = 0, dropped_filtered = 0,
            dropped_unknown_peer = 0, dropped_send = 0, dropped_rate_limited = 0;

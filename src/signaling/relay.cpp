@@ -244,7 +244,7 @@ bool Relay::deliver_to_participant(const std::string& room_name, const std::stri
   return true;
 }
 
-void Relay::relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,
+bool Relay::relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,
                   bool binary, std::optional<std::string_view> to, Member* sender_member, size_t* delivered) {
   const bool direct = to.has_value();
   const std::string frame = binary ? server_binary_frame(sender, payload, direct)
@@ -282,13 +282,14 @@ void Relay::relay(Room& room, const std::string& room_name, const std::string& s
       ++counters_.dropped_unknown_peer;
       if (sender_member)
         tell_sender(*sender_member, "unknown_peer", "no peer '" + std::string(*to) + "' in this room", to);
-      return;
+      return false;
     }
     deliver(it->first, it->second);
   } else {
     for (auto& [id, m] : room.members)
       if (id != sender) deliver(id, m);
   }
+  return true;
 }
 
 void Relay::on_message(PeerId id, uint16_t stream, bool binary, ByteView data) {
@@ -337,7 +338,6 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
     }
     return;
   }
-  ++counters_.messages_relayed;
   ByteView payload = frame->payload;
   std::string replaced;
   if (filter) {
@@ -361,7 +361,9 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
       payload = as_bytes(replaced);
     }
   }
-  relay(*room, ref->room, ref->name, payload, binary, frame->to, &me, nullptr);
+  // A direct message to nobody is refused (unknown_peer): not relayed, not seen by the hooks.
+  if (!relay(*room, ref->room, ref->name, payload, binary, frame->to, &me, nullptr)) return;
+  ++counters_.messages_relayed;
   if (hooks_.wants_messages())
     hooks_.message(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to)});
 }
@@ -374,7 +376,7 @@ size_t Relay::send(const std::string& room_name, const std::string& sender, Byte
   Member* me = sender == "server" ? nullptr : registry_.find(room_name, sender);
   if (sender != "server" && !me) return 0;
   size_t delivered = 0;
-  relay(*room, room_name, sender, payload, binary, to, nullptr, &delivered);
+  if (!relay(*room, room_name, sender, payload, binary, to, nullptr, &delivered)) return 0;
   if (hook && hooks_.wants_messages())
     hooks_.message(Message{room_name, sender, std::string(as_chars(payload)), binary, opt_string(to)});
   return delivered;

@@ -119,7 +119,8 @@ class Relay {
   void run_deferred();
   void handle_message(PeerId id, uint16_t stream, bool binary, ByteView data);
 
-  void relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,
+  // False when a direct message's recipient is not in the room (the sender is told).
+  bool relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,
              bool binary, std::optional<std::string_view> to, Member* sender_member, size_t* delivered);
   bool deliver_to_participant(const std::string& room_name, const std::string& id, Member& m,
                               const std::string& sender, Member* sender_member, Message msg);

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -335,6 +336,31 @@ TEST_F(RelayTest, MessageArrivingInsideATurnIsRelayedAfterIt) {
   auto& fb = link.peers[b].frames;
   EXPECT_LT(std::find(fb.begin(), fb.end(), "ma\nouter"), std::find(fb.begin(), fb.end(), "mc\ninner"));
   EXPECT_EQ(count(a, "mc\ninner"), 1u);
+}
+
+// A direct message to a peer that is not in the room is refused: the sender is told, nothing is
+// counted as relayed or delivered, and the hooks never see it (an echo hook answered it before).
+TEST_F(RelayTest, DirectMessageToNobodyIsNotRelayedNorHooked) {
+  std::mutex hm;
+  std::condition_variable hcv;
+  std::vector<std::string> hooked;
+  hooks.add_message([&](const Message& m) {
+    std::lock_guard l(hm);
+    hooked.push_back(m.data);
+    hcv.notify_all();
+  });
+  const PeerId a = add("r", "a");
+  add("r", "b");
+  const std::string frame = "dnobody\nhello?";
+  relay.on_message(a, 1, false, as_bytes(frame));
+  EXPECT_TRUE(has_event(a, "error", ""));
+  EXPECT_EQ(relay.counters().messages_relayed, 0u);
+  EXPECT_EQ(relay.counters().deliveries, 0u);
+  EXPECT_EQ(relay.counters().dropped_unknown_peer, 1u);
+  from(a, "marker");  // the hook thread runs tasks in order: once the marker is hooked, so was all before it
+  std::unique_lock l(hm);
+  ASSERT_TRUE(hcv.wait_for(l, 2s, [&] { return !hooked.empty() && hooked.back() == "marker"; }));
+  EXPECT_EQ(hooked, std::vector<std::string>{"marker"}) << "only the marker reached the hook";
 }
 
 TEST_F(RelayTest, SeveralMessageHooksAndRemoval) {
