@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <sstream>
 
 #include "common/log.hpp"
 
@@ -49,23 +48,10 @@ std::optional<Endpoint> parse_ip(const std::string& ip, uint16_t port) {
   return std::nullopt;
 }
 
-// "candidate:<foundation> <component> <transport> <priority> <ip> <port> typ <type> ..."
-std::optional<Endpoint> parse_udp_candidate(const std::string& line) {
-  std::istringstream in(line);
-  std::string foundation, component, transport, priority, ip, port, typ, type;
-  if (!(in >> foundation >> component >> transport >> priority >> ip >> port >> typ >> type))
-    return std::nullopt;
-  if (component != "1") return std::nullopt;
-  std::transform(transport.begin(), transport.end(), transport.begin(), ::tolower);
-  if (transport != "udp" || typ != "typ") return std::nullopt;
-  int p = 0;
-  try {
-    p = std::stoi(port);
-  } catch (...) {
-    return std::nullopt;
-  }
-  if (p <= 0 || p > 65535) return std::nullopt;
-  return parse_ip(ip, static_cast<uint16_t>(p));
+// A UDP candidate of component 1 with an IP literal (what the native client can check).
+std::optional<Endpoint> udp_endpoint(const sdp::Candidate& c) {
+  if (c.component != 1 || c.transport != "udp" || c.port == 0) return std::nullopt;
+  return parse_ip(c.address, c.port);
 }
 
 dcep::ChannelType channel_type_of(const ChannelInit& init) {
@@ -187,7 +173,7 @@ Result<bool> PeerConnection::set_remote_answer(const sdp::Description& answer) {
   remote_sctp_port_ = answer.sctp_port;
   remote_max_message_size_ = answer.max_message_size;
   for (const auto& c : answer.candidates)
-    if (auto e = parse_udp_candidate(c.substr(c.find(':') + 1))) remote_candidates_.push_back(*e);
+    if (auto e = udp_endpoint(c)) remote_candidates_.push_back(*e);
   if (remote_candidates_.empty()) return Error{"answer has no usable UDP host candidate"};
   state_ = State::Checking;
   return true;

@@ -201,18 +201,33 @@ Result<std::string> parse_ice_value(const Attr& a, std::string_view what, size_t
   return std::string(a.value);
 }
 
-// candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> ...
-// (the address may be IPv4, IPv6 or an mDNS / FQDN name; the ICE module looks closer)
-bool valid_candidate(std::string_view value) {
+}  // namespace
+
+// candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type>
+// [raddr <a> rport <p>] [tcptype <t>] ... (the address may be IPv4, IPv6 or an mDNS / FQDN name)
+std::optional<Candidate> parse_candidate(std::string_view value) {
   const auto f = split_spaces(value);
-  if (f.size() < 8 || f[0].size() > 32 || f[6] != "typ") return false;
-  if (f[0].empty() || !std::all_of(f[0].begin(), f[0].end(), is_ice_char)) return false;
-  uint16_t component = 0, port = 0;
+  if (f.size() < 8 || f[0].size() > 32 || f[6] != "typ") return std::nullopt;
+  if (f[0].empty() || !std::all_of(f[0].begin(), f[0].end(), is_ice_char)) return std::nullopt;
+  Candidate c;
   uint64_t priority = 0;
-  return parse_uint(f[1], component) && component >= 1 && is_token(f[2]) &&
-         parse_uint(f[3], priority) && priority <= 0xFFFFFFFFull &&
-         parse_uint(f[5], port) && is_token(f[7]);
+  if (!parse_uint(f[1], c.component) || c.component < 1 || !is_token(f[2]) || !parse_uint(f[3], priority) ||
+      priority > 0xFFFFFFFFull || f[4].empty() || !parse_uint(f[5], c.port) || !is_token(f[7]))
+    return std::nullopt;
+  c.foundation = std::string(f[0]);
+  c.transport = std::string(f[2]);
+  std::transform(c.transport.begin(), c.transport.end(), c.transport.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  c.priority = static_cast<uint32_t>(priority);
+  c.address = std::string(f[4]);
+  c.type = std::string(f[7]);
+  for (size_t i = 8; i + 1 < f.size(); i += 2)
+    if (f[i] == "tcptype") c.tcptype = std::string(f[i + 1]);
+  c.line = "candidate:" + std::string(value);
+  return c;
 }
+
+namespace {
 
 // Splits the text into lines and sections; checks what every line must satisfy.
 Result<std::vector<Section>> split_sections(std::string_view sdp) {
@@ -462,10 +477,11 @@ Result<Description> parse(std::string_view sdp) {
     if (s == &session) break;
     for (const Attr& a : s->attrs) {
       if (a.name != "candidate") continue;
-      if (!valid_candidate(a.value))
+      auto c = parse_candidate(a.value);
+      if (!c)
         return err(line_error(a.line, "a=candidate needs <foundation> <component> <transport> "
                                       "<priority> <address> <port> typ <type>"));
-      d.candidates.push_back("candidate:" + std::string(a.value));
+      d.candidates.push_back(std::move(*c));
     }
     if (!d.candidates.empty()) break;
   }

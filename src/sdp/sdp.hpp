@@ -22,6 +22,23 @@ inline constexpr size_t kMaxSdpSize = 65536;
 // sender never builds an unbounded message; max_message_size_unlimited records the 0.
 inline constexpr uint32_t kUnlimitedMaxMessageSize = kMaxMessageSize;
 
+// An a=candidate line (RFC 8839 §5.1), parsed once: the connection uses the fields and never
+// parses the text again.
+struct Candidate {
+  std::string foundation;
+  uint16_t component = 1;
+  std::string transport;  // lower case: "udp", "tcp", ...
+  uint32_t priority = 0;
+  std::string address;    // IPv4 or IPv6 literal, or an mDNS / FQDN name
+  uint16_t port = 0;
+  std::string type;       // "host", "srflx", "prflx", "relay"
+  std::string tcptype;    // "active", "passive", "so" (ICE-TCP), else empty
+  std::string line;       // "candidate:..." as given (without "a=")
+};
+// Parses the value of an a=candidate attribute ("<foundation> <component> <transport> ...",
+// without "candidate:"); nullopt when a required field is missing or malformed.
+std::optional<Candidate> parse_candidate(std::string_view value);
+
 struct Fingerprint {
   std::string algorithm;  // lower-case, e.g. "sha-256"
   Bytes digest;
@@ -54,7 +71,7 @@ struct Description {
   uint16_t sctp_port = 5000;
   uint32_t max_message_size = 65536;  // RFC 8841 default when absent
   std::vector<std::string> bundle_mids;  // a=group:BUNDLE
-  std::vector<std::string> candidates;   // "candidate:..." lines (without "a=")
+  std::vector<Candidate> candidates;     // parsed a=candidate lines (see Candidate)
   bool end_of_candidates = false;        // a=end-of-candidates in the data section
   bool has_setup = false;                // a=setup was present (else `setup` is the default)
   bool max_message_size_unlimited = false;  // a=max-message-size:0 (see kUnlimitedMaxMessageSize)

@@ -74,7 +74,7 @@ Description check_answer(const Description& offer, const std::string& answer, co
   EXPECT_TRUE(a.end_of_candidates);
   EXPECT_EQ(a.candidates.size(), params.candidates.size());
   std::set<std::string> foundations;
-  for (const auto& c : a.candidates) foundations.insert(c.substr(0, c.find(' ')));
+  for (const auto& c : a.candidates) foundations.insert(c.foundation);
   EXPECT_EQ(foundations.size(), a.candidates.size()) << "distinct foundations";
   // Same m= sections, in order, same mids; only the data one accepted.
   EXPECT_EQ(a.media.size(), offer.media.size());
@@ -158,7 +158,11 @@ void expect_fixture(const FixtureCase& c, const Description& d) {
   EXPECT_EQ(d.max_message_size, c.max_message_size);
   EXPECT_FALSE(d.max_message_size_unlimited);
   EXPECT_EQ(d.candidates.size(), c.candidates);
-  for (const auto& cand : d.candidates) EXPECT_EQ(cand.rfind("candidate:", 0), 0u) << cand;
+  for (const auto& cand : d.candidates) {
+    EXPECT_EQ(cand.line.rfind("candidate:", 0), 0u) << cand.line;
+    EXPECT_FALSE(cand.address.empty()) << cand.line;
+    EXPECT_TRUE(cand.transport == "udp" || cand.transport == "tcp") << cand.line;
+  }
   EXPECT_EQ(d.end_of_candidates, c.end_of_candidates);
   EXPECT_EQ(d.bundle_mids, c.bundle);
   EXPECT_NE(std::find(d.ice_options.begin(), d.ice_options.end(), "trickle"), d.ice_options.end());
