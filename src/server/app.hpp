@@ -50,8 +50,8 @@ struct Options {
 // Options with client_dir / examples_dir filled in from static_root.
 Options resolve(Options options);
 
-// Registers the routes and static files on `http` and, in examples mode, installs the echo hook
-// on `manager` (it takes the manager's one on_message hook). `http` and `manager` must outlive
+// Registers the routes and static files on `http` and, in examples mode, adds the echo hook to
+// `manager` (one more on_message subscriber: the application's own stay). `http` and `manager` must outlive
 // any request. `started` is the reference point of /health's and /stats' uptime_s.
 void install(http::Server& http, SignalingManager& manager, const Options& options,
              std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now());
