@@ -133,7 +133,13 @@ class TestServer {
     auto& st = peers_[id];
     if (st.labels[stream] != "control") {
       auto s = pc->send(stream, msg, binary);
-      if (s != rtc::SendStatus::Ok) log().warn("echo failed: {}", rtc::to_string(s));
+      if (s != rtc::SendStatus::Ok) {
+        // An event too, so a client can tell "received, echo refused" (e.g. larger than the
+        // max-message-size its offer advertised) from "never arrived".
+        log().warn("echo failed: {}", rtc::to_string(s));
+        event({{"type", "echo_failed"}, {"peer_id", st.peer_id}, {"label", st.labels[stream]},
+               {"size", msg.size()}, {"binary", binary}, {"error", rtc::to_string(s)}});
+      }
       return;
     }
     json reply;
