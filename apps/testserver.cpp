@@ -72,6 +72,8 @@ class TestServer {
       done.set_value(json{{"datagrams_in", s.datagrams_in},
                           {"datagrams_out", s.datagrams_out},
                           {"gso_runs", s.gso_runs},
+                          {"dcep_bad", s.dcep_bad},
+                          {"messages_dropped", s.messages_dropped},
                           {"sctp_retransmitted_chunks", sctp::Stack::retransmitted_chunks()}});
     });
     if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready)

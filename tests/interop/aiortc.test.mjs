@@ -62,3 +62,10 @@ test('aiortc: offer advertising a=max-message-size:262144: every cell, 256 KiB i
   assert.equal(r.skipped, 0, `nothing may be skipped:\n${skipLines(r.out).join('\n')}`);
   assert.ok(r.passed >= 160, `expected at least 160 checks to pass, ${r.passed} did:\n${r.out}`);
 });
+
+test('aiortc: the server counted no malformed DCEP message and dropped no message', { skip: skipRef }, async () => {
+  const s = await server.stats();
+  assert.ok(s && typeof s.dcep_bad === 'number', `GET /stats: ${JSON.stringify(s)}`);
+  assert.equal(s.dcep_bad, 0, `dcep_bad: ${JSON.stringify(s)}`);
+  assert.equal(s.messages_dropped, 0, `messages_dropped: ${JSON.stringify(s)}`);
+});
