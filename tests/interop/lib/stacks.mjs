@@ -2,8 +2,9 @@
 // run by /usr/bin/python3) and pion (Debian's golang pion/webrtc v3, built here in GOPATH mode).
 //
 //   aiortcCommand(args)          -> {cmd, args} for tests/interop/stacks/aiortc_client.py
-//   await pionClientPath()       -> builds tests/interop/stacks/pion_client once per process
-//                                   (build-pion.sh; GOPATH and GOCACHE under build/stacks)
+//   await pionBinaries()         -> {client, relay}: builds tests/interop/stacks/pion_client and
+//                                   bench/pion_relay once per process (build-pion.sh; GOPATH and
+//                                   GOCACHE under build/stacks); pionClientPath() the client
 //   await runClient(cmd, args)   -> {code, signal, out, ms}: runs to the end (bounded), output kept
 //   parseSummary(out)            -> {passed, failed, skipped} from `N passed, M failed, K skipped`
 //   skipLines(out)               -> the `SKIP: <cell>: <reason>` lines
@@ -12,7 +13,7 @@
 //
 // Env: PEERRTC_PYTHON (default /usr/bin/python3: Debian's interpreter, which has aiortc; the
 // python3 first on PATH may be another one), PEERRTC_PION_CLIENT (a prebuilt pion-client: no
-// build), PEERRTC_STACKS_BUILD (default build/stacks), PEERRTC_VERBOSE=1 (child stderr shown).
+// build; with PEERRTC_PION_RELAY), PEERRTC_STACKS_BUILD (default build/stacks), PEERRTC_VERBOSE=1 (child stderr shown).
 import { spawn, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { REPO_ROOT, withTimeout } from '../../lib/server.mjs';
@@ -43,17 +44,26 @@ export function checkAiortc() {
 export function aiortcCommand(args) { return { cmd: PYTHON, args: [AIORTC_CLIENT, ...args] }; }
 
 let pionBuild;
-// The pion client's path, built on first use (a fresh machine compiles pion: a minute or two).
-export function pionClientPath() {
-  if (process.env.PEERRTC_PION_CLIENT) return Promise.resolve(resolve(REPO_ROOT, process.env.PEERRTC_PION_CLIENT));
+// {client, relay}: the pion programs' paths, built on first use (build-pion.sh; a fresh machine
+// compiles pion: a minute or two). PEERRTC_PION_CLIENT / PEERRTC_PION_RELAY: prebuilt ones.
+export function pionBinaries() {
+  const { PEERRTC_PION_CLIENT: c, PEERRTC_PION_RELAY: r } = process.env;
+  if (c && r) return Promise.resolve({ client: resolve(REPO_ROOT, c), relay: resolve(REPO_ROOT, r) });
   if (!pionBuild) {
-    pionBuild = runClient('bash', [BUILD_PION, STACKS_BUILD], { timeoutMs: 600000, name: 'build-pion' }).then((r) => {
-      if (r.code !== 0) throw new Error(`building the pion client failed (exit ${r.code}, signal ${r.signal}):\n${r.out}`);
-      return r.out.trim().split('\n').pop();
+    pionBuild = runClient('bash', [BUILD_PION, STACKS_BUILD], { timeoutMs: 600000, name: 'build-pion' }).then((res) => {
+      if (res.code !== 0) throw new Error(`building the pion programs failed (exit ${res.code}, signal ${res.signal}):\n${res.out}`);
+      const path = (name) => {
+        const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(res.out);
+        if (!m) throw new Error(`build-pion.sh printed no ${name} path:\n${res.out}`);
+        return m[1];
+      };
+      return { client: c ? resolve(REPO_ROOT, c) : path('pion-client'), relay: r ? resolve(REPO_ROOT, r) : path('pion-relay') };
     });
   }
   return pionBuild;
 }
+
+export async function pionClientPath() { return (await pionBinaries()).client; }
 
 // Runs `cmd args` to its end, or SIGKILLs it after timeoutMs; stdout and stderr interleaved.
 export function runClient(cmd, args, { timeoutMs = 120000, name = 'client', env = {} } = {}) {

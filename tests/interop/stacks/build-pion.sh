@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds tests/interop/stacks/pion_client (the pion interop / room client) against Debian's pion
-# packages in GOPATH mode, with no network: prints the binary's path on stdout.
+# Builds the two pion programs of the tests against Debian's pion packages in GOPATH mode, with
+# no network, and prints one line per binary: `pion-client <path>` and `pion-relay <path>`.
+#   pion-client  tests/interop/stacks/pion_client (interop matrix, room member)
+#   pion-relay   bench/pion_relay (the benchmark's reference relay; the C++ client's tests)
 #
-#   bash tests/interop/stacks/build-pion.sh [OUT_DIR]     # default build/stacks -> OUT_DIR/pion-client
+#   bash tests/interop/stacks/build-pion.sh [OUT_DIR]     # default build/stacks
 #
 # Needs golang-go and golang-github-pion-webrtc.v3-dev (scripts/setup.sh installs them). Debian
 # installs pion/webrtc, whose import path ends in /v3, without a v3 folder, which GOPATH mode
@@ -27,7 +29,10 @@ if [[ ! -f "$w/go.mod" ]] || ! diff -rq "$src" "$w" >/dev/null 2>&1; then
   rm -rf "$w"
   mv "$w.tmp" "$w"
 fi
-cd "$root/tests/interop/stacks/pion_client"
-GOPATH="$gopath:/usr/share/gocode" GO111MODULE=off GOFLAGS= GOPROXY=off GOCACHE="$out/gocache" \
-  go build -o "$out/pion-client" .
-echo "$out/pion-client"
+build() {  # build NAME DIR
+  (cd "$2" && GOPATH="$gopath:/usr/share/gocode" GO111MODULE=off GOFLAGS= GOPROXY=off \
+    GOCACHE="$out/gocache" go build -o "$out/$1" .)
+  echo "$1 $out/$1"
+}
+build pion-client "$root/tests/interop/stacks/pion_client"
+build pion-relay "$root/bench/pion_relay"
