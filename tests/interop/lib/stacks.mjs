@@ -90,6 +90,11 @@ export function runClient(cmd, args, { timeoutMs = 120000, name = 'client', env 
   });
 }
 
+// The end of a child's output for an error message, long lines (hex payloads) shortened.
+function tail(out, n = 4000) {
+  return out.slice(-n).split('\n').map((l) => (l.length > 300 ? `${l.slice(0, 300)}... (${l.length} chars)` : l)).join('\n');
+}
+
 export function parseSummary(out) {
   const m = /^(\d+) passed, (\d+) failed, (\d+) skipped$/m.exec(out);
   return m ? { passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3]) } : null;
@@ -139,7 +144,7 @@ export function spawnLineClient(cmd, args, { name = 'client' } = {}) {
   return {
     child,
     events,
-    output: () => out,
+    output: () => tail(out),
     exited,
     send(op) { child.stdin.write(`${JSON.stringify(op)}\n`); },
     // Resolves with the first event (already seen or to come) for which pred is truthy.
@@ -151,10 +156,10 @@ export function spawnLineClient(cmd, args, { name = 'client' } = {}) {
         w = () => {
           const hit = found();
           if (hit) res(hit);
-          else if (exitInfo) rej(new Error(`${name} exited (${JSON.stringify(exitInfo)}) while waiting for ${what}; output:\n${out}`));
+          else if (exitInfo) rej(new Error(`${name} exited (${JSON.stringify(exitInfo)}) while waiting for ${what}; output:\n${tail(out)}`));
         };
         waiters.add(w);
-      }), ms, `${name}: ${what}; output:\n${out.slice(-3000)}`).finally(() => waiters.delete(w));
+      }), ms, `${name}: ${what}; output:\n${tail(out)}`).finally(() => waiters.delete(w));
     },
     kill() { if (!exitInfo) child.kill('SIGKILL'); },
   };

@@ -544,7 +544,7 @@ async def run_room(args):
         return 1
 
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    reader = asyncio.StreamReader(limit=1 << 22)  # a command line carries a message as hex
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     rc = 0
     while not done.is_set():
