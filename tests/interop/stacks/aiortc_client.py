@@ -3,14 +3,15 @@
 
 Run with Debian's interpreter, /usr/bin/python3 (the aiortc package belongs to it):
 
-  aiortc_client.py matrix --http-port P [--peer-id ID]
+  aiortc_client.py matrix --http-port P [--peer-id ID] [--offer-max-message-size N] [--timeout S]
       The interop matrix of tests/interop/matrix.js against peerrtc-testserver: the control
       channel, the 4 channel types each opened by the client and by the server, messages of
       0/1/1024/16384/65536/262144 bytes as text and binary plus a 65536-byte multi-byte UTF-8
       text, echoed and compared byte for byte and by kind; a flow-controlled burst on the
       reliable channels; /events; closes both ways; pc.close() -> peer_closed. Prints a line per
       failed or skipped check and ends with `N passed, M failed, K skipped`; exit 0 only when
-      nothing failed and something passed.
+      nothing failed and something passed. --offer-max-message-size tells the server another
+      limit than the 65536 aiortc's offer carries (see AIORTC_MMS below).
 
   aiortc_client.py room --http-port P --room R --peer-id ID
       A member of a room of peerrtc-server (wire protocol v1, docs/protocol.md) driven through
@@ -45,7 +46,7 @@ VERBOSE = bool(os.environ.get("PEERRTC_VERBOSE"))
 # ---- the stack's own limitations, found with this program (tests/interop/README.md) ----------
 # aiortc 1.4 advertises a=max-message-size:65536 in its offer (RTCSctpTransport.getCapabilities
 # hard-codes it; it reassembles larger messages all the same), and the server honours the remote's
-# limit (RFC 8841 §6: a sender must not exceed it), so a larger message is received by the server
+# limit (RFC 8841: a sender must not exceed it), so a larger message is received by the server
 # and its echo is refused, never truncated. Those cells check the receiving half through the
 # server's echo_failed event and skip the echo with this text.
 AIORTC_MMS = ("aiortc %s advertises a=max-message-size:%d in its offer (RTCSctpTransport."
