@@ -7,6 +7,11 @@
 //   --flood N          POST /offer N times with offers that never do ICE; report statuses
 //   --send N --size S  join, send N text messages as fast as allowed, count rate_limited events
 //   --cut-after-join   join, then cut the network (nothing more leaves; no ABORT, no leave)
+//   --exchange         two peers (<peer-id>-a, -b) join one room; presence (b in a's welcome
+//                      or peer_joined), then text messages of --sizes both ways (and binary with
+//                      --binary), each checked byte for byte, in order and with the sender's id;
+//                      b closes, a must see peer_left. Works against peerrtc-server and against
+//                      bench/'s aiortc and pion relays (they speak the text frames, no /leave).
 //
 // Every mode prints one `RESULT {json}` line on stdout when done (stuck and cut-after-join print
 // `READY {json}` once joined, then stay until killed or --hold-ms passes). One process has
@@ -18,6 +23,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
+#include <deque>
+#include <future>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -164,11 +171,45 @@ class Peer {
     return closed_reason_;
   }
   const json& welcome() const { return welcome_; }
+
+  // Sends one frame as it is (text or binary); false if it cannot be queued within 10 s.
+  bool send_frame(const std::string& frame, bool binary) {
+    auto deadline = Clock::now() + 10s;
+    for (;;) {
+      auto st = lt_.run([&] { return client_->pc().send(stream_, as_bytes(frame), binary); });
+      if (st == rtc::SendStatus::Ok) return true;
+      if (st != rtc::SendStatus::BufferFull || Clock::now() > deadline) {
+        std::cerr << "send: " << rtc::to_string(st) << std::endl;
+        return false;
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+  // The next frame that is not a JSON event (a relayed message), in arrival order.
+  std::optional<std::pair<bool, std::string>> next_frame(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, timeout, [&] { return !frames_.empty(); })) return std::nullopt;
+    auto f = std::move(frames_.front());
+    frames_.pop_front();
+    return f;
+  }
+  // Waits for a presence event {"type": type, "peer_id": peer}.
+  bool wait_presence(const std::string& type, const std::string& peer, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] {
+      for (auto& [t, p] : presence_)
+        if (t == type && p == peer) return true;
+      return false;
+    });
+  }
   uint16_t local_port() const { return client_ ? client_->local_port() : 0; }
 
  private:
   void on_frame(bool binary, ByteView m) {
-    if (binary || m.empty() || m[0] != '{') return;
+    if (binary || m.empty() || m[0] != '{') {
+      notify([&] { frames_.emplace_back(binary, std::string(m.begin(), m.end())); });
+      return;
+    }
     auto ev = json::parse(std::string(m.begin(), m.end()), nullptr, false);
     if (!ev.is_object()) return;
     std::string type = ev.value("type", "");
@@ -178,6 +219,8 @@ class Peer {
         welcome_ = ev;
       } else if (type == "error") {
         ++error_codes_[ev.value("code", "?")];
+      } else if (type == "peer_joined" || type == "peer_left") {
+        presence_.emplace_back(type, ev.value("peer_id", ""));
       }
     });
   }
@@ -203,7 +246,105 @@ class Peer {
   uint16_t stream_ = 0;
   json welcome_;
   std::map<std::string, int> error_codes_;
+  std::deque<std::pair<bool, std::string>> frames_;              // relayed messages
+  std::vector<std::pair<std::string, std::string>> presence_;    // (type, peer_id)
 };
+
+// A deterministic payload: printable ASCII plus 2-, 3- and 4-byte UTF-8 characters (text), or
+// every byte value (binary).
+std::string payload_for(size_t size, uint32_t seed, bool binary) {
+  std::string out;
+  out.reserve(size);
+  uint32_t x = seed * 2654435761u + static_cast<uint32_t>(size) + 1;
+  auto next = [&] { x ^= x << 13; x ^= x >> 17; x ^= x << 5; return x; };
+  static const char* const kWide[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+  while (out.size() < size) {
+    uint32_t r = next();
+    if (binary) {
+      out.push_back(static_cast<char>(r & 0xff));
+    } else if (r % 8 == 0 && size - out.size() >= 4) {
+      out += kWide[(r >> 3) % 3];
+    } else {
+      out.push_back(static_cast<char>(' ' + (r >> 3) % 95));
+    }
+  }
+  return out;
+}
+
+// --exchange: a and b in one room, messages both ways; returns the RESULT json.
+json exchange(LoopThread& lt, std::shared_ptr<dtls::Certificate> cert, const std::string& host,
+              uint16_t port, const std::string& room, const std::string& peer_id,
+              const std::vector<size_t>& sizes, bool binary, std::chrono::milliseconds timeout) {
+  std::vector<std::string> errors;
+  auto fail = [&](const std::string& e) {
+    if (errors.size() < 20) errors.push_back(e);
+  };
+  const std::string ida = peer_id + "-a", idb = peer_id + "-b";
+  auto a = std::make_unique<Peer>(lt, cert, host, port, room, ida);
+  auto b = std::make_unique<Peer>(lt, cert, host, port, room, idb);
+  int delivered = 0, sent = 0;
+  auto t0 = Clock::now();
+  std::string e = a->join(timeout);
+  if (!e.empty()) return {{"mode", "exchange"}, {"ok", false}, {"errors", {ida + " join: " + e}}};
+  e = b->join(timeout);
+  if (!e.empty()) return {{"mode", "exchange"}, {"ok", false}, {"errors", {idb + " join: " + e}}};
+  double join_s = secs_since(t0);
+  // Presence: b's welcome lists a; a hears b join.
+  auto peers = b->welcome().value("peers", json::array());
+  if (std::find(peers.begin(), peers.end(), ida) == peers.end())
+    fail(idb + "'s welcome does not list " + ida + ": " + b->welcome().dump());
+  if (!a->wait_presence("peer_joined", idb, timeout)) fail(ida + " saw no peer_joined for " + idb);
+
+  struct Leg {
+    Peer* from;
+    Peer* to;
+    std::string from_id, to_id;
+  };
+  for (const Leg& leg : {Leg{a.get(), b.get(), ida, idb}, Leg{b.get(), a.get(), idb, ida}}) {
+    for (bool bin : binary ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
+      // Send every size back to back, then expect them in order.
+      std::vector<std::string> payloads;
+      uint32_t seed = 1;
+      for (size_t size : sizes) payloads.push_back(payload_for(size, seed++, bin));
+      for (const auto& p : payloads) {
+        std::string frame = bin ? signaling::client_binary_frame(as_bytes(p))
+                                : signaling::client_text_frame(as_bytes(p));
+        if (!leg.from->send_frame(frame, bin)) {
+          fail(leg.from_id + " could not send a " + std::to_string(p.size()) + "-byte message");
+          break;
+        }
+        ++sent;
+      }
+      for (const auto& p : payloads) {
+        std::string what = std::to_string(p.size()) + "-byte " + (bin ? "binary" : "text") +
+                           " message " + leg.from_id + " -> " + leg.to_id;
+        auto f = leg.to->next_frame(timeout);
+        if (!f) {
+          fail(what + ": not received within " + std::to_string(timeout.count()) + " ms");
+          break;
+        }
+        std::string want = bin ? signaling::server_binary_frame(leg.from_id, as_bytes(p), false)
+                               : signaling::server_text_frame(leg.from_id, as_bytes(p), false);
+        if (f->first != bin || f->second != want) {
+          size_t d = 0;
+          while (d < want.size() && d < f->second.size() && want[d] == f->second[d]) ++d;
+          fail(what + ": received a " + (f->first ? "binary" : "text") + " frame of " +
+               std::to_string(f->second.size()) + " bytes, expected " + std::to_string(want.size()) +
+               ", first difference at byte " + std::to_string(d));
+          continue;
+        }
+        ++delivered;
+      }
+    }
+  }
+  // b goes away without a word (SCTP ABORT, DTLS close_notify); a hears peer_left.
+  b.reset();
+  if (!a->wait_presence("peer_left", idb, timeout)) fail(ida + " saw no peer_left for " + idb);
+  a.reset();
+  return {{"mode", "exchange"}, {"ok", errors.empty() && sent > 0 && delivered == sent},
+          {"sent", sent}, {"delivered", delivered}, {"join_s", join_s},
+          {"seconds", secs_since(t0)}, {"errors", errors}};
+}
 
 void print(const char* tag, const json& j) { std::cout << tag << ' ' << j.dump() << std::endl; }
 
@@ -220,7 +361,8 @@ int main(int argc, char** argv) {
   uint16_t port = 0;
   int churn = 0, parallel = 1, flood = 0, send = 0, size = 16, hold_ms = 0, linger_ms = 1500,
       timeout_ms = 10000;
-  bool stuck = false, cut = false;
+  bool stuck = false, cut = false, exchange_mode = false, binary = false;
+  std::vector<size_t> sizes = {0, 1, 1024, 16384, 65000};
   app.add_option("--host", host, "server address");
   app.add_option("--port", port, "server HTTP port")->required();
   app.add_option("--room", room, "room (churn: prefix of one room per cycle)");
@@ -235,14 +377,18 @@ int main(int argc, char** argv) {
   app.add_option("--size", size, "bytes per message (--send)")->check(CLI::Range(0, 262078));
   app.add_option("--linger-ms", linger_ms, "--send: wait this long for error events after sending");
   auto* m_cut = app.add_flag("--cut-after-join", cut, "join, then cut the network");
+  auto* m_exchange = app.add_flag("--exchange", exchange_mode, "two peers exchange messages both ways");
+  app.add_option("--sizes", sizes, "--exchange: payload sizes")->delimiter(',')->check(CLI::Range(0, 262078));
+  app.add_flag("--binary", binary, "--exchange: binary messages too (peerrtc-server; the relays speak text)");
   app.add_option("--hold-ms", hold_ms, "--stuck/--cut-after-join: exit after this long (0 = never)");
-  m_churn->excludes(m_stuck, m_flood, m_send, m_cut);
-  m_stuck->excludes(m_flood, m_send, m_cut);
-  m_flood->excludes(m_send, m_cut);
-  m_send->excludes(m_cut);
+  m_churn->excludes(m_stuck, m_flood, m_send, m_cut, m_exchange);
+  m_stuck->excludes(m_flood, m_send, m_cut, m_exchange);
+  m_flood->excludes(m_send, m_cut, m_exchange);
+  m_send->excludes(m_cut, m_exchange);
+  m_cut->excludes(m_exchange);
   CLI11_PARSE(app, argc, argv);
-  if (!churn && !stuck && !flood && !send && !cut) {
-    std::cerr << "one mode is required: --churn, --stuck, --flood, --send or --cut-after-join\n";
+  if (!churn && !stuck && !flood && !send && !cut && !exchange_mode) {
+    std::cerr << "one mode is required: --churn, --stuck, --flood, --send, --cut-after-join or --exchange\n";
     return 2;
   }
   log().set_level(spdlog::level::from_str(log_level));
@@ -317,6 +463,12 @@ int main(int argc, char** argv) {
                        {"errors_are_json", errors_json}, {"first_error", first_error},
                        {"seconds", secs_since(t0)}});
       return 0;
+    }
+
+    if (exchange_mode) {
+      json r = exchange(lt, cert, host, port, room, peer_id, sizes, binary, timeout);
+      print("RESULT", r);
+      return r.value("ok", false) ? 0 : 1;
     }
 
     Peer p(lt, cert, host, port, room, peer_id);

@@ -73,6 +73,8 @@ class TestServer {
         return json{{"datagrams_in", s.datagrams_in},
                     {"datagrams_out", s.datagrams_out},
                     {"gso_runs", s.gso_runs},
+                    {"dcep_bad", s.dcep_bad},
+                    {"messages_dropped", s.messages_dropped},
                     {"ice_tcp", json{{"accepted", s.tcp.accepted},
                                      {"open", s.tcp.open},
                                      {"refused", s.tcp.refused},
@@ -143,7 +145,13 @@ class TestServer {
     auto& st = peers_[id];
     if (st.labels[stream] != "control") {
       auto s = pc->send(stream, msg, binary);
-      if (s != rtc::SendStatus::Ok) log().warn("echo failed: {}", rtc::to_string(s));
+      if (s != rtc::SendStatus::Ok) {
+        // An event too, so a client can tell "received, echo refused" (e.g. larger than the
+        // max-message-size its offer advertised) from "never arrived".
+        log().warn("echo failed: {}", rtc::to_string(s));
+        event({{"type", "echo_failed"}, {"peer_id", st.peer_id}, {"label", st.labels[stream]},
+               {"size", msg.size()}, {"binary", binary}, {"error", rtc::to_string(s)}});
+      }
       return;
     }
     json reply;

@@ -2,9 +2,10 @@
 # The whole test suite: set-up, build, then
 #   1. C++ unit + in-process end-to-end tests (ctest)
 #   2. libFuzzer targets, briefly, replaying tests/fuzz/ regression inputs
-#   3. engine interop: @roamhq/wrtc, headless Chromium, headless Firefox ESR, the C++ client
+#   3. engine interop: @roamhq/wrtc, headless Chromium, headless Firefox ESR, aiortc, pion and
+#      the C++ client against the test server; the C++ client against aiortc and pion relays
 #   4. peerrtc-server over HTTP (bad input, limits, signals) and the cpp-httplib quick start
-#   5. the JS client against the server with real libwebrtc peers
+#   5. the JS client against the server with real libwebrtc peers; five stacks in one room
 #   6. the examples in headless Chromium (chat, whiteboard, echo, reconnect, terminal chat)
 #   7. faults and abuse: killed peers, churn, offer floods, rate limits, slow receivers, garbage
 #   7b. networks: clients in network namespaces with UDP dropped (ICE-TCP) or relay-only through
@@ -34,9 +35,9 @@ node_suites() {  # label build-dir suite...
   export PEERRTC_QUICKSTART="$dir/examples/quickstart-httplib"
   for s in "$@"; do
     case "$s" in
-      interop) stage "${label}engine interop (wrtc, Chromium, Firefox, C++ client)" ;;
+      interop) stage "${label}engine interop (wrtc, Chromium, Firefox, aiortc, pion, C++ client)" ;;
       server) stage "${label}peerrtc-server over HTTP" ;;
-      client) stage "${label}JS client against the server (wrtc)" ;;
+      client) stage "${label}JS client against the server (wrtc; five stacks in one room)" ;;
       browser) stage "${label}examples in Chromium" ;;
       fault) stage "${label}faults and abuse" ;;
       network) stage "${label}networks: UDP dropped (ICE-TCP), relay-only (TURN), in network namespaces" ;;
@@ -60,11 +61,12 @@ if [[ "${PEERRTC_SKIP_SANITIZE:-0}" != "1" ]]; then
   # code. Line numbers stay in reports.
   cmake -S . -B build-asan -DPEERRTC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O0 -g1 -DNDEBUG" >/dev/null
-  # What the sanitizer stages run: every test binary, the servers, the test client, the
-  # quick start (not the benchmark's load generator or the probe, to keep CI short).
+  # What the sanitizer stages run: every test binary, the servers, the test client, the probe
+  # (the native client against aiortc and pion in the interop suite), the quick start (not the
+  # benchmark's load generator, to keep CI short).
   cmake --build build-asan -j2 --target \
     $(for d in tests/unit/*/; do compgen -G "${d}*_test.cpp" >/dev/null && echo "test_$(basename "$d")"; done) \
-    peerrtc-testserver peerrtc-testclient peerrtc-server quickstart-httplib
+    peerrtc-testserver peerrtc-testclient peerrtc-probe peerrtc-server quickstart-httplib
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   stage "sanitizers: C++ tests"

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 
@@ -140,16 +141,26 @@ func handleOffer(w http.ResponseWriter, r *http.Request) {
 func main() {
 	host := flag.String("host", "127.0.0.1", "address for HTTP and ICE")
 	port := flag.Int("port", 8082, "HTTP port")
+	role := flag.String("dtls-role", "server", "DTLS role in answers: server (a=setup:passive, like peerrtc-server) or client (a=setup:active, pion's default)")
 	flag.Parse()
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true) // the benchmark runs on loopback
 	se.SetIPFilter(func(ip net.IP) bool { return ip.String() == *host })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	// Answer a=setup:passive (pion is the DTLS server), as peerrtc-server does. With pion as the
-	// DTLS client (its default answer, a=setup:active) the handshake with PeerRTC's client fails
-	// ("tlsv1 alert insufficient security"); see bench/RESULTS.md.
-	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+	// Answer a=setup:passive (pion is the DTLS server), as peerrtc-server does, unless
+	// -dtls-role client (pion's own default, a=setup:active; tests/interop uses both). Before
+	// PeerRTC offered and selected use_srtp, pion failed both ways ("insufficient security").
+	dtlsRole := webrtc.DTLSRoleServer
+	switch *role {
+	case "server":
+	case "client":
+		dtlsRole = webrtc.DTLSRoleClient
+	default:
+		fmt.Println("-dtls-role must be server or client")
+		os.Exit(2)
+	}
+	if err := se.SetAnsweringDTLSRole(dtlsRole); err != nil {
 		panic(err)
 	}
 	api = webrtc.NewAPI(webrtc.WithSettingEngine(se))

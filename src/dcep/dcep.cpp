@@ -113,7 +113,7 @@ std::optional<Open> decode_open(ByteView p) {
 }
 
 bool is_ack(ByteView p) {
-  return p.size() == 1 && p[0] == kMessageAck;
+  return !p.empty() && p[0] == kMessageAck;
 }
 
 }  // namespace peerrtc::dcep

@@ -46,6 +46,9 @@ Bytes encode_open(const Open& open);
 Bytes encode_ack();
 // nullopt for anything that is not a well-formed DATA_CHANNEL_OPEN.
 std::optional<Open> decode_open(ByteView payload);
+// A DATA_CHANNEL_ACK: the message type 0x02 first. RFC 8832 §5.2 makes it 1 byte, but
+// pion/datachannel (1.5, under pion/webrtc 3.1) sends 4 (0x02 0 0 0); like libwebrtc, any
+// length is accepted, so pion's ACK is not taken for a malformed message.
 bool is_ack(ByteView payload);
 
 }  // namespace peerrtc::dcep

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the JS client tests (clients/js/peerrtc-client.js on @roamhq/wrtc) against the real
 # peerrtc-server, with node's test runner, one file (one server, <= ~20 wrtc peers) at a time.
+# five-stacks.test.mjs also puts Chromium, Firefox, aiortc and pion in one room with a wrtc peer.
 #
 #   bash tests/client/run.sh                              # against build/apps/peerrtc-server
 #   PEERRTC_SERVER=/path/to/bin bash tests/client/run.sh

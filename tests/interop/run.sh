@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the PeerRTC interop suite (wrtc, Chromium, Firefox, bad offers) with node's test runner.
+# Runs the PeerRTC interop suite (wrtc, Chromium, Firefox, aiortc, pion, the C++ client, bad
+# offers) with node's test runner.
 #
 #   bash tests/interop/run.sh                        # against build/apps/peerrtc-testserver
 #   PEERRTC_REFERENCE=1 bash tests/interop/run.sh    # against tests/interop/reference-server.mjs

@@ -277,7 +277,9 @@ TEST(Dcep, Ack) {
   EXPECT_TRUE(is_ack(encode_ack()));
   EXPECT_FALSE(is_ack(ByteView{}));
   EXPECT_FALSE(is_ack(Bytes{0x03}));
-  EXPECT_FALSE(is_ack(Bytes{0x02, 0x00}));
+  // pion/datachannel 1.5's ACK is 4 bytes; libwebrtc, too, looks only at the first byte.
+  EXPECT_TRUE(is_ack(Bytes{0x02, 0x00, 0x00, 0x00}));
+  EXPECT_TRUE(is_ack(Bytes{0x02, 0x00}));
   EXPECT_FALSE(is_ack(encode_open(sample())));
   EXPECT_FALSE(decode_open(encode_ack()));
 }

@@ -1145,7 +1145,8 @@ TEST_F(PeerConnectionTest, MalformedDcepIsDropped) {
        }()},
       {"label not UTF-8", bad_utf8},
       {"unknown DCEP message type", Bytes{0x04}},
-      {"ACK with a tail", Bytes{dcep::kMessageAck, 0}},
+      // (An ACK with a tail is not here: pion sends 4-byte ACKs, and the type byte decides, as
+      // in libwebrtc; tests/unit/dcep covers it.)
   };
   uint64_t bad = 0;
   for (const auto& [what, payload] : cases) {
