@@ -24,18 +24,11 @@ grep -q 'add_subdirectory(bench)' "$ROOT/CMakeLists.txt" || extra+=("-DCMAKE_PRO
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPEERRTC_TESTS=OFF "${extra[@]}" >/dev/null
 cmake --build "$BUILD" -j"${JOBS:-2}" --target peerrtc-server peerrtc-loadgen
 
-# Go: GOPATH mode against Debian's pion (installed without a /v3 folder). A copy, patched: pion
-# 3.1.56 fails every DTLS connection whose client offered no use_srtp extension ("no SRTP
-# Protection Profile was chosen") even without media; PeerRTC's client offers none (data only).
-GOP="$BUILD/gopath"
-W="$GOP/src/github.com/pion/webrtc/v3"
-rm -rf "$W"
-mkdir -p "$(dirname "$W")"
-cp -r /usr/share/gocode/src/github.com/pion/webrtc "$W"
-perl -0pi -e 's/(srtpProfile, ok := dtlsConn.SelectedSRTPProtectionProfile\(\)\n\tif !ok \{\n)\t\tt.onStateChange\(DTLSTransportStateFailed\)\n\t\treturn ErrNoSRTPProtectionProfile\n/$1\t\tsrtpProfile = dtls.SRTP_AES128_CM_HMAC_SHA1_80 \/\/ bench patch: data-only peer\n/' "$W/dtlstransport.go"
-grep -q 'bench patch' "$W/dtlstransport.go" || { echo "bench: could not patch pion's dtlstransport.go" >&2; exit 1; }
-(cd "$ROOT/bench/pion_relay" && GOPATH="$GOP:/usr/share/gocode" GO111MODULE=off GOCACHE="$BUILD/gocache" \
-  go build -o "$BUILD/pion-relay" .)
+# Go: the pion relay, built against Debian's pion as it is (tests/interop/stacks/build-pion.sh).
+# Until PeerRTC's DTLS offered use_srtp this copy had to be patched: pion 3.1 failed every DTLS
+# connection that selected no SRTP profile, media or not.
+bash "$ROOT/tests/interop/stacks/build-pion.sh" "$BUILD/stacks" >/dev/null
+ln -sf "$BUILD/stacks/pion-relay" "$BUILD/pion-relay"
 
 /usr/bin/python3 -c 'import aiortc' # the relay's interpreter (not the python3 first on PATH)
 echo "bench: built $BUILD/apps/peerrtc-server $BUILD/bench/peerrtc-loadgen $BUILD/pion-relay"
