@@ -36,11 +36,12 @@ void Relay::run_deferred() {
 // --- events to members ----------------------------------------------------------------------------
 
 void Relay::post_inbox(const std::shared_ptr<ParticipantInbox>& inbox, std::variant<Message, json> item,
-                       size_t bytes) {
+                       size_t bytes, bool last) {
   bool start = false;
   {
     std::lock_guard lock(inbox->mu);
-    if (inbox->closed) return;
+    if (!inbox->accepting && !last) return;
+    if (last) inbox->accepting = false;
     inbox->items.push_back(std::move(item));
     inbox->bytes += bytes;
     start = !inbox->draining;
@@ -54,7 +55,7 @@ void Relay::post_inbox(const std::shared_ptr<ParticipantInbox>& inbox, std::vari
       bool tell = false;
       {
         std::lock_guard lock(inbox->mu);
-        if (inbox->items.empty() || inbox->closed) {
+        if (inbox->items.empty() || inbox->discard) {
           inbox->draining = false;
           inbox->items.clear();
           return;
@@ -127,7 +128,8 @@ void Relay::member_left(const std::string& room_name, const std::string& name, c
   release_senders(room_name, *m);
   if (m->inbox) {
     std::lock_guard lock(m->inbox->mu);
-    m->inbox->closed = true;
+    m->inbox->accepting = false;  // what was queued before still arrives (unless it left itself)
+    if (reason == "left") m->inbox->discard = true;
   }
   const bool was_joined = registry_.remove(room_name, name);
   Room* room = registry_.room(room_name);
@@ -180,16 +182,11 @@ void Relay::disconnect_slow(const std::string& room, const std::string& name, Me
     link_.close(m.engine_id, "too slow: " + why);  // its on_closed waits for the turn's end
     return;
   }
-  // A participant has no connection to close: tell it, then take it out of the room.
-  if (m.inbox) {
-    std::lock_guard lock(m.inbox->mu);
-    m.inbox->closed = true;
-  }
-  if (m.inbox && m.inbox->on_event) {
-    auto inbox = m.inbox;
-    json e{{"type", "error"}, {"code", "too_slow"}, {"error", "removed from the room: " + why}};
-    hooks_.executor().post_always([inbox, e] { inbox->on_event(e); });
-  }
+  // A participant has no connection to close: it gets what was queued, then the reason as its
+  // last event, and leaves the room.
+  if (m.inbox)
+    post_inbox(m.inbox, json{{"type", "error"}, {"code", "too_slow"}, {"error", "removed from the room: " + why}}, 0,
+               true);
   run_or_defer([this, room, name] { member_left(room, name, "too slow"); });
 }
 

@@ -53,7 +53,8 @@ struct ParticipantInbox {
   std::deque<std::variant<Message, json>> items;
   size_t bytes = 0;
   bool draining = false;
-  bool closed = false;         // left: nothing more is queued or delivered
+  bool accepting = true;  // false once it left or was removed: nothing more is queued
+  bool discard = false;   // it left by itself: what is still queued is not delivered either
   bool signal_drained = false;  // the relay waits to hear when bytes fall under low water
 };
 
@@ -133,7 +134,10 @@ class Relay {
   void release_senders(const std::string& room, Member& receiver);
   void disconnect_slow(const std::string& room, const std::string& name, Member& m, const std::string& why);
   void participant_drained(const std::string& room, const std::string& name);
-  void post_inbox(const std::shared_ptr<ParticipantInbox>& inbox, std::variant<Message, json> item, size_t bytes);
+  // Queues an item for a participant (not once it stopped accepting, unless `last`: the event
+  // that tells it why it was removed).
+  void post_inbox(const std::shared_ptr<ParticipantInbox>& inbox, std::variant<Message, json> item, size_t bytes,
+                  bool last = false);
 
   RelayConfig cfg_;
   RoomRegistry& registry_;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "run_until.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <random>
 
@@ -28,12 +30,7 @@ class EngineTest : public ::testing::Test {
 
   template <typename Pred>
   bool run_until(Pred pred, std::chrono::milliseconds timeout = 5s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      io.run_for(5ms);
-    }
-    return true;
+    return test::run_until(io, pred, timeout);
   }
 
   net::Engine& engine(net::EngineConfig cfg = {}) {

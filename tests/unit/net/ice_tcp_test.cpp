@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "run_until.hpp"
+
 #include <boost/asio/io_context.hpp>
 
 #include "net/engine.hpp"
@@ -24,12 +26,7 @@ class IceTcpTest : public ::testing::Test {
 
   template <typename Pred>
   bool run_until(Pred pred, std::chrono::milliseconds timeout = 5s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      io.run_for(5ms);
-    }
-    return true;
+    return test::run_until(io, pred, timeout);
   }
 
   net::Engine& engine(net::EngineConfig cfg = {}) {
