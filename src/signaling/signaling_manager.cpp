@@ -102,7 +102,14 @@ struct SignalingManager::Impl : signaling::PeerLink {
     loop->add_ticker([this](net::Loop::Clock::time_point now) { relay->tick(now); });
   }
 
-  ~Impl() override { stop(); }
+  ~Impl() override {
+    try {
+      stop();
+    } catch (const std::exception& e) {  // only from the network thread itself: API misuse
+      log().error("SignalingManager destroyed from its own network thread: {}", e.what());
+      std::terminate();
+    }
+  }
 
   // --- PeerLink: the relay's way to the engine's peers ---------------------------------------
   rtc::SendStatus send(net::PeerId id, uint16_t stream, ByteView frame, bool binary) override {
