@@ -447,16 +447,19 @@ export class WebRTCConnection {
       // The same error comes once per local network interface; keep each one once, a few at most.
       if (!session.iceErrors.includes(text) && session.iceErrors.length < 4) session.iceErrors.push(text);
     };
-    // No local candidate at all once gathering is over (e.g. iceTransportPolicy 'relay' and the
-    // TURN server refused the credentials): nothing can connect, so fail now, not at the timeout.
+    // Relay-only and no relay candidate once gathering is over (the TURN server refused the
+    // credentials, or none answered): nothing can connect, so fail now, not at the timeout.
+    // Only for 'relay': without it, zero signalled candidates proves nothing, since browsers
+    // may keep host candidates to themselves (mDNS obfuscation that cannot register, e.g. when
+    // multicast is blocked) and still check from them; an ICE-lite server learns the address
+    // from the checks.
     const gathered = () => {
       if (session.gathered || !current()) return;
       session.gathered = true;
       this._log(`ICE gathering complete: ${session.candidates} candidate(s)`);
-      if (session.candidates === 0) {
-        session.fail(new PeerRTCError(`no ICE candidates: ${this.iceTransportPolicy === 'relay'
-          ? 'iceTransportPolicy is \'relay\' and no TURN server gave a relay address'
-          : 'no network interface or ICE server gave an address'}${this._iceErrorText(session)}`));
+      if (session.candidates === 0 && this.iceTransportPolicy === 'relay') {
+        session.fail(new PeerRTCError('no ICE candidates: iceTransportPolicy is \'relay\' and no TURN server ' +
+          `gave a relay address${this._iceErrorText(session)}`));
       }
     };
     pc.onicecandidate = (ev) => {
