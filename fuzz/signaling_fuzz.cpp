@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "signaling/frames.hpp"
+#include "signaling/names.hpp"
 #include "signaling/requests.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -15,6 +16,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Whatever passed validation must satisfy the documented rules.
     if (!peerrtc::signaling::valid_name(r->room) || !peerrtc::signaling::valid_name(r->peer_id)) __builtin_trap();
     if (r->kind == peerrtc::signaling::Request::Kind::Offer && r->sdp.empty()) __builtin_trap();
+  } else if (peerrtc::signaling::invalid_utf8_at(r.error()) != std::string_view::npos) {
+    __builtin_trap();  // an error text must dump as JSON whatever the body was
+  }
+  // Names straight from bytes (the C++ API, a %-decoded query): the error quotes them as UTF-8.
+  if (auto n = peerrtc::signaling::check_name("room", body.substr(0, 200)); !n) {
+    if (peerrtc::signaling::invalid_utf8_at(n.error()) != std::string_view::npos) __builtin_trap();
   }
   peerrtc::ByteView bytes(data, size);
   for (bool binary : {false, true}) {

@@ -17,7 +17,7 @@ declare -A SOURCES=(
   [stun]="src/stun/stun.cpp src/common/bytes.cpp src/common/log.cpp"
   [sdp]="src/sdp/sdp.cpp src/common/bytes.cpp"
   [dcep]="src/dcep/dcep.cpp src/common/bytes.cpp src/common/log.cpp"
-  [signaling]="src/signaling/requests.cpp src/signaling/frames.cpp src/common/bytes.cpp"
+  [signaling]="src/signaling/requests.cpp src/signaling/frames.cpp src/signaling/names.cpp src/common/bytes.cpp"
   [rfc4571]=""
 )
 LIBS=(-lcrypto -lspdlog -lfmt)

@@ -38,7 +38,8 @@ export interface ServerErrorEvent {
 export type RTCPeerConnectionConstructor = new (configuration?: RTCConfiguration) => RTCPeerConnection;
 
 export interface WebRTCConnectionOptions {
-  /** 1-64 characters of A-Z a-z 0-9 _ . - : @, not "server". Default: random `peer-xxxxxxxx`. */
+  /** This peer's name in the room: any name the server accepts (see nameError), not "server";
+   *  normalised to NFC. Default: random `peer-xxxxxxxx`. */
   peerId?: string;
   /** Base URL of the server, e.g. "https://rtc.example.org". Default '' (same origin). */
   serverUrl?: string;
@@ -79,9 +80,13 @@ export declare class PeerRTCError extends Error {
 }
 
 export declare class WebRTCConnection {
+  /** Throws a TypeError (quoting the name and saying what is wrong) for a room or peerId that,
+   *  once normalised to NFC, the server would refuse. */
   constructor(room: string, options?: WebRTCConnectionOptions);
 
+  /** The room as sent to the server: the constructor's, in NFC. */
   readonly room: string;
+  /** This peer's id as sent to the server: the option's (or a random one), in NFC. */
   readonly peerId: string;
   readonly serverUrl: string;
   debug: boolean;
@@ -107,7 +112,9 @@ export declare class WebRTCConnection {
   /** To every other peer of the room. Throws PeerRTCError when not connected or when the
    *  payload is larger than maxMessageSize (code 'too_large'); TypeError for other types. */
   sendMessage(message: Payload): void;
-  /** To one peer of the room (an unknown peer is reported by onServerError, code 'unknown_peer'). */
+  /** To one peer of the room (an unknown peer is reported by onServerError, code 'unknown_peer').
+   *  A name that peers() lists is used as it is; any other is normalised to NFC first. Throws a
+   *  TypeError for a name the server would refuse. */
   sendTo(peerId: string, message: Payload): void;
   /** POST /leave, close the connection, no more reconnects. Never rejects. */
   closeConnection(): Promise<void>;
@@ -130,5 +137,21 @@ export declare class WebRTCConnection {
 
 /** UTF-8 length of a string as the data channel sends it (lone surrogates count 3, as U+FFFD). */
 export declare function utf8Length(text: string): number;
+
+/** The longest room name or peer id, in UTF-8 bytes: 64. */
+export declare const MAX_NAME_BYTES: 64;
+
+/** What is wrong with `name` as a room name or peer id (docs/protocol.md "Names"), or null:
+ *  the server's rule on the name exactly as given — 1 to 64 bytes of UTF-8, no control character
+ *  (C0, DEL, C1), no Unicode White_Space at either end; a lone surrogate is refused. E.g.
+ *  "too long: 66 bytes (at most 64 bytes of UTF-8)", "control character U+000A at byte 3",
+ *  "leading whitespace (U+0020)". ("server" is a valid name, but not a peer id.) */
+export declare function nameError(name: unknown): string | null;
+
+/** nameError(name) === null. */
+export declare function isValidName(name: unknown): name is string;
+
+/** `name.normalize('NFC')`: the form in which this client sends the names it is given. */
+export declare function normalizeName(name: string): string;
 
 export default WebRTCConnection;

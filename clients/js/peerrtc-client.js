@@ -11,7 +11,6 @@
 // (ordered, reliable) to the server, which relays to the other peers of the room.
 
 const CHANNEL_LABEL = 'peerrtc';
-const ID_RE = /^[A-Za-z0-9_.\-:@]{1,64}$/;
 // Protocol default (docs/protocol.md "Sizes"): 262144 - 66. Replaced by the server's value.
 const DEFAULT_MAX_PAYLOAD = 262078;
 // Flow control: above HIGH_WATER bytes in the channel's buffer, sends are queued (in order) and
@@ -50,10 +49,73 @@ function randomPeerId() {
   return 'peer-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-function checkId(what, v) {
-  if (typeof v !== 'string' || !ID_RE.test(v)) {
-    throw new TypeError(`${what} must be 1 to 64 characters of A-Z a-z 0-9 _ . - : @ (got ${JSON.stringify(v)})`);
+// ---------------------------------------------------------------- names
+//
+// Room names and peer ids (docs/protocol.md "Names"), the same rule as the server's
+// (src/signaling/names.hpp): 1 to 64 bytes of UTF-8, no control character (C0, DEL, C1), no
+// Unicode White_Space at either end; `server` is not a peer id. The server compares names as
+// bytes; this client normalises the names it is given to NFC first, so that a name typed on
+// any keyboard (precomposed é or e + combining accent) is the same name.
+
+/** The longest name, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 64;
+
+function isControl(c) { return c < 0x20 || (c >= 0x7f && c <= 0x9f); }
+
+// Unicode White_Space (PropList.txt).
+function isUnicodeSpace(c) {
+  return (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0x85 || c === 0xa0 || c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+}
+
+function uPlus(c) { return 'U+' + c.toString(16).toUpperCase().padStart(4, '0'); }
+
+/**
+ * What is wrong with `name` as a room name or peer id, or null if nothing: the server's rule,
+ * applied to the name exactly as given (no normalisation). Byte offsets count from 0 in the
+ * name's UTF-8. A lone surrogate (a JS string that is not valid Unicode) is refused: it has no
+ * UTF-8 form.
+ */
+export function nameError(name) {
+  if (typeof name !== 'string') return `not a string (${name === null ? 'null' : typeof name})`;
+  if (name.length === 0) return `empty (a name is 1 to ${MAX_NAME_BYTES} bytes of UTF-8)`;
+  const size = utf8Length(name);
+  if (size > MAX_NAME_BYTES) return `too long: ${size} bytes (at most ${MAX_NAME_BYTES} bytes of UTF-8)`;
+  let at = 0; // byte offset of the code point at i
+  let first = -1;
+  let last = -1;
+  let lastAt = 0;
+  for (let i = 0; i < name.length;) {
+    const c = name.codePointAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) return `lone surrogate ${uPlus(c)} at byte ${at} (not valid Unicode, so not UTF-8)`;
+    if (isControl(c)) return `control character ${uPlus(c)} at byte ${at}`;
+    if (first < 0) first = c;
+    last = c;
+    lastAt = at;
+    at += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    i += c > 0xffff ? 2 : 1;
   }
+  if (isUnicodeSpace(first)) return `leading whitespace (${uPlus(first)})`;
+  if (isUnicodeSpace(last)) return `trailing whitespace (${uPlus(last)} at byte ${lastAt})`;
+  return null;
+}
+
+/** Whether the server accepts `name` as a room name or peer id, as given (not normalised). */
+export function isValidName(name) { return nameError(name) === null; }
+
+/** The name as this client sends it: its Unicode NFC form (non-strings are returned as they are). */
+export function normalizeName(name) { return typeof name === 'string' ? name.normalize('NFC') : name; }
+
+// `name` normalised to NFC and checked; throws a TypeError that quotes the name and says why.
+function checkedName(what, name, { peer = false } = {}) {
+  const n = normalizeName(name);
+  const err = nameError(n);
+  if (err) {
+    const shown = typeof name === 'string' ? JSON.stringify(name) : String(name);
+    throw new TypeError(`invalid ${what} ${shown}: ${err}${n !== name && typeof name === 'string' ? ' (in NFC)' : ''}`);
+  }
+  if (peer && n === 'server') throw new TypeError(`${what} "server" is reserved`);
+  return n;
 }
 
 // UTF-8 length of a JS string as the data channel will send it (a lone surrogate becomes
@@ -82,17 +144,11 @@ function toBytes(data) {
   return null;
 }
 
-function asciiBytes(s) {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
-function asciiString(bytes) {
-  let s = '';
-  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
-  return s;
-}
+// Peer ids in binary frames are UTF-8 (docs/protocol.md). Made on first use.
+let utf8Encoder = null;
+let utf8Decoder = null;
+function utf8Bytes(s) { return (utf8Encoder ??= new TextEncoder()).encode(s); }
+function utf8String(bytes) { return (utf8Decoder ??= new TextDecoder('utf-8')).decode(bytes); }
 
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
@@ -102,12 +158,10 @@ export class WebRTCConnection {
    * @param {object} [options] see peerrtc-client.d.ts
    */
   constructor(room, options = {}) {
-    checkId('room', room);
-    const peerId = options.peerId === undefined || options.peerId === null ? randomPeerId() : options.peerId;
-    checkId('peerId', peerId);
-    if (peerId === 'server') throw new TypeError('peerId "server" is reserved');
-    this.room = room;
-    this.peerId = peerId;
+    // Both as sent to the server: in NFC (normalizeName).
+    this.room = checkedName('room', room);
+    this.peerId = options.peerId === undefined || options.peerId === null
+      ? randomPeerId() : checkedName('peerId', options.peerId, { peer: true });
     this.serverUrl = String(options.serverUrl ?? '').replace(/\/+$/, '');
     this.debug = !!options.debug;
     this.reconnect = options.reconnect !== false;
@@ -212,10 +266,13 @@ export class WebRTCConnection {
     this._send(null, message);
   }
 
-  /** Sends text or binary to one peer of the room. */
+  /**
+   * Sends text or binary to one peer of the room. A name that peers() has (as the server sent
+   * it) is used as it is; any other is normalised to NFC like this client's own names.
+   */
   sendTo(peerId, message) {
-    checkId('peerId', peerId);
-    this._send(peerId, message);
+    const to = typeof peerId === 'string' && this._peers.has(peerId) ? peerId : checkedName('peerId', peerId);
+    this._send(to, message);
   }
 
   /**
@@ -267,11 +324,12 @@ export class WebRTCConnection {
         out[0] = 0x01;
         out.set(bytes, 1);
       } else {
-        out = new Uint8Array(2 + to.length + size);
+        const id = utf8Bytes(to);
+        out = new Uint8Array(2 + id.length + size);
         out[0] = 0x02;
-        out[1] = to.length;
-        out.set(asciiBytes(to), 2);
-        out.set(bytes, 2 + to.length);
+        out[1] = id.length;
+        out.set(id, 2);
+        out.set(bytes, 2 + id.length);
       }
       frame = out.buffer;
     }
@@ -518,7 +576,7 @@ export class WebRTCConnection {
       return;
     }
     const len = u8[1];
-    const from = asciiString(u8.subarray(2, 2 + len));
+    const from = utf8String(u8.subarray(2, 2 + len));
     this._call('onMessage', from, buf.slice(2 + len), { direct: u8[0] === 0x02, binary: true });
   }
 

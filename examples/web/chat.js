@@ -1,7 +1,7 @@
 // PeerRTC chat: rooms, presence, direct messages. Open `/?room=lobby&name=alice` to join directly.
 import { WebRTCConnection } from '/peerrtc-client.js';
 import {
-  queryParams, setQuery, randomHex, ID_RE, showStatus, showError, wireError,
+  queryParams, setQuery, randomHex, nameError, normalizeName, initial, showStatus, showError, wireError,
   describeServerError, colourFor, clock, hexPreview,
 } from '/common.js';
 
@@ -119,7 +119,7 @@ function peerItem(name, isMe) {
   const av = document.createElement('span');
   av.className = 'avatar';
   av.style.background = colourFor(name);
-  av.textContent = name.slice(0, 1).toUpperCase();
+  av.textContent = initial(name);
   const label = document.createElement('span');
   label.className = 'grow';
   label.textContent = name;
@@ -159,8 +159,13 @@ function setUi(state) {  // 'idle' | 'joining' | 'joined'
 
 async function join(room, name) {
   showError(ui.error, '');
-  if (!ID_RE.test(room)) return showError(ui.error, 'Room: 1 to 64 characters of A-Z a-z 0-9 _ . - : @');
-  if (!ID_RE.test(name)) return showError(ui.error, 'Name: 1 to 64 characters of A-Z a-z 0-9 _ . - : @');
+  // As the client will send them (NFC), checked with the client's own rule.
+  room = normalizeName(room);
+  name = normalizeName(name);
+  const roomErr = nameError(room);
+  if (roomErr) return showError(ui.error, `Room ${JSON.stringify(room)}: ${roomErr}.`);
+  const nameErr = nameError(name);
+  if (nameErr) return showError(ui.error, `Name ${JSON.stringify(name)}: ${nameErr}.`);
   if (name === 'server') return showError(ui.error, 'The name "server" is reserved.');
   if (conn) await leave(true);
 

@@ -1,4 +1,8 @@
 // Small helpers shared by the PeerRTC web examples (chat, whiteboard, echo).
+import { isValidName, nameError, normalizeName } from '/peerrtc-client.js';
+
+// The name rule is the client's (docs/protocol.md "Names"): one rule, not a copy.
+export { isValidName, nameError, normalizeName };
 
 /** The page's query parameters as a plain object (`?room=a&name=b` -> {room: 'a', name: 'b'}). */
 export function queryParams() {
@@ -21,8 +25,31 @@ export function randomHex(n = 4) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('').slice(0, n);
 }
 
-/** Names and rooms the server accepts (docs/protocol.md "Names"). */
-export const ID_RE = /^[A-Za-z0-9_.\-:@]{1,64}$/;
+/** `value` (e.g. a query parameter) as a name in NFC if the server accepts it, else null. */
+export function asName(value) {
+  if (typeof value !== 'string') return null;
+  const n = normalizeName(value);
+  return isValidName(n) ? n : null;
+}
+
+const graphemes = typeof Intl !== 'undefined' && Intl.Segmenter ? new Intl.Segmenter(undefined, { granularity: 'grapheme' }) : null;
+
+/**
+ * The first character of a name as people see it, upper-cased where that keeps it one character
+ * (avatars): a whole grapheme cluster (é as e + accent, 👩‍💻, 🇫🇷), or the first code point where
+ * Intl.Segmenter is missing — never half of a surrogate pair.
+ */
+export function initial(name) {
+  if (!name) return '';
+  let first;
+  if (graphemes) {
+    for (const { segment } of graphemes.segment(name)) { first = segment; break; }
+  } else {
+    first = String.fromCodePoint(name.codePointAt(0));
+  }
+  const up = first.toUpperCase();
+  return Array.from(up).length === Array.from(first).length ? up : first;  // ß -> SS: keep ß
+}
 
 const STATUS_TEXT = {
   idle: 'not connected',

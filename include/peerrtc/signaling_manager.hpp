@@ -86,6 +86,9 @@ class SignalingManager {
   SignalingManager(const SignalingManager&) = delete;
   SignalingManager& operator=(const SignalingManager&) = delete;
 
+  // Rooms and peer ids, here and below, are names (docs/protocol.md "Names"): 1 to 64 bytes of
+  // UTF-8, no control characters, no white space at either end, compared byte for byte (no
+  // normalisation: pass NFC); anything else throws ApiError(400) quoting the name.
   // PeerPyRTC's three calls. `offer` is {"sdp": ..., "type": "offer"}. Throws ApiError.
   // Returns {"sdp", "type": "answer", "peer_id", "room", "token", "max_message_size"}.
   json offer(const std::string& room, const std::string& peer_id, const json& offer,

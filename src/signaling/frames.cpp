@@ -2,16 +2,6 @@
 
 namespace peerrtc::signaling {
 
-bool valid_name(std::string_view s) {
-  if (s.empty() || s.size() > kMaxName) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-' || c == ':' || c == '@';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 const char* to_string(FrameError e) {
   switch (e) {
     case FrameError::None: return "none";

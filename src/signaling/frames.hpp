@@ -7,16 +7,13 @@
 
 #include "common/bytes.hpp"
 #include "peerrtc/limits.hpp"
+#include "signaling/names.hpp"  // valid_name: the rule for direct-message targets
 
 namespace peerrtc::signaling {
 
 using peerrtc::kMaxPayload;
 constexpr size_t kMaxFrame = kMaxMessageSize;
-constexpr size_t kMaxName = kMaxNameBytes;
 constexpr size_t kMaxHeader = kMaxFrameHeader;
-
-// 1..64 chars of [A-Za-z0-9_.:@-].
-bool valid_name(std::string_view s);
 
 struct ClientFrame {
   bool binary = false;

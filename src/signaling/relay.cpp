@@ -278,7 +278,7 @@ bool Relay::relay(Room& room, const std::string& room_name, const std::string& s
     if (it == room.members.end() || !it->second.joined || it->first == sender) {
       ++counters_.dropped_unknown_peer;
       if (sender_member)
-        tell_sender(*sender_member, "unknown_peer", "no peer '" + std::string(*to) + "' in this room", to);
+        tell_sender(*sender_member, "unknown_peer", "no peer " + quote_name(*to) + " in this room", to);
       return false;
     }
     deliver(it->first, it->second);

@@ -1,20 +1,15 @@
 #include "signaling/requests.hpp"
 
-#include "signaling/frames.hpp"
+#include "signaling/names.hpp"
 
 namespace peerrtc::signaling {
 
 using json = nlohmann::json;
 
 Result<bool> check_name(std::string_view what, std::string_view value, bool peer) {
-  if (!valid_name(value)) {
-    std::string shown(value.substr(0, 80));
-    for (char& c : shown)
-      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
-    return Error{"invalid " + std::string(what) + " '" + shown +
-                 "': use 1 to 64 characters of A-Z a-z 0-9 _ . - : @"};
-  }
-  if (peer && value == "server") return Error{std::string(what) + " 'server' is reserved"};
+  if (auto c = inspect_name(value); !c.ok())
+    return Error{"invalid " + std::string(what) + " " + quote_name(value) + ": " + describe(c, value.size())};
+  if (peer && value == "server") return Error{std::string(what) + " \"server\" is reserved"};
   return true;
 }
 
@@ -56,7 +51,12 @@ Result<Request> parse_request(std::string_view action, std::string_view body) {
   else return Error{"unknown action '" + std::string(action.substr(0, 32)) + "'"};
 
   json j = json::parse(body, nullptr, false);
-  if (j.is_discarded()) return Error{"body is not valid JSON"};
+  if (j.is_discarded()) {
+    // JSON text is UTF-8 (RFC 8259): say where it is not, the likeliest mistake with names.
+    if (auto at = invalid_utf8_at(body); at != std::string_view::npos)
+      return Error{"body is not valid JSON: invalid UTF-8 at byte " + std::to_string(at)};
+    return Error{"body is not valid JSON"};
+  }
   if (!j.is_object()) return Error{"body must be a JSON object"};
   auto str = [&](const char* key, bool required, std::string& out) -> std::optional<Error> {
     auto it = j.find(key);

@@ -1,11 +1,15 @@
 #include "signaling/room_registry.hpp"
 
 #include "common/bytes.hpp"
+#include "signaling/names.hpp"
 #include "peerrtc/signaling_manager.hpp"  // ApiError
 
 namespace peerrtc::signaling {
 
 namespace {
+// Names in messages: quoted the way every error quotes them (JSON-style, docs/protocol.md).
+std::string q(const std::string& name) { return quote_name(name); }
+
 std::string new_token() {
   uint8_t raw[16];
   random_bytes(raw);
@@ -20,15 +24,15 @@ Member* RoomRegistry::admit(const std::string& room, const std::string& peer_id,
     if (mit != rit->second.members.end()) {
       Member& m = mit->second;
       if (m.is_participant())
-        throw ApiError(409, "peer_id '" + peer_id + "' is taken by a server-side participant");
+        throw ApiError(409, "peer_id " + q(peer_id) + " is taken by a server-side participant");
       if (token.empty())
-        throw ApiError(409, "peer_id '" + peer_id + "' is already connected in room '" + room +
-                                "' (a reconnect must send its token)");
-      if (token != m.token) throw ApiError(403, "wrong token for peer_id '" + peer_id + "'");
+        throw ApiError(409, "peer_id " + q(peer_id) + " is already connected in room " + q(room) +
+                                " (a reconnect must send its token)");
+      if (token != m.token) throw ApiError(403, "wrong token for peer_id " + q(peer_id));
       return &m;
     }
     if (rit->second.members.size() >= limits_.max_peers_per_room)
-      throw ApiError(503, "room '" + room + "' is full (" + std::to_string(limits_.max_peers_per_room) + " peers)");
+      throw ApiError(503, "room " + q(room) + " is full (" + std::to_string(limits_.max_peers_per_room) + " peers)");
     return nullptr;
   }
   if (rooms_.size() >= limits_.max_rooms)
@@ -61,7 +65,7 @@ Member& RoomRegistry::add_participant(const std::string& room, const std::string
   auto rit = rooms_.find(room);
   if (rit == rooms_.end() && rooms_.size() >= limits_.max_rooms) throw ApiError(503, "room limit reached");
   if (rit != rooms_.end() && rit->second.members.count(name))
-    throw ApiError(409, "'" + name + "' is already in room '" + room + "'");
+    throw ApiError(409, q(name) + " is already in room " + q(room));
   Member& m = rooms_[room].members[name];
   m.inbox = std::move(inbox);
   return m;
@@ -69,12 +73,12 @@ Member& RoomRegistry::add_participant(const std::string& room, const std::string
 
 Member& RoomRegistry::authorize(const std::string& room, const std::string& peer_id, const std::string& token) {
   auto rit = rooms_.find(room);
-  if (rit == rooms_.end()) throw ApiError(404, "no room '" + room + "'");
+  if (rit == rooms_.end()) throw ApiError(404, "no room " + q(room));
   auto mit = rit->second.members.find(peer_id);
-  if (mit == rit->second.members.end()) throw ApiError(404, "no peer '" + peer_id + "' in room '" + room + "'");
-  if (mit->second.is_participant()) throw ApiError(403, "peer '" + peer_id + "' is a server-side participant");
-  if (token.empty()) throw ApiError(403, "missing token for peer '" + peer_id + "'");
-  if (token != mit->second.token) throw ApiError(403, "wrong token for peer '" + peer_id + "'");
+  if (mit == rit->second.members.end()) throw ApiError(404, "no peer " + q(peer_id) + " in room " + q(room));
+  if (mit->second.is_participant()) throw ApiError(403, "peer " + q(peer_id) + " is a server-side participant");
+  if (token.empty()) throw ApiError(403, "missing token for peer " + q(peer_id));
+  if (token != mit->second.token) throw ApiError(403, "wrong token for peer " + q(peer_id));
   return mit->second;
 }
 

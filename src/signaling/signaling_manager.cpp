@@ -271,7 +271,7 @@ json SignalingManager::room_peers(const std::string& room) const {
   check_name("room", room);
   return impl_->call([impl = impl_.get(), room] {
     auto* r = impl->registry.room(room);
-    if (!r) throw ApiError(404, "no room '" + room + "'");
+    if (!r) throw ApiError(404, "no room " + signaling::quote_name(room));
     return json{{"room", room}, {"peers", impl->registry.joined_names(*r)}};
   });
 }

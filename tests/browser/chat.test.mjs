@@ -150,3 +150,74 @@ test('chat: messages from `server` are styled apart (the echo room answers as se
   assert.ok(await page.$(`${tid('message')}.server[data-sender="server"]`), 'server message has the server style');
   await page.close();
 });
+
+test('chat: room "général" with José, 🦊 Renard and élodie typed in NFD: peer list, avatars, a direct message to José', { timeout: 120000 }, async (t) => {
+  const room = 'général';
+  const jose = await browser.open(chatUrl(server.baseUrl, room, 'José'), 'José');
+  await waitForStatus(jose, 'connected');
+  assert.equal(await jose.textContent(tid('room-title')), '# général');
+  const fox = await browser.open(chatUrl(server.baseUrl, room, '🦊 Renard'), 'fox');
+  await waitForStatus(fox, 'connected');
+
+  // élodie joins from the form, typed with a combining accent (e + U+0301): the client sends
+  // the NFC name, so the room shows one "élodie" that the others can address.
+  const elodie = await browser.open(`${server.baseUrl}/`, 'élodie');
+  await elodie.fill(tid('room'), room);
+  await elodie.fill(tid('name'), 'e\u0301lodie');
+  await elodie.click(tid('join'));
+  await waitForStatus(elodie, 'connected');
+  const everyone = ['José', '🦊 Renard', '\u00e9lodie'];
+  for (const p of [jose, fox, elodie]) await waitForPeers(p, everyone);
+
+  // The list shows each name as it is, with its first character (a whole emoji, an accented
+  // capital) in the avatar.
+  const shown = await jose.$$eval(`${tid('peers')} ${tid('peer')}`, (els) => els.map((e) => ({
+    peer: e.dataset.peer, label: e.querySelector('.grow').textContent, avatar: e.querySelector('.avatar').textContent,
+  })));
+  const byPeer = Object.fromEntries(shown.map((x) => [x.peer, x]));
+  assert.deepEqual(byPeer['José'], { peer: 'José', label: 'José', avatar: 'J' });
+  assert.deepEqual(byPeer['🦊 Renard'], { peer: '🦊 Renard', label: '🦊 Renard', avatar: '🦊' });
+  assert.deepEqual(byPeer['\u00e9lodie'], { peer: '\u00e9lodie', label: '\u00e9lodie', avatar: '\u00c9' });
+  // The page's helper on harder cases: a ZWJ sequence and a flag stay whole, ß stays ß.
+  const initials = await jose.evaluate(async () => {
+    const { initial } = await import('/common.js');
+    return ['👩‍💻 dev', '🇫🇷 Paris', 'ßtraße', 'e\u0301lodie', 'мила', '王小明'].map(initial);
+  });
+  assert.deepEqual(initials, ['👩‍💻', '🇫🇷', 'ß', 'E\u0301', 'М', '王']);
+
+  // The server lists the same bytes (UTF-8, percent-encoded in the query).
+  const r = await fetch(`${server.baseUrl}/rooms/peers?room=${encodeURIComponent(room)}`);
+  assert.deepEqual((await r.json()).peers.sort(), [...everyone].sort());
+
+  // A direct message to José from the fox, picked in the target list: only José gets it.
+  await sendChat(fox, 'bonjour José, ça va ?', 'José');
+  const dm = await waitForMessage(jose, (x) => x.text === 'bonjour José, ça va ?', 'direct to José');
+  assert.equal(dm.sender, '🦊 Renard');
+  assert.equal(dm.direct, true);
+  assert.ok(await fox.$(`${tid('message')}.mine[data-to="José"]`), 'shown as sent to José');
+  await sendChat(jose, 'merci 🦊 !', '🦊 Renard');
+  await waitForMessage(fox, (x) => x.text === 'merci 🦊 !' && x.sender === 'José' && x.direct, 'José answers the fox');
+  // élodie got neither: her flush marker is in, after both were relayed.
+  await flushPage(elodie);
+  assert.deepEqual((await chatMessages(elodie)).filter((x) => !x.mine), [], 'élodie got no direct message');
+  // And a broadcast from élodie reaches both, under her NFC name.
+  await sendChat(elodie, 'salut tout le monde');
+  for (const p of [jose, fox]) {
+    const m = await waitForMessage(p, (x) => x.text === 'salut tout le monde', 'élodie broadcast');
+    assert.equal(m.sender, '\u00e9lodie');
+  }
+
+  // A name the server would refuse is explained on the page before any request.
+  await elodie.click(tid('leave'));
+  await waitForStatus(elodie, 'idle');
+  await elodie.fill(tid('name'), 'Zoë\u0085');
+  await elodie.click(tid('join'));
+  await elodie.waitForSelector(`${tid('error')}:not([hidden])`, { timeout: 5000 });
+  assert.match(await elodie.textContent(tid('error')), /control character U\+0085 at byte 4/);
+
+  const shot = await screenshotPath('chat-unicode.png');
+  await jose.screenshot({ path: shot });
+  t.diagnostic(`screenshot: ${shot}`);
+  for (const p of [jose, fox, elodie]) assert.deepEqual(p.__errors, [], 'no page errors');
+  await Promise.all([jose.close(), fox.close(), elodie.close()]);
+});

@@ -81,6 +81,12 @@ test('--turn-url + --turn-secret: fresh REST credentials per request, for ?peer_
     const b = await s.request('GET', `/config?peer_id=${encodeURIComponent(odd)}`);
     checkRest(b.json, { urls: [TURN_UDP, TURNS_TCP], secret: SECRET, user: odd, ttl: 86400, t0, t1: nowS() });
 
+    // A Unicode peer id (docs/protocol.md "Names"): in the username as UTF-8, HMAC over its bytes.
+    const uni = 'José 🦊';
+    const u = await s.request('GET', `/config?peer_id=${encodeURIComponent(uni)}`);
+    assert.equal(u.status, 200, u.text);
+    checkRest(u.json, { urls: [TURN_UDP, TURNS_TCP], secret: SECRET, user: uni, ttl: 86400, t0, t1: nowS() });
+
     // No peer id: a random one, another for every request.
     const r1 = checkRest((await s.request('GET', '/config')).json, { urls: [TURN_UDP, TURNS_TCP], secret: SECRET, user: /^[0-9a-f]{16}$/, ttl: 86400, t0, t1: nowS() });
     const r2 = checkRest((await s.request('GET', '/config')).json, { urls: [TURN_UDP, TURNS_TCP], secret: SECRET, user: /^[0-9a-f]{16}$/, ttl: 86400, t0, t1: nowS() });
@@ -128,10 +134,11 @@ test('--turn-username/--turn-password: the same static credentials every time, n
 
 test('GET /config with a bad peer_id: 400 with a JSON error (with and without TURN)', { timeout: 30000 }, async () => {
   const bad = [
-    ['peer_id=has%20space', /peer_id/],
-    [`peer_id=${'x'.repeat(65)}`, /peer_id/],
+    ['peer_id=%20leading-space', /^invalid peer_id " leading-space": leading whitespace/],
+    [`peer_id=${'x'.repeat(65)}`, /^invalid peer_id "x+": too long: 65 bytes/],
     ['peer_id=server', /reserved/],
-    ['peer_id=a%2Fb', /peer_id/],
+    ['peer_id=a%0Ab', /^invalid peer_id "a\\nb": control character U\+000A at byte 1/],
+    ['peer_id=Jos%E9', /^invalid peer_id "Jos\\xE9": invalid UTF-8 at byte 3/],
     ['peer_id=', /empty/],
     ['peer_id=%zz', /escape/],
   ];

@@ -1,7 +1,7 @@
 // PeerRTC echo: joins a room whose name starts with `echo`; the server sends every message back
 // to its sender (text as "echo: <text>", binary unchanged). `?room=echo-mine` picks the room.
 import { WebRTCConnection } from '/peerrtc-client.js';
-import { queryParams, setQuery, randomHex, ID_RE, showStatus, showError, wireError, describeServerError, hexPreview, clock } from '/common.js';
+import { queryParams, setQuery, randomHex, asName, showStatus, showError, wireError, describeServerError, hexPreview, clock } from '/common.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const ui = {
@@ -11,8 +11,10 @@ const ui = {
 wireError(ui.error);
 
 const params = queryParams();
-const room = ID_RE.test(params.room || '') && params.room.startsWith('echo') ? params.room : `echo-${randomHex(6)}`;
-const name = ID_RE.test(params.name || '') && params.name !== 'server' ? params.name : `me-${randomHex(4)}`;
+const askedRoom = asName(params.room);
+const room = askedRoom && askedRoom.startsWith('echo') ? askedRoom : `echo-${randomHex(6)}`;
+const askedName = asName(params.name);  // NFC, or null if the server would refuse it
+const name = askedName && askedName !== 'server' ? askedName : `me-${randomHex(4)}`;
 setQuery({ ...params, room, name });
 ui.title.textContent = room;
 

@@ -10,7 +10,7 @@
 // Test hooks: window.__strokesDrawn (segments drawn here, own + others), window.__remoteStrokes
 // (segments from others), window.__clears (clears applied), window.__inkPixels() (non-white pixels).
 import { WebRTCConnection } from '/peerrtc-client.js';
-import { queryParams, setQuery, randomHex, ID_RE, showStatus, showError, wireError, describeServerError } from '/common.js';
+import { queryParams, setQuery, randomHex, asName, showStatus, showError, wireError, describeServerError } from '/common.js';
 
 const FLUSH_MS = 40;
 const MAX_POINTS = 400;  // per message (x and y each)
@@ -99,8 +99,9 @@ ui.width.addEventListener('input', () => { width = Number(ui.width.value); ui.wi
 // ------------------------------------------------------------------ connection
 
 const params = queryParams();
-const room = ID_RE.test(params.room || '') ? params.room : 'whiteboard';
-const name = ID_RE.test(params.name || '') && params.name !== 'server' ? params.name : `artist-${randomHex(4)}`;
+const room = asName(params.room) ?? 'whiteboard';
+const askedName = asName(params.name);  // NFC, or null if the server would refuse it
+const name = askedName && askedName !== 'server' ? askedName : `artist-${randomHex(4)}`;
 setQuery({ ...params, room, name });
 ui.title.textContent = `# ${room}`;
 ui.me.textContent = `as ${name}`;

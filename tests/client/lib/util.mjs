@@ -5,7 +5,7 @@ import { wrtc } from '../../lib/wrtc.mjs';
 export { wrtc };
 
 let seq = 0;
-// A unique id/room name (ids are at most 64 characters of [A-Za-z0-9_.-:@]).
+// A unique id/room name (ASCII; names are at most 64 bytes of UTF-8: docs/protocol.md "Names").
 export function uid(prefix) {
   return `${prefix}-${process.pid.toString(36)}${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 }
@@ -62,7 +62,7 @@ export async function flush(client, ms = 10000) {
   return n;
 }
 
-// A unique id of exactly 64 characters (the longest allowed).
+// A unique id of exactly 64 characters (ASCII: 64 bytes, the longest allowed).
 export function uid64(prefix) { return (uid(prefix) + '_'.repeat(64)).slice(0, 64); }
 
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }

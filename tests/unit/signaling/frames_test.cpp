@@ -7,16 +7,17 @@
 using namespace peerrtc;
 using namespace peerrtc::signaling;
 
-TEST(Frames, Names) {
+TEST(Frames, Names) {  // the rule itself: names_test.cpp
   EXPECT_TRUE(valid_name("alice"));
   EXPECT_TRUE(valid_name("A-z_0.9:@"));
   EXPECT_TRUE(valid_name(std::string(64, 'x')));
+  EXPECT_TRUE(valid_name("a b"));
+  EXPECT_TRUE(valid_name("a/b"));
+  EXPECT_TRUE(valid_name("caf\xc3\xa9"));
   EXPECT_FALSE(valid_name(""));
   EXPECT_FALSE(valid_name(std::string(65, 'x')));
-  EXPECT_FALSE(valid_name("a b"));
-  EXPECT_FALSE(valid_name("a/b"));
   EXPECT_FALSE(valid_name("a\nb"));
-  EXPECT_FALSE(valid_name("caf\xc3\xa9"));
+  EXPECT_FALSE(valid_name("caf\xe9"));
 }
 
 TEST(Frames, ClientTextBroadcastAndDirect) {
@@ -61,7 +62,7 @@ TEST(Frames, BadClientFrames) {
   EXPECT_FALSE(parse_client_frame(as_bytes("dbob"), false, &e));  // no newline
   EXPECT_EQ(e, FrameError::BadTarget);
   EXPECT_FALSE(parse_client_frame(as_bytes("d\nhi"), false, &e));  // empty target
-  EXPECT_FALSE(parse_client_frame(as_bytes("da b\nhi"), false, &e));
+  EXPECT_FALSE(parse_client_frame(as_bytes("d bob\nhi"), false, &e));  // leading space
   EXPECT_FALSE(parse_client_frame(as_bytes(std::string("\x02", 1)), true, &e));
   EXPECT_FALSE(parse_client_frame(as_bytes(std::string("\x02\x05" "ab", 4)), true, &e));
   EXPECT_FALSE(parse_client_frame(as_bytes(std::string("\x07xyz", 4)), true, &e));

@@ -2,6 +2,7 @@
 // wire is covered by tests/client and tests/interop). One manager per process at a time.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -88,7 +89,7 @@ TEST(Manager, IceConfigMintsPerPeerAndRefusesBadPeerIds) {
   // No peer id: a random one, different each time.
   json r1 = m.ice_config(), r2 = m.ice_config();
   EXPECT_NE(r1["iceServers"][0]["username"], r2["iceServers"][0]["username"]);
-  for (const char* bad : {"has space", "server", "x/y"}) {
+  for (const char* bad : {" leading space", "server", "x\ny", "caf\xe9"}) {
     try {
       m.ice_config(bad);
       ADD_FAILURE() << bad << " accepted";
@@ -142,6 +143,39 @@ TEST(Manager, PresenceAndRelayBetweenParticipants) {
   pc.reset();  // destruction leaves
   ASSERT_TRUE(m.rooms_info()["rooms"].size() == 1);
   EXPECT_THROW(m.room_peers("r2"), ApiError);
+}
+
+TEST(Manager, UnicodeNamesAreDistinctByteForByte) {
+  // docs/protocol.md "Names": any UTF-8; compared as bytes, so case and NFC/NFD differ.
+  const std::string room = "g\xc3\xa9n\xc3\xa9ral";    // général
+  const std::string nfc = "Jos\xc3\xa9";               // José (U+00E9)
+  const std::string lower = "jos\xc3\xa9";             // josé
+  const std::string nfd = "Jose\xcc\x81";              // José (e + U+0301)
+  const std::string fox = "\xf0\x9f\xa6\x8a";          // 🦊
+  Inbox a, b, c, d;
+  SignalingManager m(local());
+  auto pa = join(m, room, nfc, a);
+  auto pb = join(m, room, lower, b);
+  auto pc = join(m, room, nfd, c);
+  auto pd = join(m, room, fox, d);
+  json peers = m.room_peers(room)["peers"];
+  ASSERT_EQ(peers.size(), 4u) << peers.dump();
+  for (const auto& n : {nfc, lower, nfd, fox}) EXPECT_NE(std::find(peers.begin(), peers.end(), n), peers.end()) << n;
+  EXPECT_EQ(m.rooms_info()["rooms"][0]["room"], room);
+  // A direct message to each reaches that one only; the sender is stamped byte-exact.
+  ASSERT_TRUE(pd->send_to(nfc, "to NFC"));
+  ASSERT_TRUE(pd->send_to(lower, "to lower"));
+  ASSERT_TRUE(pd->send_to(nfd, "to NFD"));
+  ASSERT_TRUE(pa->send_to(fox, "to the fox"));
+  for (auto* in : {&a, &b, &c, &d}) ASSERT_TRUE(in->wait([&] { return in->messages.size() == 1; }));
+  EXPECT_EQ(a.messages[0].data, "to NFC");
+  EXPECT_EQ(b.messages[0].data, "to lower");
+  EXPECT_EQ(c.messages[0].data, "to NFD");
+  EXPECT_EQ(d.messages[0].data, "to the fox");
+  EXPECT_EQ(d.messages[0].sender, nfc);
+  EXPECT_EQ(a.messages[0].sender, fox);
+  // Taken is taken byte-exact too.
+  EXPECT_THROW(m.join(room, nfd, nullptr), ApiError);
 }
 
 TEST(Manager, OrderPerSenderIsKept) {
@@ -237,7 +271,7 @@ TEST(Manager, ApiErrorsAreClear) {
     }
   };
   json good = {{"sdp", "v=0"}, {"type", "offer"}};
-  expect_status(400, [&] { m.offer("bad room", "a", good); });
+  expect_status(400, [&] { m.offer("bad room ", "a", good); });  // trailing space
   expect_status(400, [&] { m.offer("r", std::string(65, 'a'), good); });
   expect_status(400, [&] { m.offer("r", "server", good); });
   expect_status(400, [&] { m.offer("r", "a", json::array()); });
@@ -252,6 +286,22 @@ TEST(Manager, ApiErrorsAreClear) {
   auto p = join(m, "r", "taken", in);
   expect_status(409, [&] { m.join("r", "taken", nullptr); });
   expect_status(403, [&] { m.leave("r", "taken", "x"); });
+
+  // A name from C++ may be any bytes: the error quotes it as sent, invalid bytes as \xNN.
+  try {
+    m.offer("g\xe9n\xe9ral", "a", good);
+    ADD_FAILURE() << "Latin-1 room accepted";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_STREQ(e.what(), "invalid room \"g\\xE9n\\xE9ral\": invalid UTF-8 at byte 1");
+  }
+  try {
+    m.room_peers("g\xc3\xa9n\xc3\xa9ral");  // valid UTF-8, no such room
+    ADD_FAILURE() << "unknown room found";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 404);
+    EXPECT_STREQ(e.what(), "no room \"g\xc3\xa9n\xc3\xa9ral\"");
+  }
 
   auto [status, body] = m.handle("offer", "{not json");
   EXPECT_EQ(status, 400);
