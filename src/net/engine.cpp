@@ -76,13 +76,38 @@ Engine::Engine(Loop& loop, EngineConfig config, std::shared_ptr<dtls::Certificat
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(config_.bind_address, ec);
   if (ec) throw std::runtime_error("invalid UDP bind address '" + config_.bind_address + "'");
-  udp::endpoint ep(addr, config_.udp_port);
-  socket_.open(ep.protocol(), ec);
-  if (!ec && addr.is_v6()) socket_.set_option(asio::ip::v6_only(false), ec);
-  if (!ec) socket_.bind(ep, ec);
-  if (ec)
-    throw std::runtime_error("cannot bind UDP " + config_.bind_address + ":" +
-                             std::to_string(config_.udp_port) + ": " + ec.message());
+  // The UDP socket, and with ICE-TCP listening the TCP acceptor on the same port number. With
+  // an ephemeral port (0) that number's TCP port can be busy (another connection's ephemeral
+  // port): then a fresh UDP port is picked, a few times.
+  const bool listen_tcp = config_.tcp.enabled && config_.tcp.listen;
+  const int attempts = config_.udp_port == 0 && listen_tcp ? 20 : 1;
+  for (int attempt = 1;; ++attempt) {
+    udp::endpoint ep(addr, config_.udp_port);
+    socket_.open(ep.protocol(), ec);
+    if (!ec && addr.is_v6()) socket_.set_option(asio::ip::v6_only(false), ec);
+    if (!ec) socket_.bind(ep, ec);
+    if (ec)
+      throw std::runtime_error("cannot bind UDP " + config_.bind_address + ":" +
+                               std::to_string(config_.udp_port) + ": " + ec.message());
+    port_ = socket_.local_endpoint().port();
+    if (!listen_tcp) break;
+    tcp_acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(loop.io());
+    asio::ip::tcp::endpoint tep(addr, port_);
+    tcp_acceptor_->open(tep.protocol(), ec);
+    if (!ec && addr.is_v6()) tcp_acceptor_->set_option(asio::ip::v6_only(false), ec);
+    if (!ec) tcp_acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) tcp_acceptor_->bind(tep, ec);
+    if (!ec) tcp_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec) break;
+    tcp_acceptor_.reset();
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    if (attempt >= attempts)
+      throw std::runtime_error("cannot listen for ICE-TCP on TCP " + config_.bind_address + ":" +
+                               std::to_string(port_) + ": " + ec.message() +
+                               " (the UDP port's number; turn ICE-TCP off to run without it)");
+    log().debug("engine: TCP {} is busy; picking another ephemeral port", port_);
+  }
   socket_.non_blocking(true);
   // One socket carries every peer: a small kernel buffer drops datagrams under bursts, and each
   // drop costs an SCTP retransmission (>= 1 s). Say so when the system grants less.
@@ -94,7 +119,6 @@ Engine::Engine(Loop& loop, EngineConfig config, std::shared_ptr<dtls::Certificat
     log().warn("engine: UDP receive buffer is {} bytes (wanted {}); raise net.core.rmem_max for bursts",
                got, want);
   DatagramReader::enable_gro(fd);
-  port_ = socket_.local_endpoint().port();
 
   announced_ = config_.announced_addresses;
   if (announced_.empty()) {
@@ -106,22 +130,8 @@ Engine::Engine(Loop& loop, EngineConfig config, std::shared_ptr<dtls::Certificat
     }
   }
   for (const auto& a : announced_) candidates_.push_back({a, port_, false});
-  if (config_.tcp.enabled) {
+  if (config_.tcp.enabled)
     for (const auto& a : announced_) candidates_.push_back({a, port_, true});
-    if (config_.tcp.listen) {
-      tcp_acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(loop.io());
-      asio::ip::tcp::endpoint tep(addr, port_);
-      tcp_acceptor_->open(tep.protocol(), ec);
-      if (!ec && addr.is_v6()) tcp_acceptor_->set_option(asio::ip::v6_only(false), ec);
-      if (!ec) tcp_acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
-      if (!ec) tcp_acceptor_->bind(tep, ec);
-      if (!ec) tcp_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
-      if (ec)
-        throw std::runtime_error("cannot listen for ICE-TCP on TCP " + config_.bind_address + ":" +
-                                 std::to_string(port_) + ": " + ec.message() +
-                                 " (the UDP port's number; turn ICE-TCP off to run without it)");
-    }
-  }
 
   ticker_ = loop_.add_ticker([this](Loop::Clock::time_point now) { tick(now); });
   start_receive();

@@ -145,3 +145,28 @@ TEST_F(IceTcpTest, OffMeansNoListener) {
   EXPECT_TRUE(run_until([&] { return closed(fd); }, 2s)) << "nothing listens on TCP";
   EXPECT_EQ(e.stats().tcp.accepted, 0u);
 }
+
+// An explicit UDP port whose TCP twin is taken: a clear error at start (with an ephemeral port
+// the engine picks another one instead).
+TEST_F(IceTcpTest, BusyTcpTwinOfAnExplicitPortIsAClearError) {
+  int busy = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  ASSERT_EQ(::bind(busy, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(busy, 1), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(busy, reinterpret_cast<sockaddr*>(&a), &len);
+  fds_.push_back(busy);
+  net::EngineConfig cfg;
+  cfg.udp_port = ntohs(a.sin_port);
+  try {
+    net::Engine e(loop, cfg);
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& err) {
+    EXPECT_NE(std::string(err.what()).find("cannot listen for ICE-TCP"), std::string::npos) << err.what();
+  }
+  cfg.tcp.enabled = false;
+  net::Engine without(loop, cfg);  // the UDP port itself is free
+  EXPECT_EQ(without.udp_port(), cfg.udp_port);
+}
