@@ -8,11 +8,20 @@
 //   {"cmd":"send_bin","peer":P,"hex":H}              sends binary bytes to the room
 //   {"cmd":"send_to","peer":P,"to":Q,"text":S}       a direct message
 //   {"cmd":"close","peer":P}                         closes P's connection -> {"ev":"closed","peer":P}
+//   {"cmd":"post","path":"/candidate","body":{...}}   an HTTP POST as a PeerPyRTC client makes it
+//                                                     -> {"ev":"posted","path":..,"status":N,"json":{...}}
+//   {"cmd":"client_connect","peer":P,"room":R}        the JS client (clients/js/peerrtc-client.js,
+//                                                     GET /config, POST /offer) -> {"ev":"connected",...}
+//   {"cmd":"client_send","peer":P,"text":S}           WebRTCConnection.sendMessage
+//   {"cmd":"client_close","peer":P}                   closeConnection() (POST /leave with its token)
+//                                                     -> {"ev":"client_closed","peer":P}
 //   {"cmd":"exit"}                                    closes everything and exits 0
 // Received frames: {"ev":"msg","peer":P,"from":F,"text":S,"direct":bool} / {"ev":"bin","peer":P,
 // "from":F,"hex":H} / {"ev":"event","peer":P,"event":{...}} (welcome, peer_joined, peer_left, error).
 import { createInterface } from 'node:readline';
 import { connectPeer } from '../server/lib.mjs';
+import { WebRTCConnection } from '../../clients/js/peerrtc-client.js';
+import { wrtc } from '../lib/wrtc.mjs';
 
 const base = process.argv[2];
 const server = {
@@ -25,6 +34,7 @@ const server = {
   },
 };
 const peers = new Map();
+const clients = new Map();
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
 function watch(name, peer) {
@@ -67,8 +77,37 @@ async function run(c) {
       out({ ev: 'sent', peer: c.peer, n: c.n });
       break;
     case 'close': p.close(); break;
+    case 'post': {
+      const r = await server.request('POST', c.path, c.body);
+      out({ ev: 'posted', path: c.path, status: r.status, json: r.json });
+      break;
+    }
+    case 'client_connect': {
+      const conn = new WebRTCConnection(c.room, { peerId: c.peer, serverUrl: base, RTCPeerConnection: wrtc.RTCPeerConnection });
+      conn.onMessage = (from, message) => {
+        if (typeof message === 'string') out({ ev: 'msg', peer: c.peer, from, text: message, client: true });
+        else out({ ev: 'bin', peer: c.peer, from, hex: Buffer.from(message).toString('hex'), client: true });
+      };
+      conn.onPeerJoined = (q) => out({ ev: 'event', peer: c.peer, event: { type: 'peer_joined', peer_id: q } });
+      conn.onPeerLeft = (q) => out({ ev: 'event', peer: c.peer, event: { type: 'peer_left', peer_id: q } });
+      clients.set(c.peer, conn);
+      try {
+        await conn.connect();
+        out({ ev: 'connected', peer: c.peer, client: true });
+      } catch (e) {
+        out({ ev: 'connect_failed', peer: c.peer, error: String(e.message || e) });
+      }
+      break;
+    }
+    case 'client_send': clients.get(c.peer).sendMessage(c.text); break;
+    case 'client_close':
+      await clients.get(c.peer).closeConnection();
+      clients.delete(c.peer);
+      out({ ev: 'client_closed', peer: c.peer });
+      break;
     case 'exit':
       for (const q of peers.values()) q.close();
+      for (const q of clients.values()) await q.closeConnection().catch(() => {});
       process.exit(0);
   }
 }

@@ -271,3 +271,72 @@ def test_interpreter_exit_with_peers_connected(room):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_js_client_against_the_flask_chat(server, peers, room):
+    # clients/js/peerrtc-client.js as the web pages use it: GET /config, POST /offer, and on
+    # closeConnection() POST /leave with its token.
+    r = room("jsclient")
+    for who in ("web1", "web2"):
+        peers.cmd(cmd="client_connect", room=r, peer=who)
+        ev = peers.events.wait(lambda e, who=who: e.get("peer") == who and e.get("ev") in ("connected", "connect_failed"),
+                               what=f"{who} to connect")[0]
+        assert ev["ev"] == "connected", ev
+    peers.events.wait(lambda e: e.get("peer") == "web1" and e.get("ev") == "event"
+                      and e["event"] == {"type": "peer_joined", "peer_id": "web2"})
+    peers.cmd(cmd="client_send", peer="web2", text="from the browser client")
+    m = peers.wait_msgs("web1", 1, lambda e: e.get("from") == "web2")[0]
+    assert m["text"] == "from the browser client"
+    server.async_seen.wait(lambda x: x == (r, "web2", "from the browser client"))
+    peers.cmd(cmd="client_close", peer="web2")
+    peers.events.wait(lambda e: e.get("peer") == "web2" and e.get("ev") == "client_closed")
+    server.left.wait(lambda j: j[0] == r and j[1] == "web2", what="web2's leave")
+    assert server.manager.get_room_peers(r) == ["web1"]
+
+
+SEED_SCRIPT = textwrap.dedent("""
+    import sys, threading
+    sys.path.insert(0, {examples!r})
+    from werkzeug.serving import make_server
+    import quickstart            # examples/python/quickstart.py: the seed's code, unchanged
+    srv = make_server("127.0.0.1", 0, quickstart.app, threaded=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    print("READY", srv.server_port, flush=True)
+    sys.stdin.readline()
+""")
+
+
+def test_seed_quickstart_verbatim_with_peerpyrtc_clients(room):
+    # The seed's Flask quick start, with what a PeerPyRTC client posts: a trickled candidate and
+    # a leave, neither with a token.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(peerpyrtc.__file__))
+    proc = subprocess.Popen([sys.executable, "-c", SEED_SCRIPT.format(examples=os.path.join(REPO, "examples", "python"))],
+                            cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("READY"), line
+        p = Peers(f"http://127.0.0.1:{line.split()[1]}")
+        try:
+            r = room("seed")
+            p.connect(r, "a", "b")
+            cand = {"candidate": "candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host", "sdpMid": "0", "sdpMLineIndex": 0}
+            p.cmd(cmd="post", path="/candidate", body={"room": r, "peer_id": "a", "candidate": cand})
+            ev = p.events.wait(lambda e: e.get("ev") == "posted" and e["path"] == "/candidate")[0]
+            assert (ev["status"], ev["json"]) == (200, {"status": "ok"})
+            p.cmd(cmd="send", peer="a", text="hi b")
+            assert p.wait_msgs("b", 1)[0]["text"] == "hi b"
+            p.cmd(cmd="post", path="/leave", body={"room": r, "peer_id": "a"})
+            ev = p.events.wait(lambda e: e.get("ev") == "posted" and e["path"] == "/leave")[0]
+            assert (ev["status"], ev["json"]) == (200, {"status": "ok"})
+            p.events.wait(lambda e: e.get("peer") == "b" and e.get("ev") == "event"
+                          and e["event"].get("type") == "peer_left" and e["event"].get("peer_id") == "a")
+            proc.stdin.write("done\n")
+            proc.stdin.flush()
+            assert proc.wait(timeout=15) == 0
+        finally:
+            p.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
