@@ -305,14 +305,14 @@ class SignalingManager:
              on_event: Optional[Callable[..., Any]] = None) -> "Participant":
         """Joins ``room`` as ``name``, a participant next to the peers.
 
-        ``on_message(room, sender_id, message)`` gets the room's messages (and direct ones to
-        ``name``); ``on_event(event)`` the presence events as dicts (``{"type": "peer_joined",
+        ``on_message(room, sender_id, message, to)`` gets the room's messages (``to`` None) and the
+        direct ones to ``name`` (``to == name``); ``on_event(event)`` the presence events as dicts (``{"type": "peer_joined",
         ...}``). Both run on the handlers' loop, ``async def`` or plain. Returns a Participant
         (``send``, ``send_to``, ``leave``). 409 if the name is taken.
         """
         def msg(room_: str, sender: str, data: Data, to: Optional[str]) -> None:
             if on_message is not None:
-                self._submit(on_message, room_, sender, data)
+                self._submit(on_message, room_, sender, data, to)
 
         def ev(event: str) -> None:
             if on_event is not None:

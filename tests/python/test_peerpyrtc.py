@@ -148,9 +148,9 @@ def test_participant(server, peers, room):
     import threading
     cond = threading.Condition()
 
-    def on_message(rm, sender, message):
+    def on_message(rm, sender, message, to):
         with cond:
-            got.append((rm, sender, message))
+            got.append((rm, sender, message, to))
             cond.notify_all()
 
     async def on_event(ev):
@@ -170,7 +170,10 @@ def test_participant(server, peers, room):
         assert peers.wait_msgs("human", 1, lambda e: e.get("from") == "bot" and e["ev"] == "bin")[0]["hex"] == "07"
         peers.cmd(cmd="send", peer="human", text="hello bot")
         with cond:
-            assert cond.wait_for(lambda: (r, "human", "hello bot") in got, TIMEOUT)
+            assert cond.wait_for(lambda: (r, "human", "hello bot", None) in got, TIMEOUT)
+        peers.cmd(cmd="send_to", peer="human", to="bot", text="just for you")
+        with cond:
+            assert cond.wait_for(lambda: (r, "human", "just for you", "bot") in got, TIMEOUT)
         with pytest.raises(PeerRTCError) as e:
             server.manager.join(r, "bot")
         assert e.value.status == 409
@@ -334,6 +337,45 @@ def test_seed_quickstart_verbatim_with_peerpyrtc_clients(room):
             proc.stdin.write("done\n")
             proc.stdin.flush()
             assert proc.wait(timeout=15) == 0
+        finally:
+            p.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_terminal_chat_python_backend_as_a_participant(room):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(peerpyrtc.__file__))
+    r = room("term")
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "examples", "python", "terminal_chat.py"),
+                             "--port", "0", "--room", r, "--name", "operator"],
+                            cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, bufsize=1)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("READY "), line
+        port = json.loads(line.split(" ", 1)[1])["http"]
+        assert proc.stdout.readline().strip() == f"* you are operator in {r}; nobody else is here"
+        p = Peers(f"http://127.0.0.1:{port}")
+        try:
+            welcome = p.connect(r, "human")["human"]["welcome"]
+            assert welcome["peers"] == ["operator"]
+            assert proc.stdout.readline().strip() == "* human joined"
+            p.cmd(cmd="send", peer="human", text="hi operator")
+            assert proc.stdout.readline().strip() == "[human] hi operator"
+            p.cmd(cmd="send_to", peer="human", to="operator", text="psst")
+            assert proc.stdout.readline().strip() == "[human -> you] psst"
+            proc.stdin.write("hello human\n/to human just you\n/peers\n")
+            proc.stdin.flush()
+            got = p.wait_msgs("human", 2, lambda e: e.get("from") == "operator")
+            assert [(e["text"], e["direct"]) for e in got] == [("hello human", False), ("just you", True)]
+            assert proc.stdout.readline().strip() == "* peers: human"
+            proc.stdin.write("/quit\n")
+            proc.stdin.flush()
+            assert proc.wait(timeout=15) == 0
+            p.events.wait(lambda e: e.get("peer") == "human" and e.get("ev") == "closed", what="human closed at exit")
         finally:
             p.close()
     finally:
