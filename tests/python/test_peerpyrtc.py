@@ -382,3 +382,48 @@ def test_terminal_chat_python_backend_as_a_participant(room):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+LOOP_SCRIPT = textwrap.dedent("""
+    import asyncio, threading
+    from peerpyrtc import SignalingManager
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        seen = []
+        m = SignalingManager(loop=loop)       # the app's loop: handlers run here
+
+        @m.message_handler
+        async def tap(room, sender, message):
+            seen.append(("tap", threading.current_thread() is threading.main_thread(), message))
+            if len(seen) == 4:
+                done.set()
+
+        @m.message_handler
+        def plain(room, sender, message):
+            seen.append(("plain", threading.current_thread() is threading.main_thread(), message))
+            if len(seen) == 4:
+                done.set()
+
+        got = []
+        a = m.join("loop-room", "a")
+        b = m.join("loop-room", "b", lambda room, sender, message, to: got.append((sender, message)))
+        # join/send wait for the network thread without the GIL; run them off the loop anyway.
+        await loop.run_in_executor(None, a.send, "one")
+        await loop.run_in_executor(None, a.send, "two")
+        await asyncio.wait_for(done.wait(), 10)
+        print(sorted(seen), got, flush=True)
+        m.close()
+
+    asyncio.run(main())
+""")
+
+
+def test_handlers_on_the_apps_own_loop():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(peerpyrtc.__file__))
+    out = subprocess.run([sys.executable, "-c", LOOP_SCRIPT], cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(sorted([("tap", True, "one"), ("tap", True, "two"), ("plain", True, "one"),
+                                             ("plain", True, "two")])) + " " + str([("a", "one"), ("a", "two")])
