@@ -4,7 +4,8 @@
 #   2. examples/quickstart-httplib copied to a temporary directory and built there with
 #      find_package(peerrtc CONFIG) -> peerrtc::peerrtc, CMAKE_PREFIX_PATH = the prefix only;
 #   3. a one-file program built with only `pkg-config --cflags --libs peerrtc`;
-#   4. the quick start run from the copy: READY, then POST /offer with a bad body -> 400 JSON.
+#   4. the quick start run from the copy: READY, then POST /offer with a bad body -> 400 JSON;
+#   5. the Python module (component python, when built) imported from the prefix alone.
 # Nothing of the source tree is on an include or link path of the builds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -52,4 +53,15 @@ answer=$(curl -s -w ' %{http_code}' -X POST -d '{"room":"r"}' "http://127.0.0.1:
 echo "install: POST /offer {room} -> $answer"
 [[ "$answer" == *'"error"'*' 400' ]]
 kill "$qs_pid"; wait "$qs_pid" 2>/dev/null || true; qs_pid=""
+if compgen -G "$OLDPWD/$BUILD_DIR/python/peerpyrtc/_peerpyrtc*.so" >/dev/null; then
+  cmake --install "$OLDPWD/$BUILD_DIR" --component python --prefix "$prefix" >/dev/null
+  site=$(find "$prefix" -type d -name dist-packages | head -1)
+  PYTHONPATH="$site" /usr/bin/python3 -c '
+import peerpyrtc, sys
+assert peerpyrtc.__file__.startswith(sys.argv[1]), peerpyrtc.__file__
+m = peerpyrtc.SignalingManager()
+assert m.get_room_peers("none") == []
+m.close()
+print("install: peerpyrtc imported from", sys.argv[1])' "$site"
+fi
 echo "install: ok"
