@@ -241,50 +241,56 @@ PYBIND11_MODULE(_peerpyrtc, mod) {
   using peerrtc::Config;
   py::class_<Config>(mod, "Config", "peerrtc::Config: every limit of a SignalingManager (durations in seconds).")
       .def(py::init<>())
-      .def_readwrite("debug", &Config::debug)
-      .def_readwrite("udp_bind", &Config::udp_bind)
-      .def_readwrite("udp_port", &Config::udp_port)
-      .def_readwrite("public_ips", &Config::public_ips)
-      .def_readwrite("ice_tcp", &Config::ice_tcp)
-      .def_readwrite("ice_tcp_max_connections", &Config::ice_tcp_max_connections)
-      .def_readwrite("ice_tcp_max_per_ip", &Config::ice_tcp_max_per_ip)
-      .def_readwrite("ice_servers", &Config::ice_servers)
-      .def_readwrite("turn_urls", &Config::turn_urls)
-      .def_readwrite("turn_secret", &Config::turn_secret)
-      .def_readwrite("turn_username", &Config::turn_username)
-      .def_readwrite("turn_password", &Config::turn_password)
-      .def_readwrite("max_rooms", &Config::max_rooms)
-      .def_readwrite("max_peers_per_room", &Config::max_peers_per_room)
-      .def_readwrite("max_peers", &Config::max_peers)
-      .def_readwrite("max_pending_handshakes", &Config::max_pending_handshakes)
-      .def_readwrite("sctp_streams", &Config::sctp_streams)
-      .def_readwrite("peer_message_rate", &Config::peer_message_rate)
-      .def_readwrite("peer_message_burst", &Config::peer_message_burst)
-      .def_readwrite("peer_byte_rate", &Config::peer_byte_rate)
-      .def_readwrite("peer_byte_burst", &Config::peer_byte_burst)
-      .def_readwrite("relay_high_water", &Config::relay_high_water)
-      .def_readwrite("max_peer_queue", &Config::max_peer_queue)
-      .def_readwrite("hook_threads", &Config::hook_threads)
-      .def_readwrite("hook_queue_capacity", &Config::hook_queue_capacity)
-      .def_readwrite("require_leave_token", &Config::require_leave_token)
+      .def_readwrite("debug", &Config::debug, "debug logging of the engine")
+      .def_readwrite("udp_bind", &Config::udp_bind, "address of the UDP port (default 0.0.0.0)")
+      .def_readwrite("udp_port", &Config::udp_port, "the one UDP port of every peer; 0 = ephemeral")
+      .def_readwrite("public_ips", &Config::public_ips, "addresses announced as host candidates (behind NAT); empty = the interfaces'")
+      .def_readwrite("ice_tcp", &Config::ice_tcp, "ICE over TCP on the UDP port's number, for networks that drop UDP")
+      .def_readwrite("ice_tcp_max_connections", &Config::ice_tcp_max_connections, "ICE-TCP connections held at once")
+      .def_readwrite("ice_tcp_max_per_ip", &Config::ice_tcp_max_per_ip, "ICE-TCP connections from one client address")
+      .def_readwrite("ice_servers", &Config::ice_servers, "STUN URLs handed to clients by ice_config()")
+      .def_readwrite("turn_urls", &Config::turn_urls, "TURN URLs handed to clients by ice_config(), with credentials")
+      .def_readwrite("turn_secret", &Config::turn_secret, "TURN REST secret (coturn use-auth-secret): credentials minted per call")
+      .def_readwrite("turn_username", &Config::turn_username, "static TURN username (instead of turn_secret)")
+      .def_readwrite("turn_password", &Config::turn_password, "static TURN password")
+      .def_readwrite("max_rooms", &Config::max_rooms, "rooms at once; more is a 503")
+      .def_readwrite("max_peers_per_room", &Config::max_peers_per_room, "peers in one room; more is a 503")
+      .def_readwrite("max_peers", &Config::max_peers, "peers in all rooms; more is a 503")
+      .def_readwrite("max_pending_handshakes", &Config::max_pending_handshakes, "offers answered but not yet connected; more is a 503")
+      .def_readwrite("sctp_streams", &Config::sctp_streams, "SCTP streams offered per peer (2..65535)")
+      .def_readwrite("peer_message_rate", &Config::peer_message_rate, "messages per second a peer may send (0 = unlimited)")
+      .def_readwrite("peer_message_burst", &Config::peer_message_burst, "burst of the message rate limit")
+      .def_readwrite("peer_byte_rate", &Config::peer_byte_rate, "bytes per second a peer may send (0 = unlimited)")
+      .def_readwrite("peer_byte_burst", &Config::peer_byte_burst, "burst of the byte rate limit")
+      .def_readwrite("relay_high_water", &Config::relay_high_water, "bytes queued for a receiver before its senders are paused")
+      .def_readwrite("max_peer_queue", &Config::max_peer_queue, "bytes queued for a receiver before it is disconnected as too slow")
+      .def_readwrite("hook_threads", &Config::hook_threads, "threads running the hooks (1 keeps them in order)")
+      .def_readwrite("hook_queue_capacity", &Config::hook_queue_capacity, "hook events queued; beyond it the oldest are dropped and counted")
+      .def_readwrite("require_leave_token", &Config::require_leave_token, "leave() needs the peer's token (peerpyrtc's default: False)")
       .def_property(
           "api_timeout", [](const Config& c) { return c.api_timeout.count() / 1000.0; },
-          [](Config& c, double s) { set_ms(c, &Config::api_timeout, s); })
+          [](Config& c, double s) { set_ms(c, &Config::api_timeout, s); },
+          "seconds a call waits for the network thread before a 503")
       .def_property(
           "consent_timeout", [](const Config& c) { return c.consent_timeout.count() / 1000.0; },
-          [](Config& c, double s) { set_ms(c, &Config::consent_timeout, s); })
+          [](Config& c, double s) { set_ms(c, &Config::consent_timeout, s); },
+          "seconds without ICE consent before a peer is dropped")
       .def_property(
           "connect_timeout", [](const Config& c) { return c.connect_timeout.count() / 1000.0; },
-          [](Config& c, double s) { set_ms(c, &Config::connect_timeout, s); })
+          [](Config& c, double s) { set_ms(c, &Config::connect_timeout, s); },
+          "seconds an answered offer may take to connect")
       .def_property(
           "slow_receiver_grace", [](const Config& c) { return c.slow_receiver_grace.count() / 1000.0; },
-          [](Config& c, double s) { set_ms(c, &Config::slow_receiver_grace, s); })
+          [](Config& c, double s) { set_ms(c, &Config::slow_receiver_grace, s); },
+          "seconds a receiver may stay congested before it is disconnected")
       .def_property(
           "ice_tcp_stun_timeout", [](const Config& c) { return c.ice_tcp_stun_timeout.count() / 1000.0; },
-          [](Config& c, double s) { set_ms(c, &Config::ice_tcp_stun_timeout, s); })
+          [](Config& c, double s) { set_ms(c, &Config::ice_tcp_stun_timeout, s); },
+          "seconds an ICE-TCP connection has to send a valid STUN request")
       .def_property(
           "turn_ttl", [](const Config& c) { return static_cast<double>(c.turn_ttl.count()); },
-          [](Config& c, double s) { c.turn_ttl = std::chrono::seconds(static_cast<long long>(s)); });
+          [](Config& c, double s) { c.turn_ttl = std::chrono::seconds(static_cast<long long>(s)); },
+          "seconds minted TURN credentials stay valid");
 
   auto nogil = py::call_guard<py::gil_scoped_release>();
   py::class_<Manager>(mod, "Manager", "peerrtc::SignalingManager; the GIL is released while it waits.")
