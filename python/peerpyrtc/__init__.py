@@ -392,6 +392,14 @@ class Participant:
         if p is not None:
             p.leave()
 
+    def __del__(self) -> None:
+        # Leave here, through the binding's leave() that waits without the GIL, rather than in the
+        # C++ destructor, which would wait for the network thread with the GIL held.
+        try:
+            self.leave()
+        except Exception:
+            pass
+
 
 class Broadcaster:
     """PeerPyRTC's Broadcaster: the backend sends to a room, or to one peer, as sender "server"."""

@@ -177,6 +177,13 @@ def test_participant(server, peers, room):
         with pytest.raises(PeerRTCError) as e:
             server.manager.join(r, "bot")
         assert e.value.status == 409
+        # A participant dropped without leave() leaves too (the peers see it go).
+        ghost = server.manager.join(r, "ghost")
+        peers.events.wait(lambda e: e.get("peer") == "human" and e.get("ev") == "event"
+                          and e["event"] == {"type": "peer_joined", "peer_id": "ghost"})
+        del ghost
+        peers.events.wait(lambda e: e.get("peer") == "human" and e.get("ev") == "event"
+                          and e["event"].get("type") == "peer_left" and e["event"].get("peer_id") == "ghost")
     finally:
         bot.leave()
     peers.events.wait(lambda e: e.get("peer") == "human" and e.get("ev") == "event"
