@@ -13,6 +13,8 @@ DEB_PACKAGES=(
   # Other WebRTC stacks as clients (aiortc for Debian's /usr/bin/python3, pion for Go in GOPATH
   # mode), a TURN server, and network namespaces with a firewall for the reachability tests.
   python3-aiortc golang-go golang-github-pion-webrtc.v3-dev coturn iptables iproute2
+  # The Python module peerpyrtc (pybind11 for /usr/bin/python3) and its tests (Flask, pytest).
+  pybind11-dev python3-dev python3-flask python3-pytest
 )
 # Node.js 18+ with npm: use the machine's if present, else Debian's.
 command -v node >/dev/null && command -v npm >/dev/null || DEB_PACKAGES+=(nodejs npm)

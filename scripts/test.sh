@@ -10,6 +10,10 @@
 #   7. faults and abuse: killed peers, churn, offer floods, rate limits, slow receivers, garbage
 #   7b. networks: clients in network namespaces with UDP dropped (ICE-TCP) or relay-only through
 #      a real coturn (TURN), next to ordinary UDP peers
+#   7c. the Python module peerpyrtc (pytest, Debian's /usr/bin/python3): the Flask example with
+#      real wrtc peers, handlers, filter, participants, errors, interpreter exit
+#   7d. the installed C++ package: cmake --install into a temporary prefix, then the
+#      quick start built out of tree against find_package(peerrtc) and pkg-config
 #   8. the same code built with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/):
 #      ctest, engine interop, server and client suites again. (The browser and fault suites
 #      assert RSS and timing, which ASan's shadow memory and quarantine distort; they run on
@@ -53,6 +57,12 @@ stage "fuzzers (libFuzzer, ${FUZZ_SECONDS:-5} s each)"
 ./scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
 
 node_suites "" build interop server client browser fault network
+
+stage "Python module peerpyrtc (pytest)"
+bash tests/python/run.sh
+
+stage "installed C++ package (find_package(peerrtc), pkg-config) with the quick start out of tree"
+bash tests/install/run.sh
 
 if [[ "${PEERRTC_SKIP_SANITIZE:-0}" != "1" ]]; then
   stage "sanitizers: build (ASan + UBSan)"

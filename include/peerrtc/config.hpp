@@ -82,6 +82,11 @@ struct Config {
   unsigned hook_threads = 1;
   size_t hook_queue_capacity = 10000;
 
+  // Whether leave() needs the peer's token (the one its offer's answer carried). A wrong token
+  // is always a 403; a missing one is a 403 only when this is true. PeerPyRTC's clients leave
+  // without a token, so the Python module defaults to false; candidate() never needs one.
+  bool require_leave_token = true;
+
   // How long a thread calling the API waits for the network thread.
   std::chrono::milliseconds api_timeout{5000};
 };

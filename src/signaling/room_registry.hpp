@@ -67,8 +67,9 @@ class RoomRegistry {
   Member& add_participant(const std::string& room, const std::string& name, std::shared_ptr<ParticipantInbox> inbox);
 
   // The member that `token` proves (leave, candidate): 404 no such room / peer, 403 a
-  // participant, a missing or a wrong token.
-  Member& authorize(const std::string& room, const std::string& peer_id, const std::string& token);
+  // participant or a wrong token; a missing (empty) token is a 403 unless `allow_missing`.
+  Member& authorize(const std::string& room, const std::string& peer_id, const std::string& token,
+                    bool allow_missing = false);
 
   Room* room(const std::string& name);
   Member* find(const std::string& room, const std::string& name);

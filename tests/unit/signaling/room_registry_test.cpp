@@ -44,6 +44,10 @@ TEST(RoomRegistry, AuthorizeForLeaveAndCandidate) {
   EXPECT_EQ(&r.authorize("room", "alice", a.token), &a);
   EXPECT_EQ(status_of([&] { r.authorize("room", "alice", ""); }), 403);
   EXPECT_EQ(status_of([&] { r.authorize("room", "alice", "x"); }), 403);
+  // allow_missing (candidate; leave without require_leave_token): no token passes, a wrong one not.
+  EXPECT_EQ(&r.authorize("room", "alice", "", true), &a);
+  EXPECT_EQ(status_of([&] { r.authorize("room", "alice", "x", true); }), 403);
+  EXPECT_EQ(status_of([&] { r.authorize("room", "nobody", "", true); }), 404);
   EXPECT_EQ(status_of([&] { r.authorize("room", "bot", "x"); }), 403);
   EXPECT_EQ(status_of([&] { r.authorize("room", "nobody", a.token); }), 404);
   EXPECT_EQ(status_of([&] { r.authorize("nowhere", "alice", a.token); }), 404);

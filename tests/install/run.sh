@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The installed C++ package, used from outside the source tree:
+#   1. cmake --install build (component dev) into a temporary prefix;
+#   2. examples/quickstart-httplib copied to a temporary directory and built there with
+#      find_package(peerrtc CONFIG) -> peerrtc::peerrtc, CMAKE_PREFIX_PATH = the prefix only;
+#   3. a one-file program built with only `pkg-config --cflags --libs peerrtc`;
+#   4. the quick start run from the copy: READY, then POST /offer with a bad body -> 400 JSON;
+#   5. the Python module (component python, when built) imported from the prefix alone.
+# Nothing of the source tree is on an include or link path of the builds.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD_DIR=${BUILD_DIR:-build}
+cmake --build "$BUILD_DIR" -j2 --target peerrtc_static >/dev/null
+tmp=$(mktemp -d)
+qs_pid=""
+cleanup() { [ -n "$qs_pid" ] && kill "$qs_pid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+prefix="$tmp/prefix"
+cmake --install "$BUILD_DIR" --component dev --prefix "$prefix" >/dev/null
+echo "install: $(cd "$prefix" && find . -type f | sort | tr '\n' ' ')"
+test -f "$prefix/include/peerrtc/peerrtc.hpp"
+
+mkdir "$tmp/src"
+cp examples/quickstart-httplib/main.cpp examples/quickstart-httplib/CMakeLists.txt "$tmp/src/"
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S "$tmp/src" -B "$tmp/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" >/dev/null
+cmake --build "$tmp/build" -j2 >/dev/null
+echo "install: quick start built out of tree with find_package(peerrtc)"
+
+cat > "$tmp/pc.cpp" <<'CPP'
+#include <peerrtc/peerrtc.hpp>
+#include <iostream>
+int main() {
+  peerrtc::SignalingManager m;
+  auto [status, body] = m.handle("offer", "{}");
+  std::cout << status << " " << body.dump() << "\n";
+  return status == 400 ? 0 : 1;
+}
+CPP
+# shellcheck disable=SC2046
+c++ -O1 -o "$tmp/pc" "$tmp/pc.cpp" $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$(find "$prefix" -type d -name pkgconfig | head -1)" pkg-config --cflags --libs peerrtc)
+"$tmp/pc"
+echo "install: a program built with pkg-config peerrtc runs"
+
+cd "$tmp"
+"$tmp/build/quickstart-httplib" --port 0 > "$tmp/qs.out" 2>&1 &
+qs_pid=$!
+for _ in $(seq 100); do grep -q '^READY' "$tmp/qs.out" && break; sleep 0.1; done
+port=$(sed -n 's/^READY {"http":\([0-9]*\),.*/\1/p' "$tmp/qs.out")
+[ -n "$port" ] || { echo "install: the quick start never printed READY:"; cat "$tmp/qs.out"; exit 1; }
+answer=$(curl -s -w ' %{http_code}' -X POST -d '{"room":"r"}' "http://127.0.0.1:$port/offer")
+echo "install: POST /offer {room} -> $answer"
+[[ "$answer" == *'"error"'*' 400' ]]
+kill "$qs_pid"; wait "$qs_pid" 2>/dev/null || true; qs_pid=""
+if compgen -G "$OLDPWD/$BUILD_DIR/python/peerpyrtc/_peerpyrtc*.so" >/dev/null; then
+  cmake --install "$OLDPWD/$BUILD_DIR" --component python --prefix "$prefix" >/dev/null
+  site=$(find "$prefix" -type d -name dist-packages | head -1)
+  PYTHONPATH="$site" /usr/bin/python3 -c '
+import peerpyrtc, sys
+assert peerpyrtc.__file__.startswith(sys.argv[1]), peerpyrtc.__file__
+m = peerpyrtc.SignalingManager()
+assert m.get_room_peers("none") == []
+m.close()
+print("install: peerpyrtc imported from", sys.argv[1])' "$site"
+fi
+echo "install: ok"
