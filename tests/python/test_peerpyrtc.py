@@ -73,7 +73,7 @@ def test_errors_map_to_statuses(server, peers, room):
     r = room("errors")
     tok = peers.connect(r, "alice")["alice"]["token"]
     offer = {"sdp": "v=0\r\n", "type": "offer"}
-    st, body = server.post("/offer", {"room": "bad name!", "peer_id": "x", "offer": offer})
+    st, body = server.post("/offer", {"room": "bad\nname", "peer_id": "x", "offer": offer})  # a control character
     assert st == 400 and "room" in body["error"]
     # A real SDP is needed to get past validation to the id check: reuse the helper's via HTTP.
     with pytest.raises(PeerRTCError) as e:
