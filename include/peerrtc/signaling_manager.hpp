@@ -77,6 +77,10 @@ struct Stats {
   size_t tcp_open = 0;
 };
 
+// Stats as JSON (GET /stats, the Python module): every counter under its field's name, and
+// the ICE-TCP ones in an object "ice_tcp".
+json to_json(const Stats& s);
+
 class Participant;
 
 class SignalingManager {

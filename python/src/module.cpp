@@ -127,21 +127,7 @@ class Manager {
     return m().send_to(room, peer, data, binary);
   }
   uint16_t udp_port() { return m().udp_port(); }
-  std::string stats() {
-    auto s = m().stats();
-    return json{{"rooms", s.rooms},
-                {"peers", s.peers},
-                {"pending", s.pending},
-                {"messages_relayed", s.messages_relayed},
-                {"deliveries", s.deliveries},
-                {"dropped_too_large", s.dropped_too_large},
-                {"dropped_filtered", s.dropped_filtered},
-                {"dropped_rate_limited", s.dropped_rate_limited},
-                {"dropped_send", s.dropped_send},
-                {"hook_events", s.hook_events},
-                {"hook_dropped", s.hook_dropped}}
-        .dump();
-  }
+  std::string stats() { return peerrtc::to_json(m().stats()).dump(); }
 
   // dispatch(room, sender, data (str|bytes), to (str|None)) on a hook thread.
   uint64_t on_message(py::object fn) {

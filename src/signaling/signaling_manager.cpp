@@ -410,6 +410,38 @@ json SignalingManager::ice_config(const std::string& peer_id) const {
   return signaling::ice_config_body(impl_->cfg, user, now);
 }
 
+json to_json(const Stats& s) {
+  return json{{"rooms", s.rooms},
+              {"peers", s.peers},
+              {"pending", s.pending},
+              {"messages_relayed", s.messages_relayed},
+              {"deliveries", s.deliveries},
+              {"dropped_too_large", s.dropped_too_large},
+              {"dropped_bad_frame", s.dropped_bad_frame},
+              {"dropped_filtered", s.dropped_filtered},
+              {"dropped_unknown_peer", s.dropped_unknown_peer},
+              {"dropped_send", s.dropped_send},
+              {"dropped_rate_limited", s.dropped_rate_limited},
+              {"dropped_datagrams", s.dropped_datagrams},
+              {"dropped_stun", s.dropped_stun},
+              {"dropped_dtls", s.dropped_dtls},
+              {"dropped_sctp_messages", s.dropped_sctp_messages},
+              {"datagrams_in", s.datagrams_in},
+              {"datagrams_out", s.datagrams_out},
+              {"senders_paused", s.senders_paused},
+              {"slow_receivers_disconnected", s.slow_receivers_disconnected},
+              {"hook_events", s.hook_events},
+              {"hook_dropped", s.hook_dropped},
+              {"ice_tcp", json{{"accepted", s.tcp_accepted},
+                               {"open", s.tcp_open},
+                               {"refused", s.tcp_refused},
+                               {"closed_no_stun", s.tcp_closed_no_stun},
+                               {"closed_bad_frame", s.tcp_closed_bad_frame},
+                               {"frames_in", s.tcp_frames_in},
+                               {"frames_out", s.tcp_frames_out},
+                               {"dropped_send", s.tcp_dropped_send}}}};
+}
+
 // --- Participant --------------------------------------------------------------------------------
 
 Participant::~Participant() {
