@@ -265,25 +265,33 @@ void Engine::start_tcp_accept() {
   });
 }
 
+namespace {
+// The per-address connection count's key: the address bytes (4 or 16), without the port.
+std::string ip_key(const stun::Address& a) {
+  return std::string(reinterpret_cast<const char*>(a.ip.data()), a.ipv6 ? 16 : 4);
+}
+}  // namespace
+
 void Engine::adopt_tcp(asio::ip::tcp::socket socket, Bytes initial) {
   const uint64_t id = next_tcp_id_++;
   auto conn = std::make_shared<TcpConnection>(
       id, std::move(socket), TcpConnection::Limits{config_.tcp.max_frame, config_.tcp.max_write_queue});
   const auto& remote = conn->remote();
-  const std::string ip_key(reinterpret_cast<const char*>(remote.ip.data()), remote.ipv6 ? 16 : 4);
-  const char* refusal = !config_.tcp.enabled                          ? "ICE-TCP is off"
-                        : tcp_.size() >= config_.tcp.max_connections  ? "too many ICE-TCP connections"
-                        : tcp_per_ip_[ip_key] >= config_.tcp.max_per_ip ? "too many ICE-TCP connections from one address"
-                                                                      : nullptr;
+  const std::string key = ip_key(remote);
+  const auto from_ip = tcp_per_ip_.find(key);
+  const size_t open_from_ip = from_ip == tcp_per_ip_.end() ? 0 : from_ip->second;
+  const char* refusal = !config_.tcp.enabled                         ? "ICE-TCP is off"
+                        : tcp_.size() >= config_.tcp.max_connections ? "too many ICE-TCP connections"
+                        : open_from_ip >= config_.tcp.max_per_ip     ? "too many ICE-TCP connections from one address"
+                                                                     : nullptr;
   if (refusal) {
     ++stats_.tcp.refused;
-    if (tcp_per_ip_[ip_key] == 0) tcp_per_ip_.erase(ip_key);
     log().debug("engine: ICE-TCP connection from {} refused: {}", to_string(remote), refusal);
     conn->close();
     return;
   }
   ++stats_.tcp.accepted;
-  ++tcp_per_ip_[ip_key];
+  ++tcp_per_ip_[key];
   ++tcp_unauthenticated_;
   tcp_[id] = TcpEntry{conn, 0, Loop::Clock::now() + config_.tcp.stun_timeout};
   tcp_by_address_[remote] = id;
@@ -340,8 +348,7 @@ void Engine::drop_tcp(uint64_t id, const std::string& reason, uint64_t* counter)
   conn->close();
   if (counter) ++*counter;
   if (peer == 0) --tcp_unauthenticated_;
-  const std::string ip_key(reinterpret_cast<const char*>(remote.ip.data()), remote.ipv6 ? 16 : 4);
-  if (auto n = tcp_per_ip_.find(ip_key); n != tcp_per_ip_.end() && --n->second == 0) tcp_per_ip_.erase(n);
+  if (auto n = tcp_per_ip_.find(ip_key(remote)); n != tcp_per_ip_.end() && --n->second == 0) tcp_per_ip_.erase(n);
   if (auto a = tcp_by_address_.find(remote); a != tcp_by_address_.end() && a->second == id)
     tcp_by_address_.erase(a);
   tcp_.erase(t);
