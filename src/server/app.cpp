@@ -85,7 +85,24 @@ http::Response guarded(const char* what, F&& f) {
   }
 }
 
+// The "room" of a signaling body, if it has one (a bad body is the local handler's to refuse).
+std::optional<std::string> room_of_body(const std::string& body) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find("room");
+  if (it == j.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
 }  // namespace
+
+http::Response routed(RoomRouter* router, const std::string& room, RoomRouter::Intent intent,
+                      const http::Request& req, const std::function<http::Response()>& local) {
+  if (router) {
+    if (auto r = router->route(room, intent, req)) return std::move(*r);
+  }
+  return local();
+}
 
 std::optional<std::string> url_decode(std::string_view s) {
   std::string out;
@@ -186,27 +203,48 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
                  [&manager](int fd, std::string first) { manager.accept_tcp(fd, std::move(first)); }});
   }
 
+  RoomRouter* router = o.router.get();
   for (const char* action : {"offer", "candidate", "leave"}) {
-    http.route("POST", std::string("/") + action, [&manager, name = std::string(action)](const http::Request& req) {
-      return guarded(name.c_str(), [&] {
-        auto [status, body] = manager.handle(name, req.body);
-        return reply(status, body);
-      });
-    });
+    http.route("POST", std::string("/") + action,
+               [&manager, router, name = std::string(action)](const http::Request& req) {
+                 auto local = [&] {
+                   return guarded(name.c_str(), [&] {
+                     auto [status, body] = manager.handle(name, req.body);
+                     return reply(status, body);
+                   });
+                 };
+                 auto room = router ? room_of_body(req.body) : std::nullopt;
+                 if (!room) return local();
+                 return guarded(name.c_str(), [&] {
+                   return routed(router, *room,
+                                 name == "offer" ? RoomRouter::Intent::Create : RoomRouter::Intent::Existing, req,
+                                 local);
+                 });
+               });
   }
 
-  http.route("GET", "/rooms", [&manager](const http::Request&) {
-    return guarded("rooms", [&] { return reply(200, manager.rooms_info()); });
+  http.route("GET", "/rooms", [&manager, router](const http::Request& req) {
+    return guarded("rooms", [&] {
+      if (router) {
+        if (auto r = router->rooms(req)) return std::move(*r);
+      }
+      return reply(200, manager.rooms_info());
+    });
   });
 
-  http.route("GET", "/rooms/peers", [&manager](const http::Request& req) {
+  http.route("GET", "/rooms/peers", [&manager, router](const http::Request& req) {
     auto q = parse_query(req.query);
     if (!q) return http::Response::error(400, "bad query string (invalid %-escape)");
     auto it = q->find("room");
     if (it == q->end()) return http::Response::error(400, "missing query parameter 'room'");
     if (it->second.empty()) return http::Response::error(400, "query parameter 'room' is empty");
     const std::string room = it->second;
-    return guarded("room_peers", [&] { return reply(200, manager.room_peers(room)); });
+    return guarded("room_peers", [&] {
+      if (router) {
+        if (auto r = router->room_peers(room, req)) return std::move(*r);
+      }
+      return reply(200, manager.room_peers(room));
+    });
   });
 
   // ICE servers for clients, with TURN credentials minted for this request (for the peer named

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,6 +28,28 @@
 #include "peerrtc/signaling_manager.hpp"
 
 namespace peerrtc::server {
+
+// The cluster seam. A request that concerns one room (POST /offer, /candidate, /leave, and the
+// /api/ calls that name a room) asks the router first: the router answers it itself (the room
+// lives on another node, so it forwards it there, or answers an error), or returns nullopt to
+// have it handled by this process. GET /rooms and /rooms/peers ask it for the cluster's view.
+// Without a router (one process, the default) everything is local. Called on HTTP threads.
+class RoomRouter {
+ public:
+  virtual ~RoomRouter() = default;
+  // Create: the call may place a new room (an offer); Existing: the room must exist already.
+  enum class Intent { Create, Existing };
+  virtual std::optional<http::Response> route(const std::string& room, Intent intent, const http::Request& req) = 0;
+  // The whole cluster's {"rooms": [...]} / {"room", "peers"}; nullopt: this process's own.
+  virtual std::optional<http::Response> rooms(const http::Request&) { return std::nullopt; }
+  virtual std::optional<http::Response> room_peers(const std::string& /*room*/, const http::Request&) {
+    return std::nullopt;
+  }
+};
+
+// `local()`, unless `router` (may be null) takes the request for `room`.
+http::Response routed(RoomRouter* router, const std::string& room, RoomRouter::Intent intent,
+                      const http::Request& req, const std::function<http::Response()>& local);
 
 struct Options {
   std::string host = "127.0.0.1";  // loopback by default; pass 0.0.0.0 to serve the network
@@ -45,6 +68,8 @@ struct Options {
   // are replaced by asterisks before relay. Empty lists install no filter.
   std::vector<std::string> block_words;
   std::vector<std::string> mask_words;
+  // Cluster mode (see RoomRouter); null = a single process. Must outlive the server.
+  std::shared_ptr<RoomRouter> router;
 };
 
 // Options with client_dir / examples_dir filled in from static_root.
