@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <pthread.h>
 #include <string>
@@ -27,6 +28,7 @@
 #include "server/app.hpp"
 #include "signaling/ice_config.hpp"
 #include "turn/turn.hpp"
+#include "workers.hpp"
 
 #ifndef PEERRTC_SOURCE_DIR
 #define PEERRTC_SOURCE_DIR "."
@@ -189,6 +191,21 @@ int main(int argc, char** argv) {
       ->envname("PEERRTC_TCP_STUN_TIMEOUT_MS")->check(CLI::Range(100LL, 600LL * 1000))->capture_default_str();
   cli.add_option("--hook-queue", config.hook_queue_capacity, "backend hook queue capacity (oldest dropped beyond)")
       ->envname("PEERRTC_HOOK_QUEUE")->check(CLI::PositiveNumber)->capture_default_str();
+  // --workers: a supervisor and N worker processes (apps/workers.hpp, docs/deploy.md).
+  unsigned workers = 0;
+  cli.add_option("--workers", workers,
+                 "run N worker processes (cluster nodes, needs --redis) sharing the HTTP port (SO_REUSEPORT); worker i "
+                 "has its own port (UDP, ICE-TCP, node-to-node HTTP): --udp-port + i, or --port + 1 + i; restarted if it "
+                 "dies. 0 = one process")
+      ->envname("PEERRTC_WORKERS")->check(CLI::Range(0u, 64u))->capture_default_str();
+  std::string redis_url;  // placeholder until the cluster branch's --redis lands
+  cli.add_option("--redis", redis_url, "Redis URL")->envname("PEERRTC_REDIS");
+  // Internal: set by the supervisor on the command line of each worker (hidden from --help).
+  int worker_index = -1, worker_public_port = 0;
+  unsigned worker_restarts = 0;
+  cli.add_option(peerrtc::workers::kIndexFlag, worker_index)->group("")->check(CLI::Range(0, 63));
+  cli.add_option(peerrtc::workers::kPublicPortFlag, worker_public_port)->group("")->check(CLI::Range(1, 65535));
+  cli.add_option(peerrtc::workers::kRestartsFlag, worker_restarts)->group("");
 
   cli.footer(
       "The default --host 127.0.0.1 serves this machine only; use --host 0.0.0.0 (and --public-ip behind NAT)\n"
@@ -213,6 +230,42 @@ int main(int argc, char** argv) {
   auto level = spdlog::level::from_str(log_level);
   if (debug && level > spdlog::level::debug) level = spdlog::level::debug;
   peerrtc::log().set_level(level);
+
+  // --workers N: this process only supervises (apps/workers.cpp). Each worker's own port number
+  // comes from base + index: --udp-port if given, else --port + 1 (0: ephemeral ones).
+  const int own_base = udp_port >= 0 ? udp_port : (port == 0 ? 0 : port + 1);
+  if (worker_index < 0 && workers > 0) {
+    if (redis_url.empty()) {
+      std::cerr << "--workers needs --redis URL: the workers are cluster nodes, so that any of them can take a "
+                   "request for a room another one holds\nRun with --help for more information." << std::endl;
+      return 2;
+    }
+    if (own_base != 0 && own_base + static_cast<int>(workers) - 1 > 65535) {
+      std::cerr << "--workers " << workers << ": the workers' own ports " << own_base << ".." << own_base + workers - 1
+                << " go past 65535; pick a lower --udp-port\nRun with --help for more information." << std::endl;
+      return 2;
+    }
+    if (own_base != 0 && port >= own_base && port < own_base + static_cast<int>(workers)) {
+      std::cerr << "--workers " << workers << ": the shared HTTP port " << port << " is one of the workers' own ports "
+                << own_base << ".." << own_base + workers - 1 << "; pick another --udp-port\nRun with --help for more "
+                   "information." << std::endl;
+      return 2;
+    }
+    peerrtc::workers::SupervisorConfig sc;
+    sc.workers = workers;
+    sc.host = host;
+    sc.public_port = static_cast<uint16_t>(port);
+    sc.argv.assign(argv, argv + argc);
+    return peerrtc::workers::run_supervisor(sc, signals);
+  }
+  std::optional<uint16_t> shared_http_port;
+  if (worker_index >= 0) {
+    // A worker: HTTP on the shared public port too; its own port carries HTTP, UDP and ICE-TCP.
+    shared_http_port = static_cast<uint16_t>(worker_public_port);
+    port = peerrtc::workers::worker_port(static_cast<uint16_t>(own_base), static_cast<unsigned>(worker_index));
+    udp_port = -1;
+    peerrtc::log().set_pattern("[%Y-%m-%d %H:%M:%S.%e] [peerrtc w" + std::to_string(worker_index) + "] [%^%l%$] %v");
+  }
 
   config.debug = debug;
   config.udp_bind = host;
@@ -245,6 +298,9 @@ int main(int argc, char** argv) {
   options.http_port = static_cast<uint16_t>(port);
   options.static_root = static_root;
   options.examples = !no_examples;
+  options.shared_http_port = shared_http_port;
+  if (worker_index >= 0)
+    options.health_extra = {{"worker", {{"index", worker_index}, {"pid", ::getpid()}, {"restarts", worker_restarts}}}};
 
   std::unique_ptr<peerrtc::SignalingManager> manager;
   std::unique_ptr<peerrtc::server::App> app;
@@ -288,6 +344,11 @@ int main(int argc, char** argv) {
                                             : "credentials minted per request (ttl " + std::to_string(turn_ttl) + " s)");
   nlohmann::json ready{{"http", http_port}, {"udp", udp}, {"tcp", nullptr}};
   if (config.ice_tcp) ready["tcp"] = udp;  // ICE-TCP: the UDP port's number (shared with HTTP by default)
+  if (shared_http_port) {
+    ready["shared_http"] = app->shared_port();
+    peerrtc::log().info("peerrtc-server: worker {} (pid {}), HTTP also on the shared port {}", worker_index, ::getpid(),
+                        app->shared_port());
+  }
   std::cout << "READY " << ready.dump() << std::endl;
 
   const int sig = wait_for_signal(signals);
