@@ -10,6 +10,7 @@
 #   7. faults and abuse: killed peers, churn, offer floods, rate limits, slow receivers, garbage
 #   7b. networks: clients in network namespaces with UDP dropped (ICE-TCP) or relay-only through
 #      a real coturn (TURN), next to ordinary UDP peers
+#   7b'. peerrtc-server --workers 2 on a real redis-server: supervisor, shared port, restarts
 #   7c. the Python module peerpyrtc (pytest, Debian's /usr/bin/python3): the Flask example with
 #      real wrtc peers, handlers, filter, participants, errors, interpreter exit
 #   7d. the installed C++ package: cmake --install into a temporary prefix, then the
@@ -45,6 +46,7 @@ node_suites() {  # label build-dir suite...
       browser) stage "${label}examples in Chromium" ;;
       fault) stage "${label}faults and abuse" ;;
       network) stage "${label}networks: UDP dropped (ICE-TCP), relay-only (TURN), in network namespaces" ;;
+      workers) stage "${label}--workers: supervisor, SO_REUSEPORT, restarts (real redis-server)" ;;
     esac
     bash "tests/$s/run.sh"
   done
@@ -56,7 +58,7 @@ ctest --test-dir build --output-on-failure -j2 --timeout 300
 stage "fuzzers (libFuzzer, ${FUZZ_SECONDS:-5} s each)"
 ./scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
 
-node_suites "" build interop server client browser fault network
+node_suites "" build interop server client browser fault network workers
 
 stage "Python module peerpyrtc (pytest)"
 bash tests/python/run.sh

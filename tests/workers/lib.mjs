@@ -1,0 +1,88 @@
+// Helpers of the --workers tests: a real redis-server on a free port, a supervisor with its
+// workers (READY and WORKER lines), requests to one worker's own port, process liveness.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { startProcess } from '../lib/server.mjs';
+import { SERVER_BIN, runToExit, sleep, withTimeout } from '../server/lib.mjs';
+
+export { SERVER_BIN, runToExit, sleep, withTimeout };
+
+export function freePort() {
+  return new Promise((res, rej) => {
+    const srv = net.createServer();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => res(port)); });
+  });
+}
+
+// A throwaway redis-server (no persistence) on a free loopback port; stop() kills it.
+export async function startRedis() {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c) => { out += c; });
+  child.stderr.on('data', (c) => { out += c; });
+  const exited = new Promise((res) => child.on('exit', res));
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (/Ready to accept connections/.test(out)) break;
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`redis-server on ${port} did not start:\n${out}`);
+    }
+    await sleep(20);
+  }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async stop() { child.kill('SIGKILL'); await exited; },
+  };
+}
+
+// Starts `peerrtc-server --workers N ...`; resolves with the process (startProcess's object,
+// every stdout line kept) and `ready` (the supervisor's READY JSON).
+export async function startWorkers(n, redis, args = [], { name = 'workers' } = {}) {
+  const all = ['--workers', String(n), '--redis', redis.url, '--port', '0', '--no-examples', ...args];
+  return startProcess(SERVER_BIN, all, { name, keepLines: true, expectCleanExit: false, readyTimeoutMs: 30000, stopTimeoutMs: 20000 });
+}
+
+// A `request(method, path, body)` to one port (a worker's own), in startProcess's shape.
+export function portClient(port) {
+  const baseUrl = `http://127.0.0.1:${port}`;
+  return {
+    baseUrl,
+    async request(method, path, body) {
+      const init = { method, headers: {}, signal: AbortSignal.timeout(10000) };
+      if (body !== undefined) {
+        init.body = typeof body === 'string' ? body : JSON.stringify(body);
+        init.headers['content-type'] = 'application/json';
+      }
+      const res = await fetch(baseUrl + path, init);
+      const text = await res.text();
+      let json = null;
+      try { json = JSON.parse(text); } catch { /* not JSON */ }
+      return { status: res.status, text, json };
+    },
+  };
+}
+
+// True while `pid` exists and is not a zombie (PID 1 of a container may never reap them).
+export function alive(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export async function waitUntil(pred, ms, what) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await pred()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
