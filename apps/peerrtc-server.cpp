@@ -206,6 +206,8 @@ int main(int argc, char** argv) {
   cli.add_option(peerrtc::workers::kIndexFlag, worker_index)->group("")->check(CLI::Range(0, 63));
   cli.add_option(peerrtc::workers::kPublicPortFlag, worker_public_port)->group("")->check(CLI::Range(1, 65535));
   cli.add_option(peerrtc::workers::kRestartsFlag, worker_restarts)->group("");
+  int worker_own_port = -1;
+  cli.add_option(peerrtc::workers::kPortFlag, worker_own_port)->group("")->check(CLI::Range(1, 65535));
 
   cli.footer(
       "The default --host 127.0.0.1 serves this machine only; use --host 0.0.0.0 (and --public-ip behind NAT)\n"
@@ -255,6 +257,7 @@ int main(int argc, char** argv) {
     sc.workers = workers;
     sc.host = host;
     sc.public_port = static_cast<uint16_t>(port);
+    sc.own_base = static_cast<uint16_t>(own_base);
     sc.argv.assign(argv, argv + argc);
     return peerrtc::workers::run_supervisor(sc, signals);
   }
@@ -262,7 +265,9 @@ int main(int argc, char** argv) {
   if (worker_index >= 0) {
     // A worker: HTTP on the shared public port too; its own port carries HTTP, UDP and ICE-TCP.
     shared_http_port = static_cast<uint16_t>(worker_public_port);
-    port = peerrtc::workers::worker_port(static_cast<uint16_t>(own_base), static_cast<unsigned>(worker_index));
+    port = worker_own_port > 0
+               ? worker_own_port
+               : peerrtc::workers::worker_port(static_cast<uint16_t>(own_base), static_cast<unsigned>(worker_index));
     udp_port = -1;
     peerrtc::log().set_pattern("[%Y-%m-%d %H:%M:%S.%e] [peerrtc w" + std::to_string(worker_index) + "] [%^%l%$] %v");
   }

@@ -45,6 +45,7 @@ struct Worker {
   bool ready = false;
   nlohmann::json ready_info;  // its READY JSON
   unsigned restarts = 0;      // how many times it was restarted
+  uint16_t last_port = 0;     // its own port when it was last ready (ephemeral own ports)
   unsigned backoff_ms = 0;    // the next restart's delay
   Clock::time_point started{};
   std::optional<Clock::time_point> restart_at;  // dead, restart due then
@@ -169,6 +170,7 @@ class Supervisor {
     std::vector<std::string> args = config_.argv;
     args.insert(args.end(), {kIndexFlag, std::to_string(w.index), kPublicPortFlag, std::to_string(public_port_),
                              kRestartsFlag, std::to_string(w.restarts)});
+    if (config_.own_base == 0 && w.last_port != 0) args.insert(args.end(), {kPortFlag, std::to_string(w.last_port)});
     std::vector<char*> cargs;
     for (auto& a : args) cargs.push_back(a.data());
     cargs.push_back(nullptr);
@@ -248,6 +250,8 @@ class Supervisor {
         if (j.is_object()) {
           w.ready = true;
           w.ready_info = std::move(j);
+          if (w.ready_info.contains("http") && w.ready_info["http"].is_number_unsigned())
+            w.last_port = w.ready_info["http"].get<uint16_t>();
           on_ready(w);
           continue;
         }
@@ -292,6 +296,7 @@ class Supervisor {
       return;
     }
     if (Clock::now() - w.started >= kHealthyAfter) w.backoff_ms = kFirstBackoffMs;
+    if (!was_ready) w.last_port = 0;  // it could not take its old port back: a fresh one next time
     ++restarts_total_;
     log().warn("peerrtc-server: worker {} {}{}; restarting it in {} ms (restart {} of this worker, {} in all)",
                w.index, how, was_ready ? "" : " before it was ready", w.backoff_ms, w.restarts + 1, restarts_total_);

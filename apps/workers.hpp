@@ -24,11 +24,15 @@ namespace peerrtc::workers {
 inline constexpr const char* kIndexFlag = "--worker-index";
 inline constexpr const char* kPublicPortFlag = "--worker-public-port";
 inline constexpr const char* kRestartsFlag = "--worker-restarts";
+inline constexpr const char* kPortFlag = "--worker-port";  // its own port, when not base + index
 
 struct SupervisorConfig {
   unsigned workers = 2;
   std::string host = "127.0.0.1";
   uint16_t public_port = 8080;  // 0 = ephemeral (the supervisor picks it and tells the workers)
+  // The workers' own ports are own_base + index; 0 = ephemeral ones, and then a restarted worker
+  // asks for the port it had (its node URL stays the same, so the cluster sees the same node).
+  uint16_t own_base = 0;
   std::vector<std::string> argv;  // this process's argv: each worker gets it plus the --worker-* flags
   unsigned max_backoff_ms = 5000;  // restart delay: 100 ms doubling to this while a worker keeps dying
 };

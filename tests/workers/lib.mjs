@@ -2,6 +2,7 @@
 // workers (READY and WORKER lines), requests to one worker's own port, process liveness.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { startProcess } from '../lib/server.mjs';
 import { SERVER_BIN, runToExit, sleep, withTimeout } from '../server/lib.mjs';
@@ -85,4 +86,18 @@ export async function waitUntil(pred, ms, what) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(50);
   }
+}
+
+// GET on a new TCP connection (no keep-alive pool): where SO_REUSEPORT sends a new connection
+// is the kernel's choice per connection, so a pooled one would always reach the same worker.
+export function freshGet(port, path) {
+  return new Promise((res, rej) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 10000 }, (r) => {
+      let body = '';
+      r.on('data', (c) => { body += c; });
+      r.on('end', () => { try { res({ status: r.statusCode, json: JSON.parse(body) }); } catch (e) { rej(e); } });
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} on ${port} timed out`)));
+    req.on('error', rej);
+  });
 }

@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { SERVER_BIN, alive, freePort, portClient, runToExit, startRedis, startWorkers, waitUntil } from './lib.mjs';
+import { SERVER_BIN, alive, freePort, freshGet, portClient, runToExit, startRedis, startWorkers, waitUntil } from './lib.mjs';
 
 let redis;
 before(async () => { redis = await startRedis(); });
@@ -46,7 +46,7 @@ test('one READY for the set; the shared port reaches both workers; SIGTERM stops
     }
     // New connections on the shared port are spread by the kernel: both answer within a few.
     const seen = new Set();
-    for (let i = 0; i < 64 && seen.size < 2; i++) seen.add((await sup.request('GET', '/health')).json.worker.index);
+    for (let i = 0; i < 64 && seen.size < 2; i++) seen.add((await freshGet(sup.http, '/health')).json.worker.index);
     assert.equal(seen.size, 2, 'every /health on the shared port came from one worker');
 
     const res = await sup.stop({ signal: 'SIGTERM' });
@@ -87,6 +87,21 @@ test('a SIGKILLed worker is restarted (same own port when fixed), logged and cou
     const res = await sup.stop({ signal: 'SIGINT' });
     assert.equal(res.code, 0, sup.output());
     for (const pid of [ready.workers[0].pid, again.pid]) assert.ok(!alive(pid), `worker ${pid} outlived the supervisor`);
+  } finally {
+    sup.kill();
+  }
+});
+
+test('ephemeral own ports: a restarted worker takes its old port back (its node URL stays the same)', async () => {
+  const sup = await startWorkers(2, redis);
+  try {
+    const ready = JSON.parse(sup.lines.find((l) => l.startsWith('READY ')).slice(6));
+    process.kill(ready.workers[0].pid, 'SIGKILL');
+    const back = JSON.parse((await sup.waitForLine(/^WORKER /, 15000)).slice(7));
+    assert.equal(back.index, 0);
+    assert.equal(back.http, ready.workers[0].http);
+    assert.equal(back.udp, ready.workers[0].udp);
+    assert.equal((await sup.stop()).code, 0, sup.output());
   } finally {
     sup.kill();
   }
