@@ -341,7 +341,6 @@ int main(int argc, char** argv) {
     no.advertise_url = advertise_url.empty() ? peerrtc::cluster::default_advertise_url(host, http_port) : advertise_url;
     no.udp_port = udp;
     no.ttl = std::chrono::milliseconds(node_ttl_ms);
-    no.pending_hold = config.connect_timeout;
     try {
       node = std::make_unique<peerrtc::cluster::Node>(*redis, *manager, no);
       node->start();

@@ -91,8 +91,9 @@ struct NodeOptions {
   std::chrono::milliseconds ttl{3000};  // node record and room lease lifetime; heartbeat = ttl / 3
   std::chrono::milliseconds redis_timeout{1000};    // one Redis round trip from an HTTP thread
   std::chrono::milliseconds forward_timeout{10000};  // one node-to-node request
-  // A room offered to this node is held this long even before its first peer has joined.
-  std::chrono::milliseconds pending_hold{30000};
+  // A room offered to this node keeps its lease this long even if no peer of it shows up in
+  // rooms_info() (the offer failed, or is still being handled): then it is released.
+  std::chrono::milliseconds pending_hold{10000};
 };
 
 class Node {
