@@ -330,10 +330,26 @@ struct Node::Impl : std::enable_shared_from_this<Node::Impl> {
     }
   }
 
-  // Placement: the least-loaded live node. Counts the room at once in the cached view, so a
-  // burst of new rooms between two heartbeats spreads too.
+  // Placement: the least-loaded live node, from a fresh list of the live nodes (their loads
+  // are as of their last heartbeat). Each placement counts at once in this node's view (until
+  // its next heartbeat), so a burst of new rooms spreads too.
   std::string place() {
+    std::vector<NodeInfo> fresh;
+    try {
+      fresh = fetch_nodes();
+    } catch (const std::exception& e) {
+      log().debug("cluster: placing with the last heartbeat's view: {}", e.what());
+    }
     std::lock_guard lock(m);
+    if (!fresh.empty()) {
+      for (auto& n : fresh)
+        for (auto& c : nodes_cache)
+          if (c.id == n.id) {
+            n.rooms = std::max(n.rooms, c.rooms);
+            n.peers = std::max(n.peers, c.peers);
+          }
+      nodes_cache = std::move(fresh);
+    }
     auto i = choose_node(nodes_cache);
     if (!i) return opts.id;
     nodes_cache[*i].rooms += 1;
