@@ -177,6 +177,7 @@ struct Node::Impl : std::enable_shared_from_this<Node::Impl> {
   std::map<std::string, Clock::time_point> touched;
   std::vector<NodeInfo> nodes_cache;  // the live nodes at the last heartbeat (placement)
   bool registered_logged = false, unregistered_logged = false;
+  size_t last_rooms = 0, last_peers = 0;  // the manager's, at the last heartbeat
 
   Reply cmd(std::vector<std::string> argv) { return redis.command_sync(std::move(argv), opts.redis_timeout); }
 
@@ -191,16 +192,17 @@ struct Node::Impl : std::enable_shared_from_this<Node::Impl> {
     return held.count(room) > 0;
   }
 
+  // The record with the loads of the last snapshot: refreshing it never waits for the network
+  // thread, so a busy relay cannot make its node look dead.
   std::string record() {
     NodeInfo n;
     n.id = opts.id;
     n.url = opts.advertise_url;
     n.udp = opts.udp_port;
-    try {
-      Stats s = manager.stats();
-      n.rooms = s.rooms;
-      n.peers = s.peers;
-    } catch (const std::exception&) {
+    {
+      std::lock_guard lock(m);
+      n.rooms = last_rooms;
+      n.peers = last_peers;
     }
     n.started_ms = started_ms;
     return dump(to_json(n));
@@ -247,64 +249,71 @@ struct Node::Impl : std::enable_shared_from_this<Node::Impl> {
     return true;
   }
 
+  // KEYS = the rooms' keys; returns false if Redis did not answer.
+  bool run_script(const char* script, const std::vector<std::string>& rooms, bool with_ttl) {
+    constexpr size_t kBatch = 500;
+    for (size_t i = 0; i < rooms.size(); i += kBatch) {
+      size_t n = std::min(kBatch, rooms.size() - i);
+      std::vector<std::string> argv{"EVAL", script, std::to_string(n)};
+      for (size_t k = i; k < i + n; ++k) argv.push_back(room_key(opts.prefix, rooms[k]));
+      argv.push_back(opts.id);
+      if (with_ttl) argv.push_back(std::to_string(opts.ttl.count()));
+      Reply r = cmd(argv);
+      if (!r.ok()) {
+        log().debug("cluster: lease script failed: {}", r.str);
+        return false;
+      }
+      if (with_ttl)
+        for (size_t k = 0; k < r.elements.size() && k < n; ++k)
+          if (r.elements[k].integer == 0)
+            log().warn("cluster: room '{}' is here on node {} but its lease names another node", rooms[i + k], opts.id);
+    }
+    return true;
+  }
+
+  // One heartbeat: the record and the leases first (no wait for the network thread), then a
+  // snapshot of the manager's rooms decides which leases to take and to release.
   void beat() {
     if (!register_once()) return;
-    // The rooms this node has now.
+    std::vector<std::string> held_now;
+    {
+      std::lock_guard lock(m);
+      held_now.assign(held.begin(), held.end());
+    }
+    if (!run_script(kRenewScript, held_now, true)) return;
+
     std::set<std::string> local;
+    size_t peers = 0;
     try {
       json info = manager.rooms_info();
       for (auto& r : info["rooms"]) local.insert(r["room"].get<std::string>());
+      peers = manager.stats().peers;
     } catch (const std::exception& e) {
-      log().debug("cluster: rooms_info failed: {}", e.what());
+      log().debug("cluster: no snapshot of the rooms this time: {}", e.what());
       return;
     }
-    std::vector<std::string> keep, release;
+    std::vector<std::string> added, released;
     {
       std::lock_guard lock(m);
+      last_rooms = local.size();
+      last_peers = peers;
       const auto now = Clock::now();
-      for (auto it = touched.begin(); it != touched.end();) {
-        if (now - it->second > opts.pending_hold && !local.count(it->first)) {
-          it = touched.erase(it);
-        } else {
-          ++it;
-        }
-      }
-      for (auto& r : local) held.insert(r);
+      for (auto it = touched.begin(); it != touched.end();)
+        it = now - it->second > opts.pending_hold ? touched.erase(it) : std::next(it);
+      for (auto& r : local)
+        if (held.insert(r).second) added.push_back(r);
       for (auto it = held.begin(); it != held.end();) {
         if (local.count(*it) || touched.count(*it)) {
-          keep.push_back(*it);
           ++it;
         } else {
-          release.push_back(*it);
+          released.push_back(*it);
           it = held.erase(it);
         }
       }
     }
-    constexpr size_t kBatch = 500;
-    for (size_t i = 0; i < keep.size(); i += kBatch) {
-      size_t n = std::min(kBatch, keep.size() - i);
-      std::vector<std::string> argv{"EVAL", kRenewScript, std::to_string(n)};
-      for (size_t k = i; k < i + n; ++k) argv.push_back(room_key(opts.prefix, keep[k]));
-      argv.push_back(opts.id);
-      argv.push_back(std::to_string(opts.ttl.count()));
-      Reply r = cmd(argv);
-      if (!r.ok()) {
-        log().debug("cluster: lease renewal failed: {}", r.str);
-        break;
-      }
-      for (size_t k = 0; k < r.elements.size() && k < n; ++k)
-        if (r.elements[k].integer == 0)
-          log().warn("cluster: room '{}' is here on node {} but its lease names another node", keep[i + k], opts.id);
-    }
-    for (size_t i = 0; i < release.size(); i += kBatch) {
-      size_t n = std::min(kBatch, release.size() - i);
-      std::vector<std::string> argv{"EVAL", kReleaseScript, std::to_string(n)};
-      for (size_t k = i; k < i + n; ++k) argv.push_back(room_key(opts.prefix, release[k]));
-      argv.push_back(opts.id);
-      Reply r = cmd(argv);
-      if (!r.ok()) log().debug("cluster: lease release failed: {}", r.str);
-      else log().debug("cluster: released {} room lease(s)", r.integer);
-    }
+    run_script(kRenewScript, added, true);
+    if (!released.empty() && run_script(kReleaseScript, released, false))
+      log().debug("cluster: released {} room lease(s)", released.size());
     try {
       auto nodes = fetch_nodes();
       std::lock_guard lock(m);
@@ -640,12 +649,7 @@ void Node::stop() {
     held.assign(im.held.begin(), im.held.end());
   }
   im.cmd({"DEL", node_key(im.opts.prefix, im.opts.id)});
-  if (!held.empty()) {
-    std::vector<std::string> argv{"EVAL", kReleaseScript, std::to_string(held.size())};
-    for (auto& r : held) argv.push_back(room_key(im.opts.prefix, r));
-    argv.push_back(im.opts.id);
-    im.cmd(argv);
-  }
+  im.run_script(kReleaseScript, held, false);
   log().info("cluster: node {} left the cluster", im.opts.id);
 }
 
