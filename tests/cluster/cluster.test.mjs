@@ -23,7 +23,7 @@ after(async () => {
 
 const lease = (room) => redis.cmd('GET', `peerrtc:room:${room}`);
 
-test('three nodes: one room across them, cluster-wide views, placement, 409, then SIGKILL of the room\'s node', { timeout: 90000 }, async (t) => {
+test('three nodes: one room across them, cluster-wide views, placement, 409, then SIGKILL of the room\'s node', { timeout: 120000 }, async (t) => {
   redis = await startRedis();
   // Ids a < b < c: with every node empty the first room goes to a (ties break by id).
   const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((id) => startNode(redis, id)));
@@ -107,12 +107,47 @@ test('three nodes: one room across them, cluster-wide views, placement, 409, the
     raw.at(-1).sendText('m');  // the room works through its node
   });
 
+  await t.test('two nodes offered one new room at the same moment: one lease wins, both peers meet on one node', async () => {
+    for (let i = 0; i < 4; i++) {
+      const r = uid(`race${i}`);
+      const [p1, p2] = await Promise.all([connectPeer(b, r, 'r1'), connectPeer(c, r, 'r2')]);
+      raw.push(p1, p2);
+      p1.sendText('mhello r2');
+      p2.sendText('mhello r1');
+      await p2.waitFrame((f) => f.text === 'mr1\nhello r2', 10000, 'r1\'s message');
+      await p1.waitFrame((f) => f.text === 'mr2\nhello r1', 10000, 'r2\'s message');
+      const owner = await lease(r);
+      assert.ok(['a', 'b', 'c'].includes(owner), `lease ${owner}`);
+      const { map } = await roomsOf(a);
+      assert.deepEqual(map[r], ['r1', 'r2'], `room ${r} once, with both peers`);
+    }
+  });
+
+  await t.test('offer -> open through the room\'s node and through another node', async () => {
+    const r = uid('timing');
+    raw.push(await connectPeer(b, r, 'first'));
+    const holder = { a, b, c }[await lease(r)];
+    const other = holder === c ? b : c;
+    const times = { holder: [], other: [] };
+    for (let i = 0; i < 8; i++) {
+      for (const [k, n] of [['holder', holder], ['other', other]]) {
+        const t0 = performance.now();
+        const p = await connectPeer(n, r, `${k}-${i}`);
+        times[k].push(performance.now() - t0);
+        p.close();
+      }
+    }
+    const p50 = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)].toFixed(1);
+    t.diagnostic(`offer -> channel open + welcome, p50 of 8: through the holder ${p50(times.holder)} ms, through another node ${p50(times.other)} ms`);
+  });
+
   await t.test('SIGKILL of the room\'s node: clients reconnect through live nodes, talk again, nothing stuck', async () => {
     const tKill = Date.now();
     a.kill();
     await a.exited;
     viaA.closeConnection().catch(() => {});  // its only server is gone
-    await waitFor(() => viaB.status === 'reconnecting' && viaC.status === 'reconnecting', 20000,
+    // libwebrtc notices the silence after 5 to 20 s (ICE checks), then disconnectTimeout (1 s).
+    await waitFor(() => viaB.status === 'reconnecting' && viaC.status === 'reconnecting', 45000,
       () => `both reconnecting (${viaB.status}, ${viaC.status})`);
     const msDetect = Date.now() - tKill;
     await waitFor(() => viaB.status === 'connected' && viaC.status === 'connected', 30000,
