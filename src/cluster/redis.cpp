@@ -162,8 +162,7 @@ struct Redis::Impl {
   RedisUrl url;
   asio::io_context ioc;
   asio::executor_work_guard<asio::io_context::executor_type> work;
-  std::thread thread;
-  std::thread::id thread_id;
+  std::thread thread;  // assigned in start(), before any other thread can call in
   asio::steady_timer retry, connect_timer;
   std::vector<std::function<void()>> connect_hooks;
 
@@ -178,7 +177,7 @@ struct Redis::Impl {
 
   std::atomic<bool> is_connected{false};
   std::atomic<bool> stopping{false};
-  bool started = false;
+  std::atomic<bool> started{false};
 
   // start(): the outcome of the first attempt.
   std::mutex m;
@@ -406,10 +405,7 @@ std::string Redis::start(std::chrono::milliseconds timeout) {
   Impl& im = *impl_;
   if (im.started) throw std::logic_error("cluster::Redis::start called twice");
   im.started = true;
-  im.thread = std::thread([&im] {
-    im.thread_id = std::this_thread::get_id();
-    im.ioc.run();
-  });
+  im.thread = std::thread([&im] { im.ioc.run(); });
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   asio::post(im.ioc, [&im] { im.connect(); });
   std::string error;
@@ -460,7 +456,7 @@ void Redis::command(std::vector<std::string> argv, Callback cb) {
 }
 
 Reply Redis::command_sync(std::vector<std::string> argv, std::chrono::milliseconds timeout) {
-  if (impl_->started && std::this_thread::get_id() == impl_->thread_id)
+  if (impl_->started && std::this_thread::get_id() == impl_->thread.get_id())
     throw std::logic_error("cluster::Redis::command_sync on the Redis thread would wait for itself");
   auto p = std::make_shared<std::promise<Reply>>();
   auto f = p->get_future();
