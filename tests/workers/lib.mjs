@@ -1,46 +1,14 @@
-// Helpers of the --workers tests: a real redis-server on a free port, a supervisor with its
+// Helpers of the --workers tests: a real redis-server on a free port (tests/cluster/lib.mjs), a supervisor with its
 // workers (READY and WORKER lines), requests to one worker's own port, process liveness.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { startProcess } from '../lib/server.mjs';
+import { freePort, startRedis } from '../cluster/lib.mjs';
 import { SERVER_BIN, runToExit, sleep, withTimeout } from '../server/lib.mjs';
 
 export { SERVER_BIN, runToExit, sleep, withTimeout };
 
-export function freePort() {
-  return new Promise((res, rej) => {
-    const srv = net.createServer();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => res(port)); });
-  });
-}
-
-// A throwaway redis-server (no persistence) on a free loopback port; stop() kills it.
-export async function startRedis() {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (c) => { out += c; });
-  child.stderr.on('data', (c) => { out += c; });
-  const exited = new Promise((res) => child.on('exit', res));
-  const deadline = Date.now() + 10000;
-  for (;;) {
-    if (/Ready to accept connections/.test(out)) break;
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`redis-server on ${port} did not start:\n${out}`);
-    }
-    await sleep(20);
-  }
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    async stop() { child.kill('SIGKILL'); await exited; },
-  };
-}
+export { freePort, startRedis };  // a throwaway redis-server on a free port (tests/cluster)
 
 // Starts `peerrtc-server --workers N ...`; resolves with the process (startProcess's object,
 // every stdout line kept) and `ready` (the supervisor's READY JSON).
