@@ -6,6 +6,7 @@
 //
 // Every flag has an environment variable (PEERRTC_HOST, PEERRTC_PORT, ...; see --help).
 // With --redis URL the process is a node of a cluster (src/cluster, docs/architecture.md).
+// With --workers N (and --redis) it supervises N such nodes sharing the HTTP port (workers.hpp).
 // Exit codes: 0 after SIGINT/SIGTERM (every peer is told), 1 if it cannot start (port in use,
 // Redis unreachable), 2 on bad flags.
 #include <CLI/CLI.hpp>
