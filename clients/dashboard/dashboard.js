@@ -11,7 +11,8 @@
   const HANDSHAKE_WINDOW_MS = 60000;  // handshakes are rare: a longer window
   const KEEP_MS = HANDSHAKE_WINDOW_MS + 5000;  // snapshots kept per node
   const HISTORY = 120;             // chart points
-  const TOPOLOGY_MS = 5000;        // re-read /cluster/nodes this often
+  const TOPOLOGY_MS = 5000;        // re-read /cluster/nodes this often in a cluster,
+  const TOPOLOGY_ALONE_MS = 60000; // and this often after a 404 (each 404 is a console line)
   const FETCH_TIMEOUT_MS = Math.max(1500, INTERVAL_MS * 2);
   // The relay's drops (messages); the wire's (datagrams, STUN, DTLS, SCTP) are shown apart.
   const DROPS = ['dropped_too_large', 'dropped_bad_frame', 'dropped_filtered', 'dropped_unknown_peer',
@@ -375,7 +376,8 @@
   async function tick() {
     const started = Date.now();
     try {
-      if (!state.topologyAt || Date.now() - state.topologyAt >= TOPOLOGY_MS) {
+      const every = state.mode === 'cluster' || state.topologyError ? TOPOLOGY_MS : TOPOLOGY_ALONE_MS;
+      if (!state.topologyAt || Date.now() - state.topologyAt >= every) {
         state.topologyAt = Date.now();
         await refreshTopology();
       }
