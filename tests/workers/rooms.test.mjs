@@ -38,7 +38,10 @@ test('--workers 2: rooms land on both workers; peers of one room offering to dif
   assert.equal(listed.length, 4, JSON.stringify(listed));
   const perNode = {};
   for (const r of listed) perNode[r.node] = (perNode[r.node] || 0) + 1;
-  assert.deepEqual(perNode, { 'wk-0': 2, 'wk-1': 2 }, JSON.stringify(listed));
+  // Least-loaded placement from each worker's view (loads as of the last heartbeat, plus its own
+  // placements): both get rooms; the exact split depends on which worker took which offer.
+  assert.ok(perNode['wk-0'] >= 1 && perNode['wk-1'] >= 1, `rooms on both workers: ${JSON.stringify(perNode)}`);
+  console.log(`# 4 rooms through the shared port: ${JSON.stringify(perNode)}`);
 
   // A second peer per room through each worker's own port in turn: half of them forwarded.
   for (const [i, room] of rooms.entries()) {
@@ -52,7 +55,6 @@ test('--workers 2: rooms land on both workers; peers of one room offering to dif
     const f = await a.waitFrame((x) => x.text !== undefined && x.text.includes(`hello ${i}`), 10000, `hello ${i}`);
     assert.ok(f);
   }
-  // Every worker took some of the shared port's requests? Not asserted: the kernel's choice.
 });
 
 test('SIGKILL of a worker: restarted, its peers reconnect through the shared port and talk again', { timeout: 90000 }, async () => {
