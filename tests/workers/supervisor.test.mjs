@@ -24,6 +24,9 @@ test('--workers without --redis, and ports that cannot work: exit 2 with a clear
   assert.match(r.stderr, /go past 65535/);
   r = await runToExit(SERVER_BIN, ['--workers', '65', '--redis', redis.url]);
   assert.equal(r.code, 2, r.stderr);
+  r = await runToExit(SERVER_BIN, ['--workers', '2', '--redis', redis.url, '--node-id', 'n'.repeat(62)]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /at most 61 characters with --workers/);
 });
 
 test('one READY for the set; the shared port reaches both workers; SIGTERM stops all, exit 0', async () => {
@@ -87,6 +90,21 @@ test('a SIGKILLed worker is restarted (same own port when fixed), logged and cou
     const res = await sup.stop({ signal: 'SIGINT' });
     assert.equal(res.code, 0, sup.output());
     for (const pid of [ready.workers[0].pid, again.pid]) assert.ok(!alive(pid), `worker ${pid} outlived the supervisor`);
+  } finally {
+    sup.kill();
+  }
+});
+
+test('node ids <base>-<i> (random base without --node-id); --advertise-url gives the host, each worker its own port', async () => {
+  const sup = await startWorkers(2, redis, ['--advertise-url', 'http://localhost:1']);
+  try {
+    const ready = JSON.parse(sup.lines.find((l) => l.startsWith('READY ')).slice(6));
+    const base = ready.workers[0].node.replace(/-0$/, '');
+    assert.match(base, /^n-[0-9a-f]+$/);
+    assert.deepEqual(ready.workers.map((w) => w.node), [`${base}-0`, `${base}-1`]);
+    const nodes = (await sup.request('GET', '/cluster/nodes')).json.nodes;
+    for (const w of ready.workers) assert.equal(nodes.find((n) => n.id === w.node).url, `http://localhost:${w.http}`);
+    assert.equal((await sup.stop()).code, 0, sup.output());
   } finally {
     sup.kill();
   }
