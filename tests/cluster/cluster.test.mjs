@@ -172,6 +172,15 @@ test('three nodes: one room across them, cluster-wide views, placement, 409, the
     }
     t.diagnostic(`SIGKILL -> clients notice: ${msDetect} ms; -> both reconnected on a live node: ${msBack} ms`);
   });
+
+  await t.test('SIGTERM: the survivors leave cleanly (exit 0, records and leases deleted at once)', async () => {
+    await closeAll(clients);
+    for (const n of [b, c]) {
+      const r = await n.stop({ expectCleanExit: false });
+      assert.equal(r.code, 0, `${n.name} exit code; output:\n${n.output().slice(-3000)}`);
+    }
+    assert.deepEqual(await redis.cmd('KEYS', 'peerrtc:*'), []);
+  });
 });
 
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
