@@ -128,6 +128,12 @@ test('three nodes: one room across them, cluster-wide views, placement, 409, the
     raw.push(await connectPeer(b, r, 'first'));
     const holder = { a, b, c }[await lease(r)];
     const other = holder === c ? b : c;
+    // The answer through another node carries the holder's candidates (its UDP port).
+    const via = await connectPeer(other, r, 'via-other');
+    raw.push(via);
+    const ports = (sdp) => [...sdp.matchAll(/^a=candidate:\S+ \d+ udp \d+ \S+ (\d+) /gim)].map((m) => Number(m[1]));
+    assert.ok(ports(via.answer.sdp).length > 0, via.answer.sdp);
+    assert.ok(ports(via.answer.sdp).every((p) => p === holder.udp), `candidates on ${holder.name}'s UDP port ${holder.udp}: ${ports(via.answer.sdp)}`);
     const times = { holder: [], other: [] };
     for (let i = 0; i < 8; i++) {
       for (const [k, n] of [['holder', holder], ['other', other]]) {
