@@ -140,7 +140,7 @@ test('three nodes: one room across them, cluster-wide views, placement, 409, the
         const t0 = performance.now();
         const p = await connectPeer(n, r, `${k}-${i}`);
         times[k].push(performance.now() - t0);
-        p.close();
+        raw.push(p);  // closed at the end: closing wrtc peers while others connect can crash wrtc
       }
     }
     const p50 = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)].toFixed(1);
@@ -149,15 +149,17 @@ test('three nodes: one room across them, cluster-wide views, placement, 409, the
 
   await t.test('SIGKILL of the room\'s node: clients reconnect through live nodes, talk again, nothing stuck', async () => {
     const tKill = Date.now();
+    const from = { b: viaB.rec.statuses.length, c: viaC.rec.statuses.length };
     a.kill();
     await a.exited;
     viaA.closeConnection().catch(() => {});  // its only server is gone
-    // libwebrtc notices the silence after 5 to 20 s (ICE checks), then disconnectTimeout (1 s).
-    await waitFor(() => viaB.status === 'reconnecting' && viaC.status === 'reconnecting', 45000,
-      () => `both reconnecting (${viaB.status}, ${viaC.status})`);
+    // Each client notices on its own (libwebrtc: ICE disconnected after ~5 s, or failed after
+    // up to ~20 s), reconnects through its node, and is connected again.
+    const lost = (cl, k) => cl.rec.statuses.slice(from[k]).includes('reconnecting');
+    await waitFor(() => lost(viaB, 'b') || lost(viaC, 'c'), 45000, 'a client to notice');
     const msDetect = Date.now() - tKill;
-    await waitFor(() => viaB.status === 'connected' && viaC.status === 'connected', 30000,
-      () => `both reconnected (${viaB.status}, ${viaC.status}; errors ${viaB.rec.errors.map((e) => e.message).slice(-1)})`);
+    await waitFor(() => lost(viaB, 'b') && lost(viaC, 'c') && viaB.status === 'connected' && viaC.status === 'connected', 45000,
+      () => `both reconnected (${viaB.rec.statuses.slice(from.b)}; ${viaC.rec.statuses.slice(from.c)}; errors ${viaB.rec.errors.map((e) => e.message).slice(-1)})`);
     const msBack = Date.now() - tKill;
     const owner = await lease(room);
     assert.ok(owner === 'b' || owner === 'c', `the room lives on a live node now (lease: ${owner})`);
@@ -176,7 +178,7 @@ test('three nodes: one room across them, cluster-wide views, placement, 409, the
           !json.unreachable;
       }, 10000, `${n.name}: the room with p-b and p-c, once`);
     }
-    t.diagnostic(`SIGKILL -> clients notice: ${msDetect} ms; -> both reconnected on a live node: ${msBack} ms`);
+    t.diagnostic(`SIGKILL -> first client notices: ${msDetect} ms; -> both reconnected on a live node: ${msBack} ms`);
   });
 
   await t.test('SIGTERM: the survivors leave cleanly (exit 0, records and leases deleted at once)', async () => {
