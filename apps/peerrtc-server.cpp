@@ -250,8 +250,8 @@ int main(int argc, char** argv) {
       "One port number carries HTTP, UDP and ICE-TCP by default: open it for TCP and UDP (docs/deploy.md).\n"
       "Clients on networks that let nothing through but a TURN relay (e.g. only TLS on port 443) need\n"
       "--turn-url with --turn-secret; docs/deploy.md has the ports, NAT and a coturn set-up.\n"
-      "With --redis, processes sharing a Redis form a cluster: any node answers any request (docs/deploy.md).\n"
       "GET /metrics (Prometheus) and /dashboard/ (live charts) are always served (docs/deploy.md).\n"
+      "With --redis, processes sharing a Redis form a cluster: any node answers any request (docs/deploy.md).\n"
       "--workers N --redis URL: N processes share the HTTP port, worker i has its own UDP/ICE-TCP port\n"
       "(--udp-port + i, default --port + 1 + i); one READY line with \"workers\":[...] once all are up.\n"
       "Exit: 0 after SIGINT/SIGTERM, 1 if it cannot start (e.g. port in use, Redis unreachable), 2 on bad flags.");

@@ -165,7 +165,6 @@ struct Node::Impl : std::enable_shared_from_this<Node::Impl> {
   SignalingManager& manager;
   NodeOptions opts;
   int64_t started_ms = unix_ms();
-  std::shared_ptr<server::RoomRouter> router;
 
   std::mutex m;
   std::condition_variable cv;
@@ -597,7 +596,7 @@ Node::Node(Redis& redis, SignalingManager& manager, NodeOptions options) {
     throw std::invalid_argument("the advertise URL must be http://HOST:PORT: " + options.advertise_url);
   if (options.ttl < std::chrono::milliseconds(300)) throw std::invalid_argument("the node ttl must be at least 300 ms");
   impl_ = std::make_shared<Impl>(redis, manager, std::move(options));
-  impl_->router = std::make_shared<RedisRouter>(impl_);
+  router_ = std::make_shared<RedisRouter>(impl_);  // the router keeps the state alive, not the reverse
 }
 
 Node::~Node() {
@@ -609,7 +608,7 @@ Node::~Node() {
 
 const std::string& Node::id() const { return impl_->opts.id; }
 const NodeOptions& Node::options() const { return impl_->opts; }
-std::shared_ptr<server::RoomRouter> Node::router() { return impl_->router; }
+std::shared_ptr<server::RoomRouter> Node::router() { return router_; }
 std::vector<NodeInfo> Node::live_nodes() { return impl_->fetch_nodes(); }
 
 void Node::start() {

@@ -117,6 +117,7 @@ class Node {
 
  private:
   std::shared_ptr<Impl> impl_;
+  std::shared_ptr<server::RoomRouter> router_;
 };
 
 }  // namespace peerrtc::cluster

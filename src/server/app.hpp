@@ -7,9 +7,9 @@
 //   app.stop(); manager.shutdown();
 //
 // Routes (docs/protocol.md): POST /offer /candidate /leave (SignalingManager::handle),
-// GET /rooms, /rooms/peers?room=R, /config, /health, /stats, /metrics (server/metrics.hpp), /cluster/nodes
-// (404 unless a router says otherwise). Static:
-// the dashboard at /dashboard/ from <static_root>/clients/dashboard; /peerrtc-client.js and
+// GET /rooms, /rooms/peers?room=R, /config, /health, /stats, /metrics (server/metrics.hpp),
+// /cluster/nodes (404 unless a router says otherwise). Static: the dashboard at /dashboard/ from
+// <static_root>/clients/dashboard; /peerrtc-client.js and
 // /peerrtc-client.d.ts from <static_root>/clients/js; in examples mode the web examples from
 // <static_root>/examples/web (chat at /, whiteboard at /whiteboard/, echo at /echo/) and the echo
 // hook (a message in a room whose name starts with `echo_room_prefix` is sent back to its
