@@ -217,6 +217,8 @@ void Stack::begin_batch() { ++registry().batch_depth; }
 
 bool Stack::batching() { return registry().batch_depth > 0; }
 
+bool Stack::holding() { return !registry().dirty.empty(); }
+
 void Stack::end_batch() {
   auto& r = registry();
   if (r.batch_depth == 0 || --r.batch_depth > 0) return;

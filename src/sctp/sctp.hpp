@@ -73,6 +73,7 @@ class Stack {
   static void begin_batch();
   static void end_batch();
   static bool batching();
+  static bool holding();  // a batch holds messages for its flush
   // RAII for the above.
   class Batch {
    public:

@@ -85,6 +85,7 @@ struct SignalingManager::Impl : signaling::PeerLink {
     ec.peer.connect_timeout = cfg.connect_timeout;
     ec.peer.max_buffered = cfg.max_peer_queue;
     ec.peer.sctp_streams = cfg.sctp_streams;
+    ec.bundle_wait = std::clamp(cfg.bundle_wait, std::chrono::microseconds(0), std::chrono::microseconds(5000));
     ec.tcp.enabled = cfg.ice_tcp;
     ec.tcp.listen = !cfg.ice_tcp_handoff;
     ec.tcp.max_connections = cfg.ice_tcp_max_connections;
