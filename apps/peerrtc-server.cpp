@@ -190,6 +190,10 @@ int main(int argc, char** argv) {
       ->envname("PEERRTC_TCP_MAX_CONNECTIONS")->check(CLI::PositiveNumber)->capture_default_str();
   cli.add_option("--tcp-max-per-ip", config.ice_tcp_max_per_ip, "most ICE-TCP connections from one address")
       ->envname("PEERRTC_TCP_MAX_PER_IP")->check(CLI::PositiveNumber)->capture_default_str();
+  long long bundle_wait_us = config.bundle_wait.count();
+  cli.add_option("--bundle-wait-us", bundle_wait_us,
+                 "after reading every waiting datagram, wait up to this long for more so messages to one receiver share a packet (0 = off)")
+      ->envname("PEERRTC_BUNDLE_WAIT_US")->check(CLI::Range(0LL, 5000LL))->capture_default_str();
   long long tcp_stun_ms = config.ice_tcp_stun_timeout.count();
   cli.add_option("--tcp-stun-timeout-ms", tcp_stun_ms, "an ICE-TCP connection without a valid STUN request this long is closed")
       ->envname("PEERRTC_TCP_STUN_TIMEOUT_MS")->check(CLI::Range(100LL, 600LL * 1000))->capture_default_str();
@@ -338,6 +342,7 @@ int main(int argc, char** argv) {
   config.slow_receiver_grace = std::chrono::milliseconds(grace_ms);
   config.ice_tcp = !no_ice_tcp;
   config.ice_tcp_stun_timeout = std::chrono::milliseconds(tcp_stun_ms);
+  config.bundle_wait = std::chrono::microseconds(bundle_wait_us);
   // HTTP and UDP share a port number unless --udp-port says otherwise; then ICE-TCP shares the
   // HTTP port too (told apart by the first bytes), and one port is all a firewall must open.
   const bool shared_port = udp_port < 0 || (udp_port == port && port != 0);
