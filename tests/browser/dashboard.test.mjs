@@ -1,25 +1,32 @@
 // The dashboard (clients/dashboard/, served at /dashboard/) in headless Chromium against the
 // real peerrtc-server while real @roamhq/wrtc peers chat: the page loads, its charts update,
-// its numbers match GET /stats; and its cluster view sums every node's /stats.
+// its numbers match GET /stats; and, on a real cluster (a redis-server and peerrtc-server nodes
+// with --redis, started here), its cluster view sums the live nodes' /stats and flags a node
+// that is listed in GET /cluster/nodes but does not answer (SIGSTOPped).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launchBrowser, waitUntil, screenshotPath, tid, sleep } from './lib/harness.mjs';
 import { connectPeer } from '../server/lib.mjs';
+import { startRedis, startNode, nodeIds } from '../cluster/lib.mjs';
 
-let server;
-let other;  // a second node for the cluster view
+let server;    // a node alone (GET /cluster/nodes is 404)
 let browser;
 const peers = [];
+let redis;     // the cluster test's redis-server and nodes
+const cluster = [];
+let stopped;   // the cluster node that was SIGSTOPped
 
 before(async () => {
-  [server, other] = await Promise.all([startServer({ name: 'dash-a' }), startServer({ name: 'dash-b' })]);
+  server = await startServer({ name: 'dash' });
   browser = await launchBrowser();
 });
 
 after(async () => {
   for (const p of peers) p.close();
   if (browser) await browser.close();
-  await Promise.all([server && server.stop(), other && other.stop()]);
+  if (stopped && !stopped.exitInfo()) process.kill(stopped.child.pid, 'SIGCONT');
+  await Promise.all([server && server.stop(), ...cluster.map((n) => n.stop().catch(() => n.kill()))]);
+  if (redis) await redis.stop();
 });
 
 const value = (page, id) => page.getAttribute(tid(id), 'data-value');
@@ -101,53 +108,94 @@ test('dashboard: loads, charts follow the chat, numbers match /stats', { timeout
   await page.close();
 });
 
-test('dashboard: the cluster view sums every node and flags a dead one', { timeout: 60000 }, async () => {
-  // GET /cluster/nodes belongs to the cluster branch (docs/protocol.md); until a node answers it,
-  // the browser is handed the contract's answer for two real nodes and one that is down.
-  const page = await browser.context.newPage();
-  page.__errors = [];
-  page.on('pageerror', (e) => page.__errors.push(String(e)));
-  const dead = 'http://127.0.0.1:9';  // discard port: nothing listens
-  await page.route('**/cluster/nodes', (route) => route.fulfill({
-    status: 200,
-    contentType: 'application/json',
-    body: JSON.stringify({ nodes: [
-      { id: 'node-a', url: server.baseUrl, udp: server.udp, rooms: 0, peers: 0, self: true },
-      { id: 'node-b', url: other.baseUrl, udp: other.udp, rooms: 0, peers: 0, self: false },
-      { id: 'node-c', url: dead, udp: 1, rooms: 0, peers: 0, self: false },
-    ] }),
-  }));
-  await page.goto(`${server.baseUrl}/dashboard/?interval=250`, { waitUntil: 'load' });
+test('dashboard: the cluster view sums every node and flags a dead one', { timeout: 90000 }, async () => {
+  // A real cluster: a redis-server of its own, nodes a and b with wrtc peers on each, and node c
+  // that registered (with a long --node-ttl-ms, so its record stays) and was then SIGSTOPped: it
+  // is listed in GET /cluster/nodes but its /stats never answers.
+  redis = await startRedis();
+  const [a, b] = await Promise.all(['a', 'b'].map((id) => startNode(redis, id, ['--log-level', 'warn'])));
+  cluster.push(a, b);
+  const listed = async (node) => (await node.request('GET', '/cluster/nodes')).json;
+  await waitUntil(async () => (await nodeIds(a)).length === 2 && (await nodeIds(b)).length === 2,
+    { timeout: 10000, what: 'nodes a and b to see each other' });
+
+  // Room ra: placed on a (both empty, ties break by id). Once a's record shows its 2 peers, room
+  // rb offered to b is placed on b (the least-loaded node).
+  const ra = `dash-a-${process.pid}`, rb = `dash-b-${process.pid}`;
+  const alice = await connectPeer(a, ra, 'alice');
+  peers.push(alice);
+  const bob = await connectPeer(a, ra, 'bob');
+  peers.push(bob);
+  await waitUntil(async () => (await listed(b)).nodes.find((n) => n.id === 'a')?.peers === 2,
+    { timeout: 10000, what: 'node a\'s record to show its 2 peers' });
+  const xavier = await connectPeer(b, rb, 'xavier');
+  peers.push(xavier);
+  const yvonne = await connectPeer(b, rb, 'yvonne');
+  peers.push(yvonne);
+  assert.equal(await redis.cmd('GET', `peerrtc:room:${ra}`), 'a', 'room ra lives on node a');
+  assert.equal(await redis.cmd('GET', `peerrtc:room:${rb}`), 'b', 'room rb lives on node b');
+
+  // Node c joins after the rooms are placed (it would be the least loaded), then stops answering.
+  const c = await startNode(redis, 'c', ['--log-level', 'warn', '--node-ttl-ms', '600000']);
+  cluster.push(c);
+  await waitUntil(async () => (await nodeIds(a)).length === 3, { timeout: 10000, what: 'node a to list node c' });
+  process.kill(c.child.pid, 'SIGSTOP');
+  stopped = c;
+
+  const page = await browser.open(`${a.baseUrl}/dashboard/?interval=250`, 'dashboard-cluster');
   await page.waitForSelector(`${tid('mode')}[data-mode="cluster"]`, { timeout: 15000 });
+  assert.equal(await page.textContent(tid('mode')), 'cluster · 3 nodes');
 
-  // One peer pair on each live node.
-  const x = await connectPeer(other, `dash-b-${process.pid}`, 'xavier');
-  const y = await connectPeer(other, `dash-b-${process.pid}`, 'yvonne');
-  peers.push(x, y);
-  const sa = (await server.request('GET', '/stats')).json;
-  await waitUntil(async () => (await numberOf(page, 'peers')) === sa.peers + 2,
-    { timeout: 10000, what: 'cluster peers = node a + node b' });
-  assert.equal(await numberOf(page, 'rooms'), sa.rooms + 1);
+  // Traffic on both live nodes, and a drop on b.
+  for (let i = 0; i < 5; i++) { alice.sendText(`mhello a ${i}`); xavier.sendText(`mhello b ${i}`); }
+  xavier.sendText('x');
+  await xavier.waitEvent('error', (e) => e.code === 'bad_frame');
+  await bob.waitFrame((f) => f.text === 'malice\nhello a 4', 10000, 'the last message on node a');
+  await yvonne.waitFrame((f) => f.text === 'mxavier\nhello b 4', 10000, 'the last message on node b');
+
+  // Idle now: the cluster totals equal the sum of the live nodes' /stats.
+  const [sa, sb] = await Promise.all([a, b].map(async (n) => (await n.request('GET', '/stats')).json));
+  const drops = (s) => s.dropped_too_large + s.dropped_bad_frame + s.dropped_filtered + s.dropped_unknown_peer +
+    s.dropped_send + s.dropped_rate_limited;
+  assert.equal(sa.messages_relayed, 5);
+  assert.equal(sb.messages_relayed, 5);
+  assert.equal(drops(sb), 1);
+  assert.deepEqual([sa.rooms, sa.peers, sb.rooms, sb.peers], [1, 2, 1, 2]);
+  await waitUntil(async () => (await numberOf(page, 'messages')) === sa.messages_relayed + sb.messages_relayed &&
+    (await numberOf(page, 'drops')) === drops(sa) + drops(sb),
+  { timeout: 15000, what: `the page to show ${sa.messages_relayed + sb.messages_relayed} messages and ${drops(sa) + drops(sb)} drops` });
   await waitTicks(page, 2);
+  assert.equal(await numberOf(page, 'rooms'), sa.rooms + sb.rooms);
+  assert.equal(await numberOf(page, 'peers'), sa.peers + sb.peers);
+  assert.equal(await numberOf(page, 'deliveries'), sa.deliveries + sb.deliveries);
+  assert.equal(await numberOf(page, 'messages'), sa.messages_relayed + sb.messages_relayed);
+  assert.equal(await numberOf(page, 'drops'), drops(sa) + drops(sb));
 
+  // One row per node of GET /cluster/nodes, in its order, then the total.
+  const answer = await listed(a);
+  assert.deepEqual(answer.nodes.map((n) => n.id).sort(), ['a', 'b', 'c']);
   const rows = await page.$$eval(`${tid('nodes')} tbody tr`, (trs) => trs.map((tr) => ({
     node: tr.dataset.node, cells: [...tr.children].map((td) => td.textContent),
   })));
-  assert.deepEqual(rows.map((r) => r.node), ['node-a', 'node-b', 'node-c', '']);
-  assert.equal(rows[1].cells[3], '2', 'node b: 2 peers');
-  assert.equal(rows[0].cells.at(-1), 'up');
-  assert.match(rows[2].cells.at(-1), /^down/);
-  assert.equal(rows[3].cells[0], 'Cluster');
-  assert.equal(rows[3].cells[1], '2/3 up');
+  assert.deepEqual(rows.map((r) => r.node), [...answer.nodes.map((n) => n.id), '']);
+  const row = (id) => rows.find((r) => r.node === id).cells;
+  assert.equal(row('a')[0], 'a (this)');
+  assert.equal(row('b')[1], b.baseUrl);
+  assert.equal(row('c')[1], answer.nodes.find((n) => n.id === 'c').url);
+  for (const [id, s] of [['a', sa], ['b', sb]]) {
+    assert.equal(row(id)[2], String(s.rooms), `node ${id}: rooms`);
+    assert.equal(row(id)[3], String(s.peers), `node ${id}: peers`);
+    assert.equal(row(id).at(-1), 'up', `node ${id} is up`);
+  }
+  assert.match(row('c').at(-1), /^down: timed out/);
+  assert.equal(row('c')[3], '–');
+  const total = rows.at(-1).cells;
+  assert.equal(total[0], 'Cluster');
+  assert.equal(total[1], '2/3 up');
+  assert.equal(total[2], String(sa.rooms + sb.rooms));
+  assert.equal(total[3], String(sa.peers + sb.peers));
   assert.match(await page.textContent(tid('status')), /1 node\(s\) unreachable/);
   assert.equal(await page.getAttribute(tid('status'), 'data-status'), 'degraded');
-
-  x.sendText('mhello from b');
-  await y.waitFrame((f) => f.text === 'mxavier\nhello from b', 10000, 'a message on node b');
-  const sb = (await other.request('GET', '/stats')).json;
-  const sa2 = (await server.request('GET', '/stats')).json;
-  await waitUntil(async () => (await numberOf(page, 'messages')) === sa2.messages_relayed + sb.messages_relayed,
-    { timeout: 5000, what: 'cluster messages = sum of both nodes' });
   await page.screenshot({ path: await screenshotPath('dashboard-cluster.png') });
   assert.deepEqual(page.__errors, []);
   await page.close();
