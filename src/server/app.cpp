@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/log.hpp"
+#include "server/metrics.hpp"
 
 namespace peerrtc::server {
 
@@ -144,6 +145,7 @@ Options resolve(Options o) {
   fs::path root = o.static_root.empty() ? fs::path(".") : fs::path(o.static_root);
   if (o.client_dir.empty()) o.client_dir = (root / "clients" / "js").string();
   if (o.examples_dir.empty()) o.examples_dir = (root / "examples" / "web").string();
+  if (o.dashboard_dir.empty()) o.dashboard_dir = (root / "clients" / "dashboard").string();
   return o;
 }
 
@@ -290,6 +292,8 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
     });
   });
 
+  install_metrics(http, manager, o.dashboard_dir, started);  // GET /metrics, /dashboard/
+
   // The JS client.
   const fs::path client(o.client_dir);
   route_file(http, "/peerrtc-client.js", client / "peerrtc-client.js", "text/javascript; charset=utf-8");
@@ -309,7 +313,7 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
                              {"endpoints",
                               {"POST /offer", "POST /candidate", "POST /leave", "GET /rooms",
                                "GET /rooms/peers?room=R", "GET /config", "GET /health", "GET /stats",
-                               "GET /peerrtc-client.js"}}});
+                               "GET /metrics", "GET /dashboard/", "GET /peerrtc-client.js"}}});
     });
   }
 }
