@@ -6,6 +6,7 @@
 //
 // Every flag has an environment variable (PEERRTC_HOST, PEERRTC_PORT, ...; see --help).
 // With --redis URL the process is a node of a cluster (src/cluster, docs/architecture.md).
+// With --workers N (and --redis) it supervises N such nodes sharing the HTTP port (workers.hpp).
 // Exit codes: 0 after SIGINT/SIGTERM (every peer is told), 1 if it cannot start (port in use,
 // Redis unreachable), 2 on bad flags.
 #include <CLI/CLI.hpp>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <pthread.h>
 #include <string>
@@ -30,6 +32,7 @@
 #include "server/app.hpp"
 #include "signaling/ice_config.hpp"
 #include "turn/turn.hpp"
+#include "workers.hpp"
 
 #ifndef PEERRTC_SOURCE_DIR
 #define PEERRTC_SOURCE_DIR "."
@@ -225,6 +228,21 @@ int main(int argc, char** argv) {
   cli.add_option("--node-ttl-ms", node_ttl_ms,
                  "a node silent this long is dead and its rooms are freed (heartbeat every third of it)")
       ->envname("PEERRTC_NODE_TTL_MS")->check(CLI::Range(300LL, 600LL * 1000))->capture_default_str()->needs(redis_opt);
+  // --workers: a supervisor and N worker processes (apps/workers.hpp, docs/deploy.md).
+  unsigned workers = 0;
+  cli.add_option("--workers", workers,
+                 "run N worker processes (cluster nodes, needs --redis) sharing the HTTP port (SO_REUSEPORT); worker i "
+                 "has its own port (UDP, ICE-TCP, node-to-node HTTP): --udp-port + i, or --port + 1 + i; restarted if it "
+                 "dies. 0 = one process")
+      ->envname("PEERRTC_WORKERS")->check(CLI::Range(0u, 64u))->capture_default_str();
+  // Internal: set by the supervisor on the command line of each worker (hidden from --help).
+  int worker_index = -1, worker_public_port = 0;
+  unsigned worker_restarts = 0;
+  cli.add_option(peerrtc::workers::kIndexFlag, worker_index)->group("")->check(CLI::Range(0, 63));
+  cli.add_option(peerrtc::workers::kPublicPortFlag, worker_public_port)->group("")->check(CLI::Range(1, 65535));
+  cli.add_option(peerrtc::workers::kRestartsFlag, worker_restarts)->group("");
+  int worker_own_port = -1;
+  cli.add_option(peerrtc::workers::kPortFlag, worker_own_port)->group("")->check(CLI::Range(1, 65535));
 
   cli.footer(
       "The default --host 127.0.0.1 serves this machine only; use --host 0.0.0.0 (and --public-ip behind NAT)\n"
@@ -234,6 +252,8 @@ int main(int argc, char** argv) {
       "--turn-url with --turn-secret; docs/deploy.md has the ports, NAT and a coturn set-up.\n"
       "GET /metrics (Prometheus) and /dashboard/ (live charts) are always served (docs/deploy.md).\n"
       "With --redis, processes sharing a Redis form a cluster: any node answers any request (docs/deploy.md).\n"
+      "--workers N --redis URL: N processes share the HTTP port, worker i has its own UDP/ICE-TCP port\n"
+      "(--udp-port + i, default --port + 1 + i); one READY line with \"workers\":[...] once all are up.\n"
       "Exit: 0 after SIGINT/SIGTERM, 1 if it cannot start (e.g. port in use, Redis unreachable), 2 on bad flags.");
   try {
     cli.parse(argc, argv);
@@ -251,6 +271,53 @@ int main(int argc, char** argv) {
   auto level = spdlog::level::from_str(log_level);
   if (debug && level > spdlog::level::debug) level = spdlog::level::debug;
   peerrtc::log().set_level(level);
+
+  // --workers N: this process only supervises (apps/workers.cpp). Each worker's own port number
+  // comes from base + index: --udp-port if given, else --port + 1 (0: ephemeral ones).
+  const int own_base = udp_port >= 0 ? udp_port : (port == 0 ? 0 : port + 1);
+  if (worker_index < 0 && workers > 0) {
+    if (redis_url.empty()) {
+      std::cerr << "--workers needs --redis URL: the workers are cluster nodes, so that any of them can take a "
+                   "request for a room another one holds\nRun with --help for more information." << std::endl;
+      return 2;
+    }
+    if (own_base != 0 && own_base + static_cast<int>(workers) - 1 > 65535) {
+      std::cerr << "--workers " << workers << ": the workers' own ports " << own_base << ".." << own_base + workers - 1
+                << " go past 65535; pick a lower --udp-port\nRun with --help for more information." << std::endl;
+      return 2;
+    }
+    if (own_base != 0 && port >= own_base && port < own_base + static_cast<int>(workers)) {
+      std::cerr << "--workers " << workers << ": the shared HTTP port " << port << " is one of the workers' own ports "
+                << own_base << ".." << own_base + workers - 1 << "; pick another --udp-port\nRun with --help for more "
+                   "information." << std::endl;
+      return 2;
+    }
+    // Worker i is node <base>-<i>: --node-id, else one random base for the set (kept across
+    // restarts, so a restarted worker replaces its own record).
+    if (node_id.size() > 61) {
+      std::cerr << "--node-id " << node_id << ": at most 61 characters with --workers (worker i is <id>-<i>)\n"
+                   "Run with --help for more information." << std::endl;
+      return 2;
+    }
+    peerrtc::workers::SupervisorConfig sc;
+    sc.workers = workers;
+    sc.host = host;
+    sc.public_port = static_cast<uint16_t>(port);
+    sc.own_base = static_cast<uint16_t>(own_base);
+    sc.argv.assign(argv, argv + argc);
+    if (node_id.empty()) sc.argv.insert(sc.argv.end(), {"--node-id", peerrtc::cluster::random_node_id()});
+    return peerrtc::workers::run_supervisor(sc, signals);
+  }
+  std::optional<uint16_t> shared_http_port;
+  if (worker_index >= 0) {
+    // A worker: HTTP on the shared public port too; its own port carries HTTP, UDP and ICE-TCP.
+    shared_http_port = static_cast<uint16_t>(worker_public_port);
+    port = worker_own_port > 0
+               ? worker_own_port
+               : peerrtc::workers::worker_port(static_cast<uint16_t>(own_base), static_cast<unsigned>(worker_index));
+    udp_port = -1;
+    peerrtc::log().set_pattern("[%Y-%m-%d %H:%M:%S.%e] [peerrtc w" + std::to_string(worker_index) + "] [%^%l%$] %v");
+  }
 
   config.debug = debug;
   config.udp_bind = host;
@@ -299,6 +366,9 @@ int main(int argc, char** argv) {
   options.http_port = static_cast<uint16_t>(port);
   options.static_root = static_root;
   options.examples = !no_examples;
+  options.shared_http_port = shared_http_port;
+  if (worker_index >= 0)
+    options.health_extra = {{"worker", {{"index", worker_index}, {"pid", ::getpid()}, {"restarts", worker_restarts}}}};
 
   std::unique_ptr<peerrtc::SignalingManager> manager;
   std::unique_ptr<peerrtc::server::App> app;
@@ -340,6 +410,13 @@ int main(int argc, char** argv) {
     no.prefix = redis_prefix;
     no.id = node_id;
     no.advertise_url = advertise_url.empty() ? peerrtc::cluster::default_advertise_url(host, http_port) : advertise_url;
+    if (worker_index >= 0) {
+      // A worker: node <base>-<i>, reached on its own port (--advertise-url gives the host).
+      no.id = node_id + "-" + std::to_string(worker_index);
+      if (!advertise_url.empty())
+        no.advertise_url = peerrtc::cluster::default_advertise_url(peerrtc::cluster::parse_http_url(advertise_url)->host,
+                                                                   http_port);
+    }
     no.udp_port = udp;
     no.ttl = std::chrono::milliseconds(node_ttl_ms);
     try {
@@ -366,6 +443,11 @@ int main(int argc, char** argv) {
   nlohmann::json ready{{"http", http_port}, {"udp", udp}, {"tcp", nullptr}};
   if (config.ice_tcp) ready["tcp"] = udp;  // ICE-TCP: the UDP port's number (shared with HTTP by default)
   if (node) ready["node"] = node->id();
+  if (shared_http_port) {
+    ready["shared_http"] = app->shared_port();
+    peerrtc::log().info("peerrtc-server: worker {} (pid {}), HTTP also on the shared port {}", worker_index, ::getpid(),
+                        app->shared_port());
+  }
   std::cout << "READY " << ready.dump() << std::endl;
 
   const int sig = wait_for_signal(signals);

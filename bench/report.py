@@ -176,6 +176,9 @@ def main():
     tcp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-ice-tcp.md")
     if os.path.exists(tcp):  # written by bench/ice_tcp.sh
         out += [open(tcp).read().rstrip(), ""]
+    workers = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-workers.md")
+    if os.path.exists(workers):  # written by bench/workers.py
+        out += [open(workers).read().rstrip(), ""]
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profile-notes.md")
     if os.path.exists(notes):
         out += [open(notes).read().rstrip(), ""]

@@ -8,8 +8,8 @@
 //
 // Routes (docs/protocol.md): POST /offer /candidate /leave (SignalingManager::handle),
 // GET /rooms, /rooms/peers?room=R, /config, /health, /stats, /metrics (server/metrics.hpp),
-// /cluster/nodes (404 unless a router says otherwise). Static:
-// the dashboard at /dashboard/ from <static_root>/clients/dashboard; /peerrtc-client.js and
+// /cluster/nodes (404 unless a router says otherwise). Static: the dashboard at /dashboard/ from
+// <static_root>/clients/dashboard; /peerrtc-client.js and
 // /peerrtc-client.d.ts from <static_root>/clients/js; in examples mode the web examples from
 // <static_root>/examples/web (chat at /, whiteboard at /whiteboard/, echo at /echo/) and the echo
 // hook (a message in a room whose name starts with `echo_room_prefix` is sent back to its
@@ -75,6 +75,11 @@ struct Options {
   std::vector<std::string> mask_words;
   // Cluster mode (see RoomRouter); null = a single process. Must outlive the server.
   std::shared_ptr<RoomRouter> router;
+  // A worker of `peerrtc-server --workers N`: HTTP also on this port, shared with the other
+  // workers (SO_REUSEPORT; HTTP only, never ICE-TCP). http_port stays this worker's own.
+  std::optional<uint16_t> shared_http_port;
+  // Merged into GET /health's answer (e.g. {"worker": {"index": 1, "restarts": 0}}).
+  json health_extra = json::object();
 };
 
 // Options with client_dir / examples_dir filled in from static_root.
@@ -109,6 +114,7 @@ class App {
   void start();  // throws std::runtime_error with a clear message (e.g. port in use)
   void stop();   // idempotent
   uint16_t port() const;
+  uint16_t shared_port() const;  // the bound shared_http_port (0 without one)
   const Options& options() const { return options_; }
 
  private:
