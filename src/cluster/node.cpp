@@ -397,9 +397,13 @@ class RedisRouter : public server::RoomRouter {
         if (set.ok() && set.is_nil()) owner = n.cmd({"GET", key});
         else if (set.ok()) owner.type = Reply::Type::String, owner.str = n.opts.id;
       }
-      if (owner.type == Reply::Type::String && owner.str != n.opts.id)
-        return error(409, "room " + quote(room) + " is held by node " + owner.str + ", not by this node (" + n.opts.id +
-                              "); forwarded by " + *from);
+      if (owner.type == Reply::Type::String && owner.str != n.opts.id) {
+        json body{{"error", "room " + quote(room) + " is held by node " + owner.str + ", not by this node (" + n.opts.id +
+                                "); forwarded by " + *from},
+                  {"code", "wrong_node"},
+                  {"node", owner.str}};
+        return http::Response::json(409, dump(body));
+      }
       n.touch(room);
       return std::nullopt;
     }
@@ -439,6 +443,10 @@ class RedisRouter : public server::RoomRouter {
       try {
         auto r = http::request(addr->host, addr->port, req.method, target, req.body, n.opts.forward_timeout,
                                {{kForwardedHeader, n.opts.id}});
+        if (r.status == 409 && is_wrong_node(r.body)) {  // the lease moved meanwhile: ask again
+          log().debug("cluster: node {} no longer holds room '{}'", owner.str, room);
+          continue;
+        }
         http::Response out;
         out.status = r.status;
         out.body = std::move(r.body);
@@ -556,6 +564,10 @@ class RedisRouter : public server::RoomRouter {
   }
 
  private:
+  static bool is_wrong_node(const std::string& body) {
+    json j = json::parse(body, nullptr, false);
+    return j.is_object() && j.contains("code") && j["code"] == "wrong_node";
+  }
   static std::optional<std::string> forwarded_from(const http::Request& req) {
     auto it = req.headers.find("x-peerrtc-forwarded");
     if (it == req.headers.end()) return std::nullopt;

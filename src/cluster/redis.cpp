@@ -184,6 +184,7 @@ struct Redis::Impl {
   std::condition_variable cv;
   bool first_done = false;
   std::string first_error;
+  std::string auth_error;  // the last AUTH's error, "" if it passed
 
   // --- adapter ------------------------------------------------------------------------------
   static void arm_read(const std::shared_ptr<Watch>& w) {
@@ -311,7 +312,9 @@ struct Redis::Impl {
       std::vector<std::string> auth{"AUTH"};
       if (!self->url.username.empty()) auth.push_back(self->url.username);
       auth.push_back(self->url.password);
-      self->send(ctx, std::move(auth), [](const Reply& r) {
+      self->send(ctx, std::move(auth), [self](const Reply& r) {
+        std::lock_guard lock(self->m);
+        self->auth_error = r.ok() ? "" : r.str;
         if (!r.ok()) log().error("redis: AUTH failed: {}", r.str);
       });
     }
@@ -418,7 +421,11 @@ std::string Redis::start(std::chrono::milliseconds timeout) {
   if (!error.empty()) return error;
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   Reply pong = command_sync({"PING"}, std::max(left, std::chrono::milliseconds(100)));
-  if (!pong.ok()) return "Redis at " + im.url.to_string() + " does not answer PING: " + pong.str;
+  if (!pong.ok()) {
+    std::lock_guard lock(im.m);
+    if (!im.auth_error.empty()) return "Redis at " + im.url.to_string() + " refused the password: " + im.auth_error;
+    return "Redis at " + im.url.to_string() + " does not answer PING: " + pong.str;
+  }
   return "";
 }
 

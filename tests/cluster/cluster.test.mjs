@@ -84,6 +84,8 @@ test('three nodes: one room across them, cluster-wide views, placement, 409, the
       { 'X-PeerRTC-Forwarded': 'c' });
     assert.equal(r.status, 409, r.text);
     assert.match(r.json.error, /held by node a/);
+    assert.equal(r.json.code, 'wrong_node');
+    assert.equal(r.json.node, 'a');
     const local = await b.request('GET', '/rooms', undefined, { 'X-PeerRTC-Forwarded': 'c' });
     assert.equal(local.status, 200);
     assert.ok(!local.json.rooms.some((x) => x.room === room), 'b has none of the room itself');

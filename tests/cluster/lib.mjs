@@ -63,10 +63,10 @@ export function redisCommand(port, ...argv) {
 }
 
 // redis-server on `port` (free one if omitted); stop() kills it (SIGKILL: no save, no goodbye).
-export async function startRedis(port) {
+export async function startRedis(port, extraArgs = []) {
   port = port || await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--loglevel', 'warning', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (c) => { output += c; });
   child.stderr.on('data', (c) => { output += c; });
@@ -74,7 +74,8 @@ export async function startRedis(port) {
   const deadline = Date.now() + 10000;
   for (;;) {
     try {
-      if ((await redisCommand(port, 'PING')) === 'PONG') break;
+      const pong = await redisCommand(port, 'PING');
+      if (pong === 'PONG' || (pong instanceof Error && /NOAUTH/.test(pong.message))) break;
     } catch { /* not yet */ }
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server on ${port} did not start: ${output}`);
     await sleep(50);

@@ -1,5 +1,6 @@
 // Redis going away and coming back under load, and the bad inputs of the cluster flags: an
-// unreachable Redis at start (exit 1, clear message), bad URLs and flags (exit 2), a node id
+// unreachable Redis at start (exit 1, clear message), a password (right, and wrong: exit 1),
+// bad URLs and flags (exit 2), a node id
 // taken by a live node, prefixes that keep two clusters apart, a clean leave on SIGTERM.
 //
 //   bash tests/cluster/run.sh tests/cluster/redis.test.mjs
@@ -125,6 +126,18 @@ test('bad input: unreachable Redis at start, bad URLs and flags, a taken node id
   assert.equal(nf.status, 404);
   assert.match(nf.json.error, /not in a cluster/);
   assert.equal((await single.stop()).code, 0);
+
+  // A password: the right one works, a wrong one is a clear exit 1.
+  const locked = await startRedis(0, ['--requirepass', 's3cret']);
+  redises.push(locked);
+  const withPw = await startNode({ url: `redis://:s3cret@127.0.0.1:${locked.port}/1` }, 'pw');
+  procs.push(withPw);
+  assert.deepEqual(await nodeIds(withPw), ['pw']);
+  assert.equal((await withPw.stop()).code, 0);
+  const wrong = await runToExit(SERVER_BIN, ['--port', '0', '--no-examples', '--redis', `redis://:nope@127.0.0.1:${locked.port}`]);
+  assert.equal(wrong.code, 1, wrong.stderr);
+  assert.match(wrong.stderr, /refused the password: WRONGPASS/);
+  assert.doesNotMatch(wrong.stderr + wrong.stdout, /nope/, 'the password is never printed');
 
   const redis = await startRedis();
   redises.push(redis);
