@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Runs the cluster suite (node:test): peerrtc-server nodes on a real redis-server that each test
-# file starts on a free port and kills, real @roamhq/wrtc peers and JS clients, and the dashboard
-# in headless Chromium (tests/browser/lib/harness.mjs) on a real two-node cluster.
+# file starts on a free port and kills, real @roamhq/wrtc peers and JS clients.
 #
 #   bash tests/cluster/run.sh                                  # build/apps/peerrtc-server
 #   PEERRTC_SERVER=/path/to/peerrtc-server bash tests/cluster/run.sh
