@@ -190,6 +190,22 @@ int main(int argc, char** argv) {
   cli.add_option("--hook-queue", config.hook_queue_capacity, "backend hook queue capacity (oldest dropped beyond)")
       ->envname("PEERRTC_HOOK_QUEUE")->check(CLI::PositiveNumber)->capture_default_str();
 
+  std::string api_key;
+  cli.add_option("--api-key", api_key,
+                 "turns on the server API under /api/ (broadcast, send, kick, rooms, join tokens) for requests with "
+                 "'Authorization: Bearer <key>' (docs/protocol.md). Prefer the environment variable")
+      ->envname("PEERRTC_API_KEY")->check(not_empty);
+  cli.add_option("--join-secret", config.join_secret,
+                 "every offer must carry a join token (HS256 JWT with room, sub = peer_id, exp) signed with this "
+                 "secret: minted by POST /api/tokens or peerrtc::make_join_token. Prefer the environment variable")
+      ->envname("PEERRTC_JOIN_SECRET")->check(not_empty);
+  cli.add_option("--history", config.history,
+                 "replay a room's last N room-wide messages to a peer that joins (a `history` event after `welcome`); "
+                 "0 = off")
+      ->envname("PEERRTC_HISTORY")->check(CLI::Range(size_t{0}, size_t{100000}))->capture_default_str();
+  cli.add_option("--history-bytes", config.history_bytes, "most payload bytes of history kept per room")
+      ->envname("PEERRTC_HISTORY_BYTES")->check(CLI::Range(size_t{1024}, size_t{64} << 20))->capture_default_str();
+
   cli.footer(
       "The default --host 127.0.0.1 serves this machine only; use --host 0.0.0.0 (and --public-ip behind NAT)\n"
       "to serve a network. Prints READY {\"http\":<port>,\"udp\":<port>,\"tcp\":<port|null>} once listening.\n"
@@ -245,6 +261,7 @@ int main(int argc, char** argv) {
   options.http_port = static_cast<uint16_t>(port);
   options.static_root = static_root;
   options.examples = !no_examples;
+  options.api_key = api_key;
 
   std::unique_ptr<peerrtc::SignalingManager> manager;
   std::unique_ptr<peerrtc::server::App> app;
@@ -286,6 +303,8 @@ int main(int argc, char** argv) {
     peerrtc::log().info("peerrtc-server: GET /config lists {} TURN URL(s) with {}", turn_urls.size(),
                         turn_secret.empty() ? std::string("static credentials")
                                             : "credentials minted per request (ttl " + std::to_string(turn_ttl) + " s)");
+  if (!api_key.empty()) peerrtc::log().info("peerrtc-server: server API on /api/");
+  if (!config.join_secret.empty()) peerrtc::log().info("peerrtc-server: offers need a join token");
   nlohmann::json ready{{"http", http_port}, {"udp", udp}, {"tcp", nullptr}};
   if (config.ice_tcp) ready["tcp"] = udp;  // ICE-TCP: the UDP port's number (shared with HTTP by default)
   std::cout << "READY " << ready.dump() << std::endl;

@@ -95,8 +95,11 @@ class SignalingManager {
   // normalisation: pass NFC); anything else throws ApiError(400) quoting the name.
   // PeerPyRTC's three calls. `offer` is {"sdp": ..., "type": "offer"}. Throws ApiError.
   // Returns {"sdp", "type": "answer", "peer_id", "room", "token", "max_message_size"}.
+  // With Config::join_secret, `join_token` must be a valid join token for (room, peer_id):
+  // ApiError(401) when it is empty, ApiError(403) when it is expired, forged or for another
+  // room or peer; nothing is created then.
   json offer(const std::string& room, const std::string& peer_id, const json& offer,
-             const std::string& token = {});
+             const std::string& token = {}, const std::string& join_token = {});
   void candidate(const std::string& room, const std::string& peer_id, const json& candidate,
                  const std::string& token = {});
   void leave(const std::string& room, const std::string& peer_id, const std::string& token = {});
@@ -124,6 +127,11 @@ class SignalingManager {
   size_t broadcast(const std::string& room, const std::string& data, bool binary = false);
   bool send_to(const std::string& room, const std::string& peer_id, const std::string& data,
                bool binary = false);
+
+  // Removes a peer (or participant) from a room: it gets {"type":"kicked","reason"} and its
+  // connection is closed; the others see peer_left with reason "kicked[: <reason>]". False if
+  // no such member. `reason`: at most 256 bytes of UTF-8 (else ApiError 400).
+  bool kick(const std::string& room, const std::string& peer_id, const std::string& reason = {});
 
   // A server-side participant: joins `room` as `name` (a peer id), gets the room's messages and
   // presence, and sends to it. Leaves when the returned object is destroyed or leave() is called.

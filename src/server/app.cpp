@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/log.hpp"
+#include "server/api.hpp"
 
 namespace peerrtc::server {
 
@@ -281,6 +282,8 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
     });
   });
 
+  install_api(http, manager, o.api_key, router);
+
   // The JS client.
   const fs::path client(o.client_dir);
   route_file(http, "/peerrtc-client.js", client / "peerrtc-client.js", "text/javascript; charset=utf-8");
@@ -300,7 +303,7 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
                              {"endpoints",
                               {"POST /offer", "POST /candidate", "POST /leave", "GET /rooms",
                                "GET /rooms/peers?room=R", "GET /config", "GET /health", "GET /stats",
-                               "GET /peerrtc-client.js"}}});
+                               "GET /peerrtc-client.js", "/api/ (with --api-key)"}}});
     });
   }
 }

@@ -7,7 +7,8 @@
 //   app.stop(); manager.shutdown();
 //
 // Routes (docs/protocol.md): POST /offer /candidate /leave (SignalingManager::handle),
-// GET /rooms, /rooms/peers?room=R, /config, /health, /stats. Static: /peerrtc-client.js and
+// GET /rooms, /rooms/peers?room=R, /config, /health, /stats; the server API under /api/
+// (api.hpp, with Options::api_key). Static: /peerrtc-client.js and
 // /peerrtc-client.d.ts from <static_root>/clients/js; in examples mode the web examples from
 // <static_root>/examples/web (chat at /, whiteboard at /whiteboard/, echo at /echo/) and the echo
 // hook (a message in a room whose name starts with `echo_room_prefix` is sent back to its
@@ -68,6 +69,9 @@ struct Options {
   // are replaced by asterisks before relay. Empty lists install no filter.
   std::vector<std::string> block_words;
   std::vector<std::string> mask_words;
+  // The server API under /api/ (src/server/api.hpp), for `Authorization: Bearer <api_key>`;
+  // empty = off (every /api/ route answers 404 saying so).
+  std::string api_key;
   // Cluster mode (see RoomRouter); null = a single process. Must outlive the server.
   std::shared_ptr<RoomRouter> router;
 };

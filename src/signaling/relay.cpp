@@ -118,6 +118,7 @@ void Relay::member_joined(const std::string& room_name, const std::string& name,
                   {"peers", registry_.joined_names(*room, name)},
                   {"max_message_size", kMaxPayload}});
   if (reconnect) return;  // the room never saw this peer leave
+  replay_history(room_name, *m);
   announce(*room, name, {{"type", "peer_joined"}, {"peer_id", name}});
   hooks_.presence(true, room_name, name, {{"peers", registry_.joined_names(*room)}});
 }
@@ -137,7 +138,56 @@ void Relay::member_left(const std::string& room_name, const std::string& name, c
   if (was_joined)
     hooks_.presence(false, room_name, name,
                     {{"reason", reason}, {"peers", room ? registry_.joined_names(*room) : std::vector<std::string>{}}});
-  if (!room) log().debug("room {} is empty and removed", room_name);
+  if (!room) {
+    history_.erase(room_name);
+    log().debug("room {} is empty and removed", room_name);
+  }
+}
+
+// --- history --------------------------------------------------------------------------------------
+
+void Relay::remember(const std::string& room, const std::string& sender, ByteView payload, bool binary) {
+  if (cfg_.history == 0) return;
+  auto it = history_.try_emplace(room, cfg_.history, cfg_.history_bytes).first;
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  it->second.push(HistoryEntry{sender, std::string(as_chars(payload)), binary, now_ms});
+}
+
+// Right after `welcome`: {"type":"history","count":K,"ts":[...]} and then the K messages, oldest
+// first, as ordinary room-message frames. All in one turn on the network thread, so nothing
+// relayed meanwhile can come between them. Participants (server-side) get no replay.
+void Relay::replay_history(const std::string& room, Member& m) {
+  if (m.is_participant() || !m.joined) return;
+  auto it = history_.find(room);
+  if (it == history_.end() || it->second.empty()) return;
+  const auto& entries = it->second.entries();
+  json ts = json::array();
+  for (const auto& e : entries) ts.push_back(e.ts_ms);
+  send_event(m, {{"type", "history"}, {"count", entries.size()}, {"ts", std::move(ts)}});
+  for (const auto& e : entries) {
+    const std::string frame = e.binary ? server_binary_frame(e.sender, as_bytes(e.data), false)
+                                       : server_text_frame(e.sender, as_bytes(e.data), false);
+    auto st = link_.send(m.engine_id, m.stream, as_bytes(frame), e.binary);
+    if (st != rtc::SendStatus::Ok) {
+      ++counters_.dropped_send;
+      log().debug("history replay to {} in {} stopped: {}", m.engine_id, room, rtc::to_string(st));
+      return;
+    }
+    ++counters_.deliveries;
+  }
+}
+
+const HistoryRing* Relay::history(const std::string& room) const {
+  auto it = history_.find(room);
+  return it == history_.end() ? nullptr : &it->second;
+}
+
+void Relay::seed_history(const std::string& room, std::vector<HistoryEntry> entries) {
+  if (cfg_.history == 0) return;
+  auto [it, fresh] = history_.try_emplace(room, cfg_.history, cfg_.history_bytes);
+  if (!fresh && !it->second.empty()) return;
+  for (auto& e : entries) it->second.push(std::move(e));
 }
 
 // --- backpressure ---------------------------------------------------------------------------------
@@ -361,6 +411,7 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
   // A direct message to nobody is refused (unknown_peer): not relayed, not seen by the hooks.
   if (!relay(*room, ref->room, ref->name, payload, binary, frame->to, &me, nullptr)) return;
   ++counters_.messages_relayed;
+  if (!frame->to) remember(ref->room, ref->name, payload, binary);
   if (hooks_.wants_messages())
     hooks_.message(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to)});
 }
@@ -374,6 +425,7 @@ size_t Relay::send(const std::string& room_name, const std::string& sender, Byte
   if (sender != "server" && !me) return 0;
   size_t delivered = 0;
   if (!relay(*room, room_name, sender, payload, binary, to, nullptr, &delivered)) return 0;
+  if (!to) remember(room_name, sender, payload, binary);
   if (hook && hooks_.wants_messages())
     hooks_.message(Message{room_name, sender, std::string(as_chars(payload)), binary, opt_string(to)});
   return delivered;
@@ -446,6 +498,26 @@ void Relay::leave(const std::string& room, const std::string& name, const std::s
   } else {
     link_.close(m->engine_id, reason);
   }
+}
+
+bool Relay::kick(const std::string& room, const std::string& name, const std::string& reason) {
+  Turn t(*this);
+  Member* m = registry_.find(room, name);
+  if (!m) return false;
+  const json event{{"type", "kicked"}, {"reason", reason}};
+  const std::string why = reason.empty() ? "kicked" : "kicked: " + reason;
+  log().info("{} {} kicked from room {}{}", m->is_participant() ? "participant" : "peer", name, room,
+             reason.empty() ? "" : ": " + reason);
+  if (m->is_participant()) {
+    if (m->inbox) post_inbox(m->inbox, event, 0, true);
+    run_or_defer([this, room, name, why] { member_left(room, name, why); });
+  } else {
+    // The event goes out (SCTP sends at once, NODELAY) before the ABORT that closes the
+    // association; on_closed then removes the member with `why` (after this turn).
+    send_event(*m, event);
+    link_.close(m->engine_id, why);
+  }
+  return true;
 }
 
 }  // namespace peerrtc::signaling
