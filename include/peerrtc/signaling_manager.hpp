@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "peerrtc/config.hpp"
 #include "peerrtc/limits.hpp"
@@ -118,6 +119,10 @@ class SignalingManager {
   HandlerId on_message(std::function<void(const Message&)> fn);
   HandlerId on_peer_joined(std::function<void(const std::string& room, const std::string& peer_id, const json& info)> fn);
   HandlerId on_peer_left(std::function<void(const std::string& room, const std::string& peer_id, const json& info)> fn);
+  // Every relayed message: the peers' and participants' (as on_message) and also the backend's
+  // own (broadcast, send_to: sender "server"); direct ones carry `to`. For mirrors of a room's
+  // message stream (peerrtc-server --redis-stream). Same threads and queue as on_message.
+  HandlerId on_relayed(std::function<void(const Message&)> fn);
   bool remove_handler(HandlerId id);  // false if no such subscriber
   // Runs on the network thread for every message before relay; must be fast and not block.
   void set_filter(std::function<FilterResult(const Message&)> fn);
@@ -127,6 +132,17 @@ class SignalingManager {
   size_t broadcast(const std::string& room, const std::string& data, bool binary = false);
   bool send_to(const std::string& room, const std::string& peer_id, const std::string& data,
                bool binary = false);
+
+  // Config::history: gives `room` the history of an earlier life (oldest first; e.g. read back
+  // from a Redis Stream after the room moved to this process) unless it has one already. A room
+  // that does not exist yet keeps it for its first peer's welcome (for a minute at most).
+  struct HistoryItem {
+    std::string sender;
+    std::string data;
+    bool binary = false;
+    int64_t ts_ms = 0;  // Unix ms
+  };
+  void seed_history(const std::string& room, std::vector<HistoryItem> items);
 
   // Removes a peer (or participant) from a room: it gets {"type":"kicked","reason"} and its
   // connection is closed; the others see peer_left with reason "kicked[: <reason>]". False if

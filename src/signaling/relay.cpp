@@ -146,22 +146,32 @@ void Relay::member_left(const std::string& room_name, const std::string& name, c
 
 // --- history --------------------------------------------------------------------------------------
 
+HistoryRing& Relay::ring(const std::string& room) {
+  auto it = history_.try_emplace(room, cfg_.history, cfg_.history_bytes).first;
+  // A seed waiting for this room (seed_history before its first peer) goes in first.
+  if (auto s = seeds_.find(room); s != seeds_.end()) {
+    if (it->second.empty())
+      for (auto& e : s->second.entries) it->second.push(std::move(e));
+    seeds_.erase(s);
+  }
+  return it->second;
+}
+
 void Relay::remember(const std::string& room, const std::string& sender, ByteView payload, bool binary) {
   if (cfg_.history == 0) return;
-  auto it = history_.try_emplace(room, cfg_.history, cfg_.history_bytes).first;
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch()).count();
-  it->second.push(HistoryEntry{sender, std::string(as_chars(payload)), binary, now_ms});
+  ring(room).push(HistoryEntry{sender, std::string(as_chars(payload)), binary, now_ms});
 }
 
 // Right after `welcome`: {"type":"history","count":K,"ts":[...]} and then the K messages, oldest
 // first, as ordinary room-message frames. All in one turn on the network thread, so nothing
 // relayed meanwhile can come between them. Participants (server-side) get no replay.
 void Relay::replay_history(const std::string& room, Member& m) {
-  if (m.is_participant() || !m.joined) return;
-  auto it = history_.find(room);
-  if (it == history_.end() || it->second.empty()) return;
-  const auto& entries = it->second.entries();
+  if (m.is_participant() || !m.joined || cfg_.history == 0) return;
+  const HistoryRing& h = ring(room);
+  if (h.empty()) return;
+  const auto& entries = h.entries();
   json ts = json::array();
   for (const auto& e : entries) ts.push_back(e.ts_ms);
   send_event(m, {{"type", "history"}, {"count", entries.size()}, {"ts", std::move(ts)}});
@@ -184,10 +194,17 @@ const HistoryRing* Relay::history(const std::string& room) const {
 }
 
 void Relay::seed_history(const std::string& room, std::vector<HistoryEntry> entries) {
-  if (cfg_.history == 0) return;
-  auto [it, fresh] = history_.try_emplace(room, cfg_.history, cfg_.history_bytes);
-  if (!fresh && !it->second.empty()) return;
-  for (auto& e : entries) it->second.push(std::move(e));
+  if (cfg_.history == 0 || entries.empty()) return;
+  if (auto it = history_.find(room); it != history_.end() && !it->second.empty()) return;  // it has its own
+  if (registry_.room(room)) {
+    auto& h = ring(room);
+    if (h.empty())
+      for (auto& e : entries) h.push(std::move(e));
+    return;
+  }
+  // Not here yet: kept until its first member arrives (or dropped by tick after a while).
+  if (seeds_.size() >= kMaxSeeds) seeds_.erase(seeds_.begin());
+  seeds_[room] = Seed{std::move(entries), Clock::now()};
 }
 
 // --- backpressure ---------------------------------------------------------------------------------
@@ -248,6 +265,7 @@ void Relay::participant_drained(const std::string& room, const std::string& name
 void Relay::tick(Clock::time_point now) {
   if (now - last_slow_check_ < std::chrono::milliseconds(250)) return;
   last_slow_check_ = now;
+  std::erase_if(seeds_, [now](const auto& kv) { return now - kv.second.at > kSeedLifetime; });
   Turn t(*this);
   for (auto& [room_name, r] : registry_.rooms()) {
     for (auto& [id, m] : r.members) {
@@ -412,6 +430,8 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
   if (!relay(*room, ref->room, ref->name, payload, binary, frame->to, &me, nullptr)) return;
   ++counters_.messages_relayed;
   if (!frame->to) remember(ref->room, ref->name, payload, binary);
+  if (hooks_.wants_relayed())
+    hooks_.relayed(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to)});
   if (hooks_.wants_messages())
     hooks_.message(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to)});
 }
@@ -426,6 +446,8 @@ size_t Relay::send(const std::string& room_name, const std::string& sender, Byte
   size_t delivered = 0;
   if (!relay(*room, room_name, sender, payload, binary, to, nullptr, &delivered)) return 0;
   if (!to) remember(room_name, sender, payload, binary);
+  if (hooks_.wants_relayed())
+    hooks_.relayed(Message{room_name, sender, std::string(as_chars(payload)), binary, opt_string(to)});
   if (hook && hooks_.wants_messages())
     hooks_.message(Message{room_name, sender, std::string(as_chars(payload)), binary, opt_string(to)});
   return delivered;

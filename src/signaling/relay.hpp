@@ -146,6 +146,7 @@ class Relay {
   void tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to = {});
   void member_joined(const std::string& room, const std::string& name, bool reconnect);
   void member_left(const std::string& room, const std::string& name, const std::string& reason);
+  HistoryRing& ring(const std::string& room);  // made on first use (with a waiting seed)
   void remember(const std::string& room, const std::string& sender, ByteView payload, bool binary);
   void replay_history(const std::string& room, Member& m);
   void hold_sender(Member& receiver, const std::string& sender_name, Member& sender);
@@ -169,6 +170,15 @@ class Relay {
   std::deque<std::function<void()>> deferred_;
   Clock::time_point last_slow_check_{};
   std::unordered_map<std::string, HistoryRing> history_;  // by room; erased with the room
+  // Histories given before their room exists (seed_history); taken by the room's ring when it
+  // is made, dropped after kSeedLifetime. At most kMaxSeeds.
+  struct Seed {
+    std::vector<HistoryEntry> entries;
+    Clock::time_point at;
+  };
+  static constexpr std::chrono::seconds kSeedLifetime{60};
+  static constexpr size_t kMaxSeeds = 1000;
+  std::unordered_map<std::string, Seed> seeds_;
 };
 
 }  // namespace peerrtc::signaling

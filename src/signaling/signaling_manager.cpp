@@ -306,6 +306,24 @@ SignalingManager::HandlerId SignalingManager::on_peer_left(
   return impl_->hooks.add_left(std::move(fn));
 }
 
+SignalingManager::HandlerId SignalingManager::on_relayed(std::function<void(const Message&)> fn) {
+  return impl_->hooks.add_relayed(std::move(fn));
+}
+
+void SignalingManager::seed_history(const std::string& room, std::vector<HistoryItem> items) {
+  check_name("room", room);
+  if (impl_->cfg.history == 0 || items.empty()) return;
+  std::vector<signaling::HistoryEntry> entries;
+  entries.reserve(items.size());
+  for (auto& i : items) {
+    if (i.data.size() > kMaxPayload || !signaling::valid_name(i.sender)) continue;  // not a relayed message
+    entries.push_back({std::move(i.sender), std::move(i.data), i.binary, i.ts_ms});
+  }
+  impl_->call([impl = impl_.get(), room, entries = std::move(entries)]() mutable {
+    impl->relay->seed_history(room, std::move(entries));
+  });
+}
+
 bool SignalingManager::remove_handler(HandlerId id) { return impl_->hooks.remove(id); }
 
 void SignalingManager::set_filter(std::function<FilterResult(const Message&)> fn) {
