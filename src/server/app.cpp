@@ -207,8 +207,11 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
   RoomRouter* router = o.router.get();
   for (const char* action : {"offer", "candidate", "leave"}) {
     http.route("POST", std::string("/") + action,
-               [&manager, router, name = std::string(action)](const http::Request& req) {
+               [&manager, router, name = std::string(action), before_offer = o.before_offer](const http::Request& req) {
                  auto local = [&] {
+                   if (before_offer && name == "offer") {
+                     if (auto r = room_of_body(req.body)) before_offer(*r);
+                   }
                    return guarded(name.c_str(), [&] {
                      auto [status, body] = manager.handle(name, req.body);
                      return reply(status, body);

@@ -72,6 +72,10 @@ struct Options {
   // The server API under /api/ (src/server/api.hpp), for `Authorization: Bearer <api_key>`;
   // empty = off (every /api/ route answers 404 saying so).
   std::string api_key;
+  // Called on the HTTP thread with the room of an offer about to be handled by this process
+  // (after the router let it through), e.g. to seed a room's history from Redis. May block
+  // briefly; must not throw.
+  std::function<void(const std::string& room)> before_offer;
   // Cluster mode (see RoomRouter); null = a single process. Must outlive the server.
   std::shared_ptr<RoomRouter> router;
 };
