@@ -172,10 +172,22 @@ void Relay::replay_history(const std::string& room, Member& m) {
   const HistoryRing& h = ring(room);
   if (h.empty()) return;
   const auto& entries = h.entries();
+  // The newest entries whose frames fit in half the peer's queue limit: a replay never gets a
+  // peer disconnected as too slow, and `count` is what will arrive.
+  size_t first = entries.size(), budget = cfg_.max_queue / 2;
+  while (first > 0) {
+    const auto& e = entries[first - 1];
+    const size_t n = e.data.size() + e.sender.size() + 2;
+    if (n > budget) break;
+    budget -= n;
+    --first;
+  }
+  if (first == entries.size()) return;
   json ts = json::array();
-  for (const auto& e : entries) ts.push_back(e.ts_ms);
-  send_event(m, {{"type", "history"}, {"count", entries.size()}, {"ts", std::move(ts)}});
-  for (const auto& e : entries) {
+  for (size_t i = first; i < entries.size(); ++i) ts.push_back(entries[i].ts_ms);
+  send_event(m, {{"type", "history"}, {"count", entries.size() - first}, {"ts", std::move(ts)}});
+  for (size_t i = first; i < entries.size(); ++i) {
+    const auto& e = entries[i];
     const std::string frame = e.binary ? server_binary_frame(e.sender, as_bytes(e.data), false)
                                        : server_text_frame(e.sender, as_bytes(e.data), false);
     auto st = link_.send(m.engine_id, m.stream, as_bytes(frame), e.binary);

@@ -137,3 +137,31 @@ TEST_F(RelayHistory, KickTellsClosesAndAnnounces) {
   EXPECT_FALSE(relay.kick("r", "mallory", ""));
   EXPECT_FALSE(relay.kick("nowhere", "alice", ""));
 }
+
+TEST(RelayHistoryBudget, ReplaysOnlyTheNewestThatFitHalfTheQueueLimit) {
+  RegistryLimits l;
+  l.message_rate = 0;
+  l.byte_rate = 0;
+  RoomRegistry registry(l);
+  Link link;
+  Hooks hooks(1, 10);
+  RelayConfig c;
+  c.history = 10;
+  c.max_queue = 60;  // budget 30: frames of "m<from>\n<text>" count sender + text + 2
+  Relay relay(c, registry, link, hooks, [](auto) { return true; });
+  link.relay = &relay;
+  auto add = [&](PeerId id, const std::string& name) {
+    registry.add_peer("r", name, id);
+    link.peers[id];
+    relay.on_channel_open(id, 1, "peerrtc");
+  };
+  add(1, "al");
+  for (const char* t : {"m0123456789", "m0123456789", "mabcdefghij"}) relay.on_message(1, 1, false, as_bytes(std::string(t)));
+  add(2, "bo");
+  auto& f = link.peers[2].frames;
+  ASSERT_EQ(f.size(), 4u);  // welcome, history, two entries (14 bytes each; a third would pass 30)
+  EXPECT_EQ(json::parse(f[1])["count"], 2);
+  EXPECT_EQ(f[2], "mal\n0123456789");
+  EXPECT_EQ(f[3], "mal\nabcdefghij");
+  hooks.executor().stop();
+}
