@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
   cli.add_flag("--debug", debug, "debug logging of the library (same as --log-level debug)")->envname("PEERRTC_DEBUG");
-  cli.add_option("--static-root", static_root, "directory holding clients/js and examples/web")
+  cli.add_option("--static-root", static_root, "directory holding clients/js, clients/dashboard and examples/web")
       ->envname("PEERRTC_STATIC_ROOT")->capture_default_str();
   cli.add_flag("--no-examples", no_examples, "don't serve the web examples or run the echo room")
       ->envname("PEERRTC_NO_EXAMPLES");
@@ -212,6 +212,7 @@ int main(int argc, char** argv) {
       "One port number carries HTTP, UDP and ICE-TCP by default: open it for TCP and UDP (docs/deploy.md).\n"
       "Clients on networks that let nothing through but a TURN relay (e.g. only TLS on port 443) need\n"
       "--turn-url with --turn-secret; docs/deploy.md has the ports, NAT and a coturn set-up.\n"
+      "GET /metrics (Prometheus) and /dashboard/ (live charts) are always served (docs/deploy.md).\n"
       "Exit: 0 after SIGINT/SIGTERM, 1 if it cannot start (e.g. port in use), 2 on bad flags.");
   try {
     cli.parse(argc, argv);

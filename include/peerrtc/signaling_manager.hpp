@@ -12,6 +12,8 @@
 // begun. The filter runs on the network thread and must be fast; calls made from it run inline,
 // and shutdown() from it throws std::logic_error (it would wait for itself).
 #pragma once
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -58,6 +60,38 @@ struct FilterResult {
   static FilterResult replace(std::string data) { return {Action::Replace, std::move(data), {}}; }
 };
 
+// A fixed-bucket histogram of durations, kept by the network thread without a lock or an
+// allocation (observe() is a few compares and adds) and copied out by stats(). bounds_ns are
+// the buckets' upper bounds (inclusive, ascending, in nanoseconds); counts[i] is the number of
+// samples in bucket i alone (not cumulative): bounds_ns[i-1] < v <= bounds_ns[i], and
+// counts[N] those above the last bound (Prometheus' +Inf bucket). GET /metrics turns them
+// into Prometheus histograms (in seconds, cumulative), GET /stats shows them as they are.
+template <size_t N>
+struct DurationHistogram {
+  std::array<uint64_t, N> bounds_ns{};
+  std::array<uint64_t, N + 1> counts{};
+  uint64_t count = 0;
+  uint64_t sum_ns = 0;
+  void observe(uint64_t ns) {
+    size_t i = 0;
+    while (i < N && ns > bounds_ns[i]) ++i;
+    ++counts[i];
+    ++count;
+    sum_ns += ns;
+  }
+};
+
+// Relay latency: from a peer's message handed up by its SCTP association to the fan-out's
+// last send handed to the receivers' SCTP associations (participants' queues): 1 us .. 100 ms.
+inline constexpr std::array<uint64_t, 16> kRelayLatencyBoundsNs{
+    1'000,     2'500,     5'000,     10'000,     25'000,     50'000,     100'000,    250'000,
+    500'000,   1'000'000, 2'500'000, 5'000'000, 10'000'000, 25'000'000, 50'000'000, 100'000'000};
+// Handshake time: from the offer accepted (the answer made) to the peer's `peerrtc` channel
+// open (the peer joined: ICE, DTLS, SCTP and DCEP done): 5 ms .. 30 s.
+inline constexpr std::array<uint64_t, 12> kHandshakeBoundsNs{
+    5'000'000,   10'000'000,  25'000'000,    50'000'000,    100'000'000,   250'000'000,
+    500'000'000, 1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000, 30'000'000'000};
+
 struct Stats {
   size_t rooms = 0, peers = 0, pending = 0;
   uint64_t messages_relayed = 0;   // frames received from peers and relayed (not the dropped or refused)
@@ -76,10 +110,15 @@ struct Stats {
   uint64_t tcp_accepted = 0, tcp_refused = 0, tcp_closed_no_stun = 0, tcp_closed_bad_frame = 0;
   uint64_t tcp_frames_in = 0, tcp_frames_out = 0, tcp_dropped_send = 0;
   size_t tcp_open = 0;
+  // One sample per relayed message (count == messages_relayed) and per peer joined.
+  DurationHistogram<kRelayLatencyBoundsNs.size()> relay_latency{kRelayLatencyBoundsNs};
+  DurationHistogram<kHandshakeBoundsNs.size()> handshake{kHandshakeBoundsNs};
 };
 
-// Stats as JSON (GET /stats, the Python module): every counter under its field's name, and
-// the ICE-TCP ones in an object "ice_tcp".
+// Stats as JSON (GET /stats, the Python module): every counter under its field's name, the
+// ICE-TCP ones in an object "ice_tcp", and the histograms as {"le_us": [upper bounds in
+// microseconds], "counts": [per bucket, not cumulative; one more than le_us: the last is
+// above the last bound], "count", "sum_us"} under "relay_latency" and "handshake".
 json to_json(const Stats& s);
 
 class Participant;

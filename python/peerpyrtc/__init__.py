@@ -213,8 +213,9 @@ class SignalingManager:
         """The ``GET /config`` body: ICE servers for clients (TURN credentials minted per call)."""
         return json.loads(self._core.ice_config(peer_id))
 
-    def stats(self) -> Dict[str, int]:
-        """Counters: rooms, peers, messages_relayed, deliveries, drops, hook_events, hook_dropped."""
+    def stats(self) -> Dict[str, Any]:
+        """Counters: rooms, peers, messages_relayed, deliveries, drops, hook_events, hook_dropped;
+        ICE-TCP counters under "ice_tcp"; histograms under "relay_latency" and "handshake"."""
         return json.loads(self._core.stats())
 
     @property

@@ -8,6 +8,7 @@
 
 #include "common/log.hpp"
 #include "server/api.hpp"
+#include "server/metrics.hpp"
 
 namespace peerrtc::server {
 
@@ -145,6 +146,7 @@ Options resolve(Options o) {
   fs::path root = o.static_root.empty() ? fs::path(".") : fs::path(o.static_root);
   if (o.client_dir.empty()) o.client_dir = (root / "clients" / "js").string();
   if (o.examples_dir.empty()) o.examples_dir = (root / "examples" / "web").string();
+  if (o.dashboard_dir.empty()) o.dashboard_dir = (root / "clients" / "dashboard").string();
   return o;
 }
 
@@ -285,6 +287,7 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
     });
   });
 
+  install_metrics(http, manager, o.dashboard_dir, started);  // GET /metrics, /dashboard/
   install_api(http, manager, o.api_key, router);
 
   // The JS client.
@@ -306,7 +309,7 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
                              {"endpoints",
                               {"POST /offer", "POST /candidate", "POST /leave", "GET /rooms",
                                "GET /rooms/peers?room=R", "GET /config", "GET /health", "GET /stats",
-                               "GET /peerrtc-client.js", "/api/ (with --api-key)"}}});
+                               "GET /metrics", "GET /dashboard/", "GET /peerrtc-client.js", "/api/ (with --api-key)"}}});
     });
   }
 }

@@ -7,8 +7,9 @@
 //   app.stop(); manager.shutdown();
 //
 // Routes (docs/protocol.md): POST /offer /candidate /leave (SignalingManager::handle),
-// GET /rooms, /rooms/peers?room=R, /config, /health, /stats; the server API under /api/
-// (api.hpp, with Options::api_key). Static: /peerrtc-client.js and
+// GET /rooms, /rooms/peers?room=R, /config, /health, /stats, /metrics (server/metrics.hpp); the
+// server API under /api/ (api.hpp, with Options::api_key). Static:
+// the dashboard at /dashboard/ from <static_root>/clients/dashboard; /peerrtc-client.js and
 // /peerrtc-client.d.ts from <static_root>/clients/js; in examples mode the web examples from
 // <static_root>/examples/web (chat at /, whiteboard at /whiteboard/, echo at /echo/) and the echo
 // hook (a message in a room whose name starts with `echo_room_prefix` is sent back to its
@@ -60,6 +61,7 @@ struct Options {
   std::string static_root;
   std::string client_dir;    // empty = <static_root>/clients/js
   std::string examples_dir;  // empty = <static_root>/examples/web
+  std::string dashboard_dir;  // empty = <static_root>/clients/dashboard (GET /dashboard/, always served)
   bool examples = true;      // serve the web examples and install the echo hook
   std::string echo_room_prefix = "echo";
   size_t max_body_bytes = 64 * 1024;  // signaling bodies are a few KiB; larger ones get 413

@@ -1,5 +1,7 @@
 #include "signaling/relay.hpp"
 
+#include <utility>
+
 #include "common/log.hpp"
 #include "signaling/frames.hpp"
 
@@ -370,18 +372,21 @@ bool Relay::relay(Room& room, const std::string& room_name, const std::string& s
 }
 
 void Relay::on_message(PeerId id, uint16_t stream, bool binary, ByteView data) {
+  // One clock read on arrival (also the rate limits' time) and one after the fan-out: the
+  // relay latency histogram costs no more than that, a few compares and adds.
+  const auto received = Clock::now();
   if (depth_ > 0) {
     // Only a resumed sender reads, and resuming waits for the turn's end; should a read happen
     // inside a turn all the same, its bytes are copied and relayed after it, in order.
-    run_or_defer([this, id, stream, binary, copy = Bytes(data.begin(), data.end())] {
-      handle_message(id, stream, binary, copy);
+    run_or_defer([this, id, stream, binary, received, copy = Bytes(data.begin(), data.end())] {
+      handle_message(id, stream, binary, copy, received);
     });
     return;
   }
-  handle_message(id, stream, binary, data);
+  handle_message(id, stream, binary, data, received);
 }
 
-void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView data) {
+void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView data, Clock::time_point received) {
   Turn t(*this);
   auto ref = registry_.by_engine(id);
   if (!ref) return;
@@ -403,7 +408,7 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
     return tell_sender(me, "too_large", "message of " + std::to_string(frame->payload.size()) +
                                             " bytes exceeds the maximum of " + std::to_string(kMaxPayload));
   }
-  const auto now = Clock::now();
+  const auto now = received;
   if (!me.message_rate.take(1, now) || !me.byte_rate.take(static_cast<double>(data.size()), now)) {
     ++counters_.dropped_rate_limited;
     if (now - me.last_rate_error > std::chrono::seconds(1)) {
@@ -441,6 +446,8 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
   // A direct message to nobody is refused (unknown_peer): not relayed, not seen by the hooks.
   if (!relay(*room, ref->room, ref->name, payload, binary, frame->to, &me, nullptr)) return;
   ++counters_.messages_relayed;
+  counters_.relay_latency.observe(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - received).count()));
   if (!frame->to) remember(ref->room, ref->name, payload, binary);
   if (hooks_.wants_relayed())
     hooks_.relayed(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to)});
@@ -476,6 +483,9 @@ void Relay::on_channel_open(PeerId id, uint16_t stream, const std::string& label
       return;
     }
     ref->member->stream = stream;
+    if (auto offered = std::exchange(ref->member->offered_at, std::nullopt))
+      counters_.handshake.observe(static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - *offered).count()));
     const bool reconnect = ref->member->joined;  // a re-offer replaced a joined session
     member_joined(ref->room, ref->name, reconnect);
   });

@@ -134,7 +134,8 @@ class Relay {
     }
   }
   void run_deferred();
-  void handle_message(PeerId id, uint16_t stream, bool binary, ByteView data);
+  // `received`: when the SCTP association handed the message up (Stats::relay_latency).
+  void handle_message(PeerId id, uint16_t stream, bool binary, ByteView data, Clock::time_point received);
 
   // False when a direct message's recipient is not in the room (the sender is told).
   bool relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,

@@ -36,6 +36,8 @@ struct Member {
   TokenBucket message_rate, byte_rate;
   Clock::time_point last_rate_error{};
   std::shared_ptr<ParticipantInbox> inbox;  // participants only
+  // When its current session's offer was accepted, until its channel opens (Stats::handshake).
+  std::optional<Clock::time_point> offered_at;
   bool is_participant() const { return engine_id == 0; }
 };
 

@@ -174,6 +174,7 @@ struct SignalingManager::Impl : signaling::PeerLink {
     } else {
       member_token = registry.add_peer(room, peer_id, id).token;
     }
+    if (auto* m = registry.find(room, peer_id)) m->offered_at = signaling::Clock::now();  // Stats::handshake
     return json{{"sdp", accepted->answer}, {"type", "answer"},       {"peer_id", peer_id},
                 {"room", room},            {"token", member_token}, {"max_message_size", kMaxPayload}};
   }
@@ -451,6 +452,15 @@ json SignalingManager::ice_config(const std::string& peer_id) const {
   return signaling::ice_config_body(impl_->cfg, user, now);
 }
 
+namespace {
+template <size_t N>
+json histogram_json(const DurationHistogram<N>& h) {
+  json le = json::array();
+  for (uint64_t b : h.bounds_ns) le.push_back(static_cast<double>(b) / 1000.0);
+  return json{{"le_us", le}, {"counts", h.counts}, {"count", h.count}, {"sum_us", static_cast<double>(h.sum_ns) / 1000.0}};
+}
+}  // namespace
+
 json to_json(const Stats& s) {
   return json{{"rooms", s.rooms},
               {"peers", s.peers},
@@ -480,7 +490,9 @@ json to_json(const Stats& s) {
                                {"closed_bad_frame", s.tcp_closed_bad_frame},
                                {"frames_in", s.tcp_frames_in},
                                {"frames_out", s.tcp_frames_out},
-                               {"dropped_send", s.tcp_dropped_send}}}};
+                               {"dropped_send", s.tcp_dropped_send}}},
+              {"relay_latency", histogram_json(s.relay_latency)},
+              {"handshake", histogram_json(s.handshake)}};
 }
 
 // --- Participant --------------------------------------------------------------------------------

@@ -67,8 +67,12 @@ test('GET /health, /stats, /config, /rooms on an idle server', async () => {
     assert.equal(typeof s.json[k], 'number', `/stats.${k}`);
   }
   for (const [k, v] of Object.entries(s.json)) {
-    if (k === 'ice_tcp') continue;
+    if (['ice_tcp', 'relay_latency', 'handshake'].includes(k)) continue;
     assert.equal(typeof v, 'number', `/stats.${k}`);
+  }
+  for (const h of ['relay_latency', 'handshake']) {  // the histograms (tests/server/metrics.test.mjs)
+    assert.deepEqual(Object.keys(s.json[h]).sort(), ['count', 'counts', 'le_us', 'sum_us'], `/stats.${h}`);
+    assert.equal(s.json[h].counts.length, s.json[h].le_us.length + 1, `/stats.${h}`);
   }
   assert.deepEqual(Object.keys(s.json.ice_tcp).sort(), ['accepted', 'closed_bad_frame', 'closed_no_stun',
     'dropped_send', 'frames_in', 'frames_out', 'open', 'refused']);

@@ -345,6 +345,56 @@ TEST_F(RelayTest, MessageArrivingInsideATurnIsRelayedAfterIt) {
   EXPECT_EQ(count(a, "mc\ninner"), 1u);
 }
 
+// Stats::relay_latency: one sample per relayed message (not for the refused or dropped ones),
+// timed from the message's arrival, so a message deferred behind a turn counts its wait too.
+TEST_F(RelayTest, RelayLatencyHasOneSamplePerRelayedMessage) {
+  const PeerId a = add("r", "a"), b = add("r", "b"), c = add("r", "c");
+  for (int i = 0; i < 5; ++i) from(a, "hello " + std::to_string(i));
+  const std::string nobody = "dnobody\nx", bad = "x";
+  relay.on_message(a, 1, false, as_bytes(nobody));  // refused: unknown_peer
+  relay.on_message(a, 1, false, as_bytes(bad));     // dropped: bad_frame
+  relay.filter = [&](const Message& m) {
+    if (m.data == "outer") {
+      from(c, "inner");  // deferred behind this turn
+      std::this_thread::sleep_for(3ms);
+    }
+    return FilterResult::pass();
+  };
+  from(b, "outer");
+  relay.filter = nullptr;
+  const Stats& s = relay.counters();
+  EXPECT_EQ(s.messages_relayed, 7u);
+  EXPECT_EQ(s.relay_latency.count, s.messages_relayed);
+  uint64_t in_buckets = 0;
+  for (uint64_t n : s.relay_latency.counts) in_buckets += n;
+  EXPECT_EQ(in_buckets, 7u);
+  // "outer" and "inner" both waited >= 3 ms: two samples above 2.5 ms.
+  uint64_t above = 0;
+  for (size_t i = 0; i < s.relay_latency.bounds_ns.size(); ++i)
+    if (s.relay_latency.bounds_ns[i] > 2'500'000) above += s.relay_latency.counts[i];
+  above += s.relay_latency.counts.back();
+  EXPECT_EQ(above, 2u);
+  EXPECT_GE(s.relay_latency.sum_ns, 6'000'000u);
+}
+
+// Stats::handshake: a sample when the channel of a session whose offer was accepted opens,
+// once (a second open of the channel counts nothing); participants and peers added without an
+// offer time count nothing.
+TEST_F(RelayTest, HandshakeIsTimedFromTheOfferToTheChannelOpen) {
+  add("r", "a");
+  EXPECT_EQ(relay.counters().handshake.count, 0u);
+  const PeerId id = next_id++;
+  registry.add_peer("r", "b", id).offered_at = Clock::now() - 120ms;
+  link.peers[id];
+  relay.on_channel_open(id, 1, "peerrtc");
+  relay.on_channel_open(id, 1, "peerrtc");  // ignored (its stream is set), and not timed again
+  const auto& h = relay.counters().handshake;
+  ASSERT_EQ(h.count, 1u);
+  EXPECT_GE(h.sum_ns, 120'000'000u);
+  EXPECT_LT(h.sum_ns, 10'000'000'000u);
+  EXPECT_EQ(h.counts[5], 1u) << "in (100 ms, 250 ms]";
+}
+
 // A direct message to a peer that is not in the room is refused: the sender is told, nothing is
 // counted as relayed or delivered, and the hooks never see it (an echo hook answered it before).
 TEST_F(RelayTest, DirectMessageToNobodyIsNotRelayedNorHooked) {

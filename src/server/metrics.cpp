@@ -1,0 +1,222 @@
+// See metrics.hpp.
+#include "server/metrics.hpp"
+
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_type.h>
+#include <prometheus/text_serializer.h>
+
+#include <limits>
+#include <map>
+#include <set>
+
+#include "common/log.hpp"
+
+namespace peerrtc::server {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+// One sample: the /stats JSON field it comes from ("ice_tcp.open" for a nested one) and the
+// label that tells it apart within its family (none when `label` is empty).
+struct Sample {
+  const char* field;
+  const char* label = "";
+  const char* value = "";
+};
+
+struct FamilySpec {
+  const char* name;
+  MetricType type;
+  const char* help;
+  std::vector<Sample> samples;
+};
+
+// Every field of to_json(Stats) but the histograms, each under one family (+ label).
+const std::vector<FamilySpec>& families() {
+  static const std::vector<FamilySpec> table = {
+      {"peerrtc_rooms", MetricType::Gauge, "Rooms open on this node.", {{"rooms"}}},
+      {"peerrtc_peers", MetricType::Gauge, "WebRTC peer connections held by this node (not server-side participants).",
+       {{"peers"}}},
+      {"peerrtc_pending_handshakes", MetricType::Gauge, "Peers whose offer was accepted and that are not connected yet.",
+       {{"pending"}}},
+      {"peerrtc_messages_relayed_total", MetricType::Counter,
+       "Messages received from peers and relayed to their room (not the dropped or refused ones).",
+       {{"messages_relayed"}}},
+      {"peerrtc_deliveries_total", MetricType::Counter, "Messages handed to a receiver (one per receiver).",
+       {{"deliveries"}}},
+      {"peerrtc_messages_dropped_total", MetricType::Counter,
+       "Messages dropped by the relay, by reason (send: a receiver's queue refused it).",
+       {{"dropped_too_large", "reason", "too_large"},
+        {"dropped_bad_frame", "reason", "bad_frame"},
+        {"dropped_filtered", "reason", "filtered"},
+        {"dropped_unknown_peer", "reason", "unknown_peer"},
+        {"dropped_send", "reason", "send"},
+        {"dropped_rate_limited", "reason", "rate_limited"}}},
+      {"peerrtc_wire_dropped_total", MetricType::Counter,
+       "Packets dropped below the relay, by layer: UDP datagrams from unknown addresses or ufrags, bad STUN "
+       "for a known peer, DTLS from unauthenticated addresses, bad DCEP or SCTP messages on unknown streams.",
+       {{"dropped_datagrams", "layer", "udp"},
+        {"dropped_stun", "layer", "stun"},
+        {"dropped_dtls", "layer", "dtls"},
+        {"dropped_sctp_messages", "layer", "sctp"}}},
+      {"peerrtc_datagrams_received_total", MetricType::Counter, "UDP datagrams received on the WebRTC port.",
+       {{"datagrams_in"}}},
+      {"peerrtc_datagrams_sent_total", MetricType::Counter, "UDP datagrams sent from the WebRTC port.",
+       {{"datagrams_out"}}},
+      {"peerrtc_senders_paused_total", MetricType::Counter, "Times a sender was paused for a slow receiver.",
+       {{"senders_paused"}}},
+      {"peerrtc_slow_receivers_disconnected_total", MetricType::Counter, "Receivers disconnected as too slow.",
+       {{"slow_receivers_disconnected"}}},
+      {"peerrtc_hook_events_total", MetricType::Counter, "Hook events run (on_message, on_peer_joined, on_peer_left).",
+       {{"hook_events"}}},
+      {"peerrtc_hook_events_dropped_total", MetricType::Counter,
+       "Hook events dropped because the hook queue was full.", {{"hook_dropped"}}},
+      {"peerrtc_ice_tcp_connections_accepted_total", MetricType::Counter, "ICE-TCP connections accepted.",
+       {{"ice_tcp.accepted"}}},
+      {"peerrtc_ice_tcp_connections_refused_total", MetricType::Counter,
+       "ICE-TCP connections refused at a limit.", {{"ice_tcp.refused"}}},
+      {"peerrtc_ice_tcp_connections_closed_total", MetricType::Counter,
+       "ICE-TCP connections closed by the server, by reason (no_stun: no valid STUN request in time; "
+       "bad_frame: a bad first frame).",
+       {{"ice_tcp.closed_no_stun", "reason", "no_stun"}, {"ice_tcp.closed_bad_frame", "reason", "bad_frame"}}},
+      {"peerrtc_ice_tcp_connections_open", MetricType::Gauge, "ICE-TCP connections open now.", {{"ice_tcp.open"}}},
+      {"peerrtc_ice_tcp_frames_received_total", MetricType::Counter, "RFC 4571 frames received over ICE-TCP.",
+       {{"ice_tcp.frames_in"}}},
+      {"peerrtc_ice_tcp_frames_sent_total", MetricType::Counter, "RFC 4571 frames sent over ICE-TCP.",
+       {{"ice_tcp.frames_out"}}},
+      {"peerrtc_ice_tcp_frames_dropped_total", MetricType::Counter,
+       "ICE-TCP packets dropped at a full write queue.", {{"ice_tcp.dropped_send"}}},
+  };
+  return table;
+}
+
+// The histograms of to_json, exported from Stats directly (in seconds).
+const std::set<std::string>& histogram_fields() {
+  static const std::set<std::string> f = {"relay_latency", "handshake"};
+  return f;
+}
+
+// "ice_tcp.open" -> j["ice_tcp"]["open"]; nullptr if absent or not a number.
+const json* field(const json& j, const std::string& path) {
+  const json* cur = &j;
+  size_t start = 0;
+  for (;;) {
+    size_t dot = path.find('.', start);
+    auto it = cur->find(path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+    if (it == cur->end()) return nullptr;
+    cur = &*it;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return cur->is_number() ? cur : nullptr;
+}
+
+template <size_t N>
+MetricFamily histogram_family(const char* name, const char* help, const DurationHistogram<N>& h) {
+  ClientMetric m;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= N; ++i) {
+    cumulative += h.counts[i];
+    m.histogram.bucket.push_back(
+        {cumulative, i < N ? static_cast<double>(h.bounds_ns[i]) / 1e9 : std::numeric_limits<double>::infinity()});
+  }
+  // Copied from the network thread's counters in one go, so the +Inf bucket equals the count.
+  m.histogram.sample_count = h.count;
+  m.histogram.sample_sum = static_cast<double>(h.sum_ns) / 1e9;
+  return MetricFamily{name, help, MetricType::Histogram, {m}};
+}
+
+void collect_fields(const json& j, const std::string& prefix, std::vector<std::string>& out) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string path = prefix + it.key();
+    if (prefix.empty() && histogram_fields().count(path)) continue;
+    if (it->is_object())
+      collect_fields(*it, path + ".", out);
+    else
+      out.push_back(path);
+  }
+}
+
+}  // namespace
+
+std::vector<MetricFamily> metric_families(const Stats& s, double uptime_s) {
+  const json j = to_json(s);
+  std::vector<MetricFamily> out;
+  for (const auto& spec : families()) {
+    MetricFamily fam{spec.name, spec.help, spec.type, {}};
+    for (const auto& sample : spec.samples) {
+      const json* v = field(j, sample.field);
+      if (!v) {  // the table names a field to_json no longer has: a bug, but never a failed scrape
+        log().error("metrics: /stats has no numeric field {}", sample.field);
+        continue;
+      }
+      ClientMetric m;
+      if (*sample.label) m.label.push_back({sample.label, sample.value});
+      (spec.type == MetricType::Gauge ? m.gauge.value : m.counter.value) = v->get<double>();
+      fam.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(fam));
+  }
+  ClientMetric up;
+  up.gauge.value = uptime_s;
+  out.push_back(MetricFamily{"peerrtc_uptime_seconds", "Seconds since the server started.", MetricType::Gauge, {up}});
+  out.push_back(histogram_family(
+      "peerrtc_relay_latency_seconds",
+      "Time inside the server from a peer's message received (handed up by SCTP) to the last receiver's send "
+      "(handed to its SCTP association), per relayed message.",
+      s.relay_latency));
+  out.push_back(histogram_family("peerrtc_handshake_duration_seconds",
+                                 "Time from an offer accepted (answer made) to the peer's data channel open.",
+                                 s.handshake));
+  return out;
+}
+
+std::vector<std::string> unexported_stats_fields() {
+  std::vector<std::string> all;
+  collect_fields(to_json(Stats{}), "", all);
+  std::set<std::string> exported;
+  for (const auto& spec : families())
+    for (const auto& sample : spec.samples) exported.insert(sample.field);
+  std::vector<std::string> missing;
+  for (auto& f : all)
+    if (!exported.count(f)) missing.push_back(f);
+  return missing;
+}
+
+std::string metrics_text(const Stats& s, double uptime_s) {
+  return prometheus::TextSerializer().Serialize(metric_families(s, uptime_s));
+}
+
+std::vector<MetricFamily> StatsCollector::Collect() const {
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count();
+  return metric_families(manager_.stats(), static_cast<double>(ms) / 1000.0);
+}
+
+void install_metrics(http::Server& http, const SignalingManager& manager, const std::string& dashboard_dir,
+                     std::chrono::steady_clock::time_point started) {
+  auto collector = std::make_shared<StatsCollector>(manager, started);
+  auto metrics = [collector](const http::Request&) {
+    try {
+      http::Response r;
+      r.status = 200;
+      r.content_type = kMetricsContentType;
+      r.body = prometheus::TextSerializer().Serialize(collector->Collect());
+      r.headers["Cache-Control"] = "no-store";
+      return r;
+    } catch (const ApiError& e) {  // the network thread did not answer in time, or stopping
+      return http::Response::error(e.status(), e.what());
+    } catch (const std::exception& e) {
+      log().error("server: metrics failed: {}", e.what());
+      return http::Response::error(500, std::string("internal error: ") + e.what());
+    }
+  };
+  http.route("GET", "/metrics", metrics);
+  http.route("HEAD", "/metrics", metrics);
+  http.serve_static("/dashboard", dashboard_dir);
+}
+
+}  // namespace peerrtc::server
