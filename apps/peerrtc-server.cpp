@@ -5,8 +5,9 @@
 //   peerrtc-server --host 0.0.0.0 --port 8080 --public-ip 203.0.113.7
 //
 // Every flag has an environment variable (PEERRTC_HOST, PEERRTC_PORT, ...; see --help).
-// Exit codes: 0 after SIGINT/SIGTERM (every peer is told), 1 if it cannot start (port in use),
-// 2 on bad flags.
+// With --redis URL the process is a node of a cluster (src/cluster, docs/architecture.md).
+// Exit codes: 0 after SIGINT/SIGTERM (every peer is told), 1 if it cannot start (port in use,
+// Redis unreachable), 2 on bad flags.
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <boost/asio/ip/address.hpp>
@@ -22,6 +23,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include "cluster/node.hpp"
+#include "cluster/redis.hpp"
 #include "common/log.hpp"
 #include "peerrtc/peerrtc.hpp"
 #include "server/app.hpp"
@@ -189,6 +192,39 @@ int main(int argc, char** argv) {
       ->envname("PEERRTC_TCP_STUN_TIMEOUT_MS")->check(CLI::Range(100LL, 600LL * 1000))->capture_default_str();
   cli.add_option("--hook-queue", config.hook_queue_capacity, "backend hook queue capacity (oldest dropped beyond)")
       ->envname("PEERRTC_HOOK_QUEUE")->check(CLI::PositiveNumber)->capture_default_str();
+  // Cluster mode (docs/deploy.md, "A cluster of nodes").
+  std::string redis_url, redis_prefix = "peerrtc:", node_id, advertise_url;
+  long long node_ttl_ms = 3000;
+  auto* redis_opt =
+      cli.add_option("--redis", redis_url,
+                     "Redis URL redis://HOST[:PORT][/DB] (or redis://:PASSWORD@HOST...): this process becomes a node of "
+                     "a cluster; rooms are placed on the least-loaded node and any node forwards requests to the room's")
+          ->envname("PEERRTC_REDIS")
+          ->check(CLI::Validator(
+              [](std::string& s) {
+                auto u = peerrtc::cluster::parse_redis_url(s);
+                return u ? std::string() : u.error;
+              },
+              "URL"));
+  cli.add_option("--redis-prefix", redis_prefix, "prefix of every Redis key of the cluster")
+      ->envname("PEERRTC_REDIS_PREFIX")->check(not_empty)->capture_default_str()->needs(redis_opt);
+  cli.add_option("--node-id", node_id, "this node's id in the cluster (default: random)")
+      ->envname("PEERRTC_NODE_ID")
+      ->check(CLI::Validator([](std::string& s) { return peerrtc::cluster::check_node_id(s); }, "ID"))
+      ->needs(redis_opt);
+  cli.add_option("--advertise-url", advertise_url,
+                 "http://HOST:PORT other nodes use to reach this one (default: http://<host>:<port>, with 0.0.0.0 "
+                 "as 127.0.0.1: fine on one machine only)")
+      ->envname("PEERRTC_ADVERTISE_URL")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            return peerrtc::cluster::parse_http_url(s) ? std::string() : "not an http://HOST:PORT URL: " + s;
+          },
+          "URL"))
+      ->needs(redis_opt);
+  cli.add_option("--node-ttl-ms", node_ttl_ms,
+                 "a node silent this long is dead and its rooms are freed (heartbeat every third of it)")
+      ->envname("PEERRTC_NODE_TTL_MS")->check(CLI::Range(300LL, 600LL * 1000))->capture_default_str()->needs(redis_opt);
 
   std::string api_key;
   cli.add_option("--api-key", api_key,
@@ -213,7 +249,8 @@ int main(int argc, char** argv) {
       "Clients on networks that let nothing through but a TURN relay (e.g. only TLS on port 443) need\n"
       "--turn-url with --turn-secret; docs/deploy.md has the ports, NAT and a coturn set-up.\n"
       "GET /metrics (Prometheus) and /dashboard/ (live charts) are always served (docs/deploy.md).\n"
-      "Exit: 0 after SIGINT/SIGTERM, 1 if it cannot start (e.g. port in use), 2 on bad flags.");
+      "With --redis, processes sharing a Redis form a cluster: any node answers any request (docs/deploy.md).\n"
+      "Exit: 0 after SIGINT/SIGTERM, 1 if it cannot start (e.g. port in use, Redis unreachable), 2 on bad flags.");
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -255,7 +292,23 @@ int main(int argc, char** argv) {
   const bool shared_port = udp_port < 0 || (udp_port == port && port != 0);
   config.ice_tcp_handoff = config.ice_tcp && shared_port;
 
+  // Cluster mode: Redis must answer before anything else starts.
+  std::unique_ptr<peerrtc::cluster::Redis> redis;
+  std::shared_ptr<peerrtc::cluster::DeferredRouter> router;
+  if (!redis_url.empty()) {
+    redis = std::make_unique<peerrtc::cluster::Redis>(*peerrtc::cluster::parse_redis_url(redis_url).url);
+    if (auto err = redis->start(std::chrono::milliseconds(3000)); !err.empty()) {
+      std::cerr << "peerrtc-server: cannot start the cluster node: " << err << std::endl;
+      redis->stop();
+      return 1;
+    }
+    router = std::make_shared<peerrtc::cluster::DeferredRouter>();
+  }
+
   peerrtc::server::Options options;
+  options.router = router;
+  // A node's HTTP threads may wait for another node (forwarding): a few more of them.
+  if (router) options.http_threads = 8;
   options.block_words = block_words;
   options.mask_words = mask_words;
   options.host = host;
@@ -298,6 +351,29 @@ int main(int argc, char** argv) {
   }
   const uint16_t http_port = app->port();
   const uint16_t udp = manager->udp_port();
+  std::unique_ptr<peerrtc::cluster::Node> node;
+  if (redis) {
+    peerrtc::cluster::NodeOptions no;
+    no.prefix = redis_prefix;
+    no.id = node_id;
+    no.advertise_url = advertise_url.empty() ? peerrtc::cluster::default_advertise_url(host, http_port) : advertise_url;
+    no.udp_port = udp;
+    no.ttl = std::chrono::milliseconds(node_ttl_ms);
+    try {
+      node = std::make_unique<peerrtc::cluster::Node>(*redis, *manager, no);
+      node->start();
+    } catch (const std::exception& e) {
+      std::cerr << "peerrtc-server: cannot join the cluster: " << e.what() << std::endl;
+      node.reset();
+      app->stop();
+      manager->shutdown();
+      app.reset();
+      manager.reset();
+      redis->stop();
+      return 1;
+    }
+    router->set(node->router());
+  }
   peerrtc::log().info("peerrtc-server: http://{}:{} (UDP {}), static root {}{}", host, http_port, udp,
                       options.static_root, options.examples ? "" : " (examples off)");
   if (!turn_urls.empty())
@@ -308,6 +384,7 @@ int main(int argc, char** argv) {
   if (!config.join_secret.empty()) peerrtc::log().info("peerrtc-server: offers need a join token");
   nlohmann::json ready{{"http", http_port}, {"udp", udp}, {"tcp", nullptr}};
   if (config.ice_tcp) ready["tcp"] = udp;  // ICE-TCP: the UDP port's number (shared with HTTP by default)
+  if (node) ready["node"] = node->id();
   std::cout << "READY " << ready.dump() << std::endl;
 
   const int sig = wait_for_signal(signals);
@@ -332,10 +409,16 @@ int main(int argc, char** argv) {
     }
   });
 
+  if (node) {
+    router->set(nullptr);
+    node->stop();        // out of the cluster: record deleted, room leases released
+  }
   app->stop();           // no new offers
   manager->shutdown();   // every peer is closed (SCTP ABORT + DTLS close_notify)
   app.reset();
+  node.reset();
   manager.reset();
+  if (redis) redis->stop();
   done = true;
   watchdog.join();
   peerrtc::log().info("peerrtc-server: stopped");

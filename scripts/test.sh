@@ -9,13 +9,14 @@
 #   6. the examples in headless Chromium (chat, whiteboard, echo, reconnect, terminal chat)
 #   7. faults and abuse: killed peers, churn, offer floods, rate limits, slow receivers, garbage
 #   7b. networks: clients in network namespaces with UDP dropped (ICE-TCP) or relay-only through
-#      a real coturn (TURN), next to ordinary UDP peers
+#      a real coturn (TURN), next to ordinary UDP peers; then the cluster: peerrtc-server
+#      nodes on a real redis-server (forwarding, SIGKILL failover, Redis restarted under load)
 #   7c. the Python module peerpyrtc (pytest, Debian's /usr/bin/python3): the Flask example with
 #      real wrtc peers, handlers, filter, participants, errors, interpreter exit
 #   7d. the installed C++ package: cmake --install into a temporary prefix, then the
 #      quick start built out of tree against find_package(peerrtc) and pkg-config
 #   8. the same code built with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/):
-#      ctest, engine interop, server and client suites again. (The browser and fault suites
+#      ctest, engine interop, server, client and cluster suites again. (The browser and fault suites
 #      assert RSS and timing, which ASan's shadow memory and quarantine distort; they run on
 #      the release build only.) PEERRTC_SKIP_SANITIZE=1 skips this stage locally.
 # Exits non-zero on the first failing stage.
@@ -45,6 +46,7 @@ node_suites() {  # label build-dir suite...
       browser) stage "${label}examples in Chromium" ;;
       fault) stage "${label}faults and abuse" ;;
       network) stage "${label}networks: UDP dropped (ICE-TCP), relay-only (TURN), in network namespaces" ;;
+      cluster) stage "${label}cluster: nodes on a real redis-server (forwarding, failover, Redis restarts)" ;;
     esac
     bash "tests/$s/run.sh"
   done
@@ -56,7 +58,7 @@ ctest --test-dir build --output-on-failure -j2 --timeout 300
 stage "fuzzers (libFuzzer, ${FUZZ_SECONDS:-5} s each)"
 ./scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
 
-node_suites "" build interop server client browser fault network
+node_suites "" build interop server client browser fault network cluster
 
 stage "Python module peerpyrtc (pytest)"
 bash tests/python/run.sh
@@ -81,7 +83,7 @@ if [[ "${PEERRTC_SKIP_SANITIZE:-0}" != "1" ]]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   stage "sanitizers: C++ tests"
   ctest --test-dir build-asan --output-on-failure -j2 --timeout 300
-  node_suites "sanitizers: " build-asan interop server client
+  node_suites "sanitizers: " build-asan interop server client cluster
 fi
 
 echo

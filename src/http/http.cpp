@@ -743,7 +743,8 @@ uint16_t Server::port() const { return impl_->bound_port.load(); }
 // Blocking client
 
 ClientResponse request(const std::string& host, uint16_t port, const std::string& method,
-                       const std::string& target, const std::string& body, std::chrono::milliseconds timeout) {
+                       const std::string& target, const std::string& body, std::chrono::milliseconds timeout,
+                       const std::map<std::string, std::string>& headers) {
   const std::string where = host + ":" + std::to_string(port);
   const std::string what = "http " + method + " " + where + target;
   asio::io_context ioc;
@@ -808,6 +809,7 @@ ClientResponse request(const std::string& host, uint16_t port, const std::string
   if (req.method() == bhttp::verb::unknown) req.method_string(method);
   req.set(bhttp::field::host, port == 80 ? host : where);
   req.set(bhttp::field::user_agent, "peerrtc");
+  for (const auto& [name, value] : headers) req.set(name, value);
   if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
   req.body() = body;
   req.keep_alive(false);

@@ -79,13 +79,15 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
-// Blocking client request (for the C++ client, tests and the benchmark).
+// Blocking client request (for the C++ client, tests, the benchmark and node-to-node forwarding
+// in a cluster). `headers` are added to the request (name: value).
 struct ClientResponse {
   int status = 0;
   std::string body;
 };
 ClientResponse request(const std::string& host, uint16_t port, const std::string& method,
                        const std::string& target, const std::string& body = {},
-                       std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                       const std::map<std::string, std::string>& headers = {});
 
 }  // namespace peerrtc::http

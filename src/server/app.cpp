@@ -253,6 +253,15 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
     });
   });
 
+  http.route("GET", "/cluster/nodes", [router](const http::Request& req) {
+    return guarded("cluster_nodes", [&] {
+      if (router) {
+        if (auto r = router->cluster_nodes(req)) return std::move(*r);
+      }
+      return http::Response::error(404, "not in a cluster (start peerrtc-server with --redis)");
+    });
+  });
+
   // ICE servers for clients, with TURN credentials minted for this request (for the peer named
   // by ?peer_id=, else a random id): never cached by the browser or a proxy.
   http.route("GET", "/config", [&manager](const http::Request& req) {

@@ -7,9 +7,10 @@
 //   app.stop(); manager.shutdown();
 //
 // Routes (docs/protocol.md): POST /offer /candidate /leave (SignalingManager::handle),
-// GET /rooms, /rooms/peers?room=R, /config, /health, /stats, /metrics (server/metrics.hpp); the
-// server API under /api/ (api.hpp, with Options::api_key). Static:
-// the dashboard at /dashboard/ from <static_root>/clients/dashboard; /peerrtc-client.js and
+// GET /rooms, /rooms/peers?room=R, /config, /health, /stats, /metrics (server/metrics.hpp),
+// /cluster/nodes (404 unless a router says otherwise); the server API under /api/ (api.hpp, with
+// Options::api_key). Static: the dashboard at /dashboard/ from
+// <static_root>/clients/dashboard; /peerrtc-client.js and
 // /peerrtc-client.d.ts from <static_root>/clients/js; in examples mode the web examples from
 // <static_root>/examples/web (chat at /, whiteboard at /whiteboard/, echo at /echo/) and the echo
 // hook (a message in a room whose name starts with `echo_room_prefix` is sent back to its
@@ -47,6 +48,8 @@ class RoomRouter {
   virtual std::optional<http::Response> room_peers(const std::string& /*room*/, const http::Request&) {
     return std::nullopt;
   }
+  // GET /cluster/nodes: {"nodes": [...]}; nullopt: 404 (not in a cluster).
+  virtual std::optional<http::Response> cluster_nodes(const http::Request&) { return std::nullopt; }
 };
 
 // `local()`, unless `router` (may be null) takes the request for `room`.

@@ -133,6 +133,22 @@ TEST(Http, GetAndPostJsonEcho) {
   EXPECT_EQ(pj["ct"], "application/json");
 }
 
+// The client's extra headers (node-to-node forwarding in a cluster) reach the handler, with
+// lower-case names.
+TEST(HttpClient, SendsExtraHeaders) {
+  http::Server s(loopback_config());
+  s.route("GET", "/h", [](const http::Request& req) {
+    auto it = req.headers.find("x-peerrtc-forwarded");
+    return http::Response::json(200, json{{"fwd", it == req.headers.end() ? "" : it->second}}.dump());
+  });
+  s.start();
+  auto r = http::request("127.0.0.1", s.port(), "GET", "/h", {}, std::chrono::seconds(5),
+                         {{"X-PeerRTC-Forwarded", "node-7"}});
+  EXPECT_EQ(json::parse(r.body)["fwd"], "node-7");
+  r = http::request("127.0.0.1", s.port(), "GET", "/h");
+  EXPECT_EQ(json::parse(r.body)["fwd"], "");
+}
+
 TEST(Http, NotFoundAndMethodNotAllowed) {
   http::Server s(loopback_config());
   add_echo_routes(s);

@@ -1,0 +1,470 @@
+// See redis.hpp. hiredis (0.14) is not thread-safe: every hiredis call happens on the Redis
+// thread, which runs `ioc`. The Asio adapter below is what hiredis' own adapters (libevent,
+// libuv, ...) are for those loops: hiredis says when it wants to read or write the socket
+// (addRead/delRead/addWrite/delWrite), the adapter waits for readiness with
+// posix::stream_descriptor::async_wait and calls redisAsyncHandleRead/Write back.
+#include "cluster/redis.hpp"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <charconv>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "common/log.hpp"
+
+namespace peerrtc::cluster {
+
+namespace asio = boost::asio;
+
+// ---------------------------------------------------------------------------------------------
+// URL
+
+namespace {
+bool parse_uint(std::string_view s, unsigned long max, unsigned long& out) {
+  if (s.empty() || s.size() > 10) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size() && out <= max;
+}
+}  // namespace
+
+std::string RedisUrl::to_string() const {
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::string auth = password.empty() ? "" : (username.empty() ? ":***@" : username + ":***@");
+  return "redis://" + auth + h + ":" + std::to_string(port) + "/" + std::to_string(db);
+}
+
+ParsedRedisUrl parse_redis_url(std::string_view text) {
+  ParsedRedisUrl out;
+  auto fail = [&](const std::string& why) {
+    out.error = "bad Redis URL '" + std::string(text) + "': " + why +
+                " (expected redis://HOST[:PORT][/DB], e.g. redis://127.0.0.1:6379/0)";
+    return out;
+  };
+  constexpr std::string_view scheme = "redis://";
+  if (text.substr(0, 8) == "rediss:/") return fail("TLS (rediss://) is not supported");
+  if (text.substr(0, scheme.size()) != scheme) return fail("it must start with redis://");
+  std::string_view rest = text.substr(scheme.size());
+  if (rest.find_first_of("?#") != std::string_view::npos) return fail("query strings and fragments are not supported");
+  RedisUrl url;
+  size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  if (slash != std::string_view::npos) {
+    std::string_view db = rest.substr(slash + 1);
+    if (!db.empty()) {
+      unsigned long n = 0;
+      if (!parse_uint(db, 1u << 20, n)) return fail("the database '" + std::string(db) + "' is not a number");
+      url.db = static_cast<int>(n);
+    }
+  }
+  size_t at = authority.rfind('@');
+  if (at != std::string_view::npos) {
+    std::string_view userinfo = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+    size_t colon = userinfo.find(':');
+    if (colon == std::string_view::npos) return fail("credentials must be USER:PASSWORD@ or :PASSWORD@");
+    url.username = std::string(userinfo.substr(0, colon));
+    url.password = std::string(userinfo.substr(colon + 1));
+    if (url.password.empty()) return fail("the password is empty");
+  }
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return fail("unclosed '[' in the host");
+    url.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return fail("junk after the host");
+      port = after.substr(1);
+      if (port.empty()) return fail("the port is empty");
+    }
+  } else {
+    size_t colon = authority.find(':');
+    url.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port = authority.substr(colon + 1);
+      if (port.empty()) return fail("the port is empty");
+    }
+  }
+  if (url.host.empty()) return fail("the host is empty");
+  if (!port.empty()) {
+    unsigned long n = 0;
+    if (!parse_uint(port, 65535, n) || n == 0) return fail("the port '" + std::string(port) + "' is not 1..65535");
+    url.port = static_cast<uint16_t>(n);
+  }
+  out.url = std::move(url);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+namespace {
+
+Reply convert(const redisReply* r) {
+  Reply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+      out.type = Reply::Type::String;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = Reply::Type::Status;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = Reply::Type::Error;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = Reply::Type::Integer;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = Reply::Type::Array;
+      out.elements.reserve(r->elements);
+      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
+      break;
+    default:
+      out.type = Reply::Type::Nil;
+  }
+  return out;
+}
+
+constexpr auto kConnectTimeout = std::chrono::milliseconds(2000);
+constexpr auto kBackoffMin = std::chrono::milliseconds(100);
+constexpr auto kBackoffMax = std::chrono::milliseconds(2000);
+
+}  // namespace
+
+struct Redis::Impl {
+  explicit Impl(RedisUrl u) : url(std::move(u)), work(asio::make_work_guard(ioc)), retry(ioc), connect_timer(ioc) {}
+
+  // What hiredis' ev.data points at: the socket's readiness waits. Shared with the pending
+  // handlers, so a handler that runs after cleanup finds `alive` false and does nothing.
+  struct Watch {
+    Watch(asio::io_context& ioc, int fd, redisAsyncContext* a) : sd(ioc, fd), ac(a) {}
+    asio::posix::stream_descriptor sd;
+    redisAsyncContext* ac;
+    bool alive = true, reading = false, writing = false, read_armed = false, write_armed = false;
+  };
+
+  RedisUrl url;
+  asio::io_context ioc;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::thread thread;  // assigned in start(), before any other thread can call in
+  asio::steady_timer retry, connect_timer;
+  std::vector<std::function<void()>> connect_hooks;
+
+  // Redis thread only:
+  redisAsyncContext* ac = nullptr;
+  std::shared_ptr<Watch> watch;
+  std::chrono::milliseconds backoff = kBackoffMin;
+  bool ever_connected = false;
+  bool down_logged = false;
+  std::chrono::steady_clock::time_point down_since;
+  std::string last_error;
+
+  std::atomic<bool> is_connected{false};
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> started{false};
+
+  // start(): the outcome of the first attempt.
+  std::mutex m;
+  std::condition_variable cv;
+  bool first_done = false;
+  std::string first_error;
+
+  // --- adapter ------------------------------------------------------------------------------
+  static void arm_read(const std::shared_ptr<Watch>& w) {
+    if (!w->alive || !w->reading || w->read_armed) return;
+    w->read_armed = true;
+    w->sd.async_wait(asio::posix::stream_descriptor::wait_read, [w](const boost::system::error_code& ec) {
+      w->read_armed = false;
+      if (ec || !w->alive || !w->reading) return;
+      redisAsyncHandleRead(w->ac);  // may free the context (cleanup sets alive = false)
+      arm_read(w);
+    });
+  }
+  static void arm_write(const std::shared_ptr<Watch>& w) {
+    if (!w->alive || !w->writing || w->write_armed) return;
+    w->write_armed = true;
+    w->sd.async_wait(asio::posix::stream_descriptor::wait_write, [w](const boost::system::error_code& ec) {
+      w->write_armed = false;
+      if (ec || !w->alive || !w->writing) return;
+      redisAsyncHandleWrite(w->ac);
+      arm_write(w);
+    });
+  }
+  static Impl* of(const redisAsyncContext* a) { return static_cast<Impl*>(a->data); }
+  static void add_read(void* p) {
+    auto* self = static_cast<Impl*>(p);
+    if (!self->watch) return;
+    self->watch->reading = true;
+    arm_read(self->watch);
+  }
+  static void del_read(void* p) {
+    auto* self = static_cast<Impl*>(p);
+    if (self->watch) self->watch->reading = false;
+  }
+  static void add_write(void* p) {
+    auto* self = static_cast<Impl*>(p);
+    if (!self->watch) return;
+    self->watch->writing = true;
+    arm_write(self->watch);
+  }
+  static void del_write(void* p) {
+    auto* self = static_cast<Impl*>(p);
+    if (self->watch) self->watch->writing = false;
+  }
+  static void cleanup(void* p) {
+    auto* self = static_cast<Impl*>(p);
+    if (!self->watch) return;
+    auto w = std::move(self->watch);
+    w->alive = false;
+    boost::system::error_code ignored;
+    w->sd.cancel(ignored);
+    w->sd.release();  // hiredis closes the descriptor itself
+  }
+
+  // --- connection ---------------------------------------------------------------------------
+  void finish_first(const std::string& error) {
+    std::lock_guard lock(m);
+    if (first_done) return;
+    first_done = true;
+    first_error = error;
+    cv.notify_all();
+  }
+
+  void connect() {
+    if (stopping) return;
+    redisAsyncContext* a = redisAsyncConnect(url.host.c_str(), url.port);
+    if (!a || a->err) {
+      std::string why = a ? a->errstr : "out of memory";
+      if (a) redisAsyncFree(a);
+      failed("cannot connect to " + url.to_string() + ": " + why);
+      return;
+    }
+    ac = a;
+    a->data = this;
+    watch = std::make_shared<Watch>(ioc, a->c.fd, a);
+    a->ev.data = this;
+    a->ev.addRead = add_read;
+    a->ev.delRead = del_read;
+    a->ev.addWrite = add_write;
+    a->ev.delWrite = del_write;
+    a->ev.cleanup = cleanup;
+    redisAsyncSetDisconnectCallback(a, on_disconnect);
+    redisAsyncSetConnectCallback(a, on_connected);  // after the adapter: it waits for writability
+    connect_timer.expires_after(kConnectTimeout);
+    connect_timer.async_wait([this, a](const boost::system::error_code& ec) {
+      if (ec || ac != a || is_connected) return;
+      ac = nullptr;
+      redisAsyncFree(a);  // not connected: no disconnect callback
+      failed("cannot connect to " + url.to_string() + ": timed out after " +
+             std::to_string(kConnectTimeout.count()) + " ms");
+    });
+  }
+
+  void failed(const std::string& why) {
+    last_error = why;
+    finish_first(why);
+    if (!down_logged && ever_connected) {
+      log().warn("redis: {}; retrying in the background", why);
+      down_logged = true;
+    } else {
+      log().debug("redis: {}", why);
+    }
+    schedule_reconnect();
+  }
+
+  void schedule_reconnect() {
+    if (stopping) return;
+    retry.expires_after(backoff);
+    backoff = std::min(backoff * 2, kBackoffMax);
+    retry.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) connect();
+    });
+  }
+
+  static void on_connected(const redisAsyncContext* a, int status) {
+    Impl* self = of(a);
+    self->connect_timer.cancel();
+    if (status != REDIS_OK) {
+      self->ac = nullptr;  // hiredis frees it after this callback
+      std::string why = a->errstr;
+      asio::post(self->ioc, [self, why] { self->failed("cannot connect to " + self->url.to_string() + ": " + why); });
+      return;
+    }
+    auto* ctx = const_cast<redisAsyncContext*>(a);
+    if (!self->url.password.empty()) {
+      std::vector<std::string> auth{"AUTH"};
+      if (!self->url.username.empty()) auth.push_back(self->url.username);
+      auth.push_back(self->url.password);
+      self->send(ctx, std::move(auth), [](const Reply& r) {
+        if (!r.ok()) log().error("redis: AUTH failed: {}", r.str);
+      });
+    }
+    if (self->url.db != 0) {
+      self->send(ctx, {"SELECT", std::to_string(self->url.db)}, [db = self->url.db](const Reply& r) {
+        if (!r.ok()) log().error("redis: SELECT {} failed: {}", db, r.str);
+      });
+    }
+    self->is_connected = true;
+    self->backoff = kBackoffMin;
+    if (self->down_logged) {
+      auto s = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - self->down_since);
+      log().warn("redis: reconnected to {} after {} ms", self->url.to_string(), s.count());
+    } else if (!self->ever_connected) {
+      log().info("redis: connected to {}", self->url.to_string());
+    }
+    self->ever_connected = true;
+    self->down_logged = false;
+    self->finish_first("");
+    for (auto& fn : self->connect_hooks) {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        log().error("redis: on_connect hook failed: {}", e.what());
+      }
+    }
+  }
+
+  static void on_disconnect(const redisAsyncContext* a, int status) {
+    Impl* self = of(a);
+    if (self->ac == a) self->ac = nullptr;
+    self->is_connected = false;
+    if (self->stopping) return;
+    self->down_since = std::chrono::steady_clock::now();
+    std::string why = status == REDIS_OK ? "closed" : (a->errstr[0] ? a->errstr : "connection lost");
+    log().warn("redis: connection to {} lost ({}); reconnecting in the background", self->url.to_string(), why);
+    self->down_logged = true;
+    asio::post(self->ioc, [self] { self->schedule_reconnect(); });
+  }
+
+  // --- commands (Redis thread) --------------------------------------------------------------
+  static void on_reply(redisAsyncContext*, void* r, void* priv) {
+    std::unique_ptr<Callback> cb(static_cast<Callback*>(priv));
+    Reply reply = r ? convert(static_cast<redisReply*>(r)) : Reply::error("connection to Redis lost");
+    if (!*cb) return;
+    try {
+      (*cb)(reply);
+    } catch (const std::exception& e) {
+      log().error("redis: a reply callback threw: {}", e.what());
+    }
+  }
+
+  void send(redisAsyncContext* a, std::vector<std::string> argv, Callback cb) {
+    std::vector<const char*> ptrs;
+    std::vector<size_t> lens;
+    ptrs.reserve(argv.size());
+    lens.reserve(argv.size());
+    for (auto& s : argv) {
+      ptrs.push_back(s.data());
+      lens.push_back(s.size());
+    }
+    auto* holder = new Callback(std::move(cb));
+    if (redisAsyncCommandArgv(a, on_reply, holder, static_cast<int>(argv.size()), ptrs.data(), lens.data()) != REDIS_OK) {
+      std::unique_ptr<Callback> owned(holder);
+      if (*owned) (*owned)(Reply::error("Redis refused the command (connection closing)"));
+    }
+  }
+
+  void issue(std::vector<std::string> argv, Callback cb) {
+    if (!ac || !is_connected) {
+      if (cb) cb(Reply::error("not connected to Redis at " + url.to_string() + (last_error.empty() ? "" : " (" + last_error + ")")));
+      return;
+    }
+    send(ac, std::move(argv), std::move(cb));
+  }
+};
+
+Redis::Redis(RedisUrl url) : impl_(std::make_shared<Impl>(std::move(url))) {}
+
+Redis::~Redis() { stop(); }
+
+const RedisUrl& Redis::url() const { return impl_->url; }
+bool Redis::connected() const { return impl_->is_connected; }
+
+void Redis::on_connect(std::function<void()> fn) {
+  if (impl_->started) throw std::logic_error("cluster::Redis::on_connect after start()");
+  impl_->connect_hooks.push_back(std::move(fn));
+}
+
+std::string Redis::start(std::chrono::milliseconds timeout) {
+  Impl& im = *impl_;
+  if (im.started) throw std::logic_error("cluster::Redis::start called twice");
+  im.started = true;
+  im.thread = std::thread([&im] { im.ioc.run(); });
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  asio::post(im.ioc, [&im] { im.connect(); });
+  std::string error;
+  {
+    std::unique_lock lock(im.m);
+    if (!im.cv.wait_until(lock, deadline, [&] { return im.first_done; }))
+      return "cannot connect to " + im.url.to_string() + ": timed out after " + std::to_string(timeout.count()) + " ms";
+    error = im.first_error;
+  }
+  if (!error.empty()) return error;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  Reply pong = command_sync({"PING"}, std::max(left, std::chrono::milliseconds(100)));
+  if (!pong.ok()) return "Redis at " + im.url.to_string() + " does not answer PING: " + pong.str;
+  return "";
+}
+
+void Redis::stop() {
+  Impl& im = *impl_;
+  if (!im.started || im.stopping.exchange(true)) return;
+  asio::post(im.ioc, [&im] {
+    im.retry.cancel();
+    im.connect_timer.cancel();
+    if (im.ac) {
+      redisAsyncContext* a = im.ac;
+      im.ac = nullptr;
+      redisAsyncFree(a);  // pending callbacks get a null reply (connection lost)
+    }
+    im.is_connected = false;
+    im.work.reset();
+  });
+  if (im.thread.joinable()) {
+    if (std::this_thread::get_id() == im.thread.get_id()) {
+      im.thread.detach();
+    } else {
+      im.thread.join();
+    }
+  }
+}
+
+void Redis::command(std::vector<std::string> argv, Callback cb) {
+  Impl& im = *impl_;
+  if (argv.empty()) throw std::invalid_argument("cluster::Redis::command: empty command");
+  if (!im.started || im.stopping) {
+    if (cb) cb(Reply::error("the Redis client is not running"));
+    return;
+  }
+  asio::post(im.ioc, [&im, argv = std::move(argv), cb = std::move(cb)]() mutable { im.issue(std::move(argv), std::move(cb)); });
+}
+
+Reply Redis::command_sync(std::vector<std::string> argv, std::chrono::milliseconds timeout) {
+  if (impl_->started && std::this_thread::get_id() == impl_->thread.get_id())
+    throw std::logic_error("cluster::Redis::command_sync on the Redis thread would wait for itself");
+  auto p = std::make_shared<std::promise<Reply>>();
+  auto f = p->get_future();
+  const std::string name = argv.empty() ? "" : argv.front();
+  command(std::move(argv), [p](const Reply& r) { p->set_value(r); });
+  if (f.wait_for(timeout) != std::future_status::ready)
+    return Reply::error("Redis " + name + " timed out after " + std::to_string(timeout.count()) + " ms");
+  return f.get();
+}
+
+}  // namespace peerrtc::cluster

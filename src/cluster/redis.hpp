@@ -1,0 +1,94 @@
+// A Redis client for the cluster mode: hiredis' async API driven by a Boost.Asio io_context on
+// a thread of its own (never the WebRTC network thread).
+//
+//   auto url = peerrtc::cluster::parse_redis_url("redis://127.0.0.1:6379/0");   // Expected<RedisUrl>
+//   peerrtc::cluster::Redis redis(*url);
+//   if (auto err = redis.start(std::chrono::seconds(2)); !err.empty()) { ...unreachable... }
+//   redis.command({"SET", "k", "v"}, [](const Reply& r) { ... });       // callback on the Redis thread
+//   Reply r = redis.command_sync({"GET", "k"}, std::chrono::milliseconds(500));   // any other thread
+//
+// Thread safety: command() and command_sync() may be called from any thread (command_sync not
+// from the Redis thread itself: that throws std::logic_error). Commands are sent in the order
+// they were issued. When the connection is lost every pending command completes with an error
+// reply, commands issued while disconnected fail at once ("not connected to Redis"), and the
+// client reconnects with a backoff (100 ms doubling up to 2 s); the loss and the return are
+// logged once each, not per attempt. on_connect() callbacks run on the Redis thread after every
+// (re)connection (AUTH and SELECT are sent first).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace peerrtc::cluster {
+
+struct RedisUrl {
+  std::string host = "127.0.0.1";
+  uint16_t port = 6379;
+  int db = 0;
+  std::string password;  // empty = no AUTH
+  std::string username;  // Redis 6 ACL user (AUTH user password); empty = default user
+  std::string to_string() const;  // redis://host:port/db, password hidden
+};
+
+// redis://[[user]:password@]host[:port][/db]; host may be [v6]. The error says what is wrong.
+struct ParsedRedisUrl {
+  std::optional<RedisUrl> url;
+  std::string error;
+  explicit operator bool() const { return url.has_value(); }
+};
+ParsedRedisUrl parse_redis_url(std::string_view text);
+
+// An owned copy of a hiredis reply.
+struct Reply {
+  enum class Type { Nil, Integer, String, Status, Error, Array };
+  Type type = Type::Nil;
+  long long integer = 0;
+  std::string str;  // String, Status, Error (the message; also our own errors: connection lost, timeout)
+  std::vector<Reply> elements;
+  bool ok() const { return type != Type::Error; }
+  bool is_nil() const { return type == Type::Nil; }
+  static Reply error(std::string message) {
+    Reply r;
+    r.type = Type::Error;
+    r.str = std::move(message);
+    return r;
+  }
+};
+
+class Redis {
+ public:
+  using Callback = std::function<void(const Reply&)>;
+
+  explicit Redis(RedisUrl url);
+  ~Redis();  // stops
+  Redis(const Redis&) = delete;
+  Redis& operator=(const Redis&) = delete;
+
+  // Starts the thread and connects; waits up to `timeout` for the first connection and a PING
+  // answer. Returns "" when connected, else why not (the client keeps retrying in the
+  // background either way; a caller that cannot go on without Redis calls stop()).
+  std::string start(std::chrono::milliseconds timeout);
+  void stop();  // idempotent; pending commands complete with an error
+
+  // Sends `argv`; `cb` (may be empty) runs on the Redis thread with the reply or an error.
+  void command(std::vector<std::string> argv, Callback cb);
+  // Waits for the reply at most `timeout` (then an error reply "timed out ..."; the command may
+  // still run). Must not be called on the Redis thread.
+  Reply command_sync(std::vector<std::string> argv, std::chrono::milliseconds timeout);
+
+  bool connected() const;
+  // Runs after every successful (re)connection, on the Redis thread. Add before start().
+  void on_connect(std::function<void()> fn);
+  const RedisUrl& url() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace peerrtc::cluster
