@@ -25,6 +25,7 @@
 
 #include "cluster/node.hpp"
 #include "cluster/redis.hpp"
+#include "cluster/stream.hpp"
 #include "common/log.hpp"
 #include "peerrtc/peerrtc.hpp"
 #include "server/app.hpp"
@@ -241,6 +242,12 @@ int main(int argc, char** argv) {
       ->envname("PEERRTC_HISTORY")->check(CLI::Range(size_t{0}, size_t{100000}))->capture_default_str();
   cli.add_option("--history-bytes", config.history_bytes, "most payload bytes of history kept per room")
       ->envname("PEERRTC_HISTORY_BYTES")->check(CLI::Range(size_t{1024}, size_t{64} << 20))->capture_default_str();
+  size_t redis_stream = 0;
+  cli.add_option("--redis-stream", redis_stream,
+                 "append every relayed message of a room to the Redis Stream <prefix>stream:<room> (XADD MAXLEN ~ N; "
+                 "fields room, sender, data, binary, ts, to) for consumer groups; with --history a room that comes to "
+                 "this node starts with the Stream's last messages")
+      ->envname("PEERRTC_REDIS_STREAM")->check(CLI::Range(size_t{1}, size_t{100000000}))->needs(redis_opt);
 
   cli.footer(
       "The default --host 127.0.0.1 serves this machine only; use --host 0.0.0.0 (and --public-ip behind NAT)\n"
@@ -318,6 +325,11 @@ int main(int argc, char** argv) {
   options.api_key = api_key;
 
   std::unique_ptr<peerrtc::SignalingManager> manager;
+  std::unique_ptr<peerrtc::cluster::RedisStream> stream;  // --redis-stream; set before HTTP starts
+  if (redis && redis_stream > 0)
+    options.before_offer = [&stream](const std::string& room) {
+      if (stream) stream->seed(room);
+    };
   std::unique_ptr<peerrtc::server::App> app;
   // --port 0 with a shared port: the UDP port is picked first and HTTP (with ICE-TCP) takes the
   // same number on TCP. That TCP port can be busy (an outgoing connection's ephemeral port), so
@@ -333,12 +345,20 @@ int main(int argc, char** argv) {
     }
     peerrtc::log().set_level(level);  // in case the manager applied its own debug setting
     if (shared_port) options.http_port = manager->udp_port();
+    if (redis && redis_stream > 0) {
+      peerrtc::cluster::StreamOptions so;
+      so.prefix = redis_prefix;
+      so.maxlen = redis_stream;
+      so.history = config.history;
+      stream = std::make_unique<peerrtc::cluster::RedisStream>(*redis, *manager, so);
+    }
     try {
       app = std::make_unique<peerrtc::server::App>(*manager, options);
       app->start();
       break;
     } catch (const std::exception& e) {
       app.reset();
+      stream.reset();
       manager.reset();
       if (attempt < attempts) {
         peerrtc::log().debug("peerrtc-server: TCP {} is busy, picking another port", options.http_port);
@@ -368,6 +388,7 @@ int main(int argc, char** argv) {
       app->stop();
       manager->shutdown();
       app.reset();
+      stream.reset();
       manager.reset();
       redis->stop();
       return 1;
@@ -417,6 +438,7 @@ int main(int argc, char** argv) {
   manager->shutdown();   // every peer is closed (SCTP ABORT + DTLS close_notify)
   app.reset();
   node.reset();
+  stream.reset();        // after the manager's hook threads stopped, before Redis
   manager.reset();
   if (redis) redis->stop();
   done = true;
