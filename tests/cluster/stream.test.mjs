@@ -7,7 +7,7 @@
 //   bash tests/cluster/run.sh tests/cluster/stream.test.mjs
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectPeer } from '../server/lib.mjs';
+import { SERVER_BIN, connectPeer, runToExit } from '../server/lib.mjs';
 import { startRedis, startNode, until, nodeIds } from './lib.mjs';
 
 const KEY = 'cluster-api-key';
@@ -131,5 +131,13 @@ test('MAXLEN ~ N keeps the Stream capped', { timeout: 60000 }, async () => {
     assert.ok(len >= 10 && len < 600, `XLEN ${len}`);
   } finally {
     await r2.stop();
+  }
+});
+
+test('--redis-stream needs --redis, and a positive count', async () => {
+  for (const [args, re] of [[['--redis-stream', '5'], /--redis-stream requires --redis/], [['--redis', 'redis://127.0.0.1:1', '--redis-stream', '0'], /redis-stream/]]) {
+    const r = await runToExit(SERVER_BIN, ['--port', '0', ...args]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, re);
   }
 });
