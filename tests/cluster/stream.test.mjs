@@ -51,7 +51,7 @@ test('stream, API across nodes, and history that survives its node', { timeout: 
   peers.push(alice, bob);
   assert.equal(await redis.cmd('GET', `peerrtc:room:${room}`), 'a');
 
-  await t.test('the server API on b (which does not hold the room) reaches the peers on a', async () => {
+  await t.test('the server API on b (which does not hold the room): broadcast, send, kick reach the peers on a', async () => {
     const r = await b.request('POST', '/api/broadcast', { room, data: 'from the backend' }, AUTH);
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(r.json, { delivered: 2 });
@@ -64,6 +64,14 @@ test('stream, API across nodes, and history that survives its node', { timeout: 
     // Auth is checked on the node asked, and again on the room's node (the key travels along).
     assert.equal((await b.request('POST', '/api/broadcast', { room, data: 'x' })).status, 401);
     assert.equal((await b.request('POST', '/api/broadcast', { room, data: 'x' }, { authorization: 'Bearer wrong' })).status, 403);
+    // kick through b: dave (on a) is told and closed, the others see him leave.
+    const dave = await connectPeer(a, room, 'dave');
+    peers.push(dave);
+    const k = await b.request('POST', '/api/kick', { room, peer_id: 'dave', reason: 'bye' }, AUTH);
+    assert.equal(k.status, 200, k.text);
+    assert.equal((await dave.waitEvent('kicked')).event.reason, 'bye');
+    await dave.waitClosed();
+    await alice.waitEvent('peer_left', (e) => e.peer_id === 'dave' && e.reason === 'kicked: bye');
     const rooms = await b.request('GET', '/api/rooms', undefined, AUTH);
     assert.deepEqual(rooms.json.rooms.find((x) => x.room === room).peers.sort(), ['alice', 'bob']);
   });
