@@ -6,6 +6,7 @@
 //
 // Every flag has an environment variable (PEERRTC_HOST, PEERRTC_PORT, ...; see --help).
 // With --redis URL the process is a node of a cluster (src/cluster, docs/architecture.md).
+// With --workers N (and --redis) it supervises N such nodes sharing the HTTP port (workers.hpp).
 // Exit codes: 0 after SIGINT/SIGTERM (every peer is told), 1 if it cannot start (port in use,
 // Redis unreachable), 2 on bad flags.
 #include <CLI/CLI.hpp>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <pthread.h>
 #include <string>
@@ -31,6 +33,7 @@
 #include "server/app.hpp"
 #include "signaling/ice_config.hpp"
 #include "turn/turn.hpp"
+#include "workers.hpp"
 
 #ifndef PEERRTC_SOURCE_DIR
 #define PEERRTC_SOURCE_DIR "."
@@ -188,6 +191,10 @@ int main(int argc, char** argv) {
       ->envname("PEERRTC_TCP_MAX_CONNECTIONS")->check(CLI::PositiveNumber)->capture_default_str();
   cli.add_option("--tcp-max-per-ip", config.ice_tcp_max_per_ip, "most ICE-TCP connections from one address")
       ->envname("PEERRTC_TCP_MAX_PER_IP")->check(CLI::PositiveNumber)->capture_default_str();
+  long long bundle_wait_us = config.bundle_wait.count();
+  cli.add_option("--bundle-wait-us", bundle_wait_us,
+                 "after reading every waiting datagram, wait up to this long for more so messages to one receiver share a packet (0 = off)")
+      ->envname("PEERRTC_BUNDLE_WAIT_US")->check(CLI::Range(0LL, 5000LL))->capture_default_str();
   long long tcp_stun_ms = config.ice_tcp_stun_timeout.count();
   cli.add_option("--tcp-stun-timeout-ms", tcp_stun_ms, "an ICE-TCP connection without a valid STUN request this long is closed")
       ->envname("PEERRTC_TCP_STUN_TIMEOUT_MS")->check(CLI::Range(100LL, 600LL * 1000))->capture_default_str();
@@ -226,6 +233,21 @@ int main(int argc, char** argv) {
   cli.add_option("--node-ttl-ms", node_ttl_ms,
                  "a node silent this long is dead and its rooms are freed (heartbeat every third of it)")
       ->envname("PEERRTC_NODE_TTL_MS")->check(CLI::Range(300LL, 600LL * 1000))->capture_default_str()->needs(redis_opt);
+  // --workers: a supervisor and N worker processes (apps/workers.hpp, docs/deploy.md).
+  unsigned workers = 0;
+  cli.add_option("--workers", workers,
+                 "run N worker processes (cluster nodes, needs --redis) sharing the HTTP port (SO_REUSEPORT); worker i "
+                 "has its own port (UDP, ICE-TCP, node-to-node HTTP): --udp-port + i, or --port + 1 + i; restarted if it "
+                 "dies. 0 = one process")
+      ->envname("PEERRTC_WORKERS")->check(CLI::Range(0u, 64u))->capture_default_str();
+  // Internal: set by the supervisor on the command line of each worker (hidden from --help).
+  int worker_index = -1, worker_public_port = 0;
+  unsigned worker_restarts = 0;
+  cli.add_option(peerrtc::workers::kIndexFlag, worker_index)->group("")->check(CLI::Range(0, 63));
+  cli.add_option(peerrtc::workers::kPublicPortFlag, worker_public_port)->group("")->check(CLI::Range(1, 65535));
+  cli.add_option(peerrtc::workers::kRestartsFlag, worker_restarts)->group("");
+  int worker_own_port = -1;
+  cli.add_option(peerrtc::workers::kPortFlag, worker_own_port)->group("")->check(CLI::Range(1, 65535));
 
   std::string api_key;
   cli.add_option("--api-key", api_key,
@@ -257,6 +279,8 @@ int main(int argc, char** argv) {
       "--turn-url with --turn-secret; docs/deploy.md has the ports, NAT and a coturn set-up.\n"
       "GET /metrics (Prometheus) and /dashboard/ (live charts) are always served (docs/deploy.md).\n"
       "With --redis, processes sharing a Redis form a cluster: any node answers any request (docs/deploy.md).\n"
+      "--workers N --redis URL: N processes share the HTTP port, worker i has its own UDP/ICE-TCP port\n"
+      "(--udp-port + i, default --port + 1 + i); one READY line with \"workers\":[...] once all are up.\n"
       "Exit: 0 after SIGINT/SIGTERM, 1 if it cannot start (e.g. port in use, Redis unreachable), 2 on bad flags.");
   try {
     cli.parse(argc, argv);
@@ -274,6 +298,53 @@ int main(int argc, char** argv) {
   auto level = spdlog::level::from_str(log_level);
   if (debug && level > spdlog::level::debug) level = spdlog::level::debug;
   peerrtc::log().set_level(level);
+
+  // --workers N: this process only supervises (apps/workers.cpp). Each worker's own port number
+  // comes from base + index: --udp-port if given, else --port + 1 (0: ephemeral ones).
+  const int own_base = udp_port >= 0 ? udp_port : (port == 0 ? 0 : port + 1);
+  if (worker_index < 0 && workers > 0) {
+    if (redis_url.empty()) {
+      std::cerr << "--workers needs --redis URL: the workers are cluster nodes, so that any of them can take a "
+                   "request for a room another one holds\nRun with --help for more information." << std::endl;
+      return 2;
+    }
+    if (own_base != 0 && own_base + static_cast<int>(workers) - 1 > 65535) {
+      std::cerr << "--workers " << workers << ": the workers' own ports " << own_base << ".." << own_base + workers - 1
+                << " go past 65535; pick a lower --udp-port\nRun with --help for more information." << std::endl;
+      return 2;
+    }
+    if (own_base != 0 && port >= own_base && port < own_base + static_cast<int>(workers)) {
+      std::cerr << "--workers " << workers << ": the shared HTTP port " << port << " is one of the workers' own ports "
+                << own_base << ".." << own_base + workers - 1 << "; pick another --udp-port\nRun with --help for more "
+                   "information." << std::endl;
+      return 2;
+    }
+    // Worker i is node <base>-<i>: --node-id, else one random base for the set (kept across
+    // restarts, so a restarted worker replaces its own record).
+    if (node_id.size() > 61) {
+      std::cerr << "--node-id " << node_id << ": at most 61 characters with --workers (worker i is <id>-<i>)\n"
+                   "Run with --help for more information." << std::endl;
+      return 2;
+    }
+    peerrtc::workers::SupervisorConfig sc;
+    sc.workers = workers;
+    sc.host = host;
+    sc.public_port = static_cast<uint16_t>(port);
+    sc.own_base = static_cast<uint16_t>(own_base);
+    sc.argv.assign(argv, argv + argc);
+    if (node_id.empty()) sc.argv.insert(sc.argv.end(), {"--node-id", peerrtc::cluster::random_node_id()});
+    return peerrtc::workers::run_supervisor(sc, signals);
+  }
+  std::optional<uint16_t> shared_http_port;
+  if (worker_index >= 0) {
+    // A worker: HTTP on the shared public port too; its own port carries HTTP, UDP and ICE-TCP.
+    shared_http_port = static_cast<uint16_t>(worker_public_port);
+    port = worker_own_port > 0
+               ? worker_own_port
+               : peerrtc::workers::worker_port(static_cast<uint16_t>(own_base), static_cast<unsigned>(worker_index));
+    udp_port = -1;
+    peerrtc::log().set_pattern("[%Y-%m-%d %H:%M:%S.%e] [peerrtc w" + std::to_string(worker_index) + "] [%^%l%$] %v");
+  }
 
   config.debug = debug;
   config.udp_bind = host;
@@ -294,6 +365,7 @@ int main(int argc, char** argv) {
   config.slow_receiver_grace = std::chrono::milliseconds(grace_ms);
   config.ice_tcp = !no_ice_tcp;
   config.ice_tcp_stun_timeout = std::chrono::milliseconds(tcp_stun_ms);
+  config.bundle_wait = std::chrono::microseconds(bundle_wait_us);
   // HTTP and UDP share a port number unless --udp-port says otherwise; then ICE-TCP shares the
   // HTTP port too (told apart by the first bytes), and one port is all a firewall must open.
   const bool shared_port = udp_port < 0 || (udp_port == port && port != 0);
@@ -323,6 +395,9 @@ int main(int argc, char** argv) {
   options.static_root = static_root;
   options.examples = !no_examples;
   options.api_key = api_key;
+  options.shared_http_port = shared_http_port;
+  if (worker_index >= 0)
+    options.health_extra = {{"worker", {{"index", worker_index}, {"pid", ::getpid()}, {"restarts", worker_restarts}}}};
 
   std::unique_ptr<peerrtc::SignalingManager> manager;
   std::unique_ptr<peerrtc::cluster::RedisStream> stream;  // --redis-stream; set before HTTP starts
@@ -377,6 +452,13 @@ int main(int argc, char** argv) {
     no.prefix = redis_prefix;
     no.id = node_id;
     no.advertise_url = advertise_url.empty() ? peerrtc::cluster::default_advertise_url(host, http_port) : advertise_url;
+    if (worker_index >= 0) {
+      // A worker: node <base>-<i>, reached on its own port (--advertise-url gives the host).
+      no.id = node_id + "-" + std::to_string(worker_index);
+      if (!advertise_url.empty())
+        no.advertise_url = peerrtc::cluster::default_advertise_url(peerrtc::cluster::parse_http_url(advertise_url)->host,
+                                                                   http_port);
+    }
     no.udp_port = udp;
     no.ttl = std::chrono::milliseconds(node_ttl_ms);
     try {
@@ -406,6 +488,11 @@ int main(int argc, char** argv) {
   nlohmann::json ready{{"http", http_port}, {"udp", udp}, {"tcp", nullptr}};
   if (config.ice_tcp) ready["tcp"] = udp;  // ICE-TCP: the UDP port's number (shared with HTTP by default)
   if (node) ready["node"] = node->id();
+  if (shared_http_port) {
+    ready["shared_http"] = app->shared_port();
+    peerrtc::log().info("peerrtc-server: worker {} (pid {}), HTTP also on the shared port {}", worker_index, ::getpid(),
+                        app->shared_port());
+  }
   std::cout << "READY " << ready.dump() << std::endl;
 
   const int sig = wait_for_signal(signals);

@@ -70,6 +70,7 @@ struct Options {
   std::string scenario;    // echoed in the JSON
   std::string bind = "127.0.0.1";
   std::string log_level = "warn";
+  std::string room_prefix;  // rooms are <prefix>-r<i>; empty = "lg<pid>" (a fresh set per run)
 };
 
 int64_t now_ns() {
@@ -161,7 +162,7 @@ struct Peer {
 class LoadGen {
  public:
   explicit LoadGen(Options o) : o_(std::move(o)), loop_(net_.io(), 10ms), tick_(net_.io()) {
-    prefix_ = "lg" + std::to_string(getpid() % 100000);
+    prefix_ = o_.room_prefix.empty() ? "lg" + std::to_string(getpid() % 100000) : o_.room_prefix;
     cert_ = dtls::Certificate::generate();
     net_.start();
   }
@@ -196,7 +197,8 @@ class LoadGen {
       auto p = std::make_unique<Peer>();
       p->index = i;
       p->room = i % o_.rooms;
-      p->id = "p" + std::to_string(i);
+      // With a shared --room-prefix, ids carry the pid: two generators in one room never clash.
+      p->id = o_.room_prefix.empty() ? "p" + std::to_string(i) : "p" + std::to_string(getpid() % 100000) + "-" + std::to_string(i);
       peers_.push_back(std::move(p));
     }
     std::vector<int> room_size(o_.rooms, 0), room_senders(o_.rooms, 0);
@@ -577,6 +579,8 @@ int main(int argc, char** argv) {
   app.add_option("--scenario", o.scenario, "scenario name in the report");
   app.add_option("--bind", o.bind, "local address of the client sockets")->capture_default_str();
   app.add_option("--log-level", o.log_level)->capture_default_str();
+  app.add_option("--room-prefix", o.room_prefix,
+                 "rooms are <prefix>-r<i> (default lg<pid>); two runs with one prefix share rooms (bench/workers.sh)");
   CLI11_PARSE(app, argc, argv);
   o.rooms = std::max(1, std::min(o.rooms, o.peers));
   if (o.size > 262078) o.size = 262078;  // the largest payload (docs/protocol.md)

@@ -176,6 +176,12 @@ def main():
     tcp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-ice-tcp.md")
     if os.path.exists(tcp):  # written by bench/ice_tcp.sh
         out += [open(tcp).read().rstrip(), ""]
+    workers = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-workers.md")
+    if os.path.exists(workers):  # written by bench/workers.py
+        out += [open(workers).read().rstrip(), ""]
+    wrtc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-wrtc.md")
+    if os.path.exists(wrtc):  # bench/wrtc_ab.sh runs, written up by hand
+        out += [open(wrtc).read().rstrip(), ""]
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profile-notes.md")
     if os.path.exists(notes):
         out += [open(notes).read().rstrip(), ""]

@@ -18,6 +18,9 @@ if ((${#need[@]})); then
   apt-get install -y -qq "${need[@]}"
 fi
 
+# usrsctp -O2 from Debian's source package (PEERRTC_USRSCTP=optimised, the default).
+bash "$ROOT/scripts/build-usrsctp.sh"
+
 # C++: the main project plus bench/ (via a CMake hook while the top level lacks add_subdirectory(bench)).
 extra=()
 grep -q 'add_subdirectory(bench)' "$ROOT/CMakeLists.txt" || extra+=("-DCMAKE_PROJECT_INCLUDE=$ROOT/bench/cmake_hook.cmake")

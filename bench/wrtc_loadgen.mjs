@@ -11,7 +11,20 @@
 //
 // --transport tcp hands each peer the answer without its UDP candidates, so its only path is
 // ICE-TCP to the server's port (as for a client whose network drops UDP).
+//
+// --procs K (chat only) spreads the peers over K Node processes (this file forked with
+// --worker), so one Node process's event loop and libwebrtc threads are not the clients'
+// limit: the coordinator starts them, waits until every peer has joined, reads the server's
+// CPU and /stats, tells all workers to start at the same moment, waits for the deliveries and
+// merges every worker's latency samples (send -> receive on CLOCK_MONOTONIC, which all
+// processes of the machine share). It also reports the clients' own CPU (all workers), the
+// UDP datagrams both ways per delivery as the clients count them (RTCTransportStats
+// packetsSent + packetsReceived: the same for every server, /stats or not) and whether the
+// clients were the bottleneck (a worker's main thread near one core, or the whole machine busy).
+import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { wrtc } from '../tests/lib/wrtc.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
@@ -27,6 +40,9 @@ const size = Number(args.size || 100);
 const duration = Number(args.duration || 5);
 const bulk = !!args.bulk;
 const room = args.room || `bench-${transport}-${process.pid}`;
+const procs = Number(args.procs || 1);
+const workerIndex = args.worker === undefined ? null : Number(args.worker);
+const peerOffset = Number(args['peer-offset'] || 0);
 if (!port || !['udp', 'tcp'].includes(transport)) {
   console.error('usage: wrtc_loadgen.mjs --http-port P [--server-pid PID] [--transport udp|tcp] ...');
   process.exit(2);
@@ -59,7 +75,7 @@ async function join(i) {
   const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
   const dc = pc.createDataChannel('peerrtc');
   dc.binaryType = 'arraybuffer';
-  const peer = { i, id: `p${i}`, pc, dc, received: 0, bytes: 0, lat: [] };
+  const peer = { i, id: `p${i + peerOffset}`, pc, dc, received: 0, bytes: 0, lat: [] };
   const welcome = new Promise((res, rej) => {
     const t = setTimeout(() => rej(new Error(`peer ${i}: no welcome in 20 s`)), 20000);
     dc.onmessage = (ev) => {
@@ -171,4 +187,152 @@ async function main() {
   console.log(JSON.stringify(out));
 }
 
-main().then(() => process.exit(0), (e) => { console.error(e.stack || String(e)); process.exit(1); });
+// ---- several processes -------------------------------------------------------------------
+
+async function transportPackets(pc) {
+  const s = await pc.getStats();
+  let n = 0;
+  s.forEach((x) => { if (x.type === 'transport') n += (x.packetsSent || 0) + (x.packetsReceived || 0); });
+  return n;
+}
+
+// A worker: joins its peers, then sends when told and reports what its peers received.
+async function worker() {
+  const send = (m) => process.send(m);
+  const peers = [];
+  for (let i = 0; i < peersN; i++) peers.push(await join(i));
+  const pk0 = await Promise.all(peers.map((p) => transportPackets(p.pc)));
+  send({ ev: 'joined', joinMs: peers.map((p) => p.joinMs) });
+  const cmd = await new Promise((res) => process.once('message', res));
+  const pkStart = await Promise.all(peers.map((p) => transportPackets(p.pc)));
+  const cpu0 = process.cpuUsage();
+  while (Date.now() < cmd.at) await sleep(Math.max(0, Math.min(5, cmd.at - Date.now())));
+  const pad = 'x'.repeat(Math.max(0, size - 17));
+  const interval = 1000 / rate;
+  const end = cmd.at + duration * 1000;
+  let next = cmd.at, offered = 0, late = 0;
+  while (Date.now() < end) {
+    for (const p of peers) { p.dc.send(`m${nowNs().toString(16).padStart(16, '0')} ${pad}`); offered++; }
+    next += interval;
+    const wait = next - Date.now();
+    if (wait > 0) await sleep(wait); else { late++; if (wait < -50) next = Date.now(); }
+  }
+  send({ ev: 'sent', offered, late });
+  const progress = setInterval(() => send({ ev: 'progress', received: peers.reduce((a, p) => a + p.received, 0) }), 50);
+  await new Promise((res) => process.once('message', res));  // report
+  clearInterval(progress);
+  const cpu = process.cpuUsage(cpu0);
+  const pk1 = await Promise.all(peers.map((p) => transportPackets(p.pc)));
+  send({
+    ev: 'report',
+    received: peers.reduce((a, p) => a + p.received, 0),
+    lat: peers.flatMap((p) => p.lat),
+    cpuS: (cpu.user + cpu.system) / 1e6,
+    packets: pk1.reduce((a, v, i) => a + v - pkStart[i], 0),
+    joinPackets: pkStart.reduce((a, v, i) => a + v - pk0[i], 0),
+  });
+  for (const p of peers) { try { p.pc.close(); } catch { /* */ } }
+  await new Promise((res) => process.once('message', res));  // exit
+}
+
+async function coordinator() {
+  if (bulk) throw new Error('--procs > 1 is for chat (bulk has one sender: use --procs 1)');
+  const me = fileURLToPath(import.meta.url);
+  const per = Array.from({ length: procs }, (_, k) => Math.floor(peersN / procs) + (k < peersN % procs ? 1 : 0));
+  const workers = [];
+  let offset = 0;
+  for (let k = 0; k < procs; k++) {
+    if (!per[k]) continue;
+    const child = fork(me, ['--worker', String(k), '--peer-offset', String(offset), '--peers', String(per[k]),
+      '--http-port', String(port), '--room', room, '--rate', String(rate), '--size', String(size),
+      '--duration', String(duration), '--transport', transport], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    offset += per[k];
+    const w = { child, peers: per[k], msgs: [], waiters: [], received: 0 };
+    child.on('message', (m) => {
+      if (m.ev === 'progress') { w.received = m.received; return; }
+      const i = w.waiters.findIndex((x) => x.ev === m.ev);
+      if (i >= 0) w.waiters.splice(i, 1)[0].res(m); else w.msgs.push(m);
+    });
+    w.exited = new Promise((res) => child.on('exit', (code) => { w.exit = code; res(code); }));
+    w.next = (ev, ms = 60000) => {
+      const have = w.msgs.findIndex((m) => m.ev === ev);
+      if (have >= 0) return Promise.resolve(w.msgs.splice(have, 1)[0]);
+      return Promise.race([
+        new Promise((res) => w.waiters.push({ ev, res })),
+        w.exited.then((c) => { throw new Error(`worker ${k} exited (${c}) before '${ev}'`); }),
+        sleep(ms).then(() => { throw new Error(`worker ${k}: no '${ev}' in ${ms} ms`); }),
+      ]);
+    };
+    workers.push(w);
+    // Join one process at a time: the server's join path is measured elsewhere (offer->open).
+    w.joined = await w.next('joined');
+  }
+  try {
+    await sleep(300);
+    const s0 = await stats();
+    const c0 = cpuTicks(serverPid);
+    const machine0 = machineTicks();
+    const t0 = nowNs();
+    const at = Date.now() + 100;
+    for (const w of workers) w.child.send({ cmd: 'start', at });
+    const sent = await Promise.all(workers.map((w) => w.next('sent', duration * 1000 + 30000)));
+    const offered = sent.reduce((a, m) => a + m.offered, 0);
+    const expected = offered * (peersN - 1);
+    const received = () => workers.reduce((a, w) => a + w.received, 0);
+    for (let last = -1, still = 0; received() < expected && still < 60; still = received() === last ? still + 1 : 0) {
+      last = received();
+      await sleep(50);
+    }
+    const secs = Number(nowNs() - t0) / 1e9;
+    const c1 = cpuTicks(serverPid);
+    const machine1 = machineTicks();
+    const s1 = await stats();
+    for (const w of workers) w.child.send({ cmd: 'report' });
+    const reports = await Promise.all(workers.map((w) => w.next('report')));
+    const delivered = reports.reduce((a, r) => a + r.received, 0);
+    const deliveries = s0 && s1 ? s1.deliveries - s0.deliveries : delivered;
+    const lat = Float64Array.from(reports.flatMap((r) => r.lat)).sort();
+    const cpuUs = c0 === null ? null : ((c1 - c0) * 10000) / Math.max(1, deliveries);
+    const clientCpuS = reports.reduce((a, r) => a + r.cpuS, 0);
+    const packets = reports.reduce((a, r) => a + r.packets, 0);
+    const machineBusy = machine1 && machine0 ? 1 - (machine1.idle - machine0.idle) / Math.max(1, machine1.total - machine0.total) : null;
+    const maxWorkerCpu = Math.max(...reports.map((r) => r.cpuS)) / secs;
+    const lateSends = sent.reduce((a, m) => a + m.late, 0);
+    const out = {
+      transport, mode: 'chat', procs: workers.length, peers: peersN, rate, size, duration,
+      offered, expected, delivered, delivered_fraction: delivered / Math.max(1, expected),
+      server_deliveries: deliveries,
+      lat_p50_ms: pct(lat, 0.5), lat_p99_ms: pct(lat, 0.99), lat_max_ms: lat.length ? lat[lat.length - 1] : null,
+      join_ms_max: Math.max(...workers.flatMap((w) => w.joined.joinMs)),
+      server_cpu_us_per_delivery: cpuUs,
+      server_cpu_pct: c0 === null ? null : ((c1 - c0) / 100 / secs) * 100,
+      // UDP datagrams both ways per delivery: the server's count (/stats) and the clients' count
+      // (RTCTransportStats), which is the only one for a relay without /stats.
+      wire_units_per_delivery: s0 && s1 ? (wireUnits(s1) - wireUnits(s0)) / Math.max(1, deliveries) : null,
+      client_datagrams_per_delivery: packets / Math.max(1, delivered),
+      sctp: s0 && s1 && s0.sctp ? Object.fromEntries(Object.keys(s1.sctp).map((k) => [k, s1.sctp[k] - s0.sctp[k]])) : null,
+      client_cpu_pct: (clientCpuS / secs) * 100,
+      client_max_worker_cpu_pct: maxWorkerCpu * 100,
+      machine_busy_pct: machineBusy === null ? null : machineBusy * 100,
+      late_send_ticks: lateSends,
+      // The clients are the limit when a worker used most of a core, the send loop ran late,
+      // or the machine had no idle CPU left.
+      clients_bottleneck: maxWorkerCpu > 0.85 || (machineBusy !== null && machineBusy > 0.95) ||
+        lateSends > 0.05 * (offered / peersN),
+      selected: transport,
+    };
+    console.log(JSON.stringify(out));
+  } finally {
+    for (const w of workers) { try { w.child.send({ cmd: 'exit' }); } catch { /* */ } }
+    await Promise.race([Promise.all(workers.map((w) => w.exited)), sleep(3000)]);
+    for (const w of workers) if (w.exit === undefined) w.child.kill('SIGKILL');
+  }
+}
+
+function machineTicks() {
+  const l = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { idle: l[3] + l[4], total: l.reduce((a, v) => a + v, 0), cpus: cpus().length };
+}
+
+const entry = workerIndex !== null ? worker : procs > 1 ? coordinator : main;
+entry().then(() => process.exit(0), (e) => { console.error(e.stack || String(e)); process.exit(1); });

@@ -39,3 +39,7 @@ if [ ! -d node_modules/@roamhq/wrtc ] || [ ! -d node_modules/playwright-core ] |
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# usrsctp at -O2 without SCTP_DEBUG, from Debian's source package of the installed version, into
+# build-deps/usrsctp (CMake's default PEERRTC_USRSCTP=optimised links it). ~20 s the first time.
+./scripts/build-usrsctp.sh

@@ -92,6 +92,23 @@ inline constexpr std::array<uint64_t, 12> kHandshakeBoundsNs{
     5'000'000,   10'000'000,  25'000'000,    50'000'000,    100'000'000,   250'000'000,
     500'000'000, 1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000, 30'000'000'000};
 
+// SCTP (usrsctp) counters of the whole process: every association, every manager in it (usrsctp
+// is one stack per process). Packets are SCTP packets (one DTLS record each); chunks DATA chunks.
+struct SctpStats {
+  uint64_t packets_in = 0, packets_out = 0;
+  uint64_t data_chunks_in = 0, data_chunks_out = 0;  // retransmissions included
+  uint64_t sacks_in = 0, sacks_out = 0;
+  // Retransmissions and their cause: DATA chunks sent again (any cause); of them, by fast
+  // retransmit (SACKs reported them missing); T3-rtx timeouts (no SACK within the RTO, the
+  // >= 1 s stalls) and the chunks those timeouts marked for resending.
+  uint64_t retransmitted_chunks = 0, fast_retransmits = 0, t3_timeouts = 0, t3_marked_chunks = 0;
+  uint64_t duplicate_data_in = 0;      // DATA chunks received again (our SACK lost or late)
+  uint64_t delayed_sack_timeouts = 0;  // SACKs sent by the delayed-SACK timer
+  uint64_t window_probes = 0;          // sent while a peer's receive window was zero
+  uint64_t data_dropped_no_room = 0;   // incoming DATA dropped: our receive window or chunk limit
+  uint64_t packets_dropped = 0;        // incoming packets usrsctp discarded (short, bad tag, no association)
+};
+
 struct Stats {
   size_t rooms = 0, peers = 0, pending = 0;
   uint64_t messages_relayed = 0;   // frames received from peers and relayed (not the dropped or refused)
@@ -113,12 +130,14 @@ struct Stats {
   // One sample per relayed message (count == messages_relayed) and per peer joined.
   DurationHistogram<kRelayLatencyBoundsNs.size()> relay_latency{kRelayLatencyBoundsNs};
   DurationHistogram<kHandshakeBoundsNs.size()> handshake{kHandshakeBoundsNs};
+  SctpStats sctp;
 };
 
 // Stats as JSON (GET /stats, the Python module): every counter under its field's name, the
-// ICE-TCP ones in an object "ice_tcp", and the histograms as {"le_us": [upper bounds in
-// microseconds], "counts": [per bucket, not cumulative; one more than le_us: the last is
-// above the last bound], "count", "sum_us"} under "relay_latency" and "handshake".
+// ICE-TCP ones in an object "ice_tcp", the SCTP ones in an object "sctp", and the histograms as
+// {"le_us": [upper bounds in microseconds], "counts": [per bucket, not cumulative; one more
+// than le_us: the last is above the last bound], "count", "sum_us"} under "relay_latency" and
+// "handshake".
 json to_json(const Stats& s);
 
 class Participant;

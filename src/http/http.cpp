@@ -186,27 +186,33 @@ struct ServerCore {
 
   std::mutex lifecycle_mutex;  // serializes start()/stop()
   bool running = false;
-  std::atomic<uint16_t> bound_port{0};
   std::vector<std::thread> threads;
 
   // Declared after the state above, so destroyed before it: destroying the io_context destroys
   // pending handlers and thus Sessions, whose destructors use sessions_mutex/sessions.
   asio::io_context ioc;
-  std::unique_ptr<tcp::acceptor> acceptor;
+  struct Acceptor {
+    std::unique_ptr<tcp::acceptor> socket;
+    bool divert = false;  // the main listener: Server::divert applies
+    std::atomic<uint16_t> port{0};
+  };
+  // [0] the main listener, then config.more_listeners; sized once in the constructor.
+  std::vector<std::unique_ptr<Acceptor>> acceptors;
 
   Response dispatch(const Request& req);
   std::optional<Response> serve_static_file(const Request& req, bool& path_known);
   std::string allowed_methods(const std::string& path, bool& known) const;
 
-  void do_accept();
-  void on_accept(beast::error_code ec, tcp::socket socket);
+  void do_accept(Acceptor& a);
+  void on_accept(Acceptor& a, beast::error_code ec, tcp::socket socket);
   bool register_session(const std::shared_ptr<Session>& s);
   void unregister_session(Session* s);
 };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(ServerCore& server, tcp::socket&& socket) : server_(server), stream_(std::move(socket)) {
+  Session(ServerCore& server, tcp::socket&& socket, bool divert)
+      : server_(server), stream_(std::move(socket)), divert_(divert && server.diversion) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) {
@@ -237,7 +243,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void do_read() {
     if (closed_) return;
-    if (!sniffed_ && server_.diversion) return sniff();
+    if (!sniffed_ && divert_) return sniff();
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(kHeaderLimit));
     parser_->body_limit(static_cast<std::uint64_t>(server_.config.max_body_bytes));
@@ -440,6 +446,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<char> drain_buf_;
   std::size_t drained_ = 0;
   bool closed_ = false;
+  const bool divert_;     // accepted on the main listener, and a diversion is set
   bool sniffed_ = false;  // the first bytes were looked at (Server::divert)
 };
 }  // namespace
@@ -456,14 +463,16 @@ void ServerCore::unregister_session(Session* s) {
   sessions.erase(s);
 }
 
-void ServerCore::do_accept() {
-  acceptor->async_accept(asio::make_strand(ioc), beast::bind_front_handler(&ServerCore::on_accept, this));
+void ServerCore::do_accept(Acceptor& a) {
+  a.socket->async_accept(asio::make_strand(ioc), [this, &a](beast::error_code ec, tcp::socket socket) {
+    on_accept(a, ec, std::move(socket));
+  });
 }
 
-void ServerCore::on_accept(beast::error_code ec, tcp::socket socket) {
-  if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+void ServerCore::on_accept(Acceptor& a, beast::error_code ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !a.socket->is_open()) return;
   if (!ec) {
-    auto s = std::make_shared<Session>(*this, std::move(socket));
+    auto s = std::make_shared<Session>(*this, std::move(socket), a.divert);
     if (register_session(s)) {
       s->start();
     } else {
@@ -477,7 +486,7 @@ void ServerCore::on_accept(beast::error_code ec, tcp::socket socket) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
-  do_accept();
+  do_accept(a);
 }
 
 std::string ServerCore::allowed_methods(const std::string& path, bool& known) const {
@@ -617,7 +626,10 @@ std::optional<Response> ServerCore::serve_static_file(const Request& req, bool& 
 // Server
 
 struct Server::Impl : ServerCore {
-  using ServerCore::ServerCore;
+  explicit Impl(ServerConfig c) : ServerCore(std::move(c)) {
+    for (size_t i = 0; i <= config.more_listeners.size(); ++i) acceptors.push_back(std::make_unique<Acceptor>());
+    acceptors[0]->divert = true;
+  }
 };
 
 Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
@@ -650,34 +662,54 @@ void Server::divert(Diversion diversion) {
   impl_->diversion = std::move(diversion);
 }
 
+namespace {
+// A listening socket on host:port, or a clear std::runtime_error.
+std::unique_ptr<tcp::acceptor> listen_on(asio::io_context& ioc, std::string host, uint16_t port, bool reuse_port) {
+  const std::string where = host + ":" + std::to_string(port);
+  beast::error_code ec;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  auto addr = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + where + ": invalid address (" + ec.message() + ")");
+  tcp::endpoint ep(addr, port);
+  auto acc = std::make_unique<tcp::acceptor>(asio::make_strand(ioc));
+  acc->open(ep.protocol(), ec);
+  if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && reuse_port) {
+    using reuse_port_option = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+    acc->set_option(reuse_port_option(true), ec);
+  }
+  if (!ec) acc->bind(ep, ec);
+  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
+  return acc;
+}
+}  // namespace
+
 void Server::start() {
   auto& im = *impl_;
   std::lock_guard lc(im.lifecycle_mutex);
   if (im.running) throw std::runtime_error("http server already started");
   const auto& cfg = im.config;
-  const std::string where = cfg.host + ":" + std::to_string(cfg.port);
-
-  beast::error_code ec;
-  std::string host = cfg.host;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  auto addr = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
-  if (ec) throw std::runtime_error("cannot listen on " + where + ": invalid address (" + ec.message() + ")");
-  tcp::endpoint ep(addr, cfg.port);
 
   im.ioc.restart();
-  auto acc = std::make_unique<tcp::acceptor>(asio::make_strand(im.ioc));
-  acc->open(ep.protocol(), ec);
-  if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acc->bind(ep, ec);
-  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
-  im.bound_port = acc->local_endpoint().port();
-  im.acceptor = std::move(acc);
+  try {
+    for (size_t i = 0; i < im.acceptors.size(); ++i) {
+      auto& a = *im.acceptors[i];
+      const bool main = i == 0;
+      a.socket = main ? listen_on(im.ioc, cfg.host, cfg.port, cfg.reuse_port)
+                      : listen_on(im.ioc, cfg.more_listeners[i - 1].host, cfg.more_listeners[i - 1].port,
+                                  cfg.more_listeners[i - 1].reuse_port);
+      a.port = a.socket->local_endpoint().port();
+    }
+  } catch (...) {
+    for (auto& a : im.acceptors) a->socket.reset();
+    throw;
+  }
   {
     std::lock_guard lock(im.sessions_mutex);
     im.stopping = false;
   }
-  im.do_accept();
+  for (auto& a : im.acceptors) im.do_accept(*a);
 
   const unsigned n = std::max(1u, cfg.threads);
   try {
@@ -702,7 +734,7 @@ void Server::start() {
     im.ioc.stop();
     for (auto& t : im.threads) t.join();
     im.threads.clear();
-    im.acceptor.reset();
+    for (auto& a : im.acceptors) a->socket.reset();
     throw;
   }
   im.running = true;
@@ -720,11 +752,13 @@ void Server::stop() {
       if (auto s = weak.lock()) live.push_back(std::move(s));
     }
   }
-  // Close the acceptor on its strand (no concurrent access with a pending async_accept).
-  asio::post(im.acceptor->get_executor(), [&im] {
-    beast::error_code ec;
-    im.acceptor->close(ec);
-  });
+  // Close each acceptor on its strand (no concurrent access with a pending async_accept).
+  for (auto& a : im.acceptors) {
+    asio::post(a->socket->get_executor(), [&a = *a] {
+      beast::error_code ec;
+      a.socket->close(ec);
+    });
+  }
   for (auto& s : live) {
     asio::post(s->stream_executor(), [s] { s->force_close(); });
   }
@@ -733,11 +767,16 @@ void Server::stop() {
     if (t.joinable()) t.join();
   }
   im.threads.clear();
-  im.acceptor.reset();
+  for (auto& a : im.acceptors) a->socket.reset();
   im.running = false;
 }
 
-uint16_t Server::port() const { return impl_->bound_port.load(); }
+uint16_t Server::port() const { return impl_->acceptors[0]->port.load(); }
+
+uint16_t Server::listener_port(size_t i) const {
+  if (i + 1 >= impl_->acceptors.size()) throw std::out_of_range("http::Server::listener_port: no listener " + std::to_string(i));
+  return impl_->acceptors[i + 1]->port.load();
+}
 
 // ---------------------------------------------------------------------------------------------
 // Blocking client

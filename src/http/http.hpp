@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace peerrtc::http {
 
@@ -40,6 +41,18 @@ struct ServerConfig {
   std::chrono::seconds read_timeout{15};
   unsigned threads = 1;
   bool cors = true;  // Access-Control-Allow-Origin: * and OPTIONS preflight
+  // SO_REUSEPORT: other sockets of this user that set it too (other processes: the workers of
+  // `peerrtc-server --workers N`) listen on the same port, and the kernel spreads new
+  // connections over them.
+  bool reuse_port = false;
+  // More listeners with the same routes and threads (a worker's shared public port next to its
+  // own one). divert() applies to the main listener (host, port) only.
+  struct Listener {
+    std::string host;
+    uint16_t port = 0;  // 0 = ephemeral
+    bool reuse_port = false;
+  };
+  std::vector<Listener> more_listeners;
 };
 
 class Server {
@@ -72,7 +85,9 @@ class Server {
 
   void start();  // binds (throws std::runtime_error with a clear message on failure), runs threads
   void stop();   // closes the listener and every connection, joins threads
-  uint16_t port() const;  // the bound port
+  uint16_t port() const;  // the bound port of the main listener
+  // The bound port of more_listeners[i] (0 before start()).
+  uint16_t listener_port(size_t i) const;
 
  private:
   struct Impl;

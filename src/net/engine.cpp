@@ -1,8 +1,10 @@
 #include "net/engine.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <ifaddrs.h>
+#include <poll.h>
 #include <net/if.h>
 
 #include <boost/asio/ip/v6_only.hpp>
@@ -175,17 +177,30 @@ void Engine::read_ready() {
   constexpr size_t kPerTurn = 16, kMaxPerWake = 256, kMaxBurst = 8;
   const auto now = Loop::Clock::now();
   const int fd = socket_.native_handle();
+  // Bundling wait: from the first time this wake-up drains the socket with messages held, keep
+  // reading what arrives until bundle_wait has passed (or nothing comes in the time left).
+  std::optional<std::chrono::steady_clock::time_point> bundle_deadline;
+  const bool bundle = config_.bundle_wait.count() > 0;
   for (size_t total = 0; total < kMaxPerWake;) {
     begin_turn();
     size_t n = 0;
     try {
-      n = reader_.read(fd, kPerTurn, [&](ByteView data, const stun::Address& from) {
-        on_datagram(data, from, now);
-        if (writer_.queued_full() >= kMaxBurst) {
-          end_turn();
-          begin_turn();
-        }
-      });
+      for (;;) {
+        n += reader_.read(fd, kPerTurn - n, [&](ByteView data, const stun::Address& from) {
+          on_datagram(data, from, now);
+          if (writer_.queued_full() >= kMaxBurst) {
+            end_turn();
+            begin_turn();
+          }
+        });
+        // Drained with small messages held: wait for more to bundle with them.
+        if (n >= kPerTurn || !bundle || !sctp::Stack::holding()) break;
+        const auto t = std::chrono::steady_clock::now();
+        if (!bundle_deadline) bundle_deadline = t + config_.bundle_wait;
+        if (t >= *bundle_deadline ||
+            !wait_readable(fd, std::chrono::duration_cast<std::chrono::microseconds>(*bundle_deadline - t)))
+          break;
+      }
     } catch (...) {
       end_turn();
       throw;
@@ -195,6 +210,16 @@ void Engine::read_ready() {
     if (n < kPerTurn) break;
   }
   stats_.dropped_oversize = reader_.truncated();
+}
+
+bool Engine::wait_readable(int fd, std::chrono::microseconds limit) {
+  pollfd p{fd, POLLIN, 0};
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(limit).count();
+  timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  ++stats_.bundle_waits;
+  const bool ready = ::ppoll(&p, 1, &ts, nullptr) > 0 && (p.revents & POLLIN);
+  if (ready) ++stats_.bundle_wait_hits;
+  return ready;
 }
 
 void Engine::begin_turn() {

@@ -38,6 +38,10 @@ struct Registry {
   uint32_t unwalked_ms = 0;       // elapsed time not yet given to usrsctp_handle_timers()
   uint32_t walk_window_ms = 0;    // left of the every-call window after the last input
   uint64_t timer_walks = 0;
+  uint64_t packets_out = 0;       // usrsctp counts no sent packets for AF_CONN: conn_output does
+  uint32_t ms_since_fold = 0;     // since usrsctp's 32-bit counters were last folded into `totals`
+  struct sctpstat last_stat {};   // usrsctp's counters when last folded
+  Stack::Counters totals;
   std::vector<uintptr_t> dirty;  // associations holding messages for the batch's flush
 };
 
@@ -82,6 +86,7 @@ int conn_output(void* addr, void* buffer, size_t length, uint8_t /*tos*/, uint8_
   std::memset(p + kChecksumOffset, 0, 4);
   uint32_t crc = checksum(ByteView(p, length));
   std::memcpy(p + kChecksumOffset, &crc, 4);
+  ++registry().packets_out;
   a->on_usrsctp_output(buffer, length);
   return 0;
 }
@@ -112,6 +117,10 @@ uint32_t checksum(ByteView packet) {
 // ---------------------------------------------------------------------------------------------
 // Stack
 
+namespace {
+const Stack::Counters& fold_counters();
+}
+
 void Stack::init() {
   auto& r = registry();
   if (r.initialized) return;
@@ -129,12 +138,19 @@ void Stack::init() {
   usrsctp_sysctl_set_sctp_max_chunks_on_queue(10 * 1024);
   // SACK faster than the 200 ms default: data channels are often request/response.
   usrsctp_sysctl_set_sctp_delayed_sack_time_default(20);
+  // RTO.min 220 ms instead of RFC 4960's 1 s (libwebrtc's dcSCTP uses 220 ms; it must exceed
+  // the peer's delayed-SACK timeout, 200 ms at most for libwebrtc). A lost last packet of a
+  // burst (nothing after it to trigger a fast retransmit) waits one RTO, which on a LAN or
+  // loopback is RTO.min: a one-second stall before (tests/fault/sctp-loss.test.mjs).
+  usrsctp_sysctl_set_sctp_rto_min_default(220);
+  usrsctp_sysctl_set_sctp_rto_initial_default(500);
 }
 
 void Stack::handle_timers(uint32_t elapsed_ms) {
   auto& r = registry();
   if (!r.initialized) return;
   r.unwalked_ms += elapsed_ms;
+  if ((r.ms_since_fold += elapsed_ms) >= 60'000) fold_counters();
   r.walk_window_ms = r.walk_window_ms > elapsed_ms ? r.walk_window_ms - elapsed_ms : 0;
   if (r.input_since_walk) {
     r.input_since_walk = false;
@@ -152,6 +168,44 @@ uint64_t Stack::timer_walks() { return registry().timer_walks; }
 
 size_t Stack::associations() { return registry().by_id.size(); }
 
+namespace {
+// Adds what usrsctp's 32-bit counters moved since the last call (modulo 2^32: one wrap between
+// calls at most, so this runs at least once a minute: < 2^32 packets a minute).
+const Stack::Counters& fold_counters() {
+  auto& r = registry();
+  struct sctpstat st {};
+  usrsctp_get_stat(&st);
+  const struct sctpstat& o = r.last_stat;
+  auto d = [](uint32_t now, uint32_t before) { return uint64_t{static_cast<uint32_t>(now - before)}; };
+  auto& t = r.totals;
+  t.packets_in += d(st.sctps_recvpackets, o.sctps_recvpackets);
+  t.packets_out = r.packets_out;
+  t.data_chunks_in += d(st.sctps_recvdata, o.sctps_recvdata);
+  t.data_chunks_out += d(st.sctps_senddata, o.sctps_senddata);
+  t.sacks_in += d(st.sctps_recvsacks, o.sctps_recvsacks);
+  t.sacks_out += d(st.sctps_sendsacks, o.sctps_sendsacks);
+  t.retransmitted_chunks += d(st.sctps_sendretransdata, o.sctps_sendretransdata);
+  t.fast_retransmits += d(st.sctps_sendfastretrans, o.sctps_sendfastretrans);
+  t.t3_timeouts += d(st.sctps_timodata, o.sctps_timodata);
+  t.t3_marked_chunks += d(st.sctps_markedretrans, o.sctps_markedretrans);
+  t.duplicate_data_in += d(st.sctps_recvdupdata, o.sctps_recvdupdata);
+  t.delayed_sack_timeouts += d(st.sctps_timosack, o.sctps_timosack);
+  t.window_probes += d(st.sctps_windowprobed, o.sctps_windowprobed);
+  t.data_dropped_no_room += d(st.sctps_datadroprwnd, o.sctps_datadroprwnd) +
+                            d(st.sctps_datadropchklmt, o.sctps_datadropchklmt);
+  t.packets_dropped += d(st.sctps_hdrops, o.sctps_hdrops) + d(st.sctps_badvtag, o.sctps_badvtag) +
+                       d(st.sctps_outoftheblue, o.sctps_outoftheblue);
+  r.last_stat = st;
+  r.ms_since_fold = 0;
+  return t;
+}
+}  // namespace
+
+Stack::Counters Stack::counters() {
+  if (!registry().initialized) return {};
+  return fold_counters();
+}
+
 uint64_t Stack::retransmitted_chunks() {
   if (!registry().initialized) return 0;
   struct sctpstat st {};
@@ -162,6 +216,8 @@ uint64_t Stack::retransmitted_chunks() {
 void Stack::begin_batch() { ++registry().batch_depth; }
 
 bool Stack::batching() { return registry().batch_depth > 0; }
+
+bool Stack::holding() { return !registry().dirty.empty(); }
 
 void Stack::end_batch() {
   auto& r = registry();

@@ -46,6 +46,24 @@ class Stack {
   static size_t associations();  // live Association objects (for leak tests)
   // DATA chunks this process retransmitted (timeout or fast retransmit), all associations.
   static uint64_t retransmitted_chunks();
+  // usrsctp's counters (struct sctpstat) for every association of the process, widened to 64
+  // bits (usrsctp's are 32-bit and wrap; handle_timers() folds them in at least once a minute).
+  struct Counters {
+    uint64_t packets_in = 0, packets_out = 0;        // SCTP packets (each one DTLS record)
+    uint64_t data_chunks_in = 0, data_chunks_out = 0;  // DATA chunks, retransmissions included
+    uint64_t sacks_in = 0, sacks_out = 0;            // SACK chunks
+    // Retransmission and its causes: DATA chunks sent again (either cause), those sent by fast
+    // retransmit (3 SACKs reporting them missing), T3-rtx timer expiries (the retransmission
+    // timeout: no SACK within RTO) and the chunks marked for resend by them.
+    uint64_t retransmitted_chunks = 0, fast_retransmits = 0, t3_timeouts = 0, t3_marked_chunks = 0;
+    uint64_t duplicate_data_in = 0;    // DATA chunks received twice (a SACK of ours was lost or late)
+    uint64_t delayed_sack_timeouts = 0;  // SACKs sent by the delayed-SACK timer, not by a 2nd packet
+    uint64_t window_probes = 0;        // peer's receive window was zero
+    // Incoming DATA dropped for lack of room (receive window or chunk limit) and packets usrsctp
+    // discarded (too short, bad verification tag, no association).
+    uint64_t data_dropped_no_room = 0, packets_dropped = 0;
+  };
+  static Counters counters();
 
   // Batching (one loop turn): between begin_batch() and the matching end_batch(), small
   // messages given to Association::send() are held in the association's own queue; end_batch()
@@ -55,6 +73,7 @@ class Stack {
   static void begin_batch();
   static void end_batch();
   static bool batching();
+  static bool holding();  // a batch holds messages for its flush
   // RAII for the above.
   class Batch {
    public:

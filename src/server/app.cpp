@@ -279,13 +279,12 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
     });
   });
 
-  http.route("GET", "/health", [&manager, started](const http::Request&) {
+  http.route("GET", "/health", [&manager, started, extra = o.health_extra](const http::Request&) {
     return guarded("health", [&] {
       Stats s = manager.stats();
-      return reply(200, json{{"status", "ok"},
-                             {"rooms", s.rooms},
-                             {"peers", s.peers},
-                             {"uptime_s", seconds_since(started)}});
+      json j{{"status", "ok"}, {"rooms", s.rooms}, {"peers", s.peers}, {"uptime_s", seconds_since(started)}};
+      if (extra.is_object()) j.update(extra);
+      return reply(200, j);
     });
   });
 
@@ -329,6 +328,7 @@ App::App(SignalingManager& manager, Options options) : options_(resolve(std::mov
   hc.port = options_.http_port;
   hc.max_body_bytes = options_.max_body_bytes;
   hc.threads = options_.http_threads == 0 ? 1 : options_.http_threads;
+  if (options_.shared_http_port) hc.more_listeners.push_back({options_.host, *options_.shared_http_port, true});
   http_ = std::make_unique<http::Server>(hc);
   install(*http_, manager, options_);
 }
@@ -343,5 +343,6 @@ App::~App() {
 void App::start() { http_->start(); }
 void App::stop() { http_->stop(); }
 uint16_t App::port() const { return http_->port(); }
+uint16_t App::shared_port() const { return options_.shared_http_port ? http_->listener_port(0) : 0; }
 
 }  // namespace peerrtc::server

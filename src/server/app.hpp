@@ -83,6 +83,11 @@ struct Options {
   std::function<void(const std::string& room)> before_offer;
   // Cluster mode (see RoomRouter); null = a single process. Must outlive the server.
   std::shared_ptr<RoomRouter> router;
+  // A worker of `peerrtc-server --workers N`: HTTP also on this port, shared with the other
+  // workers (SO_REUSEPORT; HTTP only, never ICE-TCP). http_port stays this worker's own.
+  std::optional<uint16_t> shared_http_port;
+  // Merged into GET /health's answer (e.g. {"worker": {"index": 1, "restarts": 0}}).
+  json health_extra = json::object();
 };
 
 // Options with client_dir / examples_dir filled in from static_root.
@@ -117,6 +122,7 @@ class App {
   void start();  // throws std::runtime_error with a clear message (e.g. port in use)
   void stop();   // idempotent
   uint16_t port() const;
+  uint16_t shared_port() const;  // the bound shared_http_port (0 without one)
   const Options& options() const { return options_; }
 
  private:

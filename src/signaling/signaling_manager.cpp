@@ -20,6 +20,7 @@
 #include "net/engine.hpp"
 #include "net/net_thread.hpp"
 #include "net/rfc4571.hpp"
+#include "sctp/sctp.hpp"
 #include "signaling/frames.hpp"
 #include "signaling/hooks.hpp"
 #include "signaling/ice_config.hpp"
@@ -93,6 +94,7 @@ struct SignalingManager::Impl : signaling::PeerLink {
     ec.peer.connect_timeout = cfg.connect_timeout;
     ec.peer.max_buffered = cfg.max_peer_queue;
     ec.peer.sctp_streams = cfg.sctp_streams;
+    ec.bundle_wait = std::clamp(cfg.bundle_wait, std::chrono::microseconds(0), std::chrono::microseconds(5000));
     ec.tcp.enabled = cfg.ice_tcp;
     ec.tcp.listen = !cfg.ice_tcp_handoff;
     ec.tcp.max_connections = cfg.ice_tcp_max_connections;
@@ -390,6 +392,12 @@ Stats SignalingManager::stats() const {
     c.tcp_frames_out = es.tcp.frames_out;
     c.tcp_dropped_send = es.tcp.dropped_send;
     c.tcp_open = es.tcp.open;
+    const auto sc = sctp::Stack::counters();
+    c.sctp = SctpStats{sc.packets_in, sc.packets_out, sc.data_chunks_in, sc.data_chunks_out,
+                       sc.sacks_in, sc.sacks_out, sc.retransmitted_chunks, sc.fast_retransmits,
+                       sc.t3_timeouts, sc.t3_marked_chunks, sc.duplicate_data_in,
+                       sc.delayed_sack_timeouts, sc.window_probes, sc.data_dropped_no_room,
+                       sc.packets_dropped};
     return c;
   });
   s.hook_events = impl_->hooks.executor().executed();
@@ -492,7 +500,22 @@ json to_json(const Stats& s) {
                                {"frames_out", s.tcp_frames_out},
                                {"dropped_send", s.tcp_dropped_send}}},
               {"relay_latency", histogram_json(s.relay_latency)},
-              {"handshake", histogram_json(s.handshake)}};
+              {"handshake", histogram_json(s.handshake)},
+              {"sctp", json{{"packets_in", s.sctp.packets_in},
+                            {"packets_out", s.sctp.packets_out},
+                            {"data_chunks_in", s.sctp.data_chunks_in},
+                            {"data_chunks_out", s.sctp.data_chunks_out},
+                            {"sacks_in", s.sctp.sacks_in},
+                            {"sacks_out", s.sctp.sacks_out},
+                            {"retransmitted_chunks", s.sctp.retransmitted_chunks},
+                            {"fast_retransmits", s.sctp.fast_retransmits},
+                            {"t3_timeouts", s.sctp.t3_timeouts},
+                            {"t3_marked_chunks", s.sctp.t3_marked_chunks},
+                            {"duplicate_data_in", s.sctp.duplicate_data_in},
+                            {"delayed_sack_timeouts", s.sctp.delayed_sack_timeouts},
+                            {"window_probes", s.sctp.window_probes},
+                            {"data_dropped_no_room", s.sctp.data_dropped_no_room},
+                            {"packets_dropped", s.sctp.packets_dropped}}}};
 }
 
 // --- Participant --------------------------------------------------------------------------------

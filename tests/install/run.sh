@@ -19,6 +19,11 @@ prefix="$tmp/prefix"
 cmake --install "$BUILD_DIR" --component dev --prefix "$prefix" >/dev/null
 echo "install: $(cd "$prefix" && find . -type f | sort | tr '\n' ' ')"
 test -f "$prefix/include/peerrtc/peerrtc.hpp"
+# Nothing installed may point back into the source or build tree (e.g. the optimised usrsctp of
+# build-deps/, which is installed as lib/libpeerrtc_usrsctp.a instead).
+if grep -rlI -- "$PWD" "$prefix/lib" >/dev/null; then
+  echo "install: installed files name the source tree:"; grep -rnI -- "$PWD" "$prefix/lib"; exit 1
+fi
 
 mkdir "$tmp/src"
 cp examples/quickstart-httplib/main.cpp examples/quickstart-httplib/CMakeLists.txt "$tmp/src/"
@@ -42,6 +47,14 @@ CPP
 c++ -O1 -o "$tmp/pc" "$tmp/pc.cpp" $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$(find "$prefix" -type d -name pkgconfig | head -1)" pkg-config --cflags --libs peerrtc)
 "$tmp/pc"
 echo "install: a program built with pkg-config peerrtc runs"
+# With PEERRTC_USRSCTP=optimised the programs carry the package's own usrsctp, not Debian's.
+usrsctp_kind=$(sed -n 's/^PEERRTC_USRSCTP:STRING=//p' "$BUILD_DIR/CMakeCache.txt")
+if [ "$usrsctp_kind" = optimised ]; then
+  for exe in "$tmp/pc" "$tmp/build/quickstart-httplib"; do
+    if ldd "$exe" | grep -q libusrsctp; then echo "install: $exe links Debian's libusrsctp"; exit 1; fi
+  done
+  echo "install: usrsctp linked from the package's libpeerrtc_usrsctp.a"
+fi
 
 cd "$tmp"
 "$tmp/build/quickstart-httplib" --port 0 > "$tmp/qs.out" 2>&1 &

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <chrono>
 #include <filesystem>
@@ -632,4 +633,70 @@ TEST(Http, DivertHandsOverMatchingConnectionsOnly) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
   std::lock_guard lock(mu);
   EXPECT_EQ(taken.size(), 1u);
+}
+
+// SO_REUSEPORT (peerrtc-server --workers): two servers, one port, connections spread over both;
+// a server without it cannot join them. Each answers with its own name.
+TEST(Http, ReusePortSharesOnePortBetweenServers) {
+  auto named = [](const std::string& name, uint16_t port, bool reuse) {
+    auto cfg = loopback_config();
+    cfg.port = port;
+    cfg.reuse_port = reuse;
+    auto s = std::make_unique<http::Server>(cfg);
+    s->route("GET", "/who", [name](const http::Request&) { return http::Response::json(200, json{{"who", name}}.dump()); });
+    s->start();
+    return s;
+  };
+  auto a = named("a", 0, true);
+  auto b = named("b", a->port(), true);
+  EXPECT_EQ(b->port(), a->port());
+  EXPECT_THROW(named("c", a->port(), false), std::runtime_error);  // not in the group: refused
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 64 && seen.size() < 2; ++i) {
+    auto r = http::request("127.0.0.1", a->port(), "GET", "/who");
+    ASSERT_EQ(r.status, 200);
+    seen[json::parse(r.body)["who"]]++;
+  }
+  EXPECT_EQ(seen.size(), 2u) << "64 connections all landed on one server";
+  // One stops: the other takes every new connection.
+  a->stop();
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(json::parse(http::request("127.0.0.1", b->port(), "GET", "/who").body)["who"], "b");
+}
+
+// more_listeners: the same routes on a second port; the diversion stays on the main one.
+TEST(Http, MoreListenersServeTheSameRoutesWithoutDiversion) {
+  auto cfg = loopback_config();
+  cfg.more_listeners.push_back({"127.0.0.1", 0, true});
+  http::Server s(cfg);
+  add_echo_routes(s);
+  std::atomic<int> taken{0};
+  s.divert({4, 300ms, [](std::string_view head) { return head.size() >= 4 && head[2] == 0 && head[3] == 1; },
+            [&](int fd, std::string) {
+              ::close(fd);
+              ++taken;
+            }});
+  s.start();
+  ASSERT_NE(s.listener_port(0), 0);
+  ASSERT_NE(s.listener_port(0), s.port());
+  EXPECT_THROW(s.listener_port(1), std::out_of_range);
+  for (uint16_t p : {s.port(), s.listener_port(0)}) EXPECT_EQ(http::request("127.0.0.1", p, "GET", "/hello").status, 200);
+  // STUN-like bytes on the extra listener: HTTP's 400, not handed over.
+  RawClient extra(s.listener_port(0));
+  extra.send_raw(std::string("\x00\x14\x00\x01", 4) + "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(extra.read_response().result_int(), 400);
+  RawClient main(s.port());
+  main.send_raw(std::string("\x00\x14\x00\x01\x00\x00", 6));
+  EXPECT_TRUE(main.closed_by_peer(2s));
+  EXPECT_EQ(taken.load(), 1);
+  // A busy extra port fails start() with the port in the message, and nothing stays bound.
+  auto busy = loopback_config();
+  busy.more_listeners.push_back({"127.0.0.1", s.port(), false});
+  http::Server t(busy);
+  try {
+    t.start();
+    FAIL() << "expected start() to throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(":" + std::to_string(s.port()) + ": "), std::string::npos) << e.what();
+  }
+  s.stop();
 }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the `peerrtc-server --workers N` tests (node:test, a real redis-server started by the
+# tests on a free port, real @roamhq/wrtc peers).
+#
+#   bash tests/workers/run.sh                              # build/apps/peerrtc-server
+#   PEERRTC_SERVER=/path/to/peerrtc-server bash tests/workers/run.sh
+#   bash tests/workers/run.sh tests/workers/supervisor.test.mjs
+#
+# Env: PEERRTC_WORKERS_TIMEOUT (seconds, default 180) bounds the whole run;
+#      PEERRTC_VERBOSE=1 forwards the servers' output to stderr.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+if [[ ! -d node_modules/@roamhq/wrtc ]]; then
+  echo "workers tests: node_modules incomplete; run 'npm install' (or 'npm ci') in $root" >&2
+  exit 2
+fi
+if ! command -v redis-server >/dev/null; then
+  echo "workers tests: redis-server missing (apt-get install redis-server, or scripts/setup.sh)" >&2
+  exit 2
+fi
+echo "workers tests: server = ${PEERRTC_SERVER:-build/apps/peerrtc-server}"
+
+exec bash tests/lib/run-node-suite.sh "workers tests" "${PEERRTC_WORKERS_TIMEOUT:-180}" tests/workers/ "$@"
