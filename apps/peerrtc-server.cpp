@@ -27,6 +27,7 @@
 
 #include "cluster/node.hpp"
 #include "cluster/redis.hpp"
+#include "cluster/stream.hpp"
 #include "common/log.hpp"
 #include "peerrtc/peerrtc.hpp"
 #include "server/app.hpp"
@@ -248,6 +249,28 @@ int main(int argc, char** argv) {
   int worker_own_port = -1;
   cli.add_option(peerrtc::workers::kPortFlag, worker_own_port)->group("")->check(CLI::Range(1, 65535));
 
+  std::string api_key;
+  cli.add_option("--api-key", api_key,
+                 "turns on the server API under /api/ (broadcast, send, kick, rooms, join tokens) for requests with "
+                 "'Authorization: Bearer <key>' (docs/protocol.md). Prefer the environment variable")
+      ->envname("PEERRTC_API_KEY")->check(not_empty);
+  cli.add_option("--join-secret", config.join_secret,
+                 "every offer must carry a join token (HS256 JWT with room, sub = peer_id, exp) signed with this "
+                 "secret: minted by POST /api/tokens or peerrtc::make_join_token. Prefer the environment variable")
+      ->envname("PEERRTC_JOIN_SECRET")->check(not_empty);
+  cli.add_option("--history", config.history,
+                 "replay a room's last N room-wide messages to a peer that joins (a `history` event after `welcome`); "
+                 "0 = off")
+      ->envname("PEERRTC_HISTORY")->check(CLI::Range(size_t{0}, size_t{100000}))->capture_default_str();
+  cli.add_option("--history-bytes", config.history_bytes, "most payload bytes of history kept per room")
+      ->envname("PEERRTC_HISTORY_BYTES")->check(CLI::Range(size_t{1024}, size_t{64} << 20))->capture_default_str();
+  size_t redis_stream = 0;
+  cli.add_option("--redis-stream", redis_stream,
+                 "append every relayed message of a room to the Redis Stream <prefix>stream:<room> (XADD MAXLEN ~ N; "
+                 "fields room, sender, data, binary, ts, to) for consumer groups; with --history a room that comes to "
+                 "this node starts with the Stream's last messages")
+      ->envname("PEERRTC_REDIS_STREAM")->check(CLI::Range(size_t{1}, size_t{100000000}))->needs(redis_opt);
+
   cli.footer(
       "The default --host 127.0.0.1 serves this machine only; use --host 0.0.0.0 (and --public-ip behind NAT)\n"
       "to serve a network. Prints READY {\"http\":<port>,\"udp\":<port>,\"tcp\":<port|null>} once listening.\n"
@@ -371,11 +394,17 @@ int main(int argc, char** argv) {
   options.http_port = static_cast<uint16_t>(port);
   options.static_root = static_root;
   options.examples = !no_examples;
+  options.api_key = api_key;
   options.shared_http_port = shared_http_port;
   if (worker_index >= 0)
     options.health_extra = {{"worker", {{"index", worker_index}, {"pid", ::getpid()}, {"restarts", worker_restarts}}}};
 
   std::unique_ptr<peerrtc::SignalingManager> manager;
+  std::unique_ptr<peerrtc::cluster::RedisStream> stream;  // --redis-stream; set before HTTP starts
+  if (redis && redis_stream > 0)
+    options.before_offer = [&stream](const std::string& room) {
+      if (stream) stream->seed(room);
+    };
   std::unique_ptr<peerrtc::server::App> app;
   // --port 0 with a shared port: the UDP port is picked first and HTTP (with ICE-TCP) takes the
   // same number on TCP. That TCP port can be busy (an outgoing connection's ephemeral port), so
@@ -391,12 +420,20 @@ int main(int argc, char** argv) {
     }
     peerrtc::log().set_level(level);  // in case the manager applied its own debug setting
     if (shared_port) options.http_port = manager->udp_port();
+    if (redis && redis_stream > 0) {
+      peerrtc::cluster::StreamOptions so;
+      so.prefix = redis_prefix;
+      so.maxlen = redis_stream;
+      so.history = config.history;
+      stream = std::make_unique<peerrtc::cluster::RedisStream>(*redis, *manager, so);
+    }
     try {
       app = std::make_unique<peerrtc::server::App>(*manager, options);
       app->start();
       break;
     } catch (const std::exception& e) {
       app.reset();
+      stream.reset();
       manager.reset();
       if (attempt < attempts) {
         peerrtc::log().debug("peerrtc-server: TCP {} is busy, picking another port", options.http_port);
@@ -433,6 +470,7 @@ int main(int argc, char** argv) {
       app->stop();
       manager->shutdown();
       app.reset();
+      stream.reset();
       manager.reset();
       redis->stop();
       return 1;
@@ -445,6 +483,8 @@ int main(int argc, char** argv) {
     peerrtc::log().info("peerrtc-server: GET /config lists {} TURN URL(s) with {}", turn_urls.size(),
                         turn_secret.empty() ? std::string("static credentials")
                                             : "credentials minted per request (ttl " + std::to_string(turn_ttl) + " s)");
+  if (!api_key.empty()) peerrtc::log().info("peerrtc-server: server API on /api/");
+  if (!config.join_secret.empty()) peerrtc::log().info("peerrtc-server: offers need a join token");
   nlohmann::json ready{{"http", http_port}, {"udp", udp}, {"tcp", nullptr}};
   if (config.ice_tcp) ready["tcp"] = udp;  // ICE-TCP: the UDP port's number (shared with HTTP by default)
   if (node) ready["node"] = node->id();
@@ -485,6 +525,7 @@ int main(int argc, char** argv) {
   manager->shutdown();   // every peer is closed (SCTP ABORT + DTLS close_notify)
   app.reset();
   node.reset();
+  stream.reset();        // after the manager's hook threads stopped, before Redis
   manager.reset();
   if (redis) redis->stop();
   done = true;

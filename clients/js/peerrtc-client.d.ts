@@ -22,6 +22,11 @@ export interface MessageInfo {
   direct: boolean;
   /** true when `message` is an ArrayBuffer, false when it is a string. */
   binary: boolean;
+  /** true for a message of the room's history, replayed by the server (--history) right after
+   *  this peer joined; absent for live messages. */
+  history?: true;
+  /** For a history message: when the server relayed it (Unix ms). */
+  ts?: number;
 }
 
 /** A protocol `error` event: a frame of this client was dropped by the server. */
@@ -67,6 +72,11 @@ export interface WebRTCConnectionOptions {
   disconnectTimeout?: number;
   /** Give up (status 'disconnected', onClose) after this many failed reconnect attempts. Default Infinity. */
   maxReconnectAttempts?: number;
+  /** A join token for servers started with --join-secret (sent as `join_token` with every
+   *  offer): the string, or a function giving one (or a Promise of one), called before every
+   *  offer so a reconnect can fetch a fresh token from the backend. A refused token (401/403)
+   *  fails connect() and ends reconnecting. */
+  joinToken?: string | (() => string | Promise<string>) | null;
 }
 
 /** Errors of this library: signaling failures (with the HTTP status), timeouts, misuse. */
@@ -133,6 +143,9 @@ export declare class WebRTCConnection {
   onPeerJoined: ((peerId: string) => void) | null;
   onPeerLeft: ((peerId: string) => void) | null;
   onServerError: ((event: ServerErrorEvent) => void) | null;
+  /** The backend removed this peer (POST /api/kick): the server closes the connection next,
+   *  and the client does not reconnect (status 'disconnected', then onClose). */
+  onKicked: ((reason: string) => void) | null;
 }
 
 /** UTF-8 length of a string as the data channel sends it (lone surrogates count 3, as U+FFFD). */

@@ -182,6 +182,13 @@ export class WebRTCConnection {
     this.requestTimeout = options.requestTimeout ?? 10000;
     this.disconnectTimeout = options.disconnectTimeout ?? 5000;
     this.maxReconnectAttempts = options.maxReconnectAttempts ?? Infinity;
+    // A join token (server --join-secret): a string, or a function returning one (or a Promise
+    // of one), called before every offer so that a reconnect can carry a fresh token.
+    const jt = options.joinToken;
+    if (jt !== undefined && jt !== null && typeof jt !== 'string' && typeof jt !== 'function') {
+      throw new TypeError('joinToken must be a string or a function returning one');
+    }
+    this._joinToken = jt ?? null;
 
     // Callbacks (assignable properties).
     this.onMessage = null;
@@ -192,9 +199,11 @@ export class WebRTCConnection {
     this.onPeerJoined = null;
     this.onPeerLeft = null;
     this.onServerError = null;
+    this.onKicked = null;
 
     this._status = STATUS.DISCONNECTED;
     this._token = null;
+    this._kicked = null; // the reason, once the backend kicked this peer
     this._maxPayload = DEFAULT_MAX_PAYLOAD;
     this._peers = new Set();
     this._session = null; // {gen, pc, dc, timers...}
@@ -395,7 +404,7 @@ export class WebRTCConnection {
     const gen = ++this._gen;
     const session = {
       gen, pc: null, dc: null, opened: false, welcomed: false, iceTimer: null, failed: null,
-      iceErrors: [], candidates: 0, gathered: false,
+      iceErrors: [], candidates: 0, gathered: false, historyLeft: 0, historyTs: [],
     };
     this._session = session;
     const RTCPC = this._RTCPeerConnection;
@@ -432,6 +441,12 @@ export class WebRTCConnection {
       this._checkCurrent(session);
       const body = { room: this.room, peer_id: this.peerId, offer: { sdp: pc.localDescription.sdp, type: 'offer' } };
       if (this._token) body.token = this._token;
+      if (this._joinToken !== null) {
+        const jt = typeof this._joinToken === 'function' ? await this._joinToken() : this._joinToken;
+        this._checkCurrent(session);
+        if (typeof jt !== 'string') throw new PeerRTCError('joinToken() must give a string');
+        body.join_token = jt;
+      }
       this._log(`POST /offer (${isReconnect ? 'reconnect' : 'connect'})`);
       const answer = await Promise.race([this._post('/offer', body, this.requestTimeout), ready]);
       this._checkCurrent(session);
@@ -558,7 +573,7 @@ export class WebRTCConnection {
         const nl = data.indexOf('\n');
         if (nl < 1) return this._log('bad text frame (no sender):', data.slice(0, 80));
         const from = data.slice(1, nl);
-        this._call('onMessage', from, data.slice(nl + 1), { direct: tag === 0x64, binary: false });
+        this._call('onMessage', from, data.slice(nl + 1), this._messageInfo(session, tag === 0x64, false));
         return;
       }
       this._log('unknown text frame:', data.slice(0, 80));
@@ -577,7 +592,19 @@ export class WebRTCConnection {
     }
     const len = u8[1];
     const from = utf8String(u8.subarray(2, 2 + len));
-    this._call('onMessage', from, buf.slice(2 + len), { direct: u8[0] === 0x02, binary: true });
+    this._call('onMessage', from, buf.slice(2 + len), this._messageInfo(session, u8[0] === 0x02, true));
+  }
+
+  // {direct, binary}, plus {history: true, ts} for the messages a `history` event announced.
+  _messageInfo(session, direct, binary) {
+    if (session.historyLeft > 0 && !direct) {
+      const i = session.historyTs.length - session.historyLeft;
+      session.historyLeft--;
+      const info = { direct, binary, history: true };
+      if (Number.isFinite(session.historyTs[i])) info.ts = session.historyTs[i];
+      return info;
+    }
+    return { direct, binary };
   }
 
   _onEvent(session, text) {
@@ -622,6 +649,18 @@ export class WebRTCConnection {
       case 'error':
         this._call('onServerError', ev);
         return;
+      case 'history': {
+        // The next `count` room messages are the room's history, oldest first.
+        const count = Number.isInteger(ev.count) && ev.count > 0 ? ev.count : 0;
+        session.historyLeft = count;
+        session.historyTs = Array.isArray(ev.ts) && ev.ts.length === count ? ev.ts : new Array(count).fill(undefined);
+        return;
+      }
+      case 'kicked':
+        // The backend removed this peer; the server closes the connection next: no reconnect.
+        this._kicked = typeof ev.reason === 'string' ? ev.reason : '';
+        this._call('onKicked', this._kicked);
+        return;
       default:
         this._log('unknown event type ignored:', ev.type);
     }
@@ -638,6 +677,12 @@ export class WebRTCConnection {
     }
     this._session = null;
     this._teardown(session, why);
+    if (this._kicked !== undefined && this._kicked !== null) {
+      this._setStatus(STATUS.DISCONNECTED);
+      this._dropQueue();
+      this._call('onClose');
+      return;
+    }
     if (this.reconnect) {
       this._setStatus(STATUS.RECONNECTING);
       this._scheduleReconnect();
@@ -671,7 +716,7 @@ export class WebRTCConnection {
         this._log('reconnected');
       } catch (err) {
         if (this._closed) return;
-        if (err instanceof PeerRTCError && [400, 403, 404, 409].includes(err.status)) {
+        if (err instanceof PeerRTCError && [400, 401, 403, 404, 409].includes(err.status)) {
           // The server will not take this peer back (bad token, id taken, bad request).
           this._setStatus(STATUS.DISCONNECTED);
           this._dropQueue();

@@ -95,6 +95,17 @@ struct Config {
   // without a token, so the Python module defaults to false; candidate() never needs one.
   bool require_leave_token = true;
 
+  // Join tokens (include/peerrtc/join_token.hpp): when set, every offer must carry a join token
+  // (an HS256 JWT signed with this secret, for the offer's room and peer id, not expired);
+  // without one the offer is refused with 401, with a bad one 403, and nothing is created.
+  std::string join_secret;
+
+  // History: a room keeps its last `history` room-wide messages (not direct ones; at most
+  // history_bytes of payload) in memory, and a peer that joins gets them right after `welcome`
+  // (docs/protocol.md, the `history` event). 0 = off. The history lives as long as the room.
+  size_t history = 0;
+  size_t history_bytes = 1024 * 1024;
+
   // How long a thread calling the API waits for the network thread.
   std::chrono::milliseconds api_timeout{5000};
 };

@@ -2,4 +2,5 @@
 #pragma once
 #include "peerrtc/broadcaster.hpp"
 #include "peerrtc/config.hpp"
+#include "peerrtc/join_token.hpp"
 #include "peerrtc/signaling_manager.hpp"

@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "peerrtc/config.hpp"
 #include "peerrtc/limits.hpp"
@@ -153,8 +154,11 @@ class SignalingManager {
   // normalisation: pass NFC); anything else throws ApiError(400) quoting the name.
   // PeerPyRTC's three calls. `offer` is {"sdp": ..., "type": "offer"}. Throws ApiError.
   // Returns {"sdp", "type": "answer", "peer_id", "room", "token", "max_message_size"}.
+  // With Config::join_secret, `join_token` must be a valid join token for (room, peer_id):
+  // ApiError(401) when it is empty, ApiError(403) when it is expired, forged or for another
+  // room or peer; nothing is created then.
   json offer(const std::string& room, const std::string& peer_id, const json& offer,
-             const std::string& token = {});
+             const std::string& token = {}, const std::string& join_token = {});
   void candidate(const std::string& room, const std::string& peer_id, const json& candidate,
                  const std::string& token = {});
   void leave(const std::string& room, const std::string& peer_id, const std::string& token = {});
@@ -173,6 +177,10 @@ class SignalingManager {
   HandlerId on_message(std::function<void(const Message&)> fn);
   HandlerId on_peer_joined(std::function<void(const std::string& room, const std::string& peer_id, const json& info)> fn);
   HandlerId on_peer_left(std::function<void(const std::string& room, const std::string& peer_id, const json& info)> fn);
+  // Every relayed message: the peers' and participants' (as on_message) and also the backend's
+  // own (broadcast, send_to: sender "server"); direct ones carry `to`. For mirrors of a room's
+  // message stream (peerrtc-server --redis-stream). Same threads and queue as on_message.
+  HandlerId on_relayed(std::function<void(const Message&)> fn);
   bool remove_handler(HandlerId id);  // false if no such subscriber
   // Runs on the network thread for every message before relay; must be fast and not block.
   void set_filter(std::function<FilterResult(const Message&)> fn);
@@ -182,6 +190,22 @@ class SignalingManager {
   size_t broadcast(const std::string& room, const std::string& data, bool binary = false);
   bool send_to(const std::string& room, const std::string& peer_id, const std::string& data,
                bool binary = false);
+
+  // Config::history: gives `room` the history of an earlier life (oldest first; e.g. read back
+  // from a Redis Stream after the room moved to this process) unless it has one already. A room
+  // that does not exist yet keeps it for its first peer's welcome (for a minute at most).
+  struct HistoryItem {
+    std::string sender;
+    std::string data;
+    bool binary = false;
+    int64_t ts_ms = 0;  // Unix ms
+  };
+  void seed_history(const std::string& room, std::vector<HistoryItem> items);
+
+  // Removes a peer (or participant) from a room: it gets {"type":"kicked","reason"} and its
+  // connection is closed; the others see peer_left with reason "kicked[: <reason>]". False if
+  // no such member. `reason`: at most 256 bytes of UTF-8 (else ApiError 400).
+  bool kick(const std::string& room, const std::string& peer_id, const std::string& reason = {});
 
   // A server-side participant: joins `room` as `name` (a peer id), gets the room's messages and
   // presence, and sends to it. Leaves when the returned object is destroyed or leave() is called.

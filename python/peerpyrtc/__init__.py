@@ -37,7 +37,9 @@ from typing import Any, Callable, Dict, List, Optional, Union
 from ._errors import PeerRTCError
 from . import _peerpyrtc as _core
 
-__all__ = ["SignalingManager", "Broadcaster", "Participant", "PeerRTCError", "Drop", "Replace"]
+__all__ = ["SignalingManager", "Broadcaster", "Participant", "PeerRTCError", "Drop", "Replace", "make_join_token"]
+
+make_join_token = _core.make_join_token
 __version__ = "0.1.0"
 
 Data = Union[str, bytes]
@@ -151,18 +153,20 @@ class SignalingManager:
     # -- PeerPyRTC's three calls -------------------------------------------------------------
 
     def offer(self, room: Optional[str] = None, peer_id: Optional[str] = None, offer: Any = None,
-              token: Optional[str] = None, **kw: Any) -> Dict[str, Any]:
+              token: Optional[str] = None, join_token: Optional[str] = None, **kw: Any) -> Dict[str, Any]:
         """Answers a client's SDP offer (``{"sdp": ..., "type": "offer"}``) and admits it to ``room``.
 
         Returns ``{"sdp", "type": "answer", "peer_id", "room", "token", "max_message_size"}``.
         ``token`` (from an earlier answer) lets a peer reconnect under the same id. Extra keys
         are ignored, so ``offer(**request.json)`` works. Raises PeerRTCError (400 bad name or
-        SDP, 409 id taken, 403 wrong token, 503 a limit).
+        SDP, 409 id taken, 403 wrong token, 503 a limit). With ``join_secret`` set, ``join_token``
+        must be a join token for (room, peer_id) (``make_join_token``): 401 without, 403 bad.
         """
         if offer is None:
             raise PeerRTCError(400, "field 'offer' is missing")
         answer = self._core.offer(_str_arg("room", room), _str_arg("peer_id", peer_id),
-                                  json.dumps(offer), token if isinstance(token, str) else "")
+                                  json.dumps(offer), token if isinstance(token, str) else "",
+                                  join_token if isinstance(join_token, str) else "")
         return json.loads(answer)
 
     def candidate(self, room: Optional[str] = None, peer_id: Optional[str] = None, candidate: Any = None,
@@ -235,6 +239,11 @@ class SignalingManager:
         """Sends ``message`` to one peer of ``room`` as sender "server"; False if it is not there."""
         data, binary = _encode(message)
         return self._core.send_to(room, peer_id, data, binary)
+
+    def kick(self, room: str, peer_id: str, reason: str = "") -> bool:
+        """Removes a peer: it gets a ``kicked`` event and is disconnected; the others see it leave
+        (reason ``kicked: <reason>``). False if it is not in ``room``."""
+        return self._core.kick(room, peer_id, reason)
 
     # -- hooks -----------------------------------------------------------------------------------
 

@@ -99,10 +99,13 @@ class Manager {
   bool closed() const { return !m_; }
 
   std::string offer(const std::string& room, const std::string& peer, const std::string& offer_json,
-                    const std::string& token) {
+                    const std::string& token, const std::string& join_token) {
     json offer = json::parse(offer_json, nullptr, false);
     if (offer.is_discarded()) throw peerrtc::ApiError(400, "field 'offer' is not JSON");
-    return m().offer(room, peer, offer, token).dump();
+    return m().offer(room, peer, offer, token, join_token).dump();
+  }
+  bool kick(const std::string& room, const std::string& peer, const std::string& reason) {
+    return m().kick(room, peer, reason);
   }
   void candidate(const std::string& room, const std::string& peer, const std::string& cand_json,
                  const std::string& token) {
@@ -223,6 +226,17 @@ PYBIND11_MODULE(_peerpyrtc, mod) {
   });
   // The interpreter never frees the module's global: leak it at exit rather than decref late.
   py::module_::import("atexit").attr("register")(py::cpp_function([] { g_error_type.release(); }));
+  mod.def(
+      "make_join_token",
+      [](const std::string& secret, const std::string& room, const std::string& identity, long long ttl_s) {
+        try {
+          return peerrtc::make_join_token(secret, room, identity, std::chrono::seconds(ttl_s));
+        } catch (const std::invalid_argument& e) {
+          throw py::value_error(e.what());
+        }
+      },
+      py::arg("secret"), py::arg("room"), py::arg("peer_id"), py::arg("ttl") = 600,
+      "An HS256 join token (JWT: room, sub = peer_id, iat, exp) valid ttl seconds; ValueError on bad input.");
 
   using peerrtc::Config;
   py::class_<Config>(mod, "Config", "peerrtc::Config: every limit of a SignalingManager (durations in seconds).")
@@ -252,6 +266,9 @@ PYBIND11_MODULE(_peerpyrtc, mod) {
       .def_readwrite("max_peer_queue", &Config::max_peer_queue, "bytes queued for a receiver before it is disconnected as too slow")
       .def_readwrite("hook_threads", &Config::hook_threads, "threads running the hooks (1 keeps them in order)")
       .def_readwrite("hook_queue_capacity", &Config::hook_queue_capacity, "hook events queued; beyond it the oldest are dropped and counted")
+      .def_readwrite("join_secret", &Config::join_secret, "offers must carry a join token signed with it (HS256 JWT)")
+      .def_readwrite("history", &Config::history, "room-wide messages replayed to a peer that joins (0 = off)")
+      .def_readwrite("history_bytes", &Config::history_bytes, "most payload bytes of history kept per room")
       .def_readwrite("require_leave_token", &Config::require_leave_token, "leave() needs the peer's token (peerpyrtc's default: False)")
       .def_property(
           "api_timeout", [](const Config& c) { return c.api_timeout.count() / 1000.0; },
@@ -283,7 +300,8 @@ PYBIND11_MODULE(_peerpyrtc, mod) {
       .def(py::init<peerrtc::Config>(), nogil)
       .def("close", &Manager::close, nogil, "Closes every peer and stops the threads; idempotent.")
       .def_property_readonly("closed", &Manager::closed)
-      .def("offer", &Manager::offer, nogil, "offer(room, peer_id, offer_json, token) -> answer JSON")
+      .def("offer", &Manager::offer, nogil, "offer(room, peer_id, offer_json, token, join_token) -> answer JSON")
+      .def("kick", &Manager::kick, nogil, "kick(room, peer_id, reason) -> False if no such peer")
       .def("candidate", &Manager::candidate, nogil)
       .def("leave", &Manager::leave, nogil)
       .def("handle", &Manager::handle, nogil, "handle(action, body) -> (status, JSON body)")

@@ -441,8 +441,11 @@ class RedisRouter : public server::RoomRouter {
       if (!addr) return error(502, "node " + owner.str + " of room " + quote(room) + " has a bad url: " + info->url);
       std::string target = req.target + (req.query.empty() ? "" : "?" + req.query);
       try {
-        auto r = http::request(addr->host, addr->port, req.method, target, req.body, n.opts.forward_timeout,
-                               {{kForwardedHeader, n.opts.id}});
+        std::map<std::string, std::string> headers{{kForwardedHeader, n.opts.id}};
+        // The server API's key goes along: the room's node checks it again.
+        if (auto auth = req.headers.find("authorization"); auth != req.headers.end())
+          headers["Authorization"] = auth->second;
+        auto r = http::request(addr->host, addr->port, req.method, target, req.body, n.opts.forward_timeout, headers);
         if (r.status == 409 && is_wrong_node(r.body)) {  // the lease moved meanwhile: ask again
           log().debug("cluster: node {} no longer holds room '{}'", owner.str, room);
           continue;

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/log.hpp"
+#include "server/api.hpp"
 #include "server/metrics.hpp"
 
 namespace peerrtc::server {
@@ -208,8 +209,11 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
   RoomRouter* router = o.router.get();
   for (const char* action : {"offer", "candidate", "leave"}) {
     http.route("POST", std::string("/") + action,
-               [&manager, router, name = std::string(action)](const http::Request& req) {
+               [&manager, router, name = std::string(action), before_offer = o.before_offer](const http::Request& req) {
                  auto local = [&] {
+                   if (before_offer && name == "offer") {
+                     if (auto r = room_of_body(req.body)) before_offer(*r);
+                   }
                    return guarded(name.c_str(), [&] {
                      auto [status, body] = manager.handle(name, req.body);
                      return reply(status, body);
@@ -292,6 +296,7 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
   });
 
   install_metrics(http, manager, o.dashboard_dir, started);  // GET /metrics, /dashboard/
+  install_api(http, manager, o.api_key, router);
 
   // The JS client.
   const fs::path client(o.client_dir);
@@ -312,7 +317,7 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
                              {"endpoints",
                               {"POST /offer", "POST /candidate", "POST /leave", "GET /rooms",
                                "GET /rooms/peers?room=R", "GET /config", "GET /health", "GET /stats",
-                               "GET /metrics", "GET /dashboard/", "GET /peerrtc-client.js"}}});
+                               "GET /metrics", "GET /dashboard/", "GET /peerrtc-client.js", "/api/ (with --api-key)"}}});
     });
   }
 }

@@ -8,7 +8,8 @@
 //
 // Routes (docs/protocol.md): POST /offer /candidate /leave (SignalingManager::handle),
 // GET /rooms, /rooms/peers?room=R, /config, /health, /stats, /metrics (server/metrics.hpp),
-// /cluster/nodes (404 unless a router says otherwise). Static: the dashboard at /dashboard/ from
+// /cluster/nodes (404 unless a router says otherwise); the server API under /api/ (api.hpp, with
+// Options::api_key). Static: the dashboard at /dashboard/ from
 // <static_root>/clients/dashboard; /peerrtc-client.js and
 // /peerrtc-client.d.ts from <static_root>/clients/js; in examples mode the web examples from
 // <static_root>/examples/web (chat at /, whiteboard at /whiteboard/, echo at /echo/) and the echo
@@ -73,6 +74,13 @@ struct Options {
   // are replaced by asterisks before relay. Empty lists install no filter.
   std::vector<std::string> block_words;
   std::vector<std::string> mask_words;
+  // The server API under /api/ (src/server/api.hpp), for `Authorization: Bearer <api_key>`;
+  // empty = off (every /api/ route answers 404 saying so).
+  std::string api_key;
+  // Called on the HTTP thread with the room of an offer about to be handled by this process
+  // (after the router let it through), e.g. to seed a room's history from Redis. May block
+  // briefly; must not throw.
+  std::function<void(const std::string& room)> before_offer;
   // Cluster mode (see RoomRouter); null = a single process. Must outlive the server.
   std::shared_ptr<RoomRouter> router;
   // A worker of `peerrtc-server --workers N`: HTTP also on this port, shared with the other

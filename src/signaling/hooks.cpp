@@ -12,7 +12,7 @@ bool Hooks::remove(uint64_t id) {
     list.erase(it);
     return true;
   };
-  return drop(messages_) || drop(joined_) || drop(left_);
+  return drop(messages_) || drop(joined_) || drop(left_) || drop(relayed_);
 }
 
 bool Hooks::wants_messages() const {
@@ -25,6 +25,23 @@ void Hooks::message(Message m) {
   {
     std::lock_guard lock(mu_);
     for (auto& s : messages_) fns.push_back(s.fn);
+  }
+  if (fns.empty()) return;
+  executor_.post([fns = std::move(fns), m = std::move(m)] {
+    for (auto& fn : fns) fn(m);
+  });
+}
+
+bool Hooks::wants_relayed() const {
+  std::lock_guard lock(mu_);
+  return !relayed_.empty();
+}
+
+void Hooks::relayed(Message m) {
+  std::vector<MessageFn> fns;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& s : relayed_) fns.push_back(s.fn);
   }
   if (fns.empty()) return;
   executor_.post([fns = std::move(fns), m = std::move(m)] {

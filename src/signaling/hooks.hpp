@@ -25,10 +25,14 @@ class Hooks {
   uint64_t add_message(MessageFn fn) { return add(messages_, std::move(fn)); }
   uint64_t add_joined(PresenceFn fn) { return add(joined_, std::move(fn)); }
   uint64_t add_left(PresenceFn fn) { return add(left_, std::move(fn)); }
+  // Every relayed message, the backend's own included (on_relayed).
+  uint64_t add_relayed(MessageFn fn) { return add(relayed_, std::move(fn)); }
   bool remove(uint64_t id);
 
   bool wants_messages() const;
   void message(Message m);  // queues one task for every current message subscriber
+  bool wants_relayed() const;
+  void relayed(Message m);
   void presence(bool joined, const std::string& room, const std::string& peer_id, json info);
 
   HookExecutor& executor() { return executor_; }
@@ -48,7 +52,7 @@ class Hooks {
 
   mutable std::mutex mu_;
   uint64_t next_id_ = 1;
-  std::vector<Sub<MessageFn>> messages_;
+  std::vector<Sub<MessageFn>> messages_, relayed_;
   std::vector<Sub<PresenceFn>> joined_, left_;
   HookExecutor executor_;  // last: its threads stop before the lists go
 };

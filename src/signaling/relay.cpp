@@ -120,6 +120,7 @@ void Relay::member_joined(const std::string& room_name, const std::string& name,
                   {"peers", registry_.joined_names(*room, name)},
                   {"max_message_size", kMaxPayload}});
   if (reconnect) return;  // the room never saw this peer leave
+  replay_history(room_name, *m);
   announce(*room, name, {{"type", "peer_joined"}, {"peer_id", name}});
   hooks_.presence(true, room_name, name, {{"peers", registry_.joined_names(*room)}});
 }
@@ -139,7 +140,85 @@ void Relay::member_left(const std::string& room_name, const std::string& name, c
   if (was_joined)
     hooks_.presence(false, room_name, name,
                     {{"reason", reason}, {"peers", room ? registry_.joined_names(*room) : std::vector<std::string>{}}});
-  if (!room) log().debug("room {} is empty and removed", room_name);
+  if (!room) {
+    history_.erase(room_name);
+    log().debug("room {} is empty and removed", room_name);
+  }
+}
+
+// --- history --------------------------------------------------------------------------------------
+
+HistoryRing& Relay::ring(const std::string& room) {
+  auto it = history_.try_emplace(room, cfg_.history, cfg_.history_bytes).first;
+  // A seed waiting for this room (seed_history before its first peer) goes in first.
+  if (auto s = seeds_.find(room); s != seeds_.end()) {
+    if (it->second.empty())
+      for (auto& e : s->second.entries) it->second.push(std::move(e));
+    seeds_.erase(s);
+  }
+  return it->second;
+}
+
+void Relay::remember(const std::string& room, const std::string& sender, ByteView payload, bool binary) {
+  if (cfg_.history == 0) return;
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  ring(room).push(HistoryEntry{sender, std::string(as_chars(payload)), binary, now_ms});
+}
+
+// Right after `welcome`: {"type":"history","count":K,"ts":[...]} and then the K messages, oldest
+// first, as ordinary room-message frames. All in one turn on the network thread, so nothing
+// relayed meanwhile can come between them. Participants (server-side) get no replay.
+void Relay::replay_history(const std::string& room, Member& m) {
+  if (m.is_participant() || !m.joined || cfg_.history == 0) return;
+  const HistoryRing& h = ring(room);
+  if (h.empty()) return;
+  const auto& entries = h.entries();
+  // The newest entries whose frames fit in half the peer's queue limit: a replay never gets a
+  // peer disconnected as too slow, and `count` is what will arrive.
+  size_t first = entries.size(), budget = cfg_.max_queue / 2;
+  while (first > 0) {
+    const auto& e = entries[first - 1];
+    const size_t n = e.data.size() + e.sender.size() + 2;
+    if (n > budget) break;
+    budget -= n;
+    --first;
+  }
+  if (first == entries.size()) return;
+  json ts = json::array();
+  for (size_t i = first; i < entries.size(); ++i) ts.push_back(entries[i].ts_ms);
+  send_event(m, {{"type", "history"}, {"count", entries.size() - first}, {"ts", std::move(ts)}});
+  for (size_t i = first; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    const std::string frame = e.binary ? server_binary_frame(e.sender, as_bytes(e.data), false)
+                                       : server_text_frame(e.sender, as_bytes(e.data), false);
+    auto st = link_.send(m.engine_id, m.stream, as_bytes(frame), e.binary);
+    if (st != rtc::SendStatus::Ok) {
+      ++counters_.dropped_send;
+      log().debug("history replay to {} in {} stopped: {}", m.engine_id, room, rtc::to_string(st));
+      return;
+    }
+    ++counters_.deliveries;
+  }
+}
+
+const HistoryRing* Relay::history(const std::string& room) const {
+  auto it = history_.find(room);
+  return it == history_.end() ? nullptr : &it->second;
+}
+
+void Relay::seed_history(const std::string& room, std::vector<HistoryEntry> entries) {
+  if (cfg_.history == 0 || entries.empty()) return;
+  if (auto it = history_.find(room); it != history_.end() && !it->second.empty()) return;  // it has its own
+  if (registry_.room(room)) {
+    auto& h = ring(room);
+    if (h.empty())
+      for (auto& e : entries) h.push(std::move(e));
+    return;
+  }
+  // Not here yet: kept until its first member arrives (or dropped by tick after a while).
+  if (seeds_.size() >= kMaxSeeds) seeds_.erase(seeds_.begin());
+  seeds_[room] = Seed{std::move(entries), Clock::now()};
 }
 
 // --- backpressure ---------------------------------------------------------------------------------
@@ -200,6 +279,7 @@ void Relay::participant_drained(const std::string& room, const std::string& name
 void Relay::tick(Clock::time_point now) {
   if (now - last_slow_check_ < std::chrono::milliseconds(250)) return;
   last_slow_check_ = now;
+  std::erase_if(seeds_, [now](const auto& kv) { return now - kv.second.at > kSeedLifetime; });
   Turn t(*this);
   for (auto& [room_name, r] : registry_.rooms()) {
     for (auto& [id, m] : r.members) {
@@ -368,6 +448,9 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
   ++counters_.messages_relayed;
   counters_.relay_latency.observe(static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - received).count()));
+  if (!frame->to) remember(ref->room, ref->name, payload, binary);
+  if (hooks_.wants_relayed())
+    hooks_.relayed(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to)});
   if (hooks_.wants_messages())
     hooks_.message(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to)});
 }
@@ -381,6 +464,9 @@ size_t Relay::send(const std::string& room_name, const std::string& sender, Byte
   if (sender != "server" && !me) return 0;
   size_t delivered = 0;
   if (!relay(*room, room_name, sender, payload, binary, to, nullptr, &delivered)) return 0;
+  if (!to) remember(room_name, sender, payload, binary);
+  if (hooks_.wants_relayed())
+    hooks_.relayed(Message{room_name, sender, std::string(as_chars(payload)), binary, opt_string(to)});
   if (hook && hooks_.wants_messages())
     hooks_.message(Message{room_name, sender, std::string(as_chars(payload)), binary, opt_string(to)});
   return delivered;
@@ -456,6 +542,26 @@ void Relay::leave(const std::string& room, const std::string& name, const std::s
   } else {
     link_.close(m->engine_id, reason);
   }
+}
+
+bool Relay::kick(const std::string& room, const std::string& name, const std::string& reason) {
+  Turn t(*this);
+  Member* m = registry_.find(room, name);
+  if (!m) return false;
+  const json event{{"type", "kicked"}, {"reason", reason}};
+  const std::string why = reason.empty() ? "kicked" : "kicked: " + reason;
+  log().info("{} {} kicked from room {}{}", m->is_participant() ? "participant" : "peer", name, room,
+             reason.empty() ? "" : ": " + reason);
+  if (m->is_participant()) {
+    if (m->inbox) post_inbox(m->inbox, event, 0, true);
+    run_or_defer([this, room, name, why] { member_left(room, name, why); });
+  } else {
+    // The event goes out (SCTP sends at once, NODELAY) before the ABORT that closes the
+    // association; on_closed then removes the member with `why` (after this turn).
+    send_event(*m, event);
+    link_.close(m->engine_id, why);
+  }
+  return true;
 }
 
 }  // namespace peerrtc::signaling

@@ -20,11 +20,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
+#include <vector>
 
 #include "common/bytes.hpp"
 #include "peerrtc/signaling_manager.hpp"
 #include "rtc/peer_connection.hpp"
+#include "signaling/history.hpp"
 #include "signaling/hooks.hpp"
 #include "signaling/room_registry.hpp"
 
@@ -63,6 +66,10 @@ struct RelayConfig {
   size_t max_queue = 8 * 1024 * 1024;
   std::chrono::milliseconds slow_receiver_grace{10000};
   double message_rate = 500, byte_rate = 16 * 1024 * 1024;  // for the rate_limited text
+  // Config::history / history_bytes: room-wide messages kept per room and replayed to a peer
+  // that joins (0 = none).
+  size_t history = 0;
+  size_t history_bytes = 1024 * 1024;
 };
 
 class Relay {
@@ -94,6 +101,15 @@ class Relay {
   // A server-side participant joins / leaves (or a peer is told to leave: API /leave).
   void join_participant(const std::string& room, const std::string& name, std::shared_ptr<ParticipantInbox> inbox);
   void leave(const std::string& room, const std::string& name, const std::string& reason);
+  // The backend removes a member: a peer is told ({"type":"kicked","reason"}) and its connection
+  // closed; a participant gets the event last. The others see peer_left with reason
+  // "kicked[: reason]". False if no such member.
+  bool kick(const std::string& room, const std::string& name, const std::string& reason);
+
+  // A room's history (null if none is kept for it). seed_history gives a room that has no
+  // history yet the entries (oldest first) of an earlier life (e.g. from a Redis Stream).
+  const HistoryRing* history(const std::string& room) const;
+  void seed_history(const std::string& room, std::vector<HistoryEntry> entries);
 
   // Periodic (network thread): disconnects receivers congested for longer than the grace.
   void tick(Clock::time_point now);
@@ -131,6 +147,9 @@ class Relay {
   void tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to = {});
   void member_joined(const std::string& room, const std::string& name, bool reconnect);
   void member_left(const std::string& room, const std::string& name, const std::string& reason);
+  HistoryRing& ring(const std::string& room);  // made on first use (with a waiting seed)
+  void remember(const std::string& room, const std::string& sender, ByteView payload, bool binary);
+  void replay_history(const std::string& room, Member& m);
   void hold_sender(Member& receiver, const std::string& sender_name, Member& sender);
   void release_senders(const std::string& room, Member& receiver);
   void disconnect_slow(const std::string& room, const std::string& name, Member& m, const std::string& why);
@@ -151,6 +170,16 @@ class Relay {
   bool running_deferred_ = false;
   std::deque<std::function<void()>> deferred_;
   Clock::time_point last_slow_check_{};
+  std::unordered_map<std::string, HistoryRing> history_;  // by room; erased with the room
+  // Histories given before their room exists (seed_history); taken by the room's ring when it
+  // is made, dropped after kSeedLifetime. At most kMaxSeeds.
+  struct Seed {
+    std::vector<HistoryEntry> entries;
+    Clock::time_point at;
+  };
+  static constexpr std::chrono::seconds kSeedLifetime{60};
+  static constexpr size_t kMaxSeeds = 1000;
+  std::unordered_map<std::string, Seed> seeds_;
 };
 
 }  // namespace peerrtc::signaling

@@ -72,6 +72,10 @@ Result<Request> parse_request(std::string_view action, std::string_view body) {
   if (auto e = str("peer_id", true, r.peer_id)) return *e;
   if (auto e = str("token", false, r.token)) return *e;
   if (r.token.size() > 128) return Error{"field 'token' is too long"};
+  if (r.kind == Request::Kind::Offer) {
+    if (auto e = str("join_token", false, r.join_token)) return *e;
+    if (r.join_token.size() > 4096) return Error{"field 'join_token' is too long"};
+  }
   if (auto ok = check_name("room", r.room); !ok) return Error{ok.error()};
   if (auto ok = check_name("peer_id", r.peer_id, r.kind == Request::Kind::Offer); !ok) return Error{ok.error()};
   switch (r.kind) {

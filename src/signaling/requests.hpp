@@ -12,6 +12,7 @@ namespace peerrtc::signaling {
 struct Request {
   enum class Kind { Offer, Candidate, Leave } kind = Kind::Offer;
   std::string room, peer_id, token;
+  std::string join_token;  // Offer: Config::join_secret's token (empty if none)
   std::string sdp;  // Offer
   nlohmann::json candidate;  // Candidate: validated RTCIceCandidateInit, or null
 };

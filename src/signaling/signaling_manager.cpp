@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "common/log.hpp"
+#include "peerrtc/join_token.hpp"
 #include "net/engine.hpp"
 #include "net/net_thread.hpp"
 #include "net/rfc4571.hpp"
@@ -23,6 +24,7 @@
 #include "signaling/frames.hpp"
 #include "signaling/hooks.hpp"
 #include "signaling/ice_config.hpp"
+#include "signaling/names.hpp"
 #include "signaling/relay.hpp"
 #include "signaling/requests.hpp"
 #include "signaling/room_registry.hpp"
@@ -39,6 +41,13 @@ std::atomic<int> g_managers{0};
 
 void check_name(const std::string& what, const std::string& value, bool peer = false) {
   if (auto ok = signaling::check_name(what, value, peer); !ok) throw ApiError(400, ok.error());
+}
+
+// Config::join_secret: the offer's join token, checked before anything is created.
+void check_join(const Config& c, const std::string& room, const std::string& peer_id, const std::string& join_token) {
+  if (c.join_secret.empty()) return;
+  auto v = check_join_token(c.join_secret, join_token, room, peer_id);
+  if (!v.ok()) throw ApiError(v.http_status(), v.error);
 }
 
 void check_size(const std::string& data) {
@@ -99,6 +108,8 @@ struct SignalingManager::Impl : signaling::PeerLink {
     rc.slow_receiver_grace = cfg.slow_receiver_grace;
     rc.message_rate = cfg.peer_message_rate;
     rc.byte_rate = cfg.peer_byte_rate;
+    rc.history = cfg.history;
+    rc.history_bytes = cfg.history_bytes;
     relay = std::make_unique<signaling::Relay>(rc, registry, *this, hooks,
                                                [this](std::function<void()> fn) { return net.post(std::move(fn)); });
     loop->add_ticker([this](net::Loop::Clock::time_point now) { relay->tick(now); });
@@ -212,11 +223,13 @@ SignalingManager::~SignalingManager() {
 void SignalingManager::shutdown() { impl_->stop(); }
 
 json SignalingManager::offer(const std::string& room, const std::string& peer_id, const json& offer,
-                             const std::string& token) {
+                             const std::string& token, const std::string& join_token) {
   check_name("room", room);
   check_name("peer_id", peer_id, true);
   auto sdp_or = signaling::check_offer(offer);
   if (!sdp_or) throw ApiError(400, sdp_or.error());
+  if (join_token.size() > kMaxJoinTokenBytes) throw ApiError(400, "join_token is too long");
+  check_join(impl_->cfg, room, peer_id, join_token);
   return impl_->call([impl = impl_.get(), room, peer_id, sdp = std::move(*sdp_or), token] {
     return impl->do_offer(room, peer_id, sdp, token);
   });
@@ -249,6 +262,7 @@ std::pair<int, json> SignalingManager::handle(const std::string& action, const s
   try {
     switch (req->kind) {
       case signaling::Request::Kind::Offer:
+        check_join(impl_->cfg, req->room, req->peer_id, req->join_token);
         return {200, impl_->call([impl = impl_.get(), r = *req] { return impl->do_offer(r.room, r.peer_id, r.sdp, r.token); })};
       case signaling::Request::Kind::Candidate:
         candidate(req->room, req->peer_id, req->candidate, req->token);
@@ -295,6 +309,24 @@ SignalingManager::HandlerId SignalingManager::on_peer_left(
   return impl_->hooks.add_left(std::move(fn));
 }
 
+SignalingManager::HandlerId SignalingManager::on_relayed(std::function<void(const Message&)> fn) {
+  return impl_->hooks.add_relayed(std::move(fn));
+}
+
+void SignalingManager::seed_history(const std::string& room, std::vector<HistoryItem> items) {
+  check_name("room", room);
+  if (impl_->cfg.history == 0 || items.empty()) return;
+  std::vector<signaling::HistoryEntry> entries;
+  entries.reserve(items.size());
+  for (auto& i : items) {
+    if (i.data.size() > kMaxPayload || !signaling::valid_name(i.sender)) continue;  // not a relayed message
+    entries.push_back({std::move(i.sender), std::move(i.data), i.binary, i.ts_ms});
+  }
+  impl_->call([impl = impl_.get(), room, entries = std::move(entries)]() mutable {
+    impl->relay->seed_history(room, std::move(entries));
+  });
+}
+
 bool SignalingManager::remove_handler(HandlerId id) { return impl_->hooks.remove(id); }
 
 void SignalingManager::set_filter(std::function<FilterResult(const Message&)> fn) {
@@ -314,6 +346,15 @@ bool SignalingManager::send_to(const std::string& room, const std::string& peer_
   return impl_->call([impl = impl_.get(), room, peer_id, data, binary] {
     return impl->relay->send(room, kServerName, as_bytes(data), binary, std::string_view(peer_id), false) > 0;
   });
+}
+
+bool SignalingManager::kick(const std::string& room, const std::string& peer_id, const std::string& reason) {
+  check_name("room", room);
+  check_name("peer_id", peer_id);
+  if (reason.size() > 256) throw ApiError(400, "reason is too long (at most 256 bytes)");
+  if (auto at = signaling::invalid_utf8_at(reason); at != std::string_view::npos)
+    throw ApiError(400, "reason is not valid UTF-8 (byte " + std::to_string(at) + ")");
+  return impl_->call([impl = impl_.get(), room, peer_id, reason] { return impl->relay->kick(room, peer_id, reason); });
 }
 
 std::shared_ptr<Participant> SignalingManager::join(const std::string& room, const std::string& name,

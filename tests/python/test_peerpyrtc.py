@@ -434,3 +434,49 @@ def test_handlers_on_the_apps_own_loop():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(sorted([("tap", True, "one"), ("tap", True, "two"), ("plain", True, "one"),
                                              ("plain", True, "two")])) + " " + str([("a", "one"), ("a", "two")])
+
+
+JOIN_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import peerpyrtc
+    from peerpyrtc import PeerRTCError, SignalingManager, make_join_token
+    offer = json.loads(sys.stdin.readline())
+    m = SignalingManager(join_secret="py-secret", history=5)
+    def status(**kw):
+        try:
+            m.offer(room="lobby", peer_id="alice", offer=offer, **kw)
+            return 200
+        except PeerRTCError as e:
+            return e.status
+    print("missing", status())
+    print("forged", status(join_token=make_join_token("other", "lobby", "alice", 60)))
+    print("other-room", status(join_token=make_join_token("py-secret", "hall", "alice", 60)))
+    print("other-peer", status(join_token=make_join_token("py-secret", "lobby", "bob", 60)))
+    print("rooms", json.dumps(m.rooms_info()["rooms"]))
+    print("handle", m.handle("offer", json.dumps({"room": "lobby", "peer_id": "alice", "offer": offer}))[0])
+    print("ok", status(join_token=make_join_token("py-secret", "lobby", "alice", 60)))
+    print("kick", m.kick("lobby", "alice", "bye"), m.kick("lobby", "nobody"))
+    try:
+        make_join_token("", "lobby", "alice")
+    except ValueError as e:
+        print("value-error", "secret" in str(e))
+    m.close()
+""")
+
+
+def test_join_tokens_and_kick_in_python():
+    # A process of its own: one SignalingManager per process, and this one has a join secret.
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, "-c", JOIN_SCRIPT], input=json.dumps(_wrtc_offer()) + "\n", env=env,
+                         capture_output=True, text=True, timeout=TIMEOUT * 2)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(" ", 1) for line in out.stdout.strip().splitlines())
+    assert lines["missing"] == "401"
+    assert lines["forged"] == "403"
+    assert lines["other-room"] == "403"
+    assert lines["other-peer"] == "403"
+    assert lines["rooms"] == "[]"
+    assert lines["handle"] == "401"
+    assert lines["ok"] == "200"
+    assert lines["kick"] == "True False"
+    assert lines["value-error"] == "True"

@@ -38,7 +38,8 @@ let flushSeq = 0;
 // frames: every frame received ({text} or {bin: Buffer}); events: the parsed JSON ones.
 // answerSdp: an optional (sdp) => sdp applied to the answer before it is set (e.g. keep only
 // the TCP candidates, to force ICE-TCP on loopback).
-export async function connectPeer(server, room, peerId, { token, timeoutMs = 15000, answerSdp = (s) => s } = {}) {
+// extra: more fields for the offer body (e.g. {join_token}).
+export async function connectPeer(server, room, peerId, { token, timeoutMs = 15000, answerSdp = (s) => s, extra = {} } = {}) {
   const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
   const dc = pc.createDataChannel('peerrtc');
   dc.binaryType = 'arraybuffer';
@@ -85,7 +86,7 @@ export async function connectPeer(server, room, peerId, { token, timeoutMs = 150
   try {
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
-    const body = { room, peer_id: peerId, offer: { sdp: pc.localDescription.sdp, type: 'offer' } };
+    const body = { room, peer_id: peerId, offer: { sdp: pc.localDescription.sdp, type: 'offer' }, ...extra };
     if (token) body.token = token;
     const r = await server.request('POST', '/offer', body);
     if (r.status !== 200 || !r.json || r.json.type !== 'answer') {

@@ -1,0 +1,129 @@
+// See stream.hpp.
+#include "cluster/stream.hpp"
+
+#include <algorithm>
+
+#include "common/log.hpp"
+
+namespace peerrtc::cluster {
+
+namespace {
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+std::string stream_key(std::string_view prefix, std::string_view room) {
+  return std::string(prefix) + "stream:" + std::string(room);
+}
+
+std::vector<std::string> xadd_argv(std::string_view prefix, size_t maxlen, const Message& m, int64_t ts_ms) {
+  std::vector<std::string> argv{"XADD",   stream_key(prefix, m.room), "MAXLEN", "~",  std::to_string(maxlen),
+                                "*",      "room",                     m.room,   "sender", m.sender,
+                                "data",   m.data,                     "binary", m.binary ? "1" : "0",
+                                "ts",     std::to_string(ts_ms)};
+  if (m.to) {
+    argv.push_back("to");
+    argv.push_back(*m.to);
+  }
+  return argv;
+}
+
+std::vector<SignalingManager::HistoryItem> history_from_xrevrange(const Reply& reply) {
+  std::vector<SignalingManager::HistoryItem> out;
+  if (reply.type != Reply::Type::Array) return out;
+  for (const auto& entry : reply.elements) {  // [id, [field, value, ...]], newest first
+    if (entry.type != Reply::Type::Array || entry.elements.size() != 2) continue;
+    const Reply& fields = entry.elements[1];
+    if (fields.type != Reply::Type::Array || fields.elements.size() % 2 != 0) continue;
+    SignalingManager::HistoryItem item;
+    bool has_sender = false, has_data = false, direct = false;
+    for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+      const std::string& k = fields.elements[i].str;
+      const std::string& v = fields.elements[i + 1].str;
+      if (k == "sender") {
+        item.sender = v;
+        has_sender = true;
+      } else if (k == "data") {
+        item.data = v;
+        has_data = true;
+      } else if (k == "binary") {
+        item.binary = v == "1";
+      } else if (k == "ts") {
+        try {
+          item.ts_ms = std::stoll(v);
+        } catch (...) {
+          item.ts_ms = 0;
+        }
+      } else if (k == "to") {
+        direct = true;
+      }
+    }
+    if (!has_sender || !has_data || direct) continue;
+    out.push_back(std::move(item));
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+RedisStream::RedisStream(Redis& redis, SignalingManager& manager, StreamOptions options)
+    : redis_(redis), manager_(manager), opts_(std::move(options)) {
+  // On the hook thread: one async XADD per message, in relay order (one hook thread by default,
+  // and the Redis client sends commands in the order they were issued).
+  handler_ = manager_.on_relayed([&redis = redis_, prefix = opts_.prefix, maxlen = opts_.maxlen,
+                                   c = counters_](const Message& m) {
+    redis.command(xadd_argv(prefix, maxlen, m, now_ms()), [c, room = m.room](const Reply& r) {
+      if (r.ok()) {
+        c->appended.fetch_add(1);
+        if (c->failing.exchange(false)) log().info("stream: appending to Redis works again");
+        return;
+      }
+      c->failed.fetch_add(1);
+      if (!c->failing.exchange(true)) log().warn("stream: XADD for room '{}' failed: {} (logged once)", room, r.str);
+    });
+  });
+}
+
+RedisStream::~RedisStream() { manager_.remove_handler(handler_); }
+
+void RedisStream::seed(const std::string& room) {
+  if (opts_.history == 0) return;
+  try {
+    manager_.room_peers(room);
+    return;  // here already: it has its own history
+  } catch (const ApiError& e) {
+    if (e.status() != 404) return;
+  } catch (const std::exception&) {
+    return;
+  }
+  // Newest first, a page of `history` entries at a time: direct messages are in the Stream but
+  // not in the history, so a page may hold fewer than needed (at most 8 pages are read).
+  std::vector<SignalingManager::HistoryItem> items;  // oldest first
+  std::string end = "+";
+  for (int page = 0; page < 8 && items.size() < opts_.history; ++page) {
+    Reply r = redis_.command_sync({"XREVRANGE", stream_key(opts_.prefix, room), end, "-", "COUNT",
+                                   std::to_string(opts_.history)},
+                                  opts_.timeout);
+    if (!r.ok()) {
+      log().warn("stream: cannot read the history of room '{}' from Redis: {}", room, r.str);
+      break;
+    }
+    if (r.type != Reply::Type::Array || r.elements.empty()) break;
+    auto older = history_from_xrevrange(r);
+    items.insert(items.begin(), std::make_move_iterator(older.begin()), std::make_move_iterator(older.end()));
+    const Reply& oldest = r.elements.back();
+    if (r.elements.size() < opts_.history || oldest.type != Reply::Type::Array || oldest.elements.empty()) break;
+    end = "(" + oldest.elements[0].str;  // exclusive: the entries before it
+  }
+  if (items.size() > opts_.history) items.erase(items.begin(), items.begin() + static_cast<long>(items.size() - opts_.history));
+  if (items.empty()) return;
+  try {
+    log().debug("stream: room '{}' seeded with {} messages from Redis", room, items.size());
+    manager_.seed_history(room, std::move(items));
+  } catch (const std::exception& e) {
+    log().warn("stream: seeding room '{}' failed: {}", room, e.what());
+  }
+}
+
+}  // namespace peerrtc::cluster

@@ -1,0 +1,70 @@
+// The message stream of every room in Redis (peerrtc-server --redis-stream N): each relayed
+// message is appended to the Stream `<prefix>stream:<room>` with XADD MAXLEN ~ N, fields
+//   room, sender, data (bytes as sent), binary ("0"/"1"), ts (Unix ms), and to (direct only),
+// so workers anywhere can read it with consumer groups (XREADGROUP). With --history the Stream
+// is also the history's memory across nodes: a room that comes to this node (new, or after its
+// node died) is seeded from the Stream's last entries (XREVRANGE) before its first peer's
+// welcome.
+//
+// Threads: appends are issued from the manager's hook thread (on_relayed) with the async
+// Redis::command, never waited for, and never on the network thread; seed() runs on an HTTP
+// thread (before a local offer) and waits for Redis at most StreamOptions::timeout.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/redis.hpp"
+#include "peerrtc/signaling_manager.hpp"
+
+namespace peerrtc::cluster {
+
+std::string stream_key(std::string_view prefix, std::string_view room);
+
+// The XADD argv of one message (pure).
+std::vector<std::string> xadd_argv(std::string_view prefix, size_t maxlen, const Message& m, int64_t ts_ms);
+// The history items (oldest first, direct messages left out) of an XREVRANGE reply (pure;
+// malformed entries are skipped).
+std::vector<SignalingManager::HistoryItem> history_from_xrevrange(const Reply& reply);
+
+struct StreamOptions {
+  std::string prefix = "peerrtc:";
+  size_t maxlen = 1000;   // MAXLEN ~ maxlen
+  size_t history = 0;     // Config::history: entries read back to seed a room (0 = no seeding)
+  std::chrono::milliseconds timeout{1000};  // seed's wait for Redis
+};
+
+class RedisStream {
+ public:
+  // Subscribes to manager.on_relayed. Both must outlive this object.
+  RedisStream(Redis& redis, SignalingManager& manager, StreamOptions options);
+  ~RedisStream();  // unsubscribes
+  RedisStream(const RedisStream&) = delete;
+  RedisStream& operator=(const RedisStream&) = delete;
+
+  // Before a local offer for `room` (HTTP thread): if seeding is on and the room is not on this
+  // node, gives it the Stream's last `history` messages. Never throws; a Redis error is logged
+  // and the room starts without history.
+  void seed(const std::string& room);
+
+  uint64_t appended() const { return counters_->appended.load(); }
+  uint64_t failed() const { return counters_->failed.load(); }
+
+ private:
+  Redis& redis_;
+  SignalingManager& manager_;
+  StreamOptions opts_;
+  SignalingManager::HandlerId handler_ = 0;
+  // Shared with the Redis callbacks, which may outlive this object (they run on the Redis thread).
+  struct Counters {
+    std::atomic<uint64_t> appended{0}, failed{0};
+    std::atomic<bool> failing{false};  // logs a failure once until an append succeeds again
+  };
+  std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
+};
+
+}  // namespace peerrtc::cluster

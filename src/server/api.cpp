@@ -1,0 +1,316 @@
+// See api.hpp.
+#include "server/api.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <array>
+#include <cctype>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <variant>
+
+#include "common/log.hpp"
+#include "peerrtc/join_token.hpp"
+#include "peerrtc/limits.hpp"
+#include "server/app.hpp"
+#include "signaling/names.hpp"
+#include "signaling/requests.hpp"
+
+namespace peerrtc::server {
+
+namespace {
+
+constexpr const char* kRealm = R"(Bearer realm="peerrtc-api")";
+constexpr int64_t kDefaultTokenTtl = 600;
+constexpr int64_t kMaxTokenTtl = 366LL * 86400;
+constexpr size_t kMaxReason = 256;
+
+http::Response reply(int status, const json& j) {
+  return http::Response::json(status, j.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+std::array<unsigned char, 32> sha256(std::string_view s) {
+  std::array<unsigned char, 32> d{};
+  unsigned int n = 0;
+  EVP_Digest(s.data(), s.size(), d.data(), &n, EVP_sha256(), nullptr);
+  return d;
+}
+
+bool iequals_prefix(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
+      return false;
+  return true;
+}
+
+template <class F>
+http::Response guarded(const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const ApiError& e) {
+    return http::Response::error(e.status(), e.what());
+  } catch (const std::exception& e) {
+    log().error("api: {} failed: {}", what, e.what());
+    return http::Response::error(500, std::string("internal error: ") + e.what());
+  }
+}
+
+// A bad body: the answer to give.
+struct Bad {
+  int status;
+  std::string error;
+};
+
+// The JSON object of a request body, or why not.
+std::variant<json, Bad> body_object(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) {
+    if (auto at = signaling::invalid_utf8_at(body); at != std::string_view::npos)
+      return Bad{400, "body is not valid JSON: invalid UTF-8 at byte " + std::to_string(at)};
+    return Bad{400, "body is not valid JSON"};
+  }
+  if (!j.is_object()) return Bad{400, "body must be a JSON object"};
+  return j;
+}
+
+// A required name field ("room", "peer_id"), checked by the names rule.
+std::variant<std::string, Bad> name_field(const json& j, const char* key, bool peer) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return Bad{400, std::string("missing field '") + key + "'"};
+  if (!it->is_string()) return Bad{400, std::string("field '") + key + "' must be a string"};
+  std::string v = it->get<std::string>();
+  if (auto ok = signaling::check_name(key, v, peer); !ok) return Bad{400, ok.error()};
+  return v;
+}
+
+struct Payload {
+  std::string data;
+  bool binary = false;
+};
+
+// "data" (text) or "data_base64" (binary), exactly one.
+std::variant<Payload, Bad> payload_field(const json& j) {
+  auto text = j.find("data");
+  auto b64 = j.find("data_base64");
+  const bool has_text = text != j.end() && !text->is_null();
+  const bool has_b64 = b64 != j.end() && !b64->is_null();
+  if (has_text == has_b64) return Bad{400, "give exactly one of 'data' (text) and 'data_base64' (binary)"};
+  if (has_text) {
+    if (!text->is_string()) return Bad{400, "field 'data' must be a string (binary: 'data_base64')"};
+    Payload p{text->get<std::string>(), false};
+    if (p.data.size() > kMaxPayload)
+      return Bad{413, "message of " + std::to_string(p.data.size()) + " bytes exceeds the maximum of " +
+                          std::to_string(kMaxPayload)};
+    return p;
+  }
+  if (!b64->is_string()) return Bad{400, "field 'data_base64' must be a string"};
+  auto bytes = base64_decode(b64->get_ref<const std::string&>());
+  if (!bytes) return Bad{400, "field 'data_base64' is not valid base64 (RFC 4648, with padding)"};
+  if (bytes->size() > kMaxPayload)
+    return Bad{413, "message of " + std::to_string(bytes->size()) + " bytes exceeds the maximum of " +
+                        std::to_string(kMaxPayload)};
+  return Payload{std::move(*bytes), true};
+}
+
+http::Response bad(const Bad& b) { return http::Response::error(b.status, b.error); }
+
+// 404 unless `peer_id` is a joined member of `room` (which must exist: 404 otherwise).
+std::optional<http::Response> need_peer(SignalingManager& manager, const std::string& room, const std::string& peer_id) {
+  json peers = manager.room_peers(room)["peers"];  // ApiError 404 if no such room
+  for (const auto& p : peers)
+    if (p.is_string() && p.get_ref<const std::string&>() == peer_id) return std::nullopt;
+  return http::Response::error(404, "no peer " + signaling::quote_name(peer_id) + " in room " +
+                                        signaling::quote_name(room));
+}
+
+}  // namespace
+
+std::optional<std::string> base64_decode(std::string_view in) {
+  if (in.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  for (size_t i = 0; i < in.size(); i += 4) {
+    const bool last = i + 4 == in.size();
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = in[i + k];
+      if (c == '=' && last && k >= 2) {
+        v[k] = 0;
+        ++pad;
+        continue;
+      }
+      if (pad) return std::nullopt;  // data after '='
+      v[k] = val(c);
+      if (v[k] < 0) return std::nullopt;
+    }
+    const uint32_t n = static_cast<uint32_t>(v[0]) << 18 | static_cast<uint32_t>(v[1]) << 12 |
+                       static_cast<uint32_t>(v[2]) << 6 | static_cast<uint32_t>(v[3]);
+    out.push_back(static_cast<char>(n >> 16 & 0xFF));
+    if (pad < 2) out.push_back(static_cast<char>(n >> 8 & 0xFF));
+    if (pad < 1) out.push_back(static_cast<char>(n & 0xFF));
+  }
+  return out;
+}
+
+std::optional<http::Response> check_bearer(std::string_view authorization, std::string_view key) {
+  auto unauthorized = [](const std::string& why) {
+    http::Response r = http::Response::error(401, why);
+    r.headers["WWW-Authenticate"] = kRealm;
+    return r;
+  };
+  if (authorization.empty()) return unauthorized("missing 'Authorization: Bearer <api key>'");
+  if (!iequals_prefix(authorization, "Bearer "))
+    return unauthorized("the Authorization header must be 'Bearer <api key>'");
+  std::string_view sent = authorization.substr(7);
+  while (!sent.empty() && sent.front() == ' ') sent.remove_prefix(1);
+  while (!sent.empty() && sent.back() == ' ') sent.remove_suffix(1);
+  if (sent.empty()) return unauthorized("the Authorization header carries no key");
+  // Digests first: equal length whatever was sent, so CRYPTO_memcmp's time says nothing.
+  const auto a = sha256(sent), b = sha256(key);
+  if (CRYPTO_memcmp(a.data(), b.data(), a.size()) != 0) return http::Response::error(403, "wrong API key");
+  return std::nullopt;
+}
+
+void install_api(http::Server& http, SignalingManager& manager, const std::string& api_key, RoomRouter* router) {
+  using Handler = std::function<http::Response(const http::Request&)>;
+  auto add = [&](const char* method, const std::string& path, Handler h) {
+    if (api_key.empty()) {
+      http.route(method, path, [](const http::Request&) {
+        return http::Response::error(404, "the server API is off: start peerrtc-server with --api-key (PEERRTC_API_KEY)");
+      });
+      return;
+    }
+    http.route(method, path, [key = api_key, h = std::move(h)](const http::Request& req) {
+      auto it = req.headers.find("authorization");
+      if (auto denied = check_bearer(it == req.headers.end() ? std::string_view{} : std::string_view(it->second), key))
+        return std::move(*denied);
+      return h(req);
+    });
+  };
+
+  add("POST", "/api/broadcast", [&manager, router](const http::Request& req) {
+    auto j = body_object(req.body);
+    if (auto* b = std::get_if<Bad>(&j)) return bad(*b);
+    auto room = name_field(std::get<json>(j), "room", false);
+    if (auto* b = std::get_if<Bad>(&room)) return bad(*b);
+    auto payload = payload_field(std::get<json>(j));
+    if (auto* b = std::get_if<Bad>(&payload)) return bad(*b);
+    const auto& r = std::get<std::string>(room);
+    return guarded("broadcast", [&] {
+      return routed(router, r, RoomRouter::Intent::Existing, req, [&] {
+        return guarded("broadcast", [&] {
+          manager.room_peers(r);  // 404 if no such room
+          const auto& p = std::get<Payload>(payload);
+          return reply(200, json{{"delivered", manager.broadcast(r, p.data, p.binary)}});
+        });
+      });
+    });
+  });
+
+  add("POST", "/api/send", [&manager, router](const http::Request& req) {
+    auto j = body_object(req.body);
+    if (auto* b = std::get_if<Bad>(&j)) return bad(*b);
+    auto room = name_field(std::get<json>(j), "room", false);
+    if (auto* b = std::get_if<Bad>(&room)) return bad(*b);
+    auto peer = name_field(std::get<json>(j), "peer_id", true);
+    if (auto* b = std::get_if<Bad>(&peer)) return bad(*b);
+    auto payload = payload_field(std::get<json>(j));
+    if (auto* b = std::get_if<Bad>(&payload)) return bad(*b);
+    const auto& r = std::get<std::string>(room);
+    const auto& p = std::get<std::string>(peer);
+    return guarded("send", [&] {
+      return routed(router, r, RoomRouter::Intent::Existing, req, [&] {
+        return guarded("send", [&] {
+          if (auto missing = need_peer(manager, r, p)) return std::move(*missing);
+          const auto& pl = std::get<Payload>(payload);
+          if (!manager.send_to(r, p, pl.data, pl.binary))  // left in between
+            return http::Response::error(404, "no peer " + signaling::quote_name(p) + " in room " +
+                                                  signaling::quote_name(r));
+          return reply(200, json{{"delivered", 1}});
+        });
+      });
+    });
+  });
+
+  add("POST", "/api/kick", [&manager, router](const http::Request& req) {
+    auto j = body_object(req.body);
+    if (auto* b = std::get_if<Bad>(&j)) return bad(*b);
+    const json& body = std::get<json>(j);
+    auto room = name_field(body, "room", false);
+    if (auto* b = std::get_if<Bad>(&room)) return bad(*b);
+    auto peer = name_field(body, "peer_id", true);
+    if (auto* b = std::get_if<Bad>(&peer)) return bad(*b);
+    std::string reason;
+    if (auto it = body.find("reason"); it != body.end() && !it->is_null()) {
+      if (!it->is_string()) return http::Response::error(400, "field 'reason' must be a string");
+      reason = it->get<std::string>();
+      if (reason.size() > kMaxReason)
+        return http::Response::error(400, "field 'reason' is too long (at most " + std::to_string(kMaxReason) + " bytes)");
+    }
+    const auto& r = std::get<std::string>(room);
+    const auto& p = std::get<std::string>(peer);
+    return guarded("kick", [&] {
+      return routed(router, r, RoomRouter::Intent::Existing, req, [&] {
+        return guarded("kick", [&] {
+          manager.room_peers(r);  // 404 if no such room
+          if (!manager.kick(r, p, reason))
+            return http::Response::error(404, "no peer " + signaling::quote_name(p) + " in room " +
+                                                  signaling::quote_name(r));
+          return reply(200, json{{"status", "ok"}});
+        });
+      });
+    });
+  });
+
+  add("GET", "/api/rooms", [&manager, router](const http::Request& req) {
+    return guarded("rooms", [&] {
+      if (router) {
+        if (auto r = router->rooms(req)) return std::move(*r);
+      }
+      return reply(200, manager.rooms_info());
+    });
+  });
+
+  add("POST", "/api/tokens", [&manager](const http::Request& req) {
+    const std::string& secret = manager.config().join_secret;
+    if (secret.empty())
+      return http::Response::error(400, "join tokens are off: start peerrtc-server with --join-secret (PEERRTC_JOIN_SECRET)");
+    auto j = body_object(req.body);
+    if (auto* b = std::get_if<Bad>(&j)) return bad(*b);
+    const json& body = std::get<json>(j);
+    auto room = name_field(body, "room", false);
+    if (auto* b = std::get_if<Bad>(&room)) return bad(*b);
+    auto peer = name_field(body, "peer_id", true);
+    if (auto* b = std::get_if<Bad>(&peer)) return bad(*b);
+    int64_t ttl = kDefaultTokenTtl;
+    if (auto it = body.find("ttl"); it != body.end() && !it->is_null()) {
+      if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > kMaxTokenTtl)
+        return http::Response::error(400, "field 'ttl' must be a whole number of seconds, 1.." + std::to_string(kMaxTokenTtl));
+      ttl = it->get<int64_t>();
+    }
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return guarded("tokens", [&] {
+      const auto& r = std::get<std::string>(room);
+      const auto& p = std::get<std::string>(peer);
+      return reply(200, json{{"token", make_join_token(secret, r, p, std::chrono::seconds(ttl), now)},
+                             {"room", r},
+                             {"peer_id", p},
+                             {"expires_at", now + ttl}});
+    });
+  });
+}
+
+}  // namespace peerrtc::server
