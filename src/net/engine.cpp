@@ -178,15 +178,21 @@ void Engine::read_ready() {
   const auto now = Loop::Clock::now();
   const int fd = socket_.native_handle();
   // Bundling wait: from the first time this wake-up drains the socket with messages held, keep
-  // reading what arrives until bundle_wait has passed (or nothing comes in the time left).
+  // reading what arrives until bundle_wait has passed, as long as datagrams keep coming: each
+  // wait lasts at most twice the mean gap between arrivals (and never happens when that gap is
+  // the whole window or more), so a quiet room (chat at human pace) pays nothing and a busy one
+  // waits only while more is likely.
   std::optional<std::chrono::steady_clock::time_point> bundle_deadline;
   const bool bundle = config_.bundle_wait.count() > 0;
+  const int64_t window_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.bundle_wait).count();
+  auto arrival = now;
   for (size_t total = 0; total < kMaxPerWake;) {
     begin_turn();
     size_t n = 0;
     try {
       for (;;) {
         n += reader_.read(fd, kPerTurn - n, [&](ByteView data, const stun::Address& from) {
+          note_arrival(arrival);
           on_datagram(data, from, now);
           if (writer_.queued_full() >= kMaxBurst) {
             end_turn();
@@ -194,12 +200,14 @@ void Engine::read_ready() {
           }
         });
         // Drained with small messages held: wait for more to bundle with them.
-        if (n >= kPerTurn || !bundle || !sctp::Stack::holding()) break;
+        if (n >= kPerTurn || !bundle || !sctp::Stack::holding() || gap_ewma_ns_ >= window_ns) break;
         const auto t = std::chrono::steady_clock::now();
         if (!bundle_deadline) bundle_deadline = t + config_.bundle_wait;
-        if (t >= *bundle_deadline ||
-            !wait_readable(fd, std::chrono::duration_cast<std::chrono::microseconds>(*bundle_deadline - t)))
-          break;
+        if (t >= *bundle_deadline) break;
+        const auto left = std::chrono::duration_cast<std::chrono::microseconds>(*bundle_deadline - t);
+        const auto expect = std::chrono::microseconds(std::max<int64_t>(2 * gap_ewma_ns_ / 1000, 50));
+        if (!wait_readable(fd, std::min(left, expect))) break;
+        arrival = std::chrono::steady_clock::now();
       }
     } catch (...) {
       end_turn();
@@ -210,6 +218,17 @@ void Engine::read_ready() {
     if (n < kPerTurn) break;
   }
   stats_.dropped_oversize = reader_.truncated();
+}
+
+// The mean gap between datagrams (an EWMA over the last ~8; datagrams read in one go count as
+// arriving together), which decides whether a bundling wait is worth it.
+void Engine::note_arrival(std::chrono::steady_clock::time_point t) {
+  if (last_arrival_.time_since_epoch().count() != 0) {
+    const int64_t gap =
+        std::min<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t - last_arrival_).count(), 1'000'000'000);
+    gap_ewma_ns_ += (std::max<int64_t>(gap, 0) - gap_ewma_ns_) / 8;
+  }
+  last_arrival_ = t;
 }
 
 bool Engine::wait_readable(int fd, std::chrono::microseconds limit) {

@@ -153,6 +153,7 @@ class Engine {
   void begin_turn();
   void end_turn();
   bool wait_readable(int fd, std::chrono::microseconds limit);  // ppoll: readable within limit
+  void note_arrival(std::chrono::steady_clock::time_point t);
   void start_tcp_accept();
   void on_tcp_frame(TcpConnection& c, ByteView frame);
   void on_tcp_closed(uint64_t id, const std::string& reason, bool bad_frame);
@@ -183,6 +184,10 @@ class Engine {
   Loop::Clock::time_point last_connected_tick_{};
   std::vector<rtc::PeerConnection*> tick_scratch_;
   EngineStats stats_;
+  // Arrivals on the UDP socket, for the bundling wait (read_ready): the last one and the mean gap
+  // (starts "slow": no wait until traffic shows).
+  std::chrono::steady_clock::time_point last_arrival_{};
+  int64_t gap_ewma_ns_ = 1'000'000'000;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
