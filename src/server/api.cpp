@@ -46,18 +46,6 @@ bool iequals_prefix(std::string_view s, std::string_view prefix) {
   return true;
 }
 
-template <class F>
-http::Response guarded(const char* what, F&& f) {
-  try {
-    return f();
-  } catch (const ApiError& e) {
-    return http::Response::error(e.status(), e.what());
-  } catch (const std::exception& e) {
-    log().error("api: {} failed: {}", what, e.what());
-    return http::Response::error(500, std::string("internal error: ") + e.what());
-  }
-}
-
 // A bad body: the answer to give.
 struct Bad {
   int status;

@@ -74,19 +74,6 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return static_cast<double>(ms) / 1000.0;
 }
 
-// Runs a manager call that may throw ApiError (its status) or anything else (500, logged).
-template <class F>
-http::Response guarded(const char* what, F&& f) {
-  try {
-    return f();
-  } catch (const ApiError& e) {
-    return http::Response::error(e.status(), e.what());
-  } catch (const std::exception& e) {
-    log().error("server: {} failed: {}", what, e.what());
-    return http::Response::error(500, std::string("internal error: ") + e.what());
-  }
-}
-
 // The "room" of a signaling body, if it has one (a bad body is the local handler's to refuse).
 std::optional<std::string> room_of_body(const std::string& body) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);

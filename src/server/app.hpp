@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/log.hpp"
 #include "http/http.hpp"
 #include "peerrtc/signaling_manager.hpp"
 
@@ -51,6 +52,20 @@ class RoomRouter {
   // GET /cluster/nodes: {"nodes": [...]}; nullopt: 404 (not in a cluster).
   virtual std::optional<http::Response> cluster_nodes(const http::Request&) { return std::nullopt; }
 };
+
+// Runs a route's work: an ApiError (a manager call's refusal) answers with its status and
+// message, anything else thrown with 500 (logged with `what`).
+template <class F>
+http::Response guarded(const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const ApiError& e) {
+    return http::Response::error(e.status(), e.what());
+  } catch (const std::exception& e) {
+    log().error("server: {} failed: {}", what, e.what());
+    return http::Response::error(500, std::string("internal error: ") + e.what());
+  }
+}
 
 // `local()`, unless `router` (may be null) takes the request for `room`.
 http::Response routed(RoomRouter* router, const std::string& room, RoomRouter::Intent intent,
