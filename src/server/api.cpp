@@ -11,6 +11,7 @@
 #include <optional>
 #include <variant>
 
+#include "common/base64.hpp"
 #include "common/log.hpp"
 #include "peerrtc/join_token.hpp"
 #include "peerrtc/limits.hpp"
@@ -115,42 +116,6 @@ std::optional<http::Response> need_peer(SignalingManager& manager, const std::st
 }
 
 }  // namespace
-
-std::optional<std::string> base64_decode(std::string_view in) {
-  if (in.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  for (size_t i = 0; i < in.size(); i += 4) {
-    const bool last = i + 4 == in.size();
-    int v[4];
-    int pad = 0;
-    for (int k = 0; k < 4; ++k) {
-      char c = in[i + k];
-      if (c == '=' && last && k >= 2) {
-        v[k] = 0;
-        ++pad;
-        continue;
-      }
-      if (pad) return std::nullopt;  // data after '='
-      v[k] = val(c);
-      if (v[k] < 0) return std::nullopt;
-    }
-    const uint32_t n = static_cast<uint32_t>(v[0]) << 18 | static_cast<uint32_t>(v[1]) << 12 |
-                       static_cast<uint32_t>(v[2]) << 6 | static_cast<uint32_t>(v[3]);
-    out.push_back(static_cast<char>(n >> 16 & 0xFF));
-    if (pad < 2) out.push_back(static_cast<char>(n >> 8 & 0xFF));
-    if (pad < 1) out.push_back(static_cast<char>(n & 0xFF));
-  }
-  return out;
-}
 
 std::optional<http::Response> check_bearer(std::string_view authorization, std::string_view key) {
   auto unauthorized = [](const std::string& why) {

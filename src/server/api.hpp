@@ -28,7 +28,4 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
 // (a wrong key) response. The comparison takes the same time whatever the key sent.
 std::optional<http::Response> check_bearer(std::string_view authorization, std::string_view key);
 
-// Standard base64 (RFC 4648 §4) with padding; nullopt for anything else (white space included).
-std::optional<std::string> base64_decode(std::string_view in);
-
 }  // namespace peerrtc::server

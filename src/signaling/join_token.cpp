@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "common/base64.hpp"
 #include "signaling/names.hpp"
 #include "signaling/requests.hpp"
 
@@ -21,58 +22,8 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string b64url(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(in[k])); };
-  for (; i + 3 <= in.size(); i += 3) {
-    uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
-    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(v >> s) & 63]);
-  }
-  if (in.size() - i == 1) {
-    uint32_t v = byte(i) << 16;
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-  } else if (in.size() - i == 2) {
-    uint32_t v = byte(i) << 16 | byte(i + 1) << 8;
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    out.push_back(kAlphabet[(v >> 6) & 63]);
-  }
-  return out;
-}
-
-int b64url_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
-// Strict: the url-safe alphabet only, no padding, no length that cannot be base64.
-std::optional<std::string> b64url_decode(std::string_view in) {
-  if (in.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = b64url_value(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
-  return out;
-}
+std::string base64_url(std::string_view in) { return base64_encode(in, Base64::Url); }
+std::optional<std::string> base64_url_decode(std::string_view in) { return base64_decode(in, Base64::Url); }
 
 std::array<unsigned char, 32> hs256(std::string_view secret, std::string_view input) {
   std::array<unsigned char, 32> mac{};
@@ -109,11 +60,11 @@ std::string make_join_token(std::string_view secret, const std::string& room, co
   if (auto ok = signaling::check_name("room", room); !ok) throw std::invalid_argument("make_join_token: " + ok.error());
   if (auto ok = signaling::check_name("identity", identity, true); !ok)
     throw std::invalid_argument("make_join_token: " + ok.error());
-  const std::string header = b64url(R"({"alg":"HS256","typ":"JWT"})");
+  const std::string header = base64_url(R"({"alg":"HS256","typ":"JWT"})");
   const json claims{{"room", room}, {"sub", identity}, {"iat", now_unix}, {"exp", now_unix + ttl.count()}};
-  const std::string input = header + "." + b64url(claims.dump());
+  const std::string input = header + "." + base64_url(claims.dump());
   auto mac = hs256(secret, input);
-  return input + "." + b64url(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
+  return input + "." + base64_url(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
 }
 
 std::string make_join_token(std::string_view secret, const std::string& room, const std::string& identity,
@@ -133,9 +84,9 @@ JoinTokenCheck check_join_token(std::string_view secret, std::string_view token,
   const size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
   if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
     return verdict(S::Malformed, "join token is not a JWT (header.payload.signature)");
-  auto header_raw = b64url_decode(token.substr(0, d1));
-  auto payload_raw = b64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
-  auto sig = b64url_decode(token.substr(d2 + 1));
+  auto header_raw = base64_url_decode(token.substr(0, d1));
+  auto payload_raw = base64_url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+  auto sig = base64_url_decode(token.substr(d2 + 1));
   if (!header_raw || !payload_raw || !sig) return verdict(S::Malformed, "join token is not valid base64url");
   json header = json::parse(*header_raw, nullptr, false);
   if (!header.is_object()) return verdict(S::Malformed, "join token header is not a JSON object");

@@ -6,6 +6,8 @@
 
 #include <stdexcept>
 
+#include "common/base64.hpp"
+
 namespace peerrtc::turn {
 
 namespace {
@@ -162,16 +164,6 @@ Result<IceUrl> parse_ice_url(std::string_view url) {
   return out;
 }
 
-std::string base64(ByteView data) {
-  if (data.empty()) return {};
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');  // EVP_EncodeBlock adds a NUL
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(),
-                          static_cast<int>(data.size()));
-  if (n < 0) throw std::runtime_error("EVP_EncodeBlock failed");
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
 Bytes hmac_sha1(std::string_view key, std::string_view message) {
   Bytes out(20);
   size_t len = 0;
@@ -191,7 +183,7 @@ std::string rest_username(int64_t expiry_unix, std::string_view user) {
 }
 
 std::string rest_credential(std::string_view secret, std::string_view username) {
-  return base64(hmac_sha1(secret, username));
+  return base64_encode(hmac_sha1(secret, username));
 }
 
 Credentials rest_credentials(std::string_view secret, std::string_view user, int64_t expiry_unix) {

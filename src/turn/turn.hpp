@@ -31,9 +31,6 @@ struct IceUrl {
 // says what is wrong with the URL.
 Result<IceUrl> parse_ice_url(std::string_view url);
 
-// Standard base64 (RFC 4648 §4, with padding).
-std::string base64(ByteView data);
-
 // HMAC-SHA1(key, message) (RFC 2104), 20 bytes.
 Bytes hmac_sha1(std::string_view key, std::string_view message);
 
