@@ -106,13 +106,37 @@ std::variant<Payload, Bad> payload_field(const json& j) {
 
 http::Response bad(const Bad& b) { return http::Response::error(b.status, b.error); }
 
-// 404 unless `peer_id` is a joined member of `room` (which must exist: 404 otherwise).
-std::optional<http::Response> need_peer(SignalingManager& manager, const std::string& room, const std::string& peer_id) {
-  json peers = manager.room_peers(room)["peers"];  // ApiError 404 if no such room
+// The "room" and "peer_id" fields of a call about one peer, both checked by the names rule.
+struct PeerTarget {
+  std::string room, peer;
+};
+std::variant<PeerTarget, Bad> peer_target(const json& j) {
+  auto room = name_field(j, "room", false);
+  if (auto* b = std::get_if<Bad>(&room)) return *b;
+  auto peer = name_field(j, "peer_id", true);
+  if (auto* b = std::get_if<Bad>(&peer)) return *b;
+  return PeerTarget{std::move(std::get<std::string>(room)), std::move(std::get<std::string>(peer))};
+}
+
+http::Response no_peer(const PeerTarget& t) {
+  return http::Response::error(404, "no peer " + signaling::quote_name(t.peer) + " in room " +
+                                        signaling::quote_name(t.room));
+}
+
+// 404 unless the peer is a joined member of the room (which must exist: 404 otherwise).
+std::optional<http::Response> need_peer(SignalingManager& manager, const PeerTarget& t) {
+  json peers = manager.room_peers(t.room)["peers"];  // ApiError 404 if no such room
   for (const auto& p : peers)
-    if (p.is_string() && p.get_ref<const std::string&>() == peer_id) return std::nullopt;
-  return http::Response::error(404, "no peer " + signaling::quote_name(peer_id) + " in room " +
-                                        signaling::quote_name(room));
+    if (p.is_string() && p.get_ref<const std::string&>() == t.peer) return std::nullopt;
+  return no_peer(t);
+}
+
+// A call about an existing room: forwarded to the room's node in a cluster, else `local()`
+// here; anything either throws becomes a JSON error (guarded).
+template <class F>
+http::Response room_call(const char* what, RoomRouter* router, const std::string& room, const http::Request& req,
+                         F&& local) {
+  return guarded(what, [&] { return routed(router, room, RoomRouter::Intent::Existing, req, local); });
 }
 
 }  // namespace
@@ -161,39 +185,26 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
     auto payload = payload_field(std::get<json>(j));
     if (auto* b = std::get_if<Bad>(&payload)) return bad(*b);
     const auto& r = std::get<std::string>(room);
-    return guarded("broadcast", [&] {
-      return routed(router, r, RoomRouter::Intent::Existing, req, [&] {
-        return guarded("broadcast", [&] {
-          manager.room_peers(r);  // 404 if no such room
-          const auto& p = std::get<Payload>(payload);
-          return reply(200, json{{"delivered", manager.broadcast(r, p.data, p.binary)}});
-        });
-      });
+    return room_call("broadcast", router, r, req, [&] {
+      manager.room_peers(r);  // 404 if no such room
+      const auto& p = std::get<Payload>(payload);
+      return reply(200, json{{"delivered", manager.broadcast(r, p.data, p.binary)}});
     });
   });
 
   add("POST", "/api/send", [&manager, router](const http::Request& req) {
     auto j = body_object(req.body);
     if (auto* b = std::get_if<Bad>(&j)) return bad(*b);
-    auto room = name_field(std::get<json>(j), "room", false);
-    if (auto* b = std::get_if<Bad>(&room)) return bad(*b);
-    auto peer = name_field(std::get<json>(j), "peer_id", true);
-    if (auto* b = std::get_if<Bad>(&peer)) return bad(*b);
+    auto target = peer_target(std::get<json>(j));
+    if (auto* b = std::get_if<Bad>(&target)) return bad(*b);
     auto payload = payload_field(std::get<json>(j));
     if (auto* b = std::get_if<Bad>(&payload)) return bad(*b);
-    const auto& r = std::get<std::string>(room);
-    const auto& p = std::get<std::string>(peer);
-    return guarded("send", [&] {
-      return routed(router, r, RoomRouter::Intent::Existing, req, [&] {
-        return guarded("send", [&] {
-          if (auto missing = need_peer(manager, r, p)) return std::move(*missing);
-          const auto& pl = std::get<Payload>(payload);
-          if (!manager.send_to(r, p, pl.data, pl.binary))  // left in between
-            return http::Response::error(404, "no peer " + signaling::quote_name(p) + " in room " +
-                                                  signaling::quote_name(r));
-          return reply(200, json{{"delivered", 1}});
-        });
-      });
+    const auto& t = std::get<PeerTarget>(target);
+    return room_call("send", router, t.room, req, [&] {
+      if (auto missing = need_peer(manager, t)) return std::move(*missing);
+      const auto& pl = std::get<Payload>(payload);
+      if (!manager.send_to(t.room, t.peer, pl.data, pl.binary)) return no_peer(t);  // left in between
+      return reply(200, json{{"delivered", 1}});
     });
   });
 
@@ -201,10 +212,8 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
     auto j = body_object(req.body);
     if (auto* b = std::get_if<Bad>(&j)) return bad(*b);
     const json& body = std::get<json>(j);
-    auto room = name_field(body, "room", false);
-    if (auto* b = std::get_if<Bad>(&room)) return bad(*b);
-    auto peer = name_field(body, "peer_id", true);
-    if (auto* b = std::get_if<Bad>(&peer)) return bad(*b);
+    auto target = peer_target(body);
+    if (auto* b = std::get_if<Bad>(&target)) return bad(*b);
     std::string reason;
     if (auto it = body.find("reason"); it != body.end() && !it->is_null()) {
       if (!it->is_string()) return http::Response::error(400, "field 'reason' must be a string");
@@ -212,18 +221,11 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
       if (reason.size() > kMaxReason)
         return http::Response::error(400, "field 'reason' is too long (at most " + std::to_string(kMaxReason) + " bytes)");
     }
-    const auto& r = std::get<std::string>(room);
-    const auto& p = std::get<std::string>(peer);
-    return guarded("kick", [&] {
-      return routed(router, r, RoomRouter::Intent::Existing, req, [&] {
-        return guarded("kick", [&] {
-          manager.room_peers(r);  // 404 if no such room
-          if (!manager.kick(r, p, reason))
-            return http::Response::error(404, "no peer " + signaling::quote_name(p) + " in room " +
-                                                  signaling::quote_name(r));
-          return reply(200, json{{"status", "ok"}});
-        });
-      });
+    const auto& t = std::get<PeerTarget>(target);
+    return room_call("kick", router, t.room, req, [&] {
+      manager.room_peers(t.room);  // 404 if no such room
+      if (!manager.kick(t.room, t.peer, reason)) return no_peer(t);
+      return reply(200, json{{"status", "ok"}});
     });
   });
 
@@ -243,10 +245,8 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
     auto j = body_object(req.body);
     if (auto* b = std::get_if<Bad>(&j)) return bad(*b);
     const json& body = std::get<json>(j);
-    auto room = name_field(body, "room", false);
-    if (auto* b = std::get_if<Bad>(&room)) return bad(*b);
-    auto peer = name_field(body, "peer_id", true);
-    if (auto* b = std::get_if<Bad>(&peer)) return bad(*b);
+    auto target = peer_target(body);
+    if (auto* b = std::get_if<Bad>(&target)) return bad(*b);
     int64_t ttl = kDefaultTokenTtl;
     if (auto it = body.find("ttl"); it != body.end() && !it->is_null()) {
       if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > kMaxTokenTtl)
@@ -256,11 +256,10 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
     const int64_t now =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     return guarded("tokens", [&] {
-      const auto& r = std::get<std::string>(room);
-      const auto& p = std::get<std::string>(peer);
-      return reply(200, json{{"token", make_join_token(secret, r, p, std::chrono::seconds(ttl), now)},
-                             {"room", r},
-                             {"peer_id", p},
+      const auto& t = std::get<PeerTarget>(target);
+      return reply(200, json{{"token", make_join_token(secret, t.room, t.peer, std::chrono::seconds(ttl), now)},
+                             {"room", t.room},
+                             {"peer_id", t.peer},
                              {"expires_at", now + ttl}});
     });
   });
