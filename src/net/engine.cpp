@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <optional>
+#include <thread>
 
 #include <ifaddrs.h>
-#include <cerrno>
-#include <ctime>
 #include <net/if.h>
 
 #include <boost/asio/ip/v6_only.hpp>
@@ -208,7 +207,7 @@ void Engine::read_ready() {
         // Sleep out the window instead of waking for each datagram: one context switch per
         // window (the kernel queues what arrives meanwhile; the socket buffer is 4 MiB).
         const auto left = std::chrono::duration_cast<std::chrono::microseconds>(*bundle_deadline - t);
-        sleep_for(left);
+        std::this_thread::sleep_for(left);
         arrival = std::chrono::steady_clock::now();
       }
     } catch (...) {
@@ -231,14 +230,6 @@ void Engine::note_arrival(std::chrono::steady_clock::time_point t) {
     gap_ewma_ns_ += (std::max<int64_t>(gap, 0) - gap_ewma_ns_) / 8;
   }
   last_arrival_ = t;
-}
-
-void Engine::sleep_for(std::chrono::microseconds limit) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(limit).count();
-  timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-  ++stats_.bundle_waits;
-  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
 }
 
 void Engine::begin_turn() {

@@ -77,7 +77,6 @@ struct EngineStats {
   size_t pending = 0;
   uint64_t datagrams_in = 0, datagrams_out = 0;
   uint64_t gso_runs = 0;           // runs of datagrams sent as one GSO message
-  uint64_t bundle_waits = 0;  // bundling waits (sleeps of the network thread)
   uint64_t dropped_unknown = 0;     // datagrams from unknown addresses that were not valid STUN
   uint64_t dropped_oversize = 0;    // datagrams larger than the receive slot (64 KiB)
   uint64_t dropped_send = 0;        // send failures (e.g. socket buffer full)
@@ -152,7 +151,6 @@ class Engine {
   void tick(Loop::Clock::time_point now);
   void begin_turn();
   void end_turn();
-  void sleep_for(std::chrono::microseconds limit);  // the bundling wait
   void note_arrival(std::chrono::steady_clock::time_point t);
   void start_tcp_accept();
   void on_tcp_frame(TcpConnection& c, ByteView frame);
