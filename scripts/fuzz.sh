@@ -19,11 +19,12 @@ declare -A SOURCES=(
   [dcep]="src/dcep/dcep.cpp src/common/bytes.cpp src/common/log.cpp"
   [signaling]="src/signaling/requests.cpp src/signaling/frames.cpp src/signaling/names.cpp src/common/bytes.cpp"
   [rfc4571]=""
+  [sctp_bundle]="src/sctp/bundle.cpp"
 )
 LIBS=(-lcrypto -lspdlog -lfmt)
 
 names=()
-for name in stun sdp dcep signaling rfc4571; do
+for name in stun sdp dcep signaling rfc4571 sctp_bundle; do
   [[ -n "$only" && "$only" != "$name" ]] && continue
   names+=("$name")
 done

@@ -96,6 +96,7 @@ inline constexpr std::array<uint64_t, 12> kHandshakeBoundsNs{
 // is one stack per process). Packets are SCTP packets (one DTLS record each); chunks DATA chunks.
 struct SctpStats {
   uint64_t packets_in = 0, packets_out = 0;
+  uint64_t packets_bundled = 0;  // usrsctp's packets sent inside another of the same turn
   uint64_t data_chunks_in = 0, data_chunks_out = 0;  // retransmissions included
   uint64_t sacks_in = 0, sacks_out = 0;
   // Retransmissions and their cause: DATA chunks sent again (any cause); of them, by fast

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "sctp/bundle.hpp"
 
 namespace peerrtc::sctp {
 
@@ -38,7 +39,12 @@ struct Registry {
   uint32_t unwalked_ms = 0;       // elapsed time not yet given to usrsctp_handle_timers()
   uint32_t walk_window_ms = 0;    // left of the every-call window after the last input
   uint64_t timer_walks = 0;
-  uint64_t packets_out = 0;       // usrsctp counts no sent packets for AF_CONN: conn_output does
+  uint64_t packets_out = 0;       // usrsctp counts no sent packets for AF_CONN: we count what we send
+  uint64_t packets_bundled = 0;   // usrsctp's packets that rode in an earlier one (bundle_packets)
+  // From the outermost begin_batch() until end_batch() has flushed: each association holds its
+  // last outgoing packet, to bundle what follows into it (Association::hold_output).
+  bool collecting = false;
+  std::vector<uintptr_t> with_output;  // associations holding an outgoing packet
   uint32_t ms_since_fold = 0;     // since usrsctp's 32-bit counters were last folded into `totals`
   struct sctpstat last_stat {};   // usrsctp's counters when last folded
   Stack::Counters totals;
@@ -74,19 +80,10 @@ Association* lookup(const void* addr) {
   return it == r.by_id.end() ? nullptr : it->second;
 }
 
-// usrsctp -> wire. The buffer is usrsctp's private copy (malloc'd per packet), so it's fine to
-// write the checksum in place.
+// usrsctp -> wire. The buffer is usrsctp's private copy (malloc'd per packet).
 int conn_output(void* addr, void* buffer, size_t length, uint8_t /*tos*/, uint8_t /*set_df*/) {
   Association* a = lookup(addr);
   if (!a || length < kCommonHeaderSize) return 0;  // closed socket still running timers: drop
-  // CRC32c "offload" (usrsctp_enable_crc32c_offload) makes usrsctp skip the checksum on receive
-  // AND on send (it leaves 0 in the field). DTLS already protects the packets, but the remote
-  // stack (Chrome dcsctp, Firefox usrsctp) verifies it, so compute it here.
-  auto* p = static_cast<uint8_t*>(buffer);
-  std::memset(p + kChecksumOffset, 0, 4);
-  uint32_t crc = checksum(ByteView(p, length));
-  std::memcpy(p + kChecksumOffset, &crc, 4);
-  ++registry().packets_out;
   a->on_usrsctp_output(buffer, length);
   return 0;
 }
@@ -180,6 +177,7 @@ const Stack::Counters& fold_counters() {
   auto& t = r.totals;
   t.packets_in += d(st.sctps_recvpackets, o.sctps_recvpackets);
   t.packets_out = r.packets_out;
+  t.packets_bundled = r.packets_bundled;
   t.data_chunks_in += d(st.sctps_recvdata, o.sctps_recvdata);
   t.data_chunks_out += d(st.sctps_senddata, o.sctps_senddata);
   t.sacks_in += d(st.sctps_recvsacks, o.sctps_recvsacks);
@@ -213,7 +211,10 @@ uint64_t Stack::retransmitted_chunks() {
   return uint64_t{st.sctps_sendretransdata} + st.sctps_sendfastretrans;
 }
 
-void Stack::begin_batch() { ++registry().batch_depth; }
+void Stack::begin_batch() {
+  auto& r = registry();
+  if (r.batch_depth++ == 0) r.collecting = true;
+}
 
 bool Stack::batching() { return registry().batch_depth > 0; }
 
@@ -222,11 +223,19 @@ bool Stack::holding() { return !registry().dirty.empty(); }
 void Stack::end_batch() {
   auto& r = registry();
   if (r.batch_depth == 0 || --r.batch_depth > 0) return;
-  // Sends made while flushing (callbacks) go straight to usrsctp: the batch is over.
+  // Sends made while flushing (callbacks) go straight to usrsctp: the batch is over. Their
+  // packets are still held and bundled, and go out below.
   std::vector<uintptr_t> ids;
   ids.swap(r.dirty);
   for (uintptr_t id : ids)
     if (auto it = r.by_id.find(id); it != r.by_id.end()) it->second->flush_batched();
+  r.collecting = false;
+  ids.clear();
+  ids.swap(r.with_output);
+  for (uintptr_t id : ids)
+    if (auto it = r.by_id.find(id); it != r.by_id.end()) {
+      it->second->send_batch_output();
+    }
 }
 
 const char* to_string(SendStatus s) {
@@ -337,6 +346,7 @@ Association::Association(Config config, Callbacks callbacks)
 
 Association::~Association() {
   destroying_ = true;  // from here on only the ABORT packet goes out; no user callback fires
+  send_held_output();  // what the turn already made goes first, in order
   if (sock_) {
     // SO_LINGER {1, 0}: usrsctp_close() sends ABORT (if an association exists) and frees it.
     usrsctp_close(sock_);
@@ -570,8 +580,51 @@ void Association::close_with(const std::string& reason) {
 }
 
 void Association::on_usrsctp_output(const void* data, size_t len) {
-  // Also during the destructor, for the ABORT that tells the peer we're gone.
-  if (cb_.send) cb_.send(ByteView(static_cast<const uint8_t*>(data), len));
+  const ByteView packet(static_cast<const uint8_t*>(data), len);
+  auto& r = registry();
+  if (r.collecting && !destroying_) {
+    // Bundled into the packet held from earlier in this turn when it fits, else that one goes
+    // out and this one is held in its place.
+    if (!held_out_.empty() && bundle_packets(held_out_, packet, config_.mtu)) {
+      ++r.packets_bundled;
+      return;
+    }
+    send_held_output();
+    held_out_.assign(packet.begin(), packet.end());
+    if (!output_listed_) {
+      output_listed_ = true;
+      r.with_output.push_back(id_);
+    }
+    return;
+  }
+  // Outside a turn, and during the destructor (the ABORT that tells the peer we're gone).
+  send_held_output();
+  Bytes copy(packet.begin(), packet.end());
+  send_packet(copy);
+}
+
+void Association::send_batch_output() {
+  output_listed_ = false;
+  send_held_output();
+}
+
+void Association::send_held_output() {
+  if (held_out_.empty()) return;
+  Bytes p = std::move(held_out_);
+  held_out_.clear();
+  send_packet(p);
+}
+
+void Association::send_packet(Bytes& p) {
+  // CRC32c "offload" (usrsctp_enable_crc32c_offload) makes usrsctp skip the checksum on receive
+  // AND on send (it leaves 0 in the field). DTLS already protects the packets, but the remote
+  // stack (Chrome dcsctp, Firefox usrsctp) verifies it, so compute it here, once per packet
+  // actually sent.
+  std::memset(p.data() + kChecksumOffset, 0, 4);
+  const uint32_t crc = checksum(p);
+  std::memcpy(p.data() + kChecksumOffset, &crc, 4);
+  ++registry().packets_out;
+  if (cb_.send) cb_.send(p);
 }
 
 void Association::set_receive_paused(bool paused) {

@@ -50,6 +50,9 @@ class Stack {
   // bits (usrsctp's are 32-bit and wrap; handle_timers() folds them in at least once a minute).
   struct Counters {
     uint64_t packets_in = 0, packets_out = 0;        // SCTP packets (each one DTLS record)
+    // usrsctp's packets that went out inside another one of the same turn (bundle_packets): its
+    // SACK or first message with the turn's other messages.
+    uint64_t packets_bundled = 0;
     uint64_t data_chunks_in = 0, data_chunks_out = 0;  // DATA chunks, retransmissions included
     uint64_t sacks_in = 0, sacks_out = 0;            // SACK chunks
     // Retransmission and its causes: DATA chunks sent again (either cause), those sent by fast
@@ -70,6 +73,8 @@ class Stack {
   // hands each association's held messages to usrsctp together so they share SCTP packets
   // (bundling) instead of one packet, one DTLS record and one datagram per message. Nestable.
   // Order is kept: everything an association sends goes through its one queue.
+  // The packets usrsctp makes during a batch are held per association and bundled into each
+  // other where they fit (sctp/bundle.hpp); end_batch() sends them, after the flush.
   static void begin_batch();
   static void end_batch();
   static bool batching();
@@ -155,6 +160,7 @@ class Association {
 
   // For the usrsctp glue (sctp.cpp) only.
   void flush_batched();
+  void send_batch_output();  // at a batch's end: the packet held for bundling, if any, goes out
   void on_usrsctp_output(const void* data, size_t len);
   void on_usrsctp_receive(const void* data, size_t len, uint16_t stream, uint32_t ppid, int flags);
   void on_usrsctp_writable();
@@ -200,6 +206,10 @@ class Association {
   uint16_t streams_out_ = 0, streams_in_ = 0;
   bool reading_ = false;
   bool dirty_ = false;  // listed for the current batch's flush
+  Bytes held_out_;      // the last packet usrsctp made in this batch, waiting for more to bundle
+  bool output_listed_ = false;  // listed for the batch's end to send held_out_
+  void send_held_output();
+  void send_packet(Bytes& packet);  // checksum, count, Callbacks::send
   void reset_now(uint16_t stream);
   void apply_deferred_resets();
 };

@@ -92,6 +92,10 @@ const std::vector<FamilySpec>& families() {
       // usrsctp's own counters: the whole process (every association of every manager in it).
       {"peerrtc_sctp_packets_total", MetricType::Counter, "SCTP packets (one DTLS record each), by direction.",
        {{"sctp.packets_in", "direction", "in"}, {"sctp.packets_out", "direction", "out"}}},
+      {"peerrtc_sctp_packets_bundled_total", MetricType::Counter,
+       "Packets usrsctp made that were sent inside another packet of the same turn (a SACK or a "
+       "first message bundled with the turn's other messages).",
+       {{"sctp.packets_bundled"}}},
       {"peerrtc_sctp_data_chunks_total", MetricType::Counter,
        "SCTP DATA chunks, by direction (retransmissions included).",
        {{"sctp.data_chunks_in", "direction", "in"}, {"sctp.data_chunks_out", "direction", "out"}}},

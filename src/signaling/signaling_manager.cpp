@@ -393,7 +393,7 @@ Stats SignalingManager::stats() const {
     c.tcp_dropped_send = es.tcp.dropped_send;
     c.tcp_open = es.tcp.open;
     const auto sc = sctp::Stack::counters();
-    c.sctp = SctpStats{sc.packets_in, sc.packets_out, sc.data_chunks_in, sc.data_chunks_out,
+    c.sctp = SctpStats{sc.packets_in, sc.packets_out, sc.packets_bundled, sc.data_chunks_in, sc.data_chunks_out,
                        sc.sacks_in, sc.sacks_out, sc.retransmitted_chunks, sc.fast_retransmits,
                        sc.t3_timeouts, sc.t3_marked_chunks, sc.duplicate_data_in,
                        sc.delayed_sack_timeouts, sc.window_probes, sc.data_dropped_no_room,
@@ -503,6 +503,7 @@ json to_json(const Stats& s) {
               {"handshake", histogram_json(s.handshake)},
               {"sctp", json{{"packets_in", s.sctp.packets_in},
                             {"packets_out", s.sctp.packets_out},
+                            {"packets_bundled", s.sctp.packets_bundled},
                             {"data_chunks_in", s.sctp.data_chunks_in},
                             {"data_chunks_out", s.sctp.data_chunks_out},
                             {"sacks_in", s.sctp.sacks_in},

@@ -244,8 +244,38 @@ def signaling_seeds():
     write('signaling', 'event-error', body(b'{', {'type': 'error', 'code': 'unknown_peer', 'error': 'no peer', 'to': 'x'}))
 
 
+# ----------------------------------------------------------------------------------- SCTP bundle
+# fuzz/sctp_bundle_fuzz.cpp: byte 0 * 8 = where the second packet starts, byte 1 = the size
+# limit (64 + 16 * it), then the two packets. Chunks: DATA (0) and SACK (3) as usrsctp makes them.
+
+def sctp_bundle_seeds():
+    def chunk(ctype, body, pad=True):
+        c = struct.pack('>BBH', ctype, 3, 4 + len(body)) + body
+        return c + b'\0' * ((-len(c)) % 4) if pad else c
+
+    def data(tsn, payload, pad=True):
+        return chunk(0, struct.pack('>IHHI', tsn, 1, tsn & 0xffff, 51) + payload, pad)
+
+    sack = chunk(3, struct.pack('>IIHH', 1000, 65536, 0, 0))
+    header = struct.pack('>HHII', 5000, 5000, 0x11223344, 0)
+
+    def pair(name, a, b, limit=1200):
+        a = header + a
+        a += b'\0' * ((-len(a)) % 8)  # the split is in steps of 8: pad the first with zeros
+        write('sctp_bundle', name, bytes([len(a) // 8, (limit - 64) // 16]) + a + header + b)
+
+    pair('data-data', data(1, b'x' * 100), data(2, b'y' * 100) + data(3, b'z' * 100))
+    pair('sack-data', sack, data(7, b'hello'))
+    pair('data-sack', data(7, b'hello' * 3), sack)
+    pair('two-sacks', sack + data(1, b'a' * 20), sack + data(2, b'b' * 20))
+    pair('too-large', data(1, b'x' * 600), data(2, b'y' * 600))
+    pair('unpadded-last', data(1, b'abc', pad=False) + b'\0' * 0, data(2, b'de', pad=False))
+    pair('heartbeat', chunk(4, b'\1' * 20), data(2, b'y'))
+    pair('forward-tsn', data(1, b'x'), chunk(192, struct.pack('>I', 9)))
+
+
 if __name__ == '__main__':
-    for target in ('stun', 'dcep', 'sdp', 'signaling'):
+    for target in ('stun', 'dcep', 'sdp', 'signaling', 'sctp_bundle'):
         d = os.path.join(HERE, target)
         os.makedirs(d, exist_ok=True)
         for n in os.listdir(d):
@@ -255,3 +285,4 @@ if __name__ == '__main__':
     dcep_seeds()
     sdp_seeds()
     signaling_seeds()
+    sctp_bundle_seeds()

@@ -766,6 +766,84 @@ TEST(SctpTest, BatchBundlesSmallMessagesIntoFewPackets) {
   for (int i = 0; i < 30; ++i) EXPECT_EQ(p.b.messages[30 + i].data, pattern(100, static_cast<uint8_t>(100 + i))) << i;
 }
 
+std::vector<uint8_t> chunk_types(const Bytes& p) {
+  std::vector<uint8_t> out;
+  size_t off = 12;
+  while (off + 4 <= p.size()) {
+    uint16_t clen = load_be16(&p[off + 2]);
+    if (clen < 4) break;
+    out.push_back(p[off]);
+    off += (clen + 3u) & ~3u;
+  }
+  return out;
+}
+
+// usrsctp sends the first message of a burst at once when nothing is in flight (Nagle holds
+// only behind unacknowledged data), and the rest together: two packets where one would do. The
+// batch bundles the first into the second (sctp/bundle.hpp).
+TEST(SctpTest, BatchSendsABurstAsOnePacketWhenNothingIsInFlight) {
+  Pair p;
+  ASSERT_TRUE(p.connect());
+  p.pump();
+  const size_t before = p.stats_ab.packets;
+  const size_t chunks_before = data_chunks(p.stats_ab);
+  const uint64_t bundled_before = Stack::counters().packets_bundled;
+  {
+    Stack::Batch batch;
+    for (int i = 0; i < 7; ++i) ASSERT_EQ(p.a.assoc->send(1, 51, pattern(110, static_cast<uint8_t>(i)), {}), SendStatus::Ok);
+  }
+  EXPECT_EQ(p.stats_ab.packets - before, 1u) << "7 x 128 bytes of chunks fit one 1,200-byte packet";
+  EXPECT_EQ(data_chunks(p.stats_ab) - chunks_before, 7u);
+  EXPECT_EQ(p.stats_ab.bad_crc, 0u) << "the bundled packet carries its own checksum";
+  EXPECT_LE(p.stats_ab.max_size, size_t{Association::Config{}.mtu});
+  EXPECT_GE(Stack::counters().packets_bundled - bundled_before, 1u);
+  ASSERT_TRUE(p.run_until([&] { return p.b.messages.size() == 7; }));
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(p.b.messages[i].data, pattern(110, static_cast<uint8_t>(i))) << i;
+}
+
+// The SACK usrsctp sends as soon as a second DATA packet arrives leaves with what the same turn
+// sends back, SACK first.
+TEST(SctpTest, ATurnsSackRidesWithItsData) {
+  Pair p;
+  ASSERT_TRUE(p.connect());
+  p.pump();
+  ASSERT_EQ(p.a.assoc->send(1, 51, pattern(100, 1), {}), SendStatus::Ok);  // no batch: a packet each
+  ASSERT_EQ(p.a.assoc->send(1, 51, pattern(100, 2), {}), SendStatus::Ok);
+  auto from_a = std::move(p.a.outbox);
+  p.a.outbox.clear();
+  ASSERT_EQ(from_a.size(), 2u);
+  const size_t before = p.b.outbox.size();
+  {
+    Stack::Batch turn;
+    for (auto& pk : from_a) p.b.assoc->receive(pk);  // the second packet: SACK at once
+    ASSERT_EQ(p.b.messages.size(), 2u);
+    ASSERT_EQ(p.b.assoc->send(1, 51, pattern(100, 3), {}), SendStatus::Ok);
+    EXPECT_EQ(p.b.outbox.size(), before) << "held until the turn ends";
+  }
+  ASSERT_EQ(p.b.outbox.size() - before, 1u) << "one packet: SACK and DATA";
+  EXPECT_EQ(chunk_types(p.b.outbox.back()), (std::vector<uint8_t>{3, 0}));
+  ASSERT_TRUE(p.run_until([&] { return p.a.messages.size() == 1; }));
+  EXPECT_EQ(p.a.messages[0].data, pattern(100, 3));
+}
+
+// An association destroyed inside a turn sends what it held first (then its ABORT).
+TEST(SctpTest, DestroyedInsideATurnSendsItsHeldPacketFirst) {
+  Pair p;
+  ASSERT_TRUE(p.connect());
+  p.pump();
+  size_t held_at = 0;
+  {
+    Stack::Batch turn;
+    // Large: to usrsctp at once, two fragments, too big to share a packet; the last is held.
+    ASSERT_EQ(p.a.assoc->send(1, 51, pattern(2000, 1), {}), SendStatus::Ok);
+    held_at = p.a.outbox.size();
+    p.a.assoc.reset();
+  }
+  ASSERT_GE(p.a.outbox.size() - held_at, 2u);
+  EXPECT_EQ(chunk_types(p.a.outbox[held_at]).front(), 0) << "the held DATA first";
+  EXPECT_EQ(chunk_types(p.a.outbox.back()).front(), 6) << "then the ABORT";
+}
+
 TEST(SctpTest, BatchKeepsOrderAcrossSmallAndLargeMessagesAndNests) {
   Pair p;
   ASSERT_TRUE(p.connect());
