@@ -7,7 +7,8 @@
 #   bench/wrtc_ab.sh [--runs 3] [--rates "600 200"] [--procs 4] [--servers "peerrtc pion"]
 #
 # Servers: peerrtc (build-bench/apps/peerrtc-server, or $PEERRTC_SERVER), peerrtc-wN (the same
-# with --bundle-wait-us N), peerrtc-b (another build, $PEERRTC_SERVER_B: two commits side by side), pion (build-bench/pion-relay, or $PION_RELAY; bench/setup.sh builds both).
+# with --bundle-wait-us N), peerrtc-b (another build, $PEERRTC_SERVER_B: two commits side by side), peerrtc-pre (the same
+# with LD_PRELOAD=$PEERRTC_PRELOAD, e.g. another malloc), pion (build-bench/pion-relay, or $PION_RELAY; bench/setup.sh builds both).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${BENCH_BUILD:-$ROOT/build-bench}"
@@ -36,10 +37,11 @@ for run in $(seq "$RUNS"); do
   for rate in $RATES; do
     for s in $SERVERS; do
       case "$s" in
-        peerrtc|peerrtc-w*|peerrtc-b)
+        peerrtc|peerrtc-w*|peerrtc-b|peerrtc-pre)
           extra=(); [[ "$s" == peerrtc-w* ]] && extra=(--bundle-wait-us "${s#peerrtc-w}")
           bin="$SERVER_BIN"; [[ "$s" == peerrtc-b ]] && bin="${PEERRTC_SERVER_B:?peerrtc-b needs PEERRTC_SERVER_B}"
-          "$bin" --host 127.0.0.1 --port "$PORT" --no-examples --log-level warn --max-peers-per-room 2000 \
+          pre=""; [[ "$s" == peerrtc-pre ]] && pre="${PEERRTC_PRELOAD:?peerrtc-pre needs PEERRTC_PRELOAD}"
+          LD_PRELOAD="$pre" "$bin" --host 127.0.0.1 --port "$PORT" --no-examples --log-level warn --max-peers-per-room 2000 \
             --peer-message-rate 0 --peer-byte-rate 0 "${extra[@]}" >"$srv_out" 2>&1 & ;;
         pion) "$PION" --host 127.0.0.1 --port "$PORT" >"$srv_out" 2>&1 & ;;
         *) echo "unknown server $s" >&2; exit 2 ;;

@@ -22,7 +22,7 @@
 // packetsSent + packetsReceived: the same for every server, /stats or not) and whether the
 // clients were the bottleneck (a worker's main thread near one core, or the whole machine busy).
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { wrtc } from '../tests/lib/wrtc.mjs';
@@ -51,11 +51,21 @@ const base = `http://127.0.0.1:${port}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const nowNs = () => process.hrtime.bigint();
 
-function cpuTicks(pid) {
+// The server's CPU time in microseconds: the sum of its threads' sum_exec_runtime
+// (/proc/<pid>/task/*/schedstat, nanoseconds), else utime + stime in 100 Hz ticks. A 5-s run of a
+// server at 7 % of a core is ~35 ticks, so ticks alone would quantise a figure by ~3 %.
+function serverCpuUs(pid) {
   if (!pid) return null;
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]);  // utime + stime (fields 14, 15)
+  try {
+    let ns = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`))
+      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    return ns / 1000;
+  } catch {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) * 10000;  // utime + stime (fields 14, 15)
+  }
 }
 // GET /stats, or null for a server without it (aiortc_relay.py, the seed's Flask quick start):
 // then deliveries are counted at the receivers and the wire units are unknown.
@@ -134,7 +144,7 @@ async function main() {
   if (protocols.some((p) => p !== transport)) throw new Error(`selected paths ${protocols.join(',')}, wanted ${transport}`);
   await sleep(300);
   const s0 = await stats();
-  const c0 = cpuTicks(serverPid);
+  const c0 = serverCpuUs(serverPid);
   const t0 = nowNs();
   let offered = 0;
   if (!bulk) {
@@ -166,11 +176,11 @@ async function main() {
     await sleep(50);
   }
   const secs = Number(nowNs() - t0) / 1e9;
-  const c1 = cpuTicks(serverPid);
+  const c1 = serverCpuUs(serverPid);
   const s1 = await stats();
   const deliveries = s0 && s1 ? s1.deliveries - s0.deliveries : received();
   const lat = peers.flatMap((p) => p.lat).sort((a, b) => a - b);
-  const cpuUs = c0 === null ? null : ((c1 - c0) * 10000) / Math.max(1, deliveries);  // 100 Hz ticks
+  const cpuUs = c0 === null ? null : (c1 - c0) / Math.max(1, deliveries);
   const out = {
     transport, mode: bulk ? 'bulk' : 'chat', peers: peersN, rate, size, duration,
     offered, expected, delivered: received(), delivered_fraction: received() / Math.max(1, expected),
@@ -270,7 +280,7 @@ async function coordinator() {
   try {
     await sleep(300);
     const s0 = await stats();
-    const c0 = cpuTicks(serverPid);
+    const c0 = serverCpuUs(serverPid);
     const machine0 = machineTicks();
     const t0 = nowNs();
     const at = Date.now() + 100;
@@ -284,7 +294,7 @@ async function coordinator() {
       await sleep(50);
     }
     const secs = Number(nowNs() - t0) / 1e9;
-    const c1 = cpuTicks(serverPid);
+    const c1 = serverCpuUs(serverPid);
     const machine1 = machineTicks();
     const s1 = await stats();
     for (const w of workers) w.child.send({ cmd: 'report' });
@@ -292,7 +302,7 @@ async function coordinator() {
     const delivered = reports.reduce((a, r) => a + r.received, 0);
     const deliveries = s0 && s1 ? s1.deliveries - s0.deliveries : delivered;
     const lat = Float64Array.from(reports.flatMap((r) => r.lat)).sort();
-    const cpuUs = c0 === null ? null : ((c1 - c0) * 10000) / Math.max(1, deliveries);
+    const cpuUs = c0 === null ? null : (c1 - c0) / Math.max(1, deliveries);
     const clientCpuS = reports.reduce((a, r) => a + r.cpuS, 0);
     const packets = reports.reduce((a, r) => a + r.packets, 0);
     const machineBusy = machine1 && machine0 ? 1 - (machine1.idle - machine0.idle) / Math.max(1, machine1.total - machine0.total) : null;
@@ -305,7 +315,7 @@ async function coordinator() {
       lat_p50_ms: pct(lat, 0.5), lat_p99_ms: pct(lat, 0.99), lat_max_ms: lat.length ? lat[lat.length - 1] : null,
       join_ms_max: Math.max(...workers.flatMap((w) => w.joined.joinMs)),
       server_cpu_us_per_delivery: cpuUs,
-      server_cpu_pct: c0 === null ? null : ((c1 - c0) / 100 / secs) * 100,
+      server_cpu_pct: c0 === null ? null : ((c1 - c0) / 1e6 / secs) * 100,
       // UDP datagrams both ways per delivery: the server's count (/stats) and the clients' count
       // (RTCTransportStats), which is the only one for a relay without /stats.
       wire_units_per_delivery: s0 && s1 ? (wireUnits(s1) - wireUnits(s0)) / Math.max(1, deliveries) : null,
