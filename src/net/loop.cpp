@@ -37,7 +37,7 @@ void Loop::arm() {
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_);
     if (elapsed.count() > 0) {
       sctp::Stack::handle_timers(static_cast<uint32_t>(elapsed.count()));
-      last_ = now;
+      last_ += elapsed;  // the sub-millisecond rest counts next time (last_ = now dropped it every tick)
     }
     // A ticker may remove itself or others: iterate over a snapshot of the handles.
     std::vector<uint64_t> handles;
