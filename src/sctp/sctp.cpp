@@ -42,7 +42,7 @@ struct Registry {
   uint64_t packets_out = 0;       // usrsctp counts no sent packets for AF_CONN: we count what we send
   uint64_t packets_bundled = 0;   // usrsctp's packets that rode in an earlier one (bundle_packets)
   // From the outermost begin_batch() until end_batch() has flushed: each association holds its
-  // last outgoing packet, to bundle what follows into it (Association::hold_output).
+  // last outgoing packet, to bundle what follows into it (Association::on_usrsctp_output).
   bool collecting = false;
   std::vector<uintptr_t> with_output;  // associations holding an outgoing packet
   uint32_t ms_since_fold = 0;     // since usrsctp's 32-bit counters were last folded into `totals`
@@ -80,11 +80,12 @@ Association* lookup(const void* addr) {
   return it == r.by_id.end() ? nullptr : it->second;
 }
 
-// usrsctp -> wire. The buffer is usrsctp's private copy (malloc'd per packet).
+// usrsctp -> wire. The buffer is usrsctp's private copy (malloc'd per packet), so it's fine to
+// write the checksum in place.
 int conn_output(void* addr, void* buffer, size_t length, uint8_t /*tos*/, uint8_t /*set_df*/) {
   Association* a = lookup(addr);
   if (!a || length < kCommonHeaderSize) return 0;  // closed socket still running timers: drop
-  a->on_usrsctp_output(buffer, length);
+  a->on_usrsctp_output(static_cast<uint8_t*>(buffer), length);
   return 0;
 }
 
@@ -579,8 +580,8 @@ void Association::close_with(const std::string& reason) {
   if (!destroying_ && cb_.on_closed) cb_.on_closed(reason);
 }
 
-void Association::on_usrsctp_output(const void* data, size_t len) {
-  const ByteView packet(static_cast<const uint8_t*>(data), len);
+void Association::on_usrsctp_output(uint8_t* data, size_t len) {
+  const ByteView packet(data, len);
   auto& r = registry();
   if (r.collecting && !destroying_) {
     // Bundled into the packet held from earlier in this turn when it fits, else that one goes
@@ -599,8 +600,7 @@ void Association::on_usrsctp_output(const void* data, size_t len) {
   }
   // Outside a turn, and during the destructor (the ABORT that tells the peer we're gone).
   send_held_output();
-  Bytes copy(packet.begin(), packet.end());
-  send_packet(copy);
+  send_packet(data, len);
 }
 
 void Association::send_batch_output() {
@@ -612,19 +612,19 @@ void Association::send_held_output() {
   if (held_out_.empty()) return;
   Bytes p = std::move(held_out_);
   held_out_.clear();
-  send_packet(p);
+  send_packet(p.data(), p.size());
 }
 
-void Association::send_packet(Bytes& p) {
+void Association::send_packet(uint8_t* p, size_t n) {
   // CRC32c "offload" (usrsctp_enable_crc32c_offload) makes usrsctp skip the checksum on receive
   // AND on send (it leaves 0 in the field). DTLS already protects the packets, but the remote
   // stack (Chrome dcsctp, Firefox usrsctp) verifies it, so compute it here, once per packet
   // actually sent.
-  std::memset(p.data() + kChecksumOffset, 0, 4);
-  const uint32_t crc = checksum(p);
-  std::memcpy(p.data() + kChecksumOffset, &crc, 4);
+  std::memset(p + kChecksumOffset, 0, 4);
+  const uint32_t crc = checksum(ByteView(p, n));
+  std::memcpy(p + kChecksumOffset, &crc, 4);
   ++registry().packets_out;
-  if (cb_.send) cb_.send(p);
+  if (cb_.send) cb_.send(ByteView(p, n));
 }
 
 void Association::set_receive_paused(bool paused) {

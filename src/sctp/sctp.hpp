@@ -161,7 +161,7 @@ class Association {
   // For the usrsctp glue (sctp.cpp) only.
   void flush_batched();
   void send_batch_output();  // at a batch's end: the packet held for bundling, if any, goes out
-  void on_usrsctp_output(const void* data, size_t len);
+  void on_usrsctp_output(uint8_t* data, size_t len);  // usrsctp's own copy: written in place
   void on_usrsctp_receive(const void* data, size_t len, uint16_t stream, uint32_t ppid, int flags);
   void on_usrsctp_writable();
   void on_usrsctp_readable();
@@ -209,7 +209,7 @@ class Association {
   Bytes held_out_;      // the last packet usrsctp made in this batch, waiting for more to bundle
   bool output_listed_ = false;  // listed for the batch's end to send held_out_
   void send_held_output();
-  void send_packet(Bytes& packet);  // checksum, count, Callbacks::send
+  void send_packet(uint8_t* packet, size_t len);  // checksum (in place), count, Callbacks::send
   void reset_now(uint16_t stream);
   void apply_deferred_resets();
 };

@@ -57,6 +57,18 @@ struct WireStats {
   std::vector<uint32_t> data_ppids;  // PPIDs read from DATA chunks on the wire
 };
 
+// Calls fn(type, offset, length) for each chunk of an SCTP packet, up to the first malformed one.
+template <typename Fn>
+void for_each_chunk(const Bytes& p, Fn fn) {
+  size_t off = 12;
+  while (off + 4 <= p.size()) {
+    const uint16_t clen = load_be16(&p[off + 2]);
+    if (clen < 4) break;
+    fn(p[off], off, size_t{clen});
+    off += (clen + 3u) & ~3u;
+  }
+}
+
 void inspect(const Bytes& p, WireStats& st) {
   ++st.packets;
   st.max_size = std::max(st.max_size, p.size());
@@ -65,25 +77,22 @@ void inspect(const Bytes& p, WireStats& st) {
   std::memset(copy.data() + 8, 0, 4);
   uint32_t crc = usrsctp_crc32c(copy.data(), copy.size());
   if (std::memcmp(&crc, p.data() + 8, 4) != 0) ++st.bad_crc;
-  size_t off = 12;
-  while (off + 4 <= p.size()) {
-    uint8_t type = p[off];
-    uint16_t clen = load_be16(&p[off + 2]);
-    if (clen < 4) break;
+  for_each_chunk(p, [&](uint8_t type, size_t off, size_t clen) {
     if (type == 0 && clen >= 16 && off + 16 <= p.size()) st.data_ppids.push_back(load_be32(&p[off + 12]));
-    off += (clen + 3u) & ~3u;
-  }
+  });
 }
 
 std::vector<uint32_t> data_tsns(const Bytes& p) {
   std::vector<uint32_t> out;
-  size_t off = 12;
-  while (off + 4 <= p.size()) {
-    uint16_t clen = load_be16(&p[off + 2]);
-    if (clen < 4) break;
-    if (p[off] == 0 && off + 8 <= p.size()) out.push_back(load_be32(&p[off + 4]));
-    off += (clen + 3u) & ~3u;
-  }
+  for_each_chunk(p, [&](uint8_t type, size_t off, size_t) {
+    if (type == 0 && off + 8 <= p.size()) out.push_back(load_be32(&p[off + 4]));
+  });
+  return out;
+}
+
+std::vector<uint8_t> chunk_types(const Bytes& p) {
+  std::vector<uint8_t> out;
+  for_each_chunk(p, [&](uint8_t type, size_t, size_t) { out.push_back(type); });
   return out;
 }
 
@@ -764,18 +773,6 @@ TEST(SctpTest, BatchBundlesSmallMessagesIntoFewPackets) {
   EXPECT_EQ(data_chunks(p.stats_ab) - chunks_before, 30u);
   ASSERT_TRUE(p.run_until([&] { return p.b.messages.size() == 60; }));
   for (int i = 0; i < 30; ++i) EXPECT_EQ(p.b.messages[30 + i].data, pattern(100, static_cast<uint8_t>(100 + i))) << i;
-}
-
-std::vector<uint8_t> chunk_types(const Bytes& p) {
-  std::vector<uint8_t> out;
-  size_t off = 12;
-  while (off + 4 <= p.size()) {
-    uint16_t clen = load_be16(&p[off + 2]);
-    if (clen < 4) break;
-    out.push_back(p[off]);
-    off += (clen + 3u) & ~3u;
-  }
-  return out;
 }
 
 // usrsctp sends the first message of a burst at once when nothing is in flight (Nagle holds
