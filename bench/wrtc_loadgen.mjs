@@ -102,7 +102,7 @@ async function join(i) {
   const r = await fetch(`${base}/offer`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ room, peer_id: peer.id, offer: { sdp: pc.localDescription.sdp, type: 'offer' } }),
+    body: JSON.stringify({ room, peer_id: peer.id, offer: { sdp: offer.sdp, type: 'offer' } }),
   });
   const j = await r.json();
   if (r.status !== 200) throw new Error(`offer ${i}: ${r.status} ${JSON.stringify(j)}`);

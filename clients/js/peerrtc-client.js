@@ -436,10 +436,13 @@ export class WebRTCConnection {
       `timed out after ${this.connectTimeout} ms waiting for the ${session.opened ? 'server\'s welcome' : 'data channel to open'}${this._iceErrorText(session)}`)), this.connectTimeout);
     try {
       // ICE-lite server: it learns our address from our STUN checks, so the offer goes out
-      // without waiting for ICE gathering and candidates are not trickled.
-      await pc.setLocalDescription(await pc.createOffer());
+      // without waiting for ICE gathering and candidates are not trickled. The SDP is the one
+      // createOffer() made: reading pc.localDescription while gathering adds candidates to it
+      // crashed @roamhq/wrtc (SIGSEGV in webrtc::SdpSerialize, seen twice in CI).
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
       this._checkCurrent(session);
-      const body = { room: this.room, peer_id: this.peerId, offer: { sdp: pc.localDescription.sdp, type: 'offer' } };
+      const body = { room: this.room, peer_id: this.peerId, offer: { sdp: offer.sdp, type: 'offer' } };
       if (this._token) body.token = this._token;
       if (this._joinToken !== null) {
         const jt = typeof this._joinToken === 'function' ? await this._joinToken() : this._joinToken;

@@ -106,8 +106,9 @@ test('re-offer rules: without the token 409, a wrong token 403, the right one re
 
   const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
   pc.createDataChannel('peerrtc');
-  await pc.setLocalDescription(await pc.createOffer());
-  const offer = { sdp: pc.localDescription.sdp, type: 'offer' };
+  const made = await pc.createOffer();
+  await pc.setLocalDescription(made);
+  const offer = { sdp: made.sdp, type: 'offer' };
   const noToken = await s.request('POST', '/offer', { room, peer_id: id, offer });
   assert.equal(noToken.status, 409, noToken.text);
   assert.match(noToken.json.error, /already connected/);
@@ -121,8 +122,9 @@ test('re-offer rules: without the token 409, a wrong token 403, the right one re
     const dc2 = pc2.createDataChannel('peerrtc');
     const frames = [];
     dc2.onmessage = (e) => frames.push(e.data);
-    await pc2.setLocalDescription(await pc2.createOffer());
-    const r = await s.request('POST', '/offer', { room, peer_id: id, offer: { sdp: pc2.localDescription.sdp, type: 'offer' }, token: first.token });
+    const offer2 = await pc2.createOffer();
+    await pc2.setLocalDescription(offer2);
+    const r = await s.request('POST', '/offer', { room, peer_id: id, offer: { sdp: offer2.sdp, type: 'offer' }, token: first.token });
     assert.equal(r.status, 200, r.text);
     await pc2.setRemoteDescription({ type: 'answer', sdp: r.json.sdp });
     await waitFor(() => frames.some((f) => typeof f === 'string' && f.includes('"welcome"')), 10000, 'welcome on the new connection');

@@ -241,7 +241,9 @@ export async function runMatrix(options) {
     const tOffer = now();
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
-    const answerSdp = await withTimeout(Promise.resolve(signal(pc.localDescription.sdp)), t.control, 'POST /offer answer');
+    // offer.sdp, not pc.localDescription: reading that while gathering adds candidates crashed
+    // @roamhq/wrtc (SIGSEGV in webrtc::SdpSerialize).
+    const answerSdp = await withTimeout(Promise.resolve(signal(offer.sdp)), t.control, 'POST /offer answer');
     if (typeof answerSdp !== 'string' || !answerSdp.startsWith('v=0')) fail(`signal() did not return an SDP answer: ${String(answerSdp).slice(0, 200)}`);
     const mms = /a=max-message-size:(\d+)/.exec(answerSdp);
     result.answerMaxMessageSize = mms ? Number(mms[1]) : null;

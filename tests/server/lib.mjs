@@ -86,7 +86,7 @@ export async function connectPeer(server, room, peerId, { token, timeoutMs = 150
   try {
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
-    const body = { room, peer_id: peerId, offer: { sdp: pc.localDescription.sdp, type: 'offer' }, ...extra };
+    const body = { room, peer_id: peerId, offer: { sdp: offer.sdp, type: 'offer' }, ...extra };
     if (token) body.token = token;
     const r = await server.request('POST', '/offer', body);
     if (r.status !== 200 || !r.json || r.json.type !== 'answer') {

@@ -105,8 +105,9 @@ export async function rawPeer(server, room, peerId) {
       if (j.type === 'welcome') welcome = j;
     }
   };
-  await pc.setLocalDescription(await pc.createOffer());
-  const r = await server.request('POST', '/offer', { room, peer_id: peerId, offer: { sdp: pc.localDescription.sdp, type: 'offer' } });
+  const offer = await pc.createOffer();  // not pc.localDescription: see clients/js/peerrtc-client.js
+  await pc.setLocalDescription(offer);
+  const r = await server.request('POST', '/offer', { room, peer_id: peerId, offer: { sdp: offer.sdp, type: 'offer' } });
   if (r.status !== 200) throw new Error(`raw peer ${peerId}: POST /offer ${r.status} ${r.text}`);
   await pc.setRemoteDescription({ type: 'answer', sdp: r.json.sdp });
   await waitFor(() => welcome, 15000, `welcome for raw peer ${peerId}`);
