@@ -15,33 +15,16 @@ bool Hooks::remove(uint64_t id) {
   return drop(messages_) || drop(joined_) || drop(left_) || drop(relayed_);
 }
 
-bool Hooks::wants_messages() const {
+bool Hooks::wants(const std::vector<Sub<MessageFn>>& list) const {
   std::lock_guard lock(mu_);
-  return !messages_.empty();
+  return !list.empty();
 }
 
-void Hooks::message(Message m) {
+void Hooks::post(const std::vector<Sub<MessageFn>>& list, Message m) {
   std::vector<MessageFn> fns;
   {
     std::lock_guard lock(mu_);
-    for (auto& s : messages_) fns.push_back(s.fn);
-  }
-  if (fns.empty()) return;
-  executor_.post([fns = std::move(fns), m = std::move(m)] {
-    for (auto& fn : fns) fn(m);
-  });
-}
-
-bool Hooks::wants_relayed() const {
-  std::lock_guard lock(mu_);
-  return !relayed_.empty();
-}
-
-void Hooks::relayed(Message m) {
-  std::vector<MessageFn> fns;
-  {
-    std::lock_guard lock(mu_);
-    for (auto& s : relayed_) fns.push_back(s.fn);
+    for (auto& s : list) fns.push_back(s.fn);
   }
   if (fns.empty()) return;
   executor_.post([fns = std::move(fns), m = std::move(m)] {

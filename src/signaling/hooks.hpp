@@ -29,10 +29,11 @@ class Hooks {
   uint64_t add_relayed(MessageFn fn) { return add(relayed_, std::move(fn)); }
   bool remove(uint64_t id);
 
-  bool wants_messages() const;
-  void message(Message m);  // queues one task for every current message subscriber
-  bool wants_relayed() const;
-  void relayed(Message m);
+  bool wants_messages() const { return wants(messages_); }
+  // Queues one task for every current message subscriber.
+  void message(Message m) { post(messages_, std::move(m)); }
+  bool wants_relayed() const { return wants(relayed_); }
+  void relayed(Message m) { post(relayed_, std::move(m)); }
   void presence(bool joined, const std::string& room, const std::string& peer_id, json info);
 
   HookExecutor& executor() { return executor_; }
@@ -49,6 +50,9 @@ class Hooks {
     list.push_back({next_id_, std::move(fn)});
     return next_id_++;
   }
+
+  bool wants(const std::vector<Sub<MessageFn>>& list) const;
+  void post(const std::vector<Sub<MessageFn>>& list, Message m);
 
   mutable std::mutex mu_;
   uint64_t next_id_ = 1;

@@ -449,10 +449,15 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
   counters_.relay_latency.observe(static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - received).count()));
   if (!frame->to) remember(ref->room, ref->name, payload, binary);
+  notify_hooks(ref->room, ref->name, payload, binary, frame->to, true);
+}
+
+void Relay::notify_hooks(const std::string& room, const std::string& sender, ByteView payload, bool binary,
+                         std::optional<std::string_view> to, bool message_hooks) {
   if (hooks_.wants_relayed())
-    hooks_.relayed(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to)});
-  if (hooks_.wants_messages())
-    hooks_.message(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to)});
+    hooks_.relayed(Message{room, sender, std::string(as_chars(payload)), binary, opt_string(to)});
+  if (message_hooks && hooks_.wants_messages())
+    hooks_.message(Message{room, sender, std::string(as_chars(payload)), binary, opt_string(to)});
 }
 
 size_t Relay::send(const std::string& room_name, const std::string& sender, ByteView payload, bool binary,
@@ -465,10 +470,7 @@ size_t Relay::send(const std::string& room_name, const std::string& sender, Byte
   size_t delivered = 0;
   if (!relay(*room, room_name, sender, payload, binary, to, nullptr, &delivered)) return 0;
   if (!to) remember(room_name, sender, payload, binary);
-  if (hooks_.wants_relayed())
-    hooks_.relayed(Message{room_name, sender, std::string(as_chars(payload)), binary, opt_string(to)});
-  if (hook && hooks_.wants_messages())
-    hooks_.message(Message{room_name, sender, std::string(as_chars(payload)), binary, opt_string(to)});
+  notify_hooks(room_name, sender, payload, binary, to, hook);
   return delivered;
 }
 

@@ -143,6 +143,9 @@ class Relay {
   bool deliver_to_participant(const std::string& room_name, const std::string& id, Member& m,
                               const std::string& sender, Member* sender_member, Message msg);
   void send_event(Member& m, const json& event);
+  // After a relay: the on_relayed hooks, and the message hooks too when `message_hooks`.
+  void notify_hooks(const std::string& room, const std::string& sender, ByteView payload, bool binary,
+                    std::optional<std::string_view> to, bool message_hooks);
   void announce(Room& room, const std::string& except, const json& event);
   void tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to = {});
   void member_joined(const std::string& room, const std::string& name, bool reconnect);
