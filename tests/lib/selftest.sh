@@ -24,6 +24,14 @@ suite() {
 }
 has() { grep -qF -- "$1" <<<"$out" || { echo "selftest: no '$1' in the output:" >&2; cat "$dir/last.log" >&2; false; }; }
 
+# Every node process of the suites loads @roamhq/wrtc through tests/lib/wrtc.mjs, whose exit
+# guard absorbs the add-on's crash at teardown where it happens (an explicit exit once the
+# reporter has flushed), so that a crash after the results is never absorbed by re-running.
+root="$(cd "$(dirname "$runner")/../.." && pwd)"
+direct=$(grep -rlE "(require|import)\(['\"]@roamhq/wrtc['\"]\)|from ['\"]@roamhq/wrtc['\"]" "$root/tests" "$root/bench" \
+  --include='*.mjs' --include='*.js' | grep -v -e '/tests/lib/wrtc\.mjs$' -e '/tests/fixtures/')
+check "every node process loads @roamhq/wrtc through tests/lib/wrtc.mjs${direct:+ (not: $direct)}" [ -z "$direct" ]
+
 # (a) A failed assertion, then SIGSEGV in the test's own `finally`, before node's runner has the
 # result: all it sees is the signal. The suite must fail (the old runner re-ran the file, and a
 # passing re-run passed the suite).
