@@ -54,10 +54,17 @@ backtraces() {
   done < <(find . -maxdepth 1 -name 'core*' -type f -newer "$marker" 2>/dev/null)
   [[ $found -eq 1 ]] || echo "$name: no core dump in $(pwd) (core_pattern: $(cat /proc/sys/kernel/core_pattern 2>/dev/null))" >&2
 }
-# A count from the summary of a TAP file (`# pass 12`), 0 when absent.
+# A count from the summary of a TAP file (`# pass 12`). Without a summary (the run was killed at
+# the global timeout): the top-level `ok` / `not ok` lines for pass / fail, else 0.
 count() {  # tap-file key
   local n
   n=$(sed -n "s/^# $2 \([0-9]*\)\$/\1/p" "$1" | tail -1)
+  if [[ -z "$n" ]] && ! grep -q '^# tests ' "$1"; then
+    case $2 in
+      pass) n=$(grep -cE '^ok [0-9]+ ' "$1") ;;
+      fail) n=$(grep -cE '^not ok [0-9]+ ' "$1") ;;
+    esac
+  fi
   echo "${n:-0}"
 }
 

@@ -5,14 +5,14 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  SERVER_BIN, connectPeer, selectedProtocol, sleep, startServer, uniqueId, withoutUdpCandidates,
+  SERVER_BIN, connectPeer, selectedProtocol, sleep, startServer, stopAll, uniqueId, withoutUdpCandidates,
 } from './lib.mjs';
 
 const servers = [];
 const peers = [];
 after(async () => {
   for (const p of peers) p.close();
-  for (const s of servers) await s.stop();
+  await stopAll(servers);  // every one exits 0; all are stopped even when one does not
 });
 
 async function start(args, name) {
