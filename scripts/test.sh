@@ -45,7 +45,7 @@ stage "build" -
 node_suites() {  # label build-dir suite...
   local label="$1" dir="$PWD/$2" s
   shift 2
-  export PEERRTC_SUITE_LABEL="$label"  # prefixes the suites' rows in the counts
+  local -x PEERRTC_SUITE_LABEL="$label"  # prefixes the suites' rows in the counts (tests/lib/counts.sh)
   export PEERRTC_TESTSERVER="$dir/apps/peerrtc-testserver" PEERRTC_TESTCLIENT="$dir/apps/peerrtc-testclient"
   export PEERRTC_SERVER="$dir/apps/peerrtc-server" PEERRTC_PROBE="$dir/apps/peerrtc-probe"
   export PEERRTC_QUICKSTART="$dir/examples/quickstart-httplib"
