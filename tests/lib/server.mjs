@@ -79,7 +79,8 @@ export async function withTimeout(promise, ms, what) {
  *   httpHost         the address baseUrl and request() use ('127.0.0.1'; a server started with
  *                    --host <addr> listens only there)
  * The result: {child, name, cmd, args, http, udp, baseUrl, request, output(), exitInfo(),
- * exited (promise of {code, signal}), lines, waitForLine, write, stop, kill}.
+ * exited (promise of {code, signal}), lines, waitForLine, write, stop, kill, stopRequested}; stopAll()
+ * below stops a suite's processes in its after() and checks their exits.
  */
 export async function startProcess(cmd, args = [], {
   name = 'server', env = {}, stdin = 'ignore', keepLines = false, readyTimeoutMs = READY_TIMEOUT_MS,
