@@ -21,14 +21,22 @@
 #      ctest, engine interop, server, client and cluster suites again. (The browser and fault suites
 #      assert RSS and timing, which ASan's shadow memory and quarantine distort; they run on
 #      the release build only.) PEERRTC_SKIP_SANITIZE=1 skips this stage locally.
-# Exits non-zero on the first failing stage.
+# Exits non-zero on the first failing stage. Before the suites, tests/lib/selftest.sh checks that
+# the node suites' runner turns a failed or crashed test file red.
+# Ends with a table of the counts per suite (passed, failed, skipped, re-run) and one line in the
+# form CI reads: `tests: N passed, N failed, N skipped` (failed > 0 whenever the exit is non-zero).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-stage() { echo; echo "== $1  [$(( $(date +%s) - start )) s]"; }
+
+# stage NAME [-]: a heading; the counts per suite and the closing line (tests/lib/counts.sh).
+source tests/lib/counts.sh
 
 ./scripts/setup.sh
-stage "build"
+stage "test runner self-test (tests/lib/selftest.sh)"
+bash tests/lib/selftest.sh
+
+stage "build" -
 # -g1 (line tables: backtraces and sanitizer reports keep file:line) compiles ~25% faster
 # than -g; the optimisation level is the release one.
 ./scripts/build.sh -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
@@ -37,6 +45,7 @@ stage "build"
 node_suites() {  # label build-dir suite...
   local label="$1" dir="$PWD/$2" s
   shift 2
+  local -x PEERRTC_SUITE_LABEL="$label"  # prefixes the suites' rows in the counts (tests/lib/counts.sh)
   export PEERRTC_TESTSERVER="$dir/apps/peerrtc-testserver" PEERRTC_TESTCLIENT="$dir/apps/peerrtc-testclient"
   export PEERRTC_SERVER="$dir/apps/peerrtc-server" PEERRTC_PROBE="$dir/apps/peerrtc-probe"
   export PEERRTC_QUICKSTART="$dir/examples/quickstart-httplib"
@@ -56,21 +65,21 @@ node_suites() {  # label build-dir suite...
 }
 
 stage "C++ tests (ctest)"
-ctest --test-dir build --output-on-failure -j2 --timeout 300
+counted ctest "C++ tests (ctest)" ctest --test-dir build --output-on-failure -j2 --timeout 300
 
 stage "fuzzers (libFuzzer, ${FUZZ_SECONDS:-5} s each)"
-./scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
+counted fuzz "fuzzers" ./scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
 
 node_suites "" build interop server client browser fault network cluster workers
 
 stage "Python module peerpyrtc (pytest)"
-bash tests/python/run.sh
+counted pytest "Python module (pytest)" bash tests/python/run.sh
 
 stage "installed C++ package (find_package(peerrtc), pkg-config) with the quick start out of tree"
 bash tests/install/run.sh
 
 if [[ "${PEERRTC_SKIP_SANITIZE:-0}" != "1" ]]; then
-  stage "sanitizers: build (ASan + UBSan)"
+  stage "sanitizers: build (ASan + UBSan)" -
   # -O0 -g1: the sanitizer build was 11 of CI's 20.6 minutes at -O1 -g1; -O0 compiles the
   # heaviest file 1.7x faster (55 -> 32 s) and the suites' timeouts leave room for the slower
   # code. Line numbers stay in reports.
@@ -85,9 +94,7 @@ if [[ "${PEERRTC_SKIP_SANITIZE:-0}" != "1" ]]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   stage "sanitizers: C++ tests"
-  ctest --test-dir build-asan --output-on-failure -j2 --timeout 300
+  counted ctest "sanitizers: C++ tests (ctest)" ctest --test-dir build-asan --output-on-failure -j2 --timeout 300
   node_suites "sanitizers: " build-asan interop server client cluster
 fi
 
-echo
-echo "== all tests passed in $(( $(date +%s) - start )) s"

@@ -3,13 +3,14 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
+import { stopAll } from '../lib/server.mjs';
 import { makeClient, waitFor, closeAll, uid, sleep, rawPeer, wrtc } from './lib/util.mjs';
 
 const live = [];
 const servers = [];
 after(async () => {
   await closeAll(live);
-  for (const s of servers) if (!s.exitInfo()) await s.stop({ expectCleanExit: false }).catch(() => s.kill());
+  await stopAll(servers);  // each server not stopped by its test exits 0
 });
 
 async function startOn(httpPort, udpPort) {

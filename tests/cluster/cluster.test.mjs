@@ -6,7 +6,7 @@
 //   bash tests/cluster/run.sh tests/cluster/cluster.test.mjs
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectPeer, makeOfferSdp } from '../server/lib.mjs';
+import { connectPeer, makeOfferSdp, stopAll } from '../server/lib.mjs';
 import { makeClient, waitFor, closeAll, uid } from '../client/lib/util.mjs';
 import { startRedis, startNode, until, roomsOf, nodeIds } from './lib.mjs';
 
@@ -17,8 +17,11 @@ let redis;
 after(async () => {
   await closeAll(clients);
   for (const p of raw) p.close();
-  for (const n of nodes) if (!n.exitInfo()) await n.stop({ expectCleanExit: false }).catch(() => n.kill());
-  if (redis) await redis.stop();
+  try {
+    await stopAll(nodes);  // each node not killed on purpose exits 0
+  } finally {
+    if (redis) await redis.stop();
+  }
 });
 
 const lease = (room) => redis.cmd('GET', `peerrtc:room:${room}`);
@@ -96,24 +99,42 @@ test('three nodes: one room across them, cluster-wide views, placement, 409, the
   });
 
   await t.test('new rooms go to the least-loaded live node', async () => {
-    // Node a reports three peers at its next heartbeat; b and c have none: b (smaller id), then c.
-    await until(async () => (await a.request('GET', '/cluster/nodes')).json.nodes.every((x) => x.id !== 'a' || x.peers === 3),
-      5000, 'a to report 3 peers');
-    await sleep(1200);  // every node's cached view has the loads
+    // The loads are in each node's record as of its last heartbeat (--node-ttl-ms / 3): wait
+    // until every node's view agrees that a has the three peers and b and c none. Then a places
+    // new rooms on b (smaller id), then c (its own placement counts at once in its view).
+    const loads = async (n) => Object.fromEntries((await n.request('GET', '/cluster/nodes')).json.nodes.map((x) => [x.id, x.peers]));
+    await until(async () => {
+      for (const n of [a, b, c]) if (JSON.stringify(await loads(n)) !== '{"a":3,"b":0,"c":0}') return false;
+      return true;
+    }, 10000, 'every node to see the loads a=3, b=0, c=0');
     const r2 = uid('room2');
     const r3 = uid('room3');
     raw.push(await connectPeer(a, r2, 'q2'));
     assert.equal(await lease(r2), 'b');
-    raw.push(await connectPeer(a, r3, 'q3'));
+    const q3 = await connectPeer(a, r3, 'q3');
+    raw.push(q3);
     assert.equal(await lease(r3), 'c');
-    raw.at(-1).sendText('m');  // the room works through its node
+    // The room works through its node: a second peer, through b, hears q3.
+    const q3b = await connectPeer(b, r3, 'q3b');
+    raw.push(q3b);
+    q3.sendText('mhello q3b');
+    await q3b.waitFrame((f) => f.text === 'mq3\nhello q3b', 10000, 'q3\'s message');
   });
 
   await t.test('two nodes offered one new room at the same moment: one lease wins, both peers meet on one node', async () => {
     for (let i = 0; i < 4; i++) {
       const r = uid(`race${i}`);
-      const [p1, p2] = await Promise.all([connectPeer(b, r, 'r1'), connectPeer(c, r, 'r2')]);
+      // Both offers are made first, then both POSTs sent in one turn of the loop; the two
+      // requests must have been in flight at the same time (else nothing raced).
+      let arrived = 0;
+      let go;
+      const gate = new Promise((res) => { go = res; });
+      const beforePost = () => { if (++arrived === 2) go(); return gate; };
+      const t1 = [], t2 = [];
+      const [p1, p2] = await Promise.all([connectPeer(b, r, 'r1', { beforePost, offerTimes: t1 }),
+        connectPeer(c, r, 'r2', { beforePost, offerTimes: t2 })]);
       raw.push(p1, p2);
+      assert.ok(t1[0] < t2[1] && t2[0] < t1[1], `the two POST /offer overlapped: [${t1}] [${t2}]`);
       p1.sendText('mhello r2');
       p2.sendText('mhello r1');
       await p2.waitFrame((f) => f.text === 'mr1\nhello r2', 10000, 'r1\'s message');
@@ -186,11 +207,9 @@ test('three nodes: one room across them, cluster-wide views, placement, 409, the
   await t.test('SIGTERM: the survivors leave cleanly (exit 0, records and leases deleted at once)', async () => {
     await closeAll(clients);
     for (const n of [b, c]) {
-      const r = await n.stop({ expectCleanExit: false });
+      const r = await n.stop();  // throws unless it exits 0
       assert.equal(r.code, 0, `${n.name} exit code; output:\n${n.output().slice(-3000)}`);
     }
     assert.deepEqual(await redis.cmd('KEYS', 'peerrtc:*'), []);
   });
 });
-
-function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }

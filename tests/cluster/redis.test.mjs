@@ -6,7 +6,7 @@
 //   bash tests/cluster/run.sh tests/cluster/redis.test.mjs
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectPeer, runToExit, startServer } from '../server/lib.mjs';
+import { connectPeer, runToExit, startServer, stopAll } from '../server/lib.mjs';
 import { makeClient, waitFor, closeAll, uid } from '../client/lib/util.mjs';
 import { SERVER_BIN, freePort, startRedis, startNode, until, roomsOf, nodeIds, sleep } from './lib.mjs';
 
@@ -17,11 +17,15 @@ const redises = [];
 after(async () => {
   await closeAll(clients);
   for (const p of raw) p.close();
-  for (const n of procs) if (!n.exitInfo()) await n.stop({ expectCleanExit: false }).catch(() => n.kill());
-  for (const r of redises) await r.stop();
+  try {
+    await stopAll(procs);  // each node not killed on purpose exits 0
+  } finally {
+    for (const r of redises) await r.stop();
+  }
 });
 
 const count = (text, re) => (text.match(re) || []).length;
+const NODE_TTL_MS = 3000;  // peerrtc-server's default --node-ttl-ms
 
 test('Redis restarted under load: rooms keep working, nodes re-register and re-take their leases, no crash', { timeout: 90000 }, async (t) => {
   let redis = await startRedis();
@@ -92,6 +96,7 @@ test('Redis restarted under load: rooms keep working, nodes re-register and re-t
   assert.equal(await redis.cmd('GET', 'peerrtc:node:a'), null);
   assert.equal(await redis.cmd('GET', `peerrtc:room:${room}`), null);
   assert.deepEqual(await nodeIds(b), ['b']);
+  assert.equal((await b.stop()).code, 0);
 });
 
 test('bad input: unreachable Redis at start, bad URLs and flags, a taken node id, separate prefixes', { timeout: 60000 }, async () => {
@@ -154,5 +159,9 @@ test('bad input: unreachable Redis at start, bad URLs and flags, a taken node id
   const rec = JSON.parse(await redis.cmd('GET', 'app2:node:other'));
   assert.equal(rec.url, 'http://127.0.0.1:1');
   assert.equal(rec.udp, other.udp);
-  assert.ok(Number(await redis.cmd('PTTL', 'app2:node:other')) <= 3000);
+  // The record expires (PTTL > 0: -1 would be no expiry, -2 no key) within the default
+  // --node-ttl-ms of 3000 ms.
+  const pttl = Number(await redis.cmd('PTTL', 'app2:node:other'));
+  assert.ok(pttl > 0 && pttl <= NODE_TTL_MS, `PTTL of the node record: ${pttl}`);
+  for (const n of [n1, other]) assert.equal((await n.stop()).code, 0);
 });

@@ -1,11 +1,9 @@
 // A child process of killed.test.mjs: one JS client (clients/js) on wrtc, connected to the
 // server and room given in argv; prints CONNECTED once open, then holds the connection until it
 // is killed.  node tests/fault/holder.mjs <serverUrl> <room> <peerId>
-import { createRequire } from 'node:module';
 import { WebRTCConnection } from '../../clients/js/peerrtc-client.js';
+import { wrtc } from '../lib/wrtc.mjs';  // with its exit guard, as every node process of the suites
 
-const require = createRequire(import.meta.url);
-const wrtc = require('@roamhq/wrtc');
 const [serverUrl, room, peerId] = process.argv.slice(2);
 const c = new WebRTCConnection(room, { peerId, serverUrl, RTCPeerConnection: wrtc.RTCPeerConnection });
 c.onOpen = () => process.stdout.write('CONNECTED\n');

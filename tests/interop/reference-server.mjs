@@ -19,10 +19,8 @@
 //     ICE-lite C++ server (no a=ice-lite line is added: this agent is not lite).
 //   - a=max-message-size is forced to 262144 in the answer (libwebrtc's default anyway).
 import http from 'node:http';
-import { createRequire } from 'node:module';
+import { wrtc } from '../lib/wrtc.mjs';  // with its exit guard, as every node process of the suites
 
-const require = createRequire(import.meta.url);
-const wrtc = require('@roamhq/wrtc');
 const { RTCPeerConnection } = wrtc;
 
 const MAX_MESSAGE_SIZE = 262144;

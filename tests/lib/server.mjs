@@ -79,7 +79,8 @@ export async function withTimeout(promise, ms, what) {
  *   httpHost         the address baseUrl and request() use ('127.0.0.1'; a server started with
  *                    --host <addr> listens only there)
  * The result: {child, name, cmd, args, http, udp, baseUrl, request, output(), exitInfo(),
- * exited (promise of {code, signal}), lines, waitForLine, write, stop, kill}.
+ * exited (promise of {code, signal}), lines, waitForLine, write, stop, kill, stopRequested}; stopAll()
+ * below stops a suite's processes in its after() and checks their exits.
  */
 export async function startProcess(cmd, args = [], {
   name = 'server', env = {}, stdin = 'ignore', keepLines = false, readyTimeoutMs = READY_TIMEOUT_MS,
@@ -100,6 +101,7 @@ export async function startProcess(cmd, args = [], {
     if (output.length > outputKeep) output = output.slice(-outputKeep);
   };
   let exitInfo = null;
+  let stopRequested = false;  // stop() or kill() was called: an exit after it is not a crash
   const exited = new Promise((res) => child.on('exit', (code, signal) => { exitInfo = { code, signal }; res(exitInfo); }));
 
   let readyLine = null;
@@ -197,7 +199,10 @@ export async function startProcess(cmd, args = [], {
     // Sends `signal` and waits up to `timeoutMs`: resolves {code, signal, ms}; SIGKILL and throws
     // if it does not exit in time; with expectCleanExit, throws unless it exits 0.
     async stop({ signal = 'SIGTERM', timeoutMs = stopTimeoutMs, expectCleanExit: clean = expectCleanExit } = {}) {
+      const alreadyStopped = stopRequested;
+      stopRequested = true;
       if (exitInfo) {
+        if (alreadyStopped) return { ...exitInfo, ms: 0 };  // stopped before: that stop() checked it
         if (clean) throw new Error(`${name} had already exited: ${JSON.stringify(exitInfo)}; output:\n${output}`);
         return { ...exitInfo, ms: 0 };
       }
@@ -215,7 +220,34 @@ export async function startProcess(cmd, args = [], {
       }
       return { ...res, ms: Date.now() - t0 };
     },
-    kill() { if (!exitInfo) child.kill('SIGKILL'); },
+    kill() { stopRequested = true; if (!exitInfo) child.kill('SIGKILL'); },
+    // True once stop() or kill() was called (stopAll() leaves such a process alone).
+    stopRequested: () => stopRequested,
   };
+}
+
+// For a suite's after(): stops (SIGTERM) every process of `procs` still running and checks that
+// each exits 0, including those started with expectCleanExit false; a process that exited with
+// no stop() or kill() asked for (a crash, a LeakSanitizer report at exit...) is an error too.
+// One that a test stopped or killed itself is left alone: that test checked its exit, or killed
+// it on purpose. Throws one error naming every process that did not end cleanly, after trying
+// them all (the others are SIGKILLed).
+export async function stopAll(procs) {
+  const errors = [];
+  for (const p of procs) {
+    if (!p || p.stopRequested()) continue;
+    const info = p.exitInfo();
+    if (info) {
+      errors.push(`${p.name} exited by itself (code ${info.code}, signal ${info.signal}); output:\n${p.output().slice(-3000)}`);
+      continue;
+    }
+    try {
+      await p.stop({ expectCleanExit: true });
+    } catch (e) {
+      errors.push(e.message);
+      p.kill();
+    }
+  }
+  if (errors.length) throw new Error(`${errors.length} process(es) did not end cleanly:\n${errors.join('\n')}`);
 }
 

@@ -11,7 +11,7 @@ import { createNetns } from './lib/netns.mjs'; // first: its exit listener must 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { REPO_ROOT, withTimeout } from '../lib/server.mjs';
+import { REPO_ROOT, stopAll, withTimeout } from '../lib/server.mjs';
 import { iceTcpStats, startPeer, startPeerServer, startTestServer, tcpCandidates } from './lib/servers.mjs';
 import { matrixPage, pageClient } from './lib/page.mjs';
 import { sdpCandidates } from './lib/shared.js';
@@ -33,8 +33,11 @@ before(async () => {
 after(async () => {
   for (const p of peers) await p.stop().catch(() => {});
   if (browser) await browser.close();
-  for (const s of [testServer, server]) if (s) await s.stop().catch((e) => console.error(String(e)));
-  if (ns) await ns.destroy();
+  try {
+    await stopAll([testServer, server]);  // both exit 0, unless a test stopped them itself
+  } finally {
+    if (ns) await ns.destroy();
+  }
 });
 
 function peer(nsOrNull, job, name) {

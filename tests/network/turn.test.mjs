@@ -6,7 +6,7 @@
 // an ordinary UDP peer and all hear each other: text, binary, and payloads of the largest size.
 // The relay is proven twice: the selected ICE candidate pair's local candidate is 'relay'
 // (getStats), and coturn's log shows the allocation, the permission for the server's address
-// and the bytes it carried. Negative: with a secret coturn does not share, the relay-only peer
+// (the server listens on 127.0.0.3, everything else on 127.0.0.1) and the bytes it carried. Negative: with a secret coturn does not share, the relay-only peer
 // fails within its connect timeout with a clear error (the TURN server's 401), and the other
 // peers of its room do not notice. TURN over TCP to coturn is covered as well.
 //
@@ -47,9 +47,14 @@ after(async () => {
   if (errors.length) throw errors[0];
 });
 
+// The PeerRTC server listens on an address of its own (coturn and the peers are on 127.0.0.1), so
+// that coturn's log can show the permission for the server's address and no other.
+const SERVER_HOST = '127.0.0.3';
+
 async function startPeerrtc(name, extraArgs) {
   const s = await startProcess(binaryPath('peerrtc-server'),
-    ['--host', '127.0.0.1', '--port', '0', '--no-examples', '--log-level', process.env.PEERRTC_SERVER_LOG_LEVEL || 'warn', ...extraArgs], { name });
+    ['--host', SERVER_HOST, '--port', '0', '--no-examples', '--log-level', process.env.PEERRTC_SERVER_LOG_LEVEL || 'warn', ...extraArgs],
+    { name, httpHost: SERVER_HOST });
   servers.push(s);
   return s;
 }
@@ -183,11 +188,16 @@ test('relay-only peers (wrtc and Chromium) with /config credentials and an ordin
   assert.equal(pd.remotePort, server.udp);
 
   // coturn's own account: an allocation for each relay-only peer's REST username (minted by
-  // /config from the shared secret), and a permission for the peer address 127.0.0.1 (the
-  // server).
+  // /config from the shared secret), and on one of its sessions a permission for the server's
+  // address, SERVER_HOST ("session N: peer 127.0.0.3 lifetime updated: 300").
   for (const id of ['relay:alice@wrtc', 'relay-chromium']) {
-    await coturn.waitForLine(new RegExp(`user ${userRe(id)}: incoming packet ALLOCATE processed, success`), 5000);
+    const alloc = new RegExp(`session (\\d+): realm <[^>]*> user ${userRe(id)}: incoming packet ALLOCATE processed, success`);
+    await coturn.waitForLine(alloc, 5000);
     await coturn.waitForLine(new RegExp(`user ${userRe(id)}: incoming packet (CREATE_PERMISSION|CHANNEL_BIND) processed, success`), 5000);
+    const sessionsOf = coturn.linesMatching(alloc).map((l) => l.match(alloc)[1]);
+    const permitted = new RegExp(`session (${sessionsOf.join('|')}): peer ${escapeRe(SERVER_HOST)} lifetime updated`);
+    assert.ok(coturn.linesMatching(permitted).length > 0,
+      `coturn permitted ${id}'s relay (sessions ${sessionsOf}) to the server's address ${SERVER_HOST}: ${coturn.linesMatching(/lifetime updated/).join(' | ')}`);
   }
 
   await waitFor(() => direct.peers().length === 2 && alice.peers().length === 2, 10000,
@@ -279,6 +289,10 @@ test('relay-only peers (wrtc and Chromium) with /config credentials and an ordin
 
 test('TURN over TCP to coturn (?transport=tcp): a relay-only wrtc peer and an ordinary one, both ways, largest payload', { timeout: 60000 }, async (t) => {
   const server = await startPeerrtc('turn-tcp', ['--turn-url', coturn.url('tcp'), '--turn-secret', SECRET]);
+  // The client's only ICE servers come from /config: the TCP TURN URL, and nothing else.
+  const cfg = await server.request('GET', `/config?peer_id=${encodeURIComponent('relay-tcp')}`);
+  const urls = (cfg.json?.iceServers ?? []).flatMap((x) => [].concat(x.urls));
+  assert.ok(urls.includes(coturn.url('tcp')) && urls.every((u) => /[?&]transport=tcp\b/.test(u)), `/config: ${cfg.text}`);
   const room = uid('turn-tcp');
   const direct = client(server, room, 'direct-tcp-room');
   await direct.connect();
@@ -290,7 +304,7 @@ test('TURN over TCP to coturn (?transport=tcp): a relay-only wrtc peer and an or
   assert.equal(p.local, 'relay', JSON.stringify(p));
   assert.equal(p.relayProtocol, 'tcp', `relay allocated over TCP: ${JSON.stringify(p)}`);
   assert.equal(p.remotePort, server.udp);
-  assert.match(p.url ?? coturn.url('tcp'), /transport=tcp/);
+  if (p.url !== null) assert.match(p.url, /transport=tcp/, JSON.stringify(p));  // wrtc may not report it
   await coturn.waitForLine(new RegExp(`user ${userRe('relay-tcp')}: incoming packet ALLOCATE processed, success`), 5000);
 
   const big = pattern(MAX, 21);

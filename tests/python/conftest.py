@@ -77,6 +77,7 @@ class Server:
         self.left = Recorder()
         self.block_release = threading.Event()
         self.blocked = threading.Event()
+        self.unblocked = threading.Event()  # set by the handler itself once it returns
         self.filter_fn = None
         chat.install_echo(self.manager)
 
@@ -90,6 +91,7 @@ class Server:
             if room.startswith("block") and message == "block":
                 self.blocked.set()
                 self.block_release.wait(20)  # bounded: the test releases it
+                self.unblocked.set()
 
         @self.manager.peer_joined_handler
         async def on_joined(room, peer_id, info):

@@ -3,9 +3,9 @@
 // PeerRTC data channel protocol.
 import { spawn } from 'node:child_process';
 import { wrtc } from '../lib/wrtc.mjs';
-import { REPO_ROOT, binaryPath, sleep, startProcess, withTimeout } from '../lib/server.mjs';
+import { REPO_ROOT, binaryPath, sleep, startProcess, stopAll, withTimeout } from '../lib/server.mjs';
 
-export { REPO_ROOT, sleep, withTimeout };
+export { REPO_ROOT, sleep, stopAll, withTimeout };
 
 export const SERVER_BIN = binaryPath('peerrtc-server');
 export const QUICKSTART_BIN = binaryPath('quickstart-httplib');
@@ -23,10 +23,12 @@ export function runToExit(bin, args, { env = {}, timeoutMs = 10000 } = {}) {
   });
 }
 
-// Starts `bin args` and resolves once it printed `READY {"http":N,"udp":M}`. stop() does not
-// check the exit code (the tests do): stop({ signal, timeoutMs }) resolves {code, signal, ms}.
-export function startServer(bin, args = [], { env = {}, name = 'server' } = {}) {
-  return startProcess(bin, args, { env, name, expectCleanExit: false });
+// Starts `bin args` and resolves once it printed `READY {"http":N,"udp":M}`. stop({ signal,
+// timeoutMs }) resolves {code, signal, ms} and throws unless the exit code is 0 (a leak report of
+// the sanitizer build at exit fails the test); a test that stops it otherwise on purpose passes
+// stop({ expectCleanExit: false }) and checks the exit itself.
+export function startServer(bin, args = [], { env = {}, name = 'server', expectCleanExit = true } = {}) {
+  return startProcess(bin, args, { env, name, expectCleanExit });
 }
 
 let seq = 0;
@@ -39,7 +41,12 @@ let flushSeq = 0;
 // answerSdp: an optional (sdp) => sdp applied to the answer before it is set (e.g. keep only
 // the TCP candidates, to force ICE-TCP on loopback).
 // extra: more fields for the offer body (e.g. {join_token}).
-export async function connectPeer(server, room, peerId, { token, timeoutMs = 15000, answerSdp = (s) => s, extra = {} } = {}) {
+// beforePost: awaited between setLocalDescription and POST /offer (e.g. a barrier, so that two
+// peers' offers are sent at the same moment); offerTimes, when given, gets [start, end] of the
+// POST /offer (performance.now()).
+export async function connectPeer(server, room, peerId, {
+  token, timeoutMs = 15000, answerSdp = (s) => s, extra = {}, beforePost = null, offerTimes = null,
+} = {}) {
   const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
   const dc = pc.createDataChannel('peerrtc');
   dc.binaryType = 'arraybuffer';
@@ -88,7 +95,10 @@ export async function connectPeer(server, room, peerId, { token, timeoutMs = 150
     await pc.setLocalDescription(offer);
     const body = { room, peer_id: peerId, offer: { sdp: offer.sdp, type: 'offer' }, ...extra };
     if (token) body.token = token;
+    if (beforePost) await beforePost();
+    const t0 = performance.now();
     const r = await server.request('POST', '/offer', body);
+    if (offerTimes) offerTimes.push(t0, performance.now());
     if (r.status !== 200 || !r.json || r.json.type !== 'answer') {
       throw new Error(`POST /offer ${room}/${peerId}: ${r.status} ${r.text.slice(0, 300)}`);
     }

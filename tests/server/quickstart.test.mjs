@@ -12,7 +12,11 @@ const peers = [];
 before(async () => { server = await startServer(QUICKSTART_BIN, ['--port', '0'], { name: 'quickstart' }); });
 after(async () => {
   for (const p of peers) p.close();
-  if (server) await server.stop({ signal: 'SIGTERM', timeoutMs: 5000 });  // no signal handling in the example: killed by SIGTERM
+  if (server) {
+    // No signal handling in the example: SIGTERM's default action ends it, and nothing else may.
+    const r = await server.stop({ signal: 'SIGTERM', timeoutMs: 5000, expectCleanExit: false });
+    assert.equal(r.signal, 'SIGTERM', `quickstart exit ${JSON.stringify(r)}; output:\n${server.output().slice(-3000)}`);
+  }
 });
 
 async function connect(room, peerId, opts) {

@@ -4,7 +4,7 @@
 // its peers' JS clients reconnect and talk again. A real redis-server, real libwebrtc peers.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectPeer } from '../server/lib.mjs';
+import { connectPeer, stopAll } from '../server/lib.mjs';
 import { closeAll, makeClient, uid, waitFor } from '../client/lib/util.mjs';
 import { alive, portClient, startRedis, startWorkers } from './lib.mjs';
 
@@ -14,8 +14,11 @@ const clients = [];
 after(async () => {
   await closeAll(clients);
   for (const p of peers) p.close();
-  if (sup) await sup.stop().catch(() => sup.kill());
-  if (redis) await redis.stop();
+  try {
+    await stopAll([sup]);  // the supervisor (and with it its workers) exits 0 on SIGTERM
+  } finally {
+    if (redis) await redis.stop();
+  }
 });
 
 const readyOf = (s) => JSON.parse(s.lines.find((l) => l.startsWith('READY ')).slice(6));

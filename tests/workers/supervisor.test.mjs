@@ -34,7 +34,11 @@ test('one READY for the set; the shared port reaches both workers; SIGTERM stops
   try {
     const ready = JSON.parse(sup.lines.find((l) => l.startsWith('READY ')).slice(6));
     assert.equal(ready.workers.length, 2, JSON.stringify(ready));
-    assert.equal(sup.http, ready.http);
+    // READY's shared port is served by the set: a connection to it is answered by one of the
+    // workers READY lists (its pid), not by the supervisor or anything else.
+    const first = await freshGet(ready.http, '/health');
+    assert.equal(first.status, 200);
+    assert.ok(ready.workers.some((w) => w.pid === first.json.worker?.pid), `/health on ${ready.http}: ${JSON.stringify(first.json)}`);
     const pids = ready.workers.map((w) => w.pid);
     for (const [i, w] of ready.workers.entries()) {
       assert.equal(w.index, i);
@@ -49,7 +53,7 @@ test('one READY for the set; the shared port reaches both workers; SIGTERM stops
     }
     // New connections on the shared port are spread by the kernel: both answer within a few.
     const seen = new Set();
-    for (let i = 0; i < 64 && seen.size < 2; i++) seen.add((await freshGet(sup.http, '/health')).json.worker.index);
+    for (let i = 0; i < 64 && seen.size < 2; i++) seen.add((await freshGet(ready.http, '/health')).json.worker.index);
     assert.equal(seen.size, 2, 'every /health on the shared port came from one worker');
 
     const res = await sup.stop({ signal: 'SIGTERM' });

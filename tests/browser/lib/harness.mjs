@@ -36,19 +36,24 @@ export async function waitUntil(fn, { timeout = 15000, interval = 50, what = 'a 
 /**
  * A child process that prints `READY {"http":P,"udp":P}` (tests/lib/server.mjs); resolves once
  * it did. Every stdout line is kept (`lines`, `waitForLine(re, timeout, from)`); `write(s)` needs
- * stdin 'pipe'. stop(signal) resolves {code, signal, ms} without checking the code (the tests do).
+ * stdin 'pipe'. stop(signal) resolves {code, signal, ms} without checking the code (the tests do)
+ * unless `expectCleanExit`.
  */
-export function startProcess(cmd, args, { name = 'server', stdin = 'ignore' } = {}) {
+export function startProcess(cmd, args, { name = 'server', stdin = 'ignore', expectCleanExit = false } = {}) {
   return startSharedProcess(cmd, args, {
     name, stdin, keepLines: true, readyTimeoutMs: 15000, stopTimeoutMs: 8000, outputKeep: 128 * 1024,
-    expectCleanExit: false, missingHint: 'see tests/browser/run.sh',
+    expectCleanExit, missingHint: 'see tests/browser/run.sh',
   });
 }
 
-/** peerrtc-server on 127.0.0.1; `port`/`udpPort` pin the ports (for restarts), else ephemeral. */
+/**
+ * peerrtc-server on 127.0.0.1; `port`/`udpPort` pin the ports (for restarts), else ephemeral.
+ * Its stop() throws unless it exits 0.
+ */
 export function startServer({ port = 0, udpPort = 0, name = 'server' } = {}) {
   return startProcess(serverBinary(),
-    ['--host', '127.0.0.1', '--port', String(port), '--udp-port', String(udpPort), '--log-level', 'warn'], { name });
+    ['--host', '127.0.0.1', '--port', String(port), '--udp-port', String(udpPort), '--log-level', 'warn'],
+    { name, expectCleanExit: true });
 }
 
 /** A fresh headless Chromium (persistent context in a temp profile). close() removes the profile. */
