@@ -4,6 +4,7 @@
 
 #include "common/log.hpp"
 #include "signaling/frames.hpp"
+#include "peerrtc/limits.hpp"
 
 namespace peerrtc::signaling {
 
@@ -103,17 +104,194 @@ void Relay::announce(Room& room, const std::string& except, const json& event) {
     if (id != except) send_event(m, event);
 }
 
-void Relay::tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to) {
+void Relay::tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to,
+                        uint64_t cmid) {
   json e{{"type", "error"}, {"code", code}, {"error", error}};
   if (to) e["to"] = std::string(*to);
+  if (cmid) {
+    e["cmid"] = cmid;
+    m.cmids.record(cmid, 0, code);
+  }
   send_event(m, e);
+}
+
+// --- v2: acks, away, resume -------------------------------------------------------------------
+
+void Relay::ack(Member& m, uint64_t cmid, uint64_t seq) {
+  if (m.acks.empty()) ack_pending_.push_back(m.engine_id);
+  append_ack(m.acks, cmid, seq);
+}
+
+void Relay::nack(Member& m, uint64_t cmid, const char* code) {
+  m.cmids.record(cmid, 0, code);
+  if (m.acks.empty()) ack_pending_.push_back(m.engine_id);
+  append_nack(m.acks, cmid, code);
+}
+
+// Every tick: one frame per sender with the acks of its messages relayed since the last one. The
+// frame goes on the sender's ordered channel after every message stamped before it, so a client
+// that reads the ack of seq S has been handed every message up to S meant for it. Acks for a
+// session that is gone are dropped: the client sends those messages again after its resume, and
+// the repeat is acked from the member's CmidLog.
+void Relay::flush_acks() {
+  if (ack_pending_.empty()) return;
+  auto pending = std::move(ack_pending_);
+  ack_pending_.clear();
+  for (PeerId id : pending) {
+    auto ref = registry_.by_engine(id);
+    if (!ref) continue;
+    Member& m = *ref->member;
+    std::string frame = std::move(m.acks);
+    m.acks.clear();
+    if (frame.empty() || !m.joined || m.away || m.stream == 0xFFFF) continue;
+    link_.send(m.engine_id, m.stream, as_bytes(frame), false);
+  }
+}
+
+void Relay::go_away(const std::string& room_name, const std::string& name, Member& m, const std::string& reason) {
+  release_senders(room_name, m);
+  m.blocked_by = 0;
+  m.acks.clear();
+  if (!m.away) {
+    m.away = true;
+    m.away_until = Clock::now() + cfg_.resume_window;
+  }
+  m.away_reason = reason;
+  m.resume_from.reset();
+  m.resumed = false;
+  if (m.away_announced) return;
+  m.away_announced = true;
+  log().info("peer {} in room {} is away ({}); its place is kept for {} s", name, room_name, reason,
+             cfg_.resume_window.count());
+  if (Room* room = registry_.room(room_name)) announce(*room, name, {{"type", "peer_away"}, {"peer_id", name}});
+}
+
+size_t Relay::max_payload_for(const Room& room, const Member* sender) const {
+  return (room.v2_members > 0 || (sender && sender->protocol >= 2)) ? kMaxPayloadV2 : kMaxPayload;
+}
+
+void Relay::fresh_join_resume(const std::string& room, const std::string& peer_id, Member::ResumeFrom from) {
+  if (Member* m = registry_.find(room, peer_id)) m->resume_from = std::move(from);
+}
+
+// A v2 welcome, then (a resume) resume_gap if some of the missed messages are gone, then the
+// missed ones in order; all in this turn, so no live message comes between them.
+void Relay::welcome_v2(Room& room, const std::string& room_name, const std::string& name, Member& m, bool resumed,
+                       std::optional<Member::ResumeFrom> from, bool reconnect) {
+  json gap;
+  const auto& entries = room.buffer.entries();
+  size_t first = entries.size();
+  size_t count = 0;
+  auto wanted = [&](const BufferedMessage& e) { return e.sender != name && (e.to.empty() || e.to == name); };
+  if (resumed && from) {
+    if (from->epoch != room.epoch) {
+      gap = {{"missed", nullptr}, {"from_seq", from->seq + 1}, {"to_seq", nullptr}, {"reason", "restarted"}};
+    } else {
+      const uint64_t after = std::min(from->seq, room.seq);
+      if (after < room.buffer.lost_through())
+        gap = {{"missed", room.buffer.lost_through() - after},
+               {"from_seq", after + 1},
+               {"to_seq", room.buffer.lost_through()},
+               {"reason", cfg_.resume_window.count() == 0 ? "no_buffer" : "buffer_overflow"}};
+      first = room.buffer.index_after(after);
+      for (size_t i = first; i < entries.size(); ++i) count += wanted(entries[i]);
+    }
+  } else if (from) {
+    // A fresh join that asked to resume: the server does not know its token.
+    const bool same_boot = from->epoch.rfind(boot_id() + ".", 0) == 0;
+    if (from->epoch == room.epoch)
+      gap = {{"missed", room.seq > from->seq ? room.seq - from->seq : 0},
+             {"from_seq", from->seq + 1},
+             {"to_seq", room.seq},
+             {"reason", "window_expired"}};
+    else
+      gap = {{"missed", nullptr},
+             {"from_seq", from->seq + 1},
+             {"to_seq", nullptr},
+             {"reason", same_boot ? "window_expired" : "restarted"}};
+  }
+  json welcome{{"type", "welcome"},
+               {"room", room_name},
+               {"peer_id", name},
+               {"peers", registry_.joined_names(room, name)},
+               {"max_message_size", kMaxPayloadV2},
+               {"protocol", 2},
+               {"epoch", room.epoch},
+               {"seq", room.seq},
+               {"resumed", resumed && from && from->epoch == room.epoch}};
+  if (resumed && from) welcome["replay"] = count;
+  send_event(m, welcome);
+  if (!gap.is_null()) {
+    ++counters_.resume_gaps;
+    gap["type"] = "resume_gap";
+    log().info("peer {} in {}: resume gap ({})", name, room_name, gap.dump());
+    send_event(m, gap);
+  }
+  if (resumed && from) ++counters_.resumes;
+  if (reconnect && resumed) {
+    for (size_t i = first; i < entries.size(); ++i) {
+      const auto& e = entries[i];
+      if (!wanted(e)) continue;
+      const bool direct = !e.to.empty();
+      const std::string frame = e.binary ? server_binary_frame_v2(e.seq, e.sender, as_bytes(e.data), direct)
+                                         : server_text_frame_v2(e.seq, e.sender, as_bytes(e.data), direct);
+      auto st = link_.send(m.engine_id, m.stream, as_bytes(frame), e.binary);
+      if (st != rtc::SendStatus::Ok) {
+        // The queue is full: the peer is disconnected as too slow and resumes again from the
+        // last message it got.
+        ++counters_.dropped_send;
+        if (st == rtc::SendStatus::BufferFull) disconnect_slow(room_name, name, m, "resume replay overflowed its queue");
+        return;
+      }
+      ++counters_.deliveries;
+    }
+  }
+}
+
+size_t Relay::evict_room(const std::string& room_name, const std::string& reason) {
+  Turn t(*this);
+  Room* room = registry_.room(room_name);
+  if (!room) return 0;
+  const json event{{"type", "moved"}, {"reason", reason}};
+  std::vector<std::string> names;
+  std::vector<PeerId> sessions;
+  for (auto& [id, m] : room->members) {
+    names.push_back(id);
+    if (m.is_participant()) {
+      if (m.inbox) post_inbox(m.inbox, event, 0, true);
+    } else if (!m.away) {
+      send_event(m, event);
+      sessions.push_back(m.engine_id);
+    }
+  }
+  log().info("room {} moved away from this node ({}): {} member(s) told", room_name, reason, names.size());
+  for (auto& n : names) registry_.remove(room_name, n);  // the sessions no longer own a member
+  history_.erase(room_name);
+  for (PeerId id : sessions) link_.close(id, "moved: " + reason);  // their on_closed finds nothing
+  return names.size();
 }
 
 void Relay::member_joined(const std::string& room_name, const std::string& name, bool reconnect) {
   Room* room = registry_.room(room_name);
   Member* m = registry_.find(room_name, name);
   if (!room || !m) return;
+  const bool resumed = std::exchange(m->resumed, false);
+  auto from = std::exchange(m->resume_from, std::nullopt);
+  const bool announced_away = std::exchange(m->away_announced, false);
+  m->away = false;
   m->joined = true;
+  if (m->protocol >= 2) {
+    welcome_v2(*room, room_name, name, *m, resumed, std::move(from), reconnect);
+    if (announced_away) {
+      log().info("peer {} is back in room {}", name, room_name);
+      announce(*room, name, {{"type", "peer_back"}, {"peer_id", name}});
+    }
+    if (reconnect) return;
+    replay_history(room_name, *m);
+    announce(*room, name, {{"type", "peer_joined"}, {"peer_id", name}});
+    hooks_.presence(true, room_name, name, {{"peers", registry_.joined_names(*room)}});
+    return;
+  }
   send_event(*m, {{"type", "welcome"},
                   {"room", room_name},
                   {"peer_id", name},
@@ -277,12 +455,26 @@ void Relay::participant_drained(const std::string& room, const std::string& name
 }
 
 void Relay::tick(Clock::time_point now) {
+  {
+    Turn t(*this);
+    flush_acks();
+  }
   if (now - last_slow_check_ < std::chrono::milliseconds(250)) return;
   last_slow_check_ = now;
   std::erase_if(seeds_, [now](const auto& kv) { return now - kv.second.at > kSeedLifetime; });
   Turn t(*this);
   for (auto& [room_name, r] : registry_.rooms()) {
+    // What is older than the resume window (and a margin for the resume's handshake) is no
+    // longer needed by anyone.
+    if (r.buffer.size()) r.buffer.expire(now - cfg_.resume_window - std::chrono::seconds(10));
     for (auto& [id, m] : r.members) {
+      if (m.away && now >= m.away_until) {
+        // The window ended: now the member leaves (after this loop, at the turn's end).
+        m.away_until = Clock::time_point::max();
+        log().info("peer {} in room {}: resume window ended", id, room_name);
+        run_or_defer([this, room = room_name, name = id, why = m.away_reason] { member_left(room, name, why); });
+        continue;
+      }
       if (!m.congested_since || now - *m.congested_since <= cfg_.slow_receiver_grace) continue;
       m.congested_since.reset();  // once
       // disconnect_slow changes no room here: the member's removal waits for the turn's end.
@@ -323,11 +515,41 @@ bool Relay::deliver_to_participant(const std::string& room_name, const std::stri
   return true;
 }
 
-bool Relay::relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,
-                  bool binary, std::optional<std::string_view> to, Member* sender_member, size_t* delivered) {
+uint64_t Relay::relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,
+                      bool binary, std::optional<std::string_view> to, Member* sender_member, size_t* delivered,
+                      uint64_t cmid) {
   const bool direct = to.has_value();
-  const std::string frame = binary ? server_binary_frame(sender, payload, direct)
-                                   : server_text_frame(sender, payload, direct);
+  decltype(room.members)::iterator target;
+  if (direct) {
+    target = room.members.find(std::string(*to));
+    if (target == room.members.end() || !target->second.joined || target->first == sender) {
+      ++counters_.dropped_unknown_peer;
+      if (sender_member)
+        tell_sender(*sender_member, "unknown_peer", "no peer " + quote_name(*to) + " in this room", to, cmid);
+      return 0;
+    }
+  }
+  const uint64_t seq = ++room.seq;
+  // Kept for resumes while the room has a v2 peer; otherwise the seq is marked as not kept.
+  if (room.v2_members > 0 && cfg_.resume_window.count() > 0)
+    room.buffer.push(BufferedMessage{seq, sender, direct ? std::string(*to) : std::string(),
+                                     std::string(as_chars(payload)), binary, Clock::now()},
+                     cfg_.resume_buffer, cfg_.resume_buffer_bytes);
+  else
+    room.buffer.skip(seq);
+  // Each form is made once, when the first receiver that speaks it comes.
+  std::string frame_v1, frame_v2;
+  auto frame_for = [&](const Member& m) -> const std::string& {
+    if (m.protocol >= 2) {
+      if (frame_v2.empty())
+        frame_v2 = binary ? server_binary_frame_v2(seq, sender, payload, direct)
+                          : server_text_frame_v2(seq, sender, payload, direct);
+      return frame_v2;
+    }
+    if (frame_v1.empty())
+      frame_v1 = binary ? server_binary_frame(sender, payload, direct) : server_text_frame(sender, payload, direct);
+    return frame_v1;
+  };
   auto deliver = [&](const std::string& id, Member& m) {
     if (m.is_participant()) {
       if (deliver_to_participant(room_name, id, m, sender, sender_member,
@@ -336,8 +558,8 @@ bool Relay::relay(Room& room, const std::string& room_name, const std::string& s
         ++*delivered;
       return;
     }
-    if (!m.joined) return;
-    auto st = link_.send(m.engine_id, m.stream, as_bytes(frame), binary);
+    if (!m.joined || m.away) return;  // an away member gets it from the buffer when it resumes
+    auto st = link_.send(m.engine_id, m.stream, as_bytes(frame_for(m)), binary);
     if (st == rtc::SendStatus::Ok) {
       ++counters_.deliveries;
       if (delivered) ++*delivered;
@@ -356,19 +578,12 @@ bool Relay::relay(Room& room, const std::string& room_name, const std::string& s
     }
   };
   if (direct) {
-    auto it = room.members.find(std::string(*to));
-    if (it == room.members.end() || !it->second.joined || it->first == sender) {
-      ++counters_.dropped_unknown_peer;
-      if (sender_member)
-        tell_sender(*sender_member, "unknown_peer", "no peer " + quote_name(*to) + " in this room", to);
-      return false;
-    }
-    deliver(it->first, it->second);
+    deliver(target->first, target->second);
   } else {
     for (auto& [id, m] : room.members)
       if (id != sender) deliver(id, m);
   }
-  return true;
+  return seq;
 }
 
 void Relay::on_message(PeerId id, uint16_t stream, bool binary, ByteView data) {
@@ -397,20 +612,33 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
     return;
   }
   FrameError err{};
-  auto frame = parse_client_frame(data, binary, &err);
+  auto frame = parse_client_frame(data, binary, &err, me.protocol >= 2);
   if (!frame) {
     ++counters_.dropped_bad_frame;
     log().debug("peer {} in {}: bad frame dropped: {}", ref->name, ref->room, to_string(err));
     return tell_sender(me, "bad_frame", std::string("frame dropped: ") + to_string(err));
   }
-  if (frame->payload.size() > kMaxPayload) {
+  const uint64_t cmid = frame->cmid;
+  if (me.cmids.is_repeat(cmid)) {
+    // Sent again after a drop: relayed once; the sender hears the first outcome again.
+    ++counters_.repeats_dropped;
+    const auto* o = me.cmids.find(cmid);
+    if (o && o->code) return nack(me, cmid, o->code);
+    if (me.acks.empty()) ack_pending_.push_back(me.engine_id);
+    append_ack(me.acks, cmid, o ? o->seq : 0);
+    return;
+  }
+  if (const size_t limit = max_payload_for(*room, &me); frame->payload.size() > limit) {
     ++counters_.dropped_too_large;
-    return tell_sender(me, "too_large", "message of " + std::to_string(frame->payload.size()) +
-                                            " bytes exceeds the maximum of " + std::to_string(kMaxPayload));
+    return tell_sender(me, "too_large",
+                       "message of " + std::to_string(frame->payload.size()) + " bytes exceeds the maximum of " +
+                           std::to_string(limit) + (limit < kMaxPayload ? " (a room with protocol 2 peers)" : ""),
+                       {}, cmid);
   }
   const auto now = received;
   if (!me.message_rate.take(1, now) || !me.byte_rate.take(static_cast<double>(data.size()), now)) {
     ++counters_.dropped_rate_limited;
+    if (cmid) nack(me, cmid, "rate_limited");
     if (now - me.last_rate_error > std::chrono::seconds(1)) {
       me.last_rate_error = now;
       log().info("peer {} in {} is over its rate limit; messages dropped", ref->name, ref->room);
@@ -432,19 +660,24 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
     }
     if (r.action == FilterResult::Action::Drop) {
       ++counters_.dropped_filtered;
-      return tell_sender(me, "filtered", r.reason.empty() ? "message rejected" : r.reason);
+      return tell_sender(me, "filtered", r.reason.empty() ? "message rejected" : r.reason, {}, cmid);
     }
     if (r.action == FilterResult::Action::Replace) {
-      if (r.replacement.size() > kMaxPayload) {
+      if (r.replacement.size() > max_payload_for(*room, &me)) {
         ++counters_.dropped_too_large;
-        return tell_sender(me, "too_large", "the filter's replacement is too large");
+        return tell_sender(me, "too_large", "the filter's replacement is too large", {}, cmid);
       }
       replaced = std::move(r.replacement);
       payload = as_bytes(replaced);
     }
   }
   // A direct message to nobody is refused (unknown_peer): not relayed, not seen by the hooks.
-  if (!relay(*room, ref->room, ref->name, payload, binary, frame->to, &me, nullptr)) return;
+  const uint64_t seq = relay(*room, ref->room, ref->name, payload, binary, frame->to, &me, nullptr, cmid);
+  if (!seq) return;
+  if (cmid) {
+    me.cmids.record(cmid, seq);
+    ack(me, cmid, seq);
+  }
   ++counters_.messages_relayed;
   counters_.relay_latency.observe(static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - received).count()));
@@ -468,6 +701,12 @@ size_t Relay::send(const std::string& room_name, const std::string& sender, Byte
   Member* me = sender == "server" ? nullptr : registry_.find(room_name, sender);
   if (sender != "server" && !me) return 0;
   size_t delivered = 0;
+  if (payload.size() > max_payload_for(*room, nullptr)) {
+    ++counters_.dropped_too_large;
+    log().warn("message of {} bytes from {} to room {} not relayed: the room has protocol 2 peers (at most {})",
+               payload.size(), sender, room_name, kMaxPayloadV2);
+    return 0;
+  }
   if (!relay(*room, room_name, sender, payload, binary, to, nullptr, &delivered)) return 0;
   if (!to) remember(room_name, sender, payload, binary);
   notify_hooks(room_name, sender, payload, binary, to, hook);
@@ -515,17 +754,35 @@ void Relay::on_closed(PeerId id, const std::string& reason) {
     auto ref = registry_.by_engine(id);
     registry_.forget_session(id);
     if (!ref) return;  // a replaced session (reconnect) no longer owns the member slot
+    Member& m = *ref->member;
+    if (m.protocol >= 2 && cfg_.resume_window.count() > 0 && !m.leaving && m.joined && !m.is_participant()) {
+      go_away(ref->room, ref->name, m, reason);
+      return;
+    }
     log().info("peer {} left room {}: {}", ref->name, ref->room, reason);
     member_left(ref->room, ref->name, reason);
   });
 }
 
-void Relay::session_replaced(const std::string& room, const std::string& peer_id, PeerId old_session) {
+void Relay::session_replaced(const std::string& room, const std::string& peer_id, PeerId old_session,
+                             std::optional<Member::ResumeFrom> resume) {
   Turn t(*this);
   Member* m = registry_.find(room, peer_id);
   if (!m) return;
   m->blocked_by = 0;
   release_senders(room, *m);
+  if (m->protocol >= 2) {
+    // Until the new channel opens, messages for it wait in the buffer (it is away, silently
+    // unless it was announced already); the channel's welcome replays them.
+    m->resumed = true;
+    m->resume_from = std::move(resume);
+    m->acks.clear();
+    if (!m->away && cfg_.resume_window.count() > 0) {
+      m->away = true;
+      m->away_until = Clock::now() + cfg_.resume_window;
+      m->away_reason = "timeout";
+    }
+  }
   if (old_session) link_.close(old_session, "replaced by a reconnect");
 }
 
@@ -539,9 +796,13 @@ void Relay::leave(const std::string& room, const std::string& name, const std::s
   Turn t(*this);
   Member* m = registry_.find(room, name);
   if (!m) return;
-  if (m->is_participant()) {
+  if (m->is_participant() || m->away) {
+    // An away member has no connection (or only a resume's pending one, closed too): it leaves now.
+    m->leaving = true;
     run_or_defer([this, room, name, reason] { member_left(room, name, reason); });
+    if (!m->is_participant()) link_.close(m->engine_id, reason);
   } else {
+    m->leaving = true;
     link_.close(m->engine_id, reason);
   }
 }
@@ -559,7 +820,14 @@ bool Relay::kick(const std::string& room, const std::string& name, const std::st
     run_or_defer([this, room, name, why] { member_left(room, name, why); });
   } else {
     // The event goes out (SCTP sends at once, NODELAY) before the ABORT that closes the
-    // association; on_closed then removes the member with `why` (after this turn).
+    // association; on_closed then removes the member with `why` (after this turn). An away
+    // member has no connection: it leaves now.
+    m->leaving = true;
+    if (m->away) {
+      run_or_defer([this, room, name, why] { member_left(room, name, why); });
+      link_.close(m->engine_id, why);
+      return true;
+    }
     send_event(*m, event);
     link_.close(m->engine_id, why);
   }
