@@ -99,6 +99,10 @@ export interface WebRTCConnectionOptions {
   /** Protocol v2: most messages waiting (sent and not acked, or queued while reconnecting);
    *  past it a send made while reconnecting is rejected with code 'queue_full'. Default 1000. */
   maxQueuedMessages?: number;
+  /** Protocol v2: ms each request of a reconnect attempt may take while the resume window may
+   *  be open (2 min after the drop), so that an attempt begun while the network was down gives
+   *  way to a fresh one soon after it returns. Default 2500 (at most requestTimeout). */
+  resumeRequestTimeout?: number;
   /** Keep the resume state (token, epoch, last seq, last cmid) in sessionStorage so that a
    *  page reload resumes (key `peerrtc:["<room>","<peerId>"]`). Default true where
    *  sessionStorage exists. */

@@ -187,6 +187,10 @@ export class WebRTCConnection {
     this._fetch = options.fetch || (globalThis.fetch ? globalThis.fetch.bind(globalThis) : undefined);
     this.connectTimeout = options.connectTimeout ?? 20000;
     this.requestTimeout = options.requestTimeout ?? 10000;
+    // Protocol v2: a reconnect's requests while the resume window may be open wait at most this
+    // long, so that an attempt made while the network was down (its TCP SYNs lost) gives way to
+    // a fresh one soon after the network returns.
+    this.resumeRequestTimeout = options.resumeRequestTimeout ?? 2500;
     this.disconnectTimeout = options.disconnectTimeout ?? 5000;
     this.maxReconnectAttempts = options.maxReconnectAttempts ?? Infinity;
     // A join token (server --join-secret): a string, or a function returning one (or a Promise
@@ -246,6 +250,10 @@ export class WebRTCConnection {
     this._outbox = new Map();
     this._moved = false;
     this._lostAt = null;
+    this._rate = null; // the server's rate limits for this peer (v2 welcome)
+    this._flushing = false;
+    this._pace = null;
+    this._pumpTimer = null;
     this._loadState();
   }
 
@@ -422,12 +430,14 @@ export class WebRTCConnection {
     p.catch(() => {}); // a caller that ignores the Promise gets no unhandled rejection (onServerError still fires)
     this._outbox.set(cmid, entry);
     this._saveState();
-    if (open) this._sendEntry(entry);
+    if (open && !this._flushing) this._sendEntry(entry);
+    else if (open) this._pump(); // behind what the resume is still sending, in order
     return p;
   }
 
   // The v2 frame of an outbox entry: M<cmid> <text>, D<cmid> <to>\n<text>, 0x11/0x12 binary.
   _sendEntry(entry) {
+    entry.sent = true;
     const { cmid, to, payload } = entry;
     let frame;
     if (typeof payload === 'string') {
@@ -503,7 +513,39 @@ export class WebRTCConnection {
       }
       return;
     }
-    for (const e of this._outbox.values()) this._sendEntry(e);
+    // Paced by the server's rate limits (welcome `rate`), so that what piled up during an
+    // outage is not refused as rate_limited: half a burst at once, then 90 % of the rate.
+    for (const e of this._outbox.values()) e.sent = false;
+    const r = this._rate;
+    const lim = (rate, burst) => (Number(rate) > 0 ? { rate: rate * 0.9, cap: Math.max(1, (Number(burst) || rate) / 2) } : null);
+    this._pace = r ? { m: lim(r.messages, r.message_burst), b: lim(r.bytes, r.byte_burst), at: Date.now() } : { m: null, b: null, at: Date.now() };
+    if (this._pace.m) this._pace.m.tokens = this._pace.m.cap;
+    if (this._pace.b) this._pace.b.tokens = this._pace.b.cap;
+    this._flushing = true;
+    this._pump();
+  }
+
+  _pump() {
+    if (this._pumpTimer) { clearTimeout(this._pumpTimer); this._pumpTimer = null; }
+    const s = this._session;
+    if (!this._flushing || !s || !s.dc || s.dc.readyState !== 'open' || this._status !== STATUS.CONNECTED) return;
+    const pace = this._pace;
+    const now = Date.now();
+    const dt = (now - pace.at) / 1000;
+    pace.at = now;
+    for (const l of [pace.m, pace.b]) if (l) l.tokens = Math.min(l.cap, l.tokens + l.rate * dt);
+    for (const e of this._outbox.values()) {
+      if (e.sent) continue;
+      const bytes = e.size + 16;
+      if ((pace.m && pace.m.tokens < 1) || (pace.b && pace.b.tokens < Math.min(bytes, pace.b.cap))) {
+        this._pumpTimer = setTimeout(() => { this._pumpTimer = null; this._pump(); }, DRAIN_POLL_MS);
+        return;
+      }
+      if (pace.m) pace.m.tokens -= 1;
+      if (pace.b) pace.b.tokens -= bytes;
+      this._sendEntry(e);
+    }
+    this._flushing = false; // caught up: sends go straight out again
   }
 
   // ---------------------------------------------------------------- protocol v2: resume state
@@ -646,7 +688,7 @@ export class WebRTCConnection {
         body.join_token = jt;
       }
       this._log(`POST /offer (${isReconnect ? 'reconnect' : 'connect'})`);
-      const answer = await Promise.race([this._post('/offer', body, this.requestTimeout), ready]);
+      const answer = await Promise.race([this._post('/offer', body, this._attemptTimeout(isReconnect)), ready]);
       this._checkCurrent(session);
       if (!answer || answer.type !== 'answer' || typeof answer.sdp !== 'string') {
         throw new PeerRTCError(`bad answer from POST /offer: ${JSON.stringify(answer).slice(0, 200)}`);
@@ -670,6 +712,11 @@ export class WebRTCConnection {
     }
   }
 
+  _attemptTimeout(isReconnect) {
+    const resuming = isReconnect && this._v2 && this._lostAt !== null && Date.now() - this._lostAt < RESUME_RETRY_FOR_MS;
+    return resuming ? Math.min(this.requestTimeout, this.resumeRequestTimeout) : this.requestTimeout;
+  }
+
   _checkCurrent(session) {
     if (this._closed) throw new PeerRTCError('connection closed by closeConnection()');
     if (this._session !== session) throw new PeerRTCError('connect attempt superseded');
@@ -679,7 +726,8 @@ export class WebRTCConnection {
   // reachable without STUN/TURN, so the attempt goes on without ICE servers.
   async _loadIceServers() {
     try {
-      const res = await this._request('GET', `/config?peer_id=${encodeURIComponent(this.peerId)}`, undefined, this.requestTimeout);
+      const res = await this._request('GET', `/config?peer_id=${encodeURIComponent(this.peerId)}`, undefined,
+        this._attemptTimeout(this._status === STATUS.RECONNECTING));
       if (res && Array.isArray(res.iceServers)) return res.iceServers;
       this._log('GET /config answered without an iceServers array, using no ICE servers');
     } catch (e) {
@@ -937,6 +985,7 @@ export class WebRTCConnection {
       this._lastSeq = seq;
     }
     this._epoch = typeof ev.epoch === 'string' ? ev.epoch : null;
+    this._rate = ev.rate && typeof ev.rate === 'object' ? ev.rate : null;
     this._saveState();
   }
 
@@ -951,6 +1000,7 @@ export class WebRTCConnection {
     }
     this._session = null;
     this._lostAt = Date.now();
+    if (this._pumpTimer) { clearTimeout(this._pumpTimer); this._pumpTimer = null; }
     this._teardown(session, why);
     if (this._kicked !== undefined && this._kicked !== null) {
       this._setStatus(STATUS.DISCONNECTED);

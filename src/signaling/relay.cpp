@@ -218,7 +218,12 @@ void Relay::welcome_v2(Room& room, const std::string& room_name, const std::stri
                {"protocol", 2},
                {"epoch", room.epoch},
                {"seq", room.seq},
-               {"resumed", resumed && from && from->epoch == room.epoch}};
+               {"resumed", resumed && from && from->epoch == room.epoch},
+               // The sender's rate limits (0 = none): a client paces what it queued while away.
+               {"rate", {{"messages", cfg_.message_rate},
+                         {"message_burst", cfg_.message_burst},
+                         {"bytes", cfg_.byte_rate},
+                         {"byte_burst", cfg_.byte_burst}}}};
   if (resumed && from) welcome["replay"] = count;
   send_event(m, welcome);
   if (!gap.is_null()) {

@@ -66,6 +66,7 @@ struct RelayConfig {
   size_t max_queue = 8 * 1024 * 1024;
   std::chrono::milliseconds slow_receiver_grace{10000};
   double message_rate = 500, byte_rate = 16 * 1024 * 1024;  // for the rate_limited text
+  double message_burst = 1000, byte_burst = 32 * 1024 * 1024;  // told to v2 clients (welcome `rate`)
   // Config::history / history_bytes: room-wide messages kept per room and replayed to a peer
   // that joins (0 = none).
   size_t history = 0;

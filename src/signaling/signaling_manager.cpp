@@ -108,6 +108,8 @@ struct SignalingManager::Impl : signaling::PeerLink {
     rc.slow_receiver_grace = cfg.slow_receiver_grace;
     rc.message_rate = cfg.peer_message_rate;
     rc.byte_rate = cfg.peer_byte_rate;
+    rc.message_burst = cfg.peer_message_burst;
+    rc.byte_burst = cfg.peer_byte_burst;
     rc.history = cfg.history;
     rc.history_bytes = cfg.history_bytes;
     rc.resume_window = cfg.resume_window;

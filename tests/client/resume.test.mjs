@@ -245,3 +245,26 @@ test('v1 and v2 peers in one room: each gets its own frames, v1 peers see a v2 d
   raw.close();
   await closeAll([v1, v2]);
 });
+
+test('sends while reconnecting are queued up to maxQueuedMessages; past it queue_full; the queued ones arrive once, in order', { timeout: 30000 }, async () => {
+  const room = uid('queue');
+  const a = cuttable(room, uid('a'), { maxQueuedMessages: 5 });
+  const b = cuttable(room, uid('b'));
+  await a.connect();
+  await b.connect();
+  a.net.offline = true;
+  kill(a);
+  assert.equal(a.status, 'reconnecting');
+  const ok = [0, 1, 2, 3, 4].map((i) => a.sendMessage(`q${i}`));
+  await assert.rejects(a.sendMessage('one too many'), (e) => e.code === 'queue_full' && /maxQueuedMessages 5/.test(e.message));
+  assert.equal(a.unackedCount, 5);
+  a.net.offline = false;
+  const seqs = await Promise.all(ok);
+  for (let i = 1; i < 5; i++) assert.equal(seqs[i], seqs[i - 1] + 1);
+  await waitFor(() => b.rec.messages.length >= 5, 5000, 'the queued messages');
+  await sleep(200);
+  assert.deepEqual(b.rec.messages.map((m) => m.message), ['q0', 'q1', 'q2', 'q3', 'q4']);
+  // closeConnection() rejects what still waits (nothing here) and forgets the resume state.
+  await closeAll([a, b]);
+  await assert.rejects(() => Promise.resolve().then(() => a.sendMessage('after close')), /not connected/);
+});
