@@ -567,6 +567,12 @@ uint64_t Relay::relay(Room& room, const std::string& room_name, const std::strin
     auto st = link_.send(m.engine_id, m.stream, as_bytes(frame_for(m)), binary);
     if (st == rtc::SendStatus::Ok) {
       ++counters_.deliveries;
+      // Acks waiting for this member ride along (same turn: the same SCTP packet), after the
+      // message, so the ack-follows-its-messages rule holds; the tick sends the rest.
+      if (!m.acks.empty()) {
+        link_.send(m.engine_id, m.stream, as_bytes(m.acks), false);
+        m.acks.clear();
+      }
       if (delivered) ++*delivered;
       if (link_.buffered_amount(m.engine_id) > cfg_.high_water) {
         if (sender_member && !sender_member->is_participant())
