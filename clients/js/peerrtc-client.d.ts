@@ -145,7 +145,7 @@ export declare class WebRTCConnection {
   readonly status: ConnectionStatus;
   /** The token from the last answer (null before the first). */
   readonly token: string | null;
-  /** Largest payload in bytes (UTF-8 bytes for text) that sendMessage/sendTo accept (262078 by default). */
+  /** Largest payload in bytes (UTF-8 bytes for text) that sendMessage/sendTo accept (262061 under protocol v2, the default; 262078 under v1). */
   readonly maxMessageSize: number;
   /** Bytes accepted by send calls and not yet handed to the network (client queue + channel buffer). */
   readonly bufferedAmount: number;
