@@ -23,10 +23,13 @@ after(async () => {
 
 // A client whose network can be cut: while `offline`, every HTTP request fails.
 function cuttable(room, id, options = {}) {
-  const net = { offline: false };
+  const net = { offline: false, requests: [] };
   const c = makeClient(server, room, id, {
     disconnectTimeout: 1000,
-    fetch: (url, init) => (net.offline ? Promise.reject(new Error('network is down (test)')) : fetch(url, init)),
+    fetch: (url, init) => {
+      net.requests.push(Date.now());
+      return net.offline ? Promise.reject(new Error('network is down (test)')) : fetch(url, init);
+    },
     ...options,
   });
   c.net = net;
@@ -267,4 +270,33 @@ test('sends while reconnecting are queued up to maxQueuedMessages; past it queue
   // closeConnection() rejects what still waits (nothing here) and forgets the resume state.
   await closeAll([a, b]);
   await assert.rejects(() => Promise.resolve().then(() => a.sendMessage('after close')), /not connected/);
+});
+
+test('moved: the client re-offers at once (no backoff) with resume, and nothing is lost', { timeout: 30000 }, async () => {
+  // The server's `moved` (SignalingManager::evict_room, a cluster node losing a room's lease)
+  // is injected into the client as the frame would arrive; the re-offer lands on the same
+  // server, which still holds the member, so it is a resume.
+  const room = uid('moved');
+  const a = cuttable(room, uid('a'));
+  const b = cuttable(room, uid('b'));
+  await a.connect();
+  await b.connect();
+  await a.sendMessage('x0');
+  await waitFor(() => b.rec.messages.length === 1, 5000, 'first');
+  const t0 = Date.now();
+  b._onEvent(b._session, JSON.stringify({ type: 'moved', reason: 'lease lost (test)' }));
+  assert.equal(b.status, 'reconnecting');
+  const s1 = await a.sendMessage('x1');  // while b moves
+  await waitFor(() => b.isConnected(), 10000, 'b back');
+  const ms = Date.now() - t0;
+  await waitFor(() => b.rec.messages.length === 2, 5000, 'x1 replayed or live');
+  assert.deepEqual(b.rec.messages.map((m) => m.message), ['x0', 'x1']);
+  assert.equal(b.rec.messages[1].seq, s1);
+  assert.deepEqual(b.rec.gaps, []);
+  assert.deepEqual(a.rec.left, []);
+  // The attempt's first request went out at once, not after the first backoff step (250..500 ms).
+  const firstRequest = b.net.requests.find((at) => at >= t0);
+  assert.ok(firstRequest - t0 < 200, `the re-offer began ${firstRequest - t0} ms after moved (backoff would wait >= 250 ms)`);
+  assert.ok(ms < 5000, `back ${ms} ms after moved`);
+  await closeAll([a, b]);
 });
