@@ -264,6 +264,15 @@ int main(int argc, char** argv) {
       ->envname("PEERRTC_HISTORY")->check(CLI::Range(size_t{0}, size_t{100000}))->capture_default_str();
   cli.add_option("--history-bytes", config.history_bytes, "most payload bytes of history kept per room")
       ->envname("PEERRTC_HISTORY_BYTES")->check(CLI::Range(size_t{1024}, size_t{64} << 20))->capture_default_str();
+  long long resume_window = config.resume_window.count();
+  cli.add_option("--resume-window", resume_window,
+                 "seconds a protocol 2 peer whose connection dropped stays in its room as away and can resume "
+                 "with every message it missed (docs/protocol.md v2); 0 = a drop is a leave")
+      ->envname("PEERRTC_RESUME_WINDOW")->check(CLI::Range(0LL, 86400LL))->capture_default_str();
+  cli.add_option("--resume-buffer", config.resume_buffer, "most messages a room keeps for resumes")
+      ->envname("PEERRTC_RESUME_BUFFER")->check(CLI::Range(size_t{0}, size_t{10000000}))->capture_default_str();
+  cli.add_option("--resume-buffer-bytes", config.resume_buffer_bytes, "most payload bytes a room keeps for resumes")
+      ->envname("PEERRTC_RESUME_BUFFER_BYTES")->check(CLI::Range(size_t{0}, size_t{1} << 34))->capture_default_str();
   size_t redis_stream = 0;
   cli.add_option("--redis-stream", redis_stream,
                  "append every relayed message of a room to the Redis Stream <prefix>stream:<room> (XADD MAXLEN ~ N; "
@@ -356,6 +365,7 @@ int main(int argc, char** argv) {
   config.turn_username = turn_username;
   config.turn_password = turn_password;
   config.turn_ttl = std::chrono::seconds(turn_ttl);
+  config.resume_window = std::chrono::seconds(resume_window);
   if (auto ok = peerrtc::signaling::check_ice_config(config); !ok) {  // the flags above should have caught it
     std::cerr << "peerrtc-server: " << ok.error() << std::endl;
     return 2;

@@ -8,7 +8,8 @@
 #
 # Servers: peerrtc (build-bench/apps/peerrtc-server, or $PEERRTC_SERVER), peerrtc-wN (the same
 # with --bundle-wait-us N), peerrtc-b (another build, $PEERRTC_SERVER_B: two commits side by side), peerrtc-pre (the same
-# with LD_PRELOAD=$PEERRTC_PRELOAD, e.g. another malloc), pion (build-bench/pion-relay, or $PION_RELAY; bench/setup.sh builds both).
+# with LD_PRELOAD=$PEERRTC_PRELOAD, e.g. another malloc), peerrtc-v2 (the same server, its clients
+# on protocol v2: seqs, acks, the resume buffer; docs/protocol.md "v2"), pion (build-bench/pion-relay, or $PION_RELAY; bench/setup.sh builds both).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${BENCH_BUILD:-$ROOT/build-bench}"
@@ -37,7 +38,7 @@ for run in $(seq "$RUNS"); do
   for rate in $RATES; do
     for s in $SERVERS; do
       case "$s" in
-        peerrtc|peerrtc-w*|peerrtc-b|peerrtc-pre)
+        peerrtc|peerrtc-w*|peerrtc-b|peerrtc-pre|peerrtc-v2)
           extra=(); [[ "$s" == peerrtc-w* ]] && extra=(--bundle-wait-us "${s#peerrtc-w}")
           bin="$SERVER_BIN"; [[ "$s" == peerrtc-b ]] && bin="${PEERRTC_SERVER_B:?peerrtc-b needs PEERRTC_SERVER_B}"
           pre=""; [[ "$s" == peerrtc-pre ]] && pre="${PEERRTC_PRELOAD:?peerrtc-pre needs PEERRTC_PRELOAD}"
@@ -48,8 +49,9 @@ for run in $(seq "$RUNS"); do
       esac
       PID=$!
       for _ in $(seq 200); do grep -q '^READY' "$srv_out" 2>/dev/null && break; sleep 0.05; done
+      proto=1; [[ "$s" == peerrtc-v2 ]] && proto=2
       line=$(timeout 120 node "$ROOT/bench/wrtc_loadgen.mjs" --http-port "$PORT" --server-pid "$PID" --peers 8 \
-               --procs "$PROCS" --rate "$rate" --duration 5 2>/dev/null | grep '^{' | tail -1 || true)
+               --procs "$PROCS" --rate "$rate" --duration 5 --protocol "$proto" 2>/dev/null | grep '^{' | tail -1 || true)
       [[ -n "$line" ]] || line='{"error":"loadgen failed"}'
       echo "{\"server\":\"$s\",\"rate\":$rate,\"run\":$run,\"load1\":$(cut -d' ' -f1 /proc/loadavg),\"r\":$line}" >>"$OUT"
       stop

@@ -7,7 +7,7 @@
 // from /proc/<pid> and GET /stats over the load phase.
 //
 //   node bench/wrtc_loadgen.mjs --http-port P --server-pid PID [--transport udp|tcp]
-//        [--peers 4] [--rate 100] [--size 100] [--duration 5] [--bulk] [--room NAME]
+//        [--peers 4] [--rate 100] [--size 100] [--duration 5] [--bulk] [--room NAME] [--protocol 1|2]
 //
 // --transport tcp hands each peer the answer without its UDP candidates, so its only path is
 // ICE-TCP to the server's port (as for a client whose network drops UDP).
@@ -39,6 +39,9 @@ const rate = Number(args.rate || 100);
 const size = Number(args.size || 100);
 const duration = Number(args.duration || 5);
 const bulk = !!args.bulk;
+// --protocol 2: the peers negotiate protocol v2 (docs/protocol.md "v2"): frames carry a client
+// message id, the server stamps seqs, keeps its resume buffer and acks every message.
+const protocol = Number(args.protocol || 1);
 const room = args.room || `bench-${transport}-${process.pid}`;
 const procs = Number(args.procs || 1);
 const workerIndex = args.worker === undefined ? null : Number(args.worker);
@@ -85,7 +88,7 @@ async function join(i) {
   const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
   const dc = pc.createDataChannel('peerrtc');
   dc.binaryType = 'arraybuffer';
-  const peer = { i, id: `p${i + peerOffset}`, pc, dc, received: 0, bytes: 0, lat: [] };
+  const peer = { i, id: `p${i + peerOffset}`, pc, dc, received: 0, bytes: 0, lat: [], cmid: 0, acks: 0 };
   const welcome = new Promise((res, rej) => {
     const t = setTimeout(() => rej(new Error(`peer ${i}: no welcome in 20 s`)), 20000);
     dc.onmessage = (ev) => {
@@ -102,7 +105,7 @@ async function join(i) {
   const r = await fetch(`${base}/offer`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ room, peer_id: peer.id, offer: { sdp: offer.sdp, type: 'offer' } }),
+    body: JSON.stringify({ room, peer_id: peer.id, offer: { sdp: offer.sdp, type: 'offer' }, ...(protocol >= 2 ? { protocol: 2 } : {}) }),
   });
   const j = await r.json();
   if (r.status !== 200) throw new Error(`offer ${i}: ${r.status} ${JSON.stringify(j)}`);
@@ -114,7 +117,8 @@ async function join(i) {
 
 function onFrame(peer, data) {
   if (typeof data === 'string') {
-    if (data[0] !== 'm') return;
+    if (data[0] === 'A') { peer.acks++; return; }
+    if (data[0] !== 'm' && data[0] !== 'M') return;
     const nl = data.indexOf('\n');
     const ts = data.slice(nl + 1, nl + 17);
     peer.lat.push(Number(nowNs() - BigInt(`0x${ts}`)) / 1e6);
@@ -153,7 +157,7 @@ async function main() {
     const end = Date.now() + duration * 1000;
     let next = Date.now();
     while (Date.now() < end) {
-      for (const p of peers) { p.dc.send(`m${nowNs().toString(16).padStart(16, '0')} ${pad}`); offered++; }
+      for (const p of peers) { p.dc.send(`${protocol >= 2 ? `M${++p.cmid} ` : 'm'}${nowNs().toString(16).padStart(16, '0')} ${pad}`); offered++; }
       next += interval;
       const wait = next - Date.now();
       if (wait > 0) await sleep(wait); else if (wait < -50) next = Date.now();
@@ -222,7 +226,7 @@ async function worker() {
   const end = cmd.at + duration * 1000;
   let next = cmd.at, offered = 0, late = 0;
   while (Date.now() < end) {
-    for (const p of peers) { p.dc.send(`m${nowNs().toString(16).padStart(16, '0')} ${pad}`); offered++; }
+    for (const p of peers) { p.dc.send(`${protocol >= 2 ? `M${++p.cmid} ` : 'm'}${nowNs().toString(16).padStart(16, '0')} ${pad}`); offered++; }
     next += interval;
     const wait = next - Date.now();
     if (wait > 0) await sleep(wait); else { late++; if (wait < -50) next = Date.now(); }
@@ -255,7 +259,7 @@ async function coordinator() {
     if (!per[k]) continue;
     const child = fork(me, ['--worker', String(k), '--peer-offset', String(offset), '--peers', String(per[k]),
       '--http-port', String(port), '--room', room, '--rate', String(rate), '--size', String(size),
-      '--duration', String(duration), '--transport', transport], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      '--duration', String(duration), '--transport', transport, '--protocol', String(protocol)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     offset += per[k];
     const w = { child, peers: per[k], msgs: [], waiters: [], received: 0 };
     child.on('message', (m) => {

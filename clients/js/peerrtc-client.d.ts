@@ -1,4 +1,5 @@
-// Types of peerrtc-client (clients/js/peerrtc-client.js). Wire protocol: docs/protocol.md (v1).
+// Types of peerrtc-client (clients/js/peerrtc-client.js). Wire protocol: docs/protocol.md (v2,
+// falling back to v1 with a server that does not answer `protocol: 2`).
 
 /** connecting: first connect() in progress; connected: channel open and `welcome` received;
  *  reconnecting: the connection dropped and the client is re-offering with its token;
@@ -27,6 +28,19 @@ export interface MessageInfo {
   history?: true;
   /** For a history message: when the server relayed it (Unix ms). */
   ts?: number;
+  /** Protocol v2: the message's sequence number in the room (absent for history and v1). */
+  seq?: number;
+}
+
+/** Protocol v2 `resume_gap`: messages this peer missed that the server can no longer give
+ *  back. `missed` counts the room's messages in the gap (an upper bound of those meant for this
+ *  peer), null when unknown (e.g. the server restarted). */
+export interface ResumeGapEvent {
+  type: 'resume_gap';
+  missed: number | null;
+  from_seq: number;
+  to_seq: number | null;
+  reason: 'restarted' | 'window_expired' | 'buffer_overflow' | 'no_buffer' | (string & {});
 }
 
 /** A protocol `error` event: a frame of this client was dropped by the server. */
@@ -36,6 +50,8 @@ export interface ServerErrorEvent {
   error: string;
   /** The target of a dropped direct message. */
   to?: string;
+  /** Protocol v2: the client message id of the refused message. */
+  cmid?: number;
   [key: string]: unknown;
 }
 
@@ -77,6 +93,22 @@ export interface WebRTCConnectionOptions {
    *  offer so a reconnect can fetch a fresh token from the backend. A refused token (401/403)
    *  fails connect() and ends reconnecting. */
   joinToken?: string | (() => string | Promise<string>) | null;
+  /** The protocol asked for: 2 (default: resume with replay, acked sends) or 1. A server that
+   *  does not answer `protocol: 2` is spoken to in v1. */
+  protocol?: 1 | 2;
+  /** Protocol v2: most messages waiting (sent and not acked, or queued while reconnecting);
+   *  past it a send made while reconnecting is rejected with code 'queue_full'. Default 1000. */
+  maxQueuedMessages?: number;
+  /** Protocol v2: ms each request of a reconnect attempt may take while the resume window may
+   *  be open (2 min after the drop), so that an attempt begun while the network was down gives
+   *  way to a fresh one soon after it returns. Default 2500 (at most requestTimeout). */
+  resumeRequestTimeout?: number;
+  /** Keep the resume state (token, epoch, last seq, last cmid) in sessionStorage so that a
+   *  page reload resumes (key `peerrtc:["<room>","<peerId>"]`). Default true where
+   *  sessionStorage exists. */
+  persist?: boolean;
+  /** A Storage to keep the resume state in instead of sessionStorage (null: none). */
+  storage?: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | null;
 }
 
 /** Errors of this library: signaling failures (with the HTTP status), timeouts, misuse. */
@@ -84,7 +116,9 @@ export declare class PeerRTCError extends Error {
   name: 'PeerRTCError';
   /** HTTP status of a failed signaling request; 0 otherwise. */
   status: number;
-  /** 'too_large' when a payload exceeds the server's maximum. */
+  /** 'too_large' when a payload exceeds the server's maximum; for a refused v2 send the server's
+   *  reason ('too_large', 'rate_limited', 'filtered', 'unknown_peer', 'bad_frame'), or
+   *  'queue_full' / 'closed' from this client. */
   code?: string;
   constructor(message: string, options?: { status?: number; code?: string; cause?: unknown });
 }
@@ -111,7 +145,7 @@ export declare class WebRTCConnection {
   readonly status: ConnectionStatus;
   /** The token from the last answer (null before the first). */
   readonly token: string | null;
-  /** Largest payload in bytes (UTF-8 bytes for text) that sendMessage/sendTo accept (262078 by default). */
+  /** Largest payload in bytes (UTF-8 bytes for text) that sendMessage/sendTo accept (262061 under protocol v2, the default; 262078 under v1). */
   readonly maxMessageSize: number;
   /** Bytes accepted by send calls and not yet handed to the network (client queue + channel buffer). */
   readonly bufferedAmount: number;
@@ -119,13 +153,22 @@ export declare class WebRTCConnection {
   /** Resolves when the data channel is open and the server's welcome arrived. Rejects with a
    *  PeerRTCError: the server's HTTP error, a network error, or a timeout. */
   connect(): Promise<void>;
-  /** To every other peer of the room. Throws PeerRTCError when not connected or when the
-   *  payload is larger than maxMessageSize (code 'too_large'); TypeError for other types. */
-  sendMessage(message: Payload): void;
+  /** To every other peer of the room. Throws PeerRTCError when not connected (under v2 a send
+   *  while reconnecting is queued instead) or when the payload is larger than maxMessageSize
+   *  (code 'too_large'); TypeError for other types. The Promise resolves with the message's seq
+   *  once the server relayed it (null with a v1 server), or rejects with a PeerRTCError whose
+   *  code says why (the server's reason, 'queue_full', 'closed'). Ignoring it is safe. */
+  sendMessage(message: Payload): Promise<number | null>;
   /** To one peer of the room (an unknown peer is reported by onServerError, code 'unknown_peer').
    *  A name that peers() lists is used as it is; any other is normalised to NFC first. Throws a
    *  TypeError for a name the server would refuse. */
-  sendTo(peerId: string, message: Payload): void;
+  sendTo(peerId: string, message: Payload): Promise<number | null>;
+  /** Protocol v2: the room's epoch and the last seq handed to onMessage (null before a v2 welcome). */
+  readonly resumePoint: { epoch: string; seq: number } | null;
+  /** Protocol v2: messages sent and not yet acked, queued ones included. */
+  readonly unackedCount: number;
+  protocol: 1 | 2;
+  maxQueuedMessages: number;
   /** POST /leave, close the connection, no more reconnects. Never rejects. */
   closeConnection(): Promise<void>;
   isConnected(): boolean;
@@ -146,6 +189,13 @@ export declare class WebRTCConnection {
   /** The backend removed this peer (POST /api/kick): the server closes the connection next,
    *  and the client does not reconnect (status 'disconnected', then onClose). */
   onKicked: ((reason: string) => void) | null;
+  /** Protocol v2: some messages missed during a drop cannot be given back (the server
+   *  restarted, the resume window ended, the room's buffer overflowed). Loss is never silent. */
+  onResumeGap: ((event: ResumeGapEvent) => void) | null;
+  /** Protocol v2: a peer's connection dropped; it keeps its place for the resume window. */
+  onPeerAway: ((peerId: string) => void) | null;
+  /** Protocol v2: an away peer resumed. */
+  onPeerBack: ((peerId: string) => void) | null;
 }
 
 /** UTF-8 length of a string as the data channel sends it (lone surrogates count 3, as U+FFFD). */

@@ -6,7 +6,8 @@
 //   await conn.connect();
 //   conn.sendMessage('hello');
 //
-// One ES module, no dependencies, no build step. Wire protocol: docs/protocol.md (v1).
+// One ES module, no dependencies, no build step. Wire protocol: docs/protocol.md (v2, with v1
+// when the server does not offer v2).
 // One RTCPeerConnection per WebRTCConnection with one data channel labelled `peerrtc`
 // (ordered, reliable) to the server, which relays to the other peers of the room.
 
@@ -20,6 +21,12 @@ const LOW_WATER = 256 * 1024;
 const DRAIN_POLL_MS = 20; // fallback for stacks without `bufferedamountlow` (e.g. node wrtc)
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 10000;
+// Protocol v2 (docs/protocol.md "v2"): sends wait for their ack; while reconnecting they are
+// queued, at most this many (option maxQueuedMessages).
+const DEFAULT_MAX_QUEUED = 1000;
+const RESUME_BACKOFF_MAX_MS = 1000;
+const RESUME_RETRY_FOR_MS = 120000;
+const STORAGE_PREFIX = 'peerrtc:';
 
 export const STATUS = Object.freeze({
   CONNECTING: 'connecting',
@@ -180,6 +187,10 @@ export class WebRTCConnection {
     this._fetch = options.fetch || (globalThis.fetch ? globalThis.fetch.bind(globalThis) : undefined);
     this.connectTimeout = options.connectTimeout ?? 20000;
     this.requestTimeout = options.requestTimeout ?? 10000;
+    // Protocol v2: a reconnect's requests while the resume window may be open wait at most this
+    // long, so that an attempt made while the network was down (its TCP SYNs lost) gives way to
+    // a fresh one soon after the network returns.
+    this.resumeRequestTimeout = options.resumeRequestTimeout ?? 2500;
     this.disconnectTimeout = options.disconnectTimeout ?? 5000;
     this.maxReconnectAttempts = options.maxReconnectAttempts ?? Infinity;
     // A join token (server --join-secret): a string, or a function returning one (or a Promise
@@ -189,6 +200,17 @@ export class WebRTCConnection {
       throw new TypeError('joinToken must be a string or a function returning one');
     }
     this._joinToken = jt ?? null;
+    // Protocol v2 (resume, acks): asked for unless `protocol: 1`.
+    const proto = options.protocol ?? 2;
+    if (proto !== 1 && proto !== 2) throw new TypeError(`protocol must be 1 or 2 (got ${JSON.stringify(options.protocol)})`);
+    this.protocol = proto;
+    this.maxQueuedMessages = options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED;
+    // Where the resume state (token, epoch, last seq, cmid) is kept across page reloads: a
+    // Storage (sessionStorage by default in browsers), or null for none.
+    const store = options.storage !== undefined ? options.storage
+      : (options.persist === false ? null : (typeof globalThis.sessionStorage === 'object' ? globalThis.sessionStorage : null));
+    this._storage = store && typeof store.getItem === 'function' && typeof store.setItem === 'function' ? store : null;
+    this._storageKey = STORAGE_PREFIX + JSON.stringify([this.room, this.peerId]);
 
     // Callbacks (assignable properties).
     this.onMessage = null;
@@ -200,6 +222,9 @@ export class WebRTCConnection {
     this.onPeerLeft = null;
     this.onServerError = null;
     this.onKicked = null;
+    this.onResumeGap = null;
+    this.onPeerAway = null;
+    this.onPeerBack = null;
 
     this._status = STATUS.DISCONNECTED;
     this._token = null;
@@ -216,6 +241,20 @@ export class WebRTCConnection {
     this._queue = []; // frames waiting for the channel's buffer to drain
     this._queuedBytes = 0;
     this._drainTimer = null;
+    // v2 state: negotiated on the last welcome; the room's epoch and the last seq handed to
+    // onMessage; the last client message id used; sends not yet acked (in cmid order).
+    this._v2 = false;
+    this._epoch = null;
+    this._lastSeq = 0;
+    this._cmid = 0;
+    this._outbox = new Map();
+    this._moved = false;
+    this._lostAt = null;
+    this._rate = null; // the server's rate limits for this peer (v2 welcome)
+    this._flushing = false;
+    this._pace = null;
+    this._pumpTimer = null;
+    this._loadState();
   }
 
   // ---------------------------------------------------------------- public API
@@ -270,9 +309,15 @@ export class WebRTCConnection {
     return p;
   }
 
-  /** Sends text or binary to every other peer of the room. Throws if not connected or too large. */
+  /**
+   * Sends text or binary to every other peer of the room. Returns a Promise of the message's
+   * sequence number once the server relayed it (protocol v2; null with a v1 server), rejected
+   * with a PeerRTCError whose `code` is the server's reason (too_large, rate_limited, filtered,
+   * unknown_peer) or queue_full / closed. Throws if not connected (while reconnecting under v2
+   * the message is queued instead) or too large.
+   */
   sendMessage(message) {
-    this._send(null, message);
+    return this._send(null, message);
   }
 
   /**
@@ -281,8 +326,13 @@ export class WebRTCConnection {
    */
   sendTo(peerId, message) {
     const to = typeof peerId === 'string' && this._peers.has(peerId) ? peerId : checkedName('peerId', peerId);
-    this._send(to, message);
+    return this._send(to, message);
   }
+
+  /** The room's epoch and the last sequence number handed to onMessage (protocol v2). */
+  get resumePoint() { return this._epoch ? { epoch: this._epoch, seq: this._lastSeq } : null; }
+  /** Messages sent and not yet acked by the server, queued ones included (protocol v2). */
+  get unackedCount() { return this._outbox.size; }
 
   /**
    * Leaves the room (POST /leave with the token) and closes the connection; no reconnect.
@@ -305,6 +355,8 @@ export class WebRTCConnection {
     }
     this._teardown(session, 'closed by closeConnection()');
     this._dropQueue();
+    this._failOutbox('closed', 'connection closed by closeConnection()');
+    this._clearState();
     this._peers.clear();
     if (wasOpen || this._everConnected) this._call('onClose');
   }
@@ -313,9 +365,16 @@ export class WebRTCConnection {
 
   _send(to, message) {
     const s = this._session;
-    if (this._status !== STATUS.CONNECTED || !s || !s.dc || s.dc.readyState !== 'open') {
+    const open = this._status === STATUS.CONNECTED && s && s.dc && s.dc.readyState === 'open';
+    if (this._v2 && (open || this._status === STATUS.RECONNECTING)) return this._sendV2(to, message, open);
+    if (!open) {
       throw new PeerRTCError(`not connected (status ${this._status}): connect() first${this._status === STATUS.RECONNECTING ? ' or wait for the reconnect' : ''}`);
     }
+    this._sendV1(to, message);
+    return Promise.resolve(null);
+  }
+
+  _sendV1(to, message) {
     let frame;
     let size;
     if (typeof message === 'string') {
@@ -343,6 +402,179 @@ export class WebRTCConnection {
       frame = out.buffer;
     }
     this._sendFrame(frame, typeof frame === 'string' ? size + 66 : frame.byteLength);
+  }
+
+  // ---------------------------------------------------------------- protocol v2: acked sends
+
+  _sendV2(to, message, open) {
+    let payload;
+    let size;
+    if (typeof message === 'string') {
+      payload = message;
+      size = utf8Length(message);
+    } else {
+      const bytes = toBytes(message);
+      if (!bytes) throw new TypeError('message must be a string, an ArrayBuffer or an ArrayBufferView');
+      payload = bytes.slice(); // kept until acked: the caller may reuse its buffer
+      size = payload.byteLength;
+    }
+    this._checkSize(size);
+    if (!open && this._outbox.size >= this.maxQueuedMessages) {
+      const p = Promise.reject(new PeerRTCError(`send queue full: ${this._outbox.size} messages wait for the reconnect (maxQueuedMessages ${this.maxQueuedMessages})`, { code: 'queue_full' }));
+      p.catch(() => {});
+      return p;
+    }
+    const cmid = ++this._cmid;
+    const entry = { cmid, to, payload, size, resolve: null, reject: null };
+    const p = new Promise((resolve, reject) => { entry.resolve = resolve; entry.reject = reject; });
+    p.catch(() => {}); // a caller that ignores the Promise gets no unhandled rejection (onServerError still fires)
+    this._outbox.set(cmid, entry);
+    this._saveState();
+    if (open && !this._flushing) this._sendEntry(entry);
+    else if (open) this._pump(); // behind what the resume is still sending, in order
+    return p;
+  }
+
+  // The v2 frame of an outbox entry: M<cmid> <text>, D<cmid> <to>\n<text>, 0x11/0x12 binary.
+  _sendEntry(entry) {
+    entry.sent = true;
+    const { cmid, to, payload } = entry;
+    let frame;
+    if (typeof payload === 'string') {
+      frame = (to === null ? 'M' + cmid + ' ' : 'D' + cmid + ' ' + to + '\n') + payload;
+      this._sendQueued(frame, entry.size + 83);
+      return;
+    }
+    const id = to === null ? null : utf8Bytes(to);
+    const head = id === null ? 9 : 10 + id.length;
+    const out = new Uint8Array(head + payload.byteLength);
+    out[0] = id === null ? 0x11 : 0x12;
+    const dv = new DataView(out.buffer);
+    dv.setUint32(1, Math.floor(cmid / 0x100000000));
+    dv.setUint32(5, cmid >>> 0);
+    if (id !== null) { out[9] = id.length; out.set(id, 10); }
+    out.set(payload, head);
+    this._sendQueued(out.buffer, out.byteLength);
+  }
+
+  // Like _sendFrame, but a failing channel is not the caller's error: the entry stays in the
+  // outbox and goes again after the reconnect.
+  _sendQueued(frame, approxBytes) {
+    try {
+      this._sendFrame(frame, approxBytes);
+    } catch (e) {
+      this._log('send failed; the message waits for the reconnect:', e && e.message);
+    }
+  }
+
+  // The server's acks: A<cmid>:<seq>[,<cmid>:<seq>|<cmid>!<code>]...
+  _onAcks(text) {
+    for (const item of text.slice(1).split(',')) {
+      const bang = item.indexOf('!');
+      const colon = item.indexOf(':');
+      const cmid = Number(item.slice(0, bang >= 0 ? bang : colon));
+      const entry = this._outbox.get(cmid);
+      if (bang >= 0) {
+        const code = item.slice(bang + 1);
+        if (entry) this._settle(entry, null, new PeerRTCError(`message ${cmid} refused by the server: ${code}`, { code }));
+        continue;
+      }
+      if (colon < 0) continue;
+      const seq = Number(item.slice(colon + 1));
+      // Everything for this peer up to seq came before this ack on the same ordered channel.
+      if (seq > this._lastSeq) { this._lastSeq = seq; this._saveState(); }
+      if (entry) this._settle(entry, seq || null, null);
+    }
+  }
+
+  _settle(entry, seq, err) {
+    this._outbox.delete(entry.cmid);
+    if (err) entry.reject(err); else entry.resolve(seq);
+  }
+
+  _failOutbox(code, why) {
+    if (!this._outbox.size) return;
+    const entries = Array.from(this._outbox.values());
+    this._outbox.clear();
+    for (const e of entries) e.reject(new PeerRTCError(`message not sent: ${why}`, { code }));
+  }
+
+  // After a (re)connect: what was sent and not acked, then what was queued, in cmid order and
+  // with the same cmids (the server relays a repeat once and acks it with its first seq).
+  _resendOutbox() {
+    if (!this._outbox.size) return;
+    this._dropQueue(); // frames of the old session: their entries are all in the outbox
+    this._log(`sending ${this._outbox.size} unacked/queued message(s) again`);
+    if (!this._v2) {
+      // The server no longer speaks v2: send them as v1 frames, without acks.
+      for (const e of Array.from(this._outbox.values())) {
+        this._outbox.delete(e.cmid);
+        try { this._sendV1(e.to, e.payload); e.resolve(null); } catch (err) { e.reject(err); }
+      }
+      return;
+    }
+    // Paced by the server's rate limits (welcome `rate`), so that what piled up during an
+    // outage is not refused as rate_limited: half a burst at once, then 90 % of the rate.
+    for (const e of this._outbox.values()) e.sent = false;
+    const r = this._rate;
+    const lim = (rate, burst) => (Number(rate) > 0 ? { rate: rate * 0.9, cap: Math.max(1, (Number(burst) || rate) / 2) } : null);
+    this._pace = r ? { m: lim(r.messages, r.message_burst), b: lim(r.bytes, r.byte_burst), at: Date.now() } : { m: null, b: null, at: Date.now() };
+    if (this._pace.m) this._pace.m.tokens = this._pace.m.cap;
+    if (this._pace.b) this._pace.b.tokens = this._pace.b.cap;
+    this._flushing = true;
+    this._pump();
+  }
+
+  _pump() {
+    if (this._pumpTimer) { clearTimeout(this._pumpTimer); this._pumpTimer = null; }
+    const s = this._session;
+    if (!this._flushing || !s || !s.dc || s.dc.readyState !== 'open' || this._status !== STATUS.CONNECTED) return;
+    const pace = this._pace;
+    const now = Date.now();
+    const dt = (now - pace.at) / 1000;
+    pace.at = now;
+    for (const l of [pace.m, pace.b]) if (l) l.tokens = Math.min(l.cap, l.tokens + l.rate * dt);
+    for (const e of this._outbox.values()) {
+      if (e.sent) continue;
+      const bytes = e.size + 16;
+      if ((pace.m && pace.m.tokens < 1) || (pace.b && pace.b.tokens < Math.min(bytes, pace.b.cap))) {
+        this._pumpTimer = setTimeout(() => { this._pumpTimer = null; this._pump(); }, DRAIN_POLL_MS);
+        return;
+      }
+      if (pace.m) pace.m.tokens -= 1;
+      if (pace.b) pace.b.tokens -= bytes;
+      this._sendEntry(e);
+    }
+    this._flushing = false; // caught up: sends go straight out again
+  }
+
+  // ---------------------------------------------------------------- protocol v2: resume state
+
+  _loadState() {
+    if (!this._storage) return;
+    try {
+      const raw = this._storage.getItem(this._storageKey);
+      if (!raw) return;
+      const st = JSON.parse(raw);
+      if (typeof st.token === 'string' && st.token) this._token = st.token;
+      if (typeof st.epoch === 'string' && st.epoch) this._epoch = st.epoch;
+      if (Number.isSafeInteger(st.seq) && st.seq >= 0) this._lastSeq = st.seq;
+      if (Number.isSafeInteger(st.cmid) && st.cmid >= 0) this._cmid = st.cmid;
+    } catch (e) {
+      this._log('stored resume state unreadable (ignored):', e && e.message);
+    }
+  }
+
+  _saveState() {
+    if (!this._storage || !this._token) return;
+    try {
+      this._storage.setItem(this._storageKey, JSON.stringify({ token: this._token, epoch: this._epoch, seq: this._lastSeq, cmid: this._cmid }));
+    } catch { /* quota or privacy mode: resume within this page still works */ }
+  }
+
+  _clearState() {
+    if (!this._storage) return;
+    try { this._storage.removeItem(this._storageKey); } catch { /* ignore */ }
   }
 
   _checkSize(size) {
@@ -405,6 +637,7 @@ export class WebRTCConnection {
     const session = {
       gen, pc: null, dc: null, opened: false, welcomed: false, iceTimer: null, failed: null,
       iceErrors: [], candidates: 0, gathered: false, historyLeft: 0, historyTs: [],
+      v2: false, replayLeft: 0, replayTo: 0,
     };
     this._session = session;
     const RTCPC = this._RTCPeerConnection;
@@ -444,6 +677,10 @@ export class WebRTCConnection {
       this._checkCurrent(session);
       const body = { room: this.room, peer_id: this.peerId, offer: { sdp: offer.sdp, type: 'offer' } };
       if (this._token) body.token = this._token;
+      if (this.protocol >= 2) {
+        body.protocol = 2;
+        if (this._token && this._epoch) body.resume = { epoch: this._epoch, seq: this._lastSeq };
+      }
       if (this._joinToken !== null) {
         const jt = typeof this._joinToken === 'function' ? await this._joinToken() : this._joinToken;
         this._checkCurrent(session);
@@ -451,12 +688,14 @@ export class WebRTCConnection {
         body.join_token = jt;
       }
       this._log(`POST /offer (${isReconnect ? 'reconnect' : 'connect'})`);
-      const answer = await Promise.race([this._post('/offer', body, this.requestTimeout), ready]);
+      const answer = await Promise.race([this._post('/offer', body, this._attemptTimeout(isReconnect)), ready]);
       this._checkCurrent(session);
       if (!answer || answer.type !== 'answer' || typeof answer.sdp !== 'string') {
         throw new PeerRTCError(`bad answer from POST /offer: ${JSON.stringify(answer).slice(0, 200)}`);
       }
       if (typeof answer.token === 'string' && answer.token) this._token = answer.token;
+      session.v2 = answer.protocol === 2;
+      this._saveState();
       if (Number.isInteger(answer.max_message_size) && answer.max_message_size > 0) this._maxPayload = answer.max_message_size;
       await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
       this._checkCurrent(session);
@@ -473,6 +712,11 @@ export class WebRTCConnection {
     }
   }
 
+  _attemptTimeout(isReconnect) {
+    const resuming = isReconnect && this._v2 && this._lostAt !== null && Date.now() - this._lostAt < RESUME_RETRY_FOR_MS;
+    return resuming ? Math.min(this.requestTimeout, this.resumeRequestTimeout) : this.requestTimeout;
+  }
+
   _checkCurrent(session) {
     if (this._closed) throw new PeerRTCError('connection closed by closeConnection()');
     if (this._session !== session) throw new PeerRTCError('connect attempt superseded');
@@ -482,7 +726,8 @@ export class WebRTCConnection {
   // reachable without STUN/TURN, so the attempt goes on without ICE servers.
   async _loadIceServers() {
     try {
-      const res = await this._request('GET', `/config?peer_id=${encodeURIComponent(this.peerId)}`, undefined, this.requestTimeout);
+      const res = await this._request('GET', `/config?peer_id=${encodeURIComponent(this.peerId)}`, undefined,
+        this._attemptTimeout(this._status === STATUS.RECONNECTING));
       if (res && Array.isArray(res.iceServers)) return res.iceServers;
       this._log('GET /config answered without an iceServers array, using no ICE servers');
     } catch (e) {
@@ -572,6 +817,15 @@ export class WebRTCConnection {
     if (typeof data === 'string') {
       const tag = data.charCodeAt(0);
       if (tag === 0x7b /* { */) return this._onEvent(session, data);
+      if (tag === 0x4d /* M */ || tag === 0x44 /* D */) {
+        // v2: M<seq> <from>\n<text>
+        const sp = data.indexOf(' ');
+        const nl = data.indexOf('\n', sp + 1);
+        if (sp < 2 || nl < sp + 2) return this._log('bad v2 text frame:', data.slice(0, 80));
+        const seq = Number(data.slice(1, sp));
+        return this._deliver(session, seq, data.slice(sp + 1, nl), data.slice(nl + 1), tag === 0x44, false);
+      }
+      if (tag === 0x41 /* A */) return this._onAcks(data);
       if (tag === 0x6d /* m */ || tag === 0x64 /* d */) {
         const nl = data.indexOf('\n');
         if (nl < 1) return this._log('bad text frame (no sender):', data.slice(0, 80));
@@ -589,6 +843,14 @@ export class WebRTCConnection {
       return;
     }
     const u8 = new Uint8Array(buf);
+    if (u8[0] === 0x11 || u8[0] === 0x12) {
+      // v2: 0x11 <seq:u64 BE> <len:u8> <from> <payload>
+      if (u8.length < 10 || u8[9] < 1 || 10 + u8[9] > u8.length) return this._log(`bad v2 binary frame (${u8.length} bytes)`);
+      const dv = new DataView(buf);
+      const seq = dv.getUint32(1) * 0x100000000 + dv.getUint32(5);
+      const len = u8[9];
+      return this._deliver(session, seq, utf8String(u8.subarray(10, 10 + len)), buf.slice(10 + len), u8[0] === 0x12, true);
+    }
     if (u8.length < 2 || (u8[0] !== 0x01 && u8[0] !== 0x02) || u8[1] < 1 || 2 + u8[1] > u8.length) {
       this._log(`bad binary frame (${u8.length} bytes)`);
       return;
@@ -596,6 +858,24 @@ export class WebRTCConnection {
     const len = u8[1];
     const from = utf8String(u8.subarray(2, 2 + len));
     this._call('onMessage', from, buf.slice(2 + len), this._messageInfo(session, u8[0] === 0x02, true));
+  }
+
+  // A v2 message: handed to onMessage once, in seq order (a seq at or below the last one handed
+  // over is a repeat and dropped; the server never sends one, this is belt and braces).
+  _deliver(session, seq, from, message, direct, binary) {
+    if (!Number.isSafeInteger(seq) || seq <= this._lastSeq) {
+      this._log(`message seq ${seq} already handed over (last ${this._lastSeq}): dropped`);
+    } else {
+      this._lastSeq = seq;
+      this._saveState();
+      this._call('onMessage', from, message, { direct, binary, seq });
+    }
+    if (session.replayLeft > 0 && --session.replayLeft === 0) this._replayDone(session);
+  }
+
+  _replayDone(session) {
+    // The replay is complete: nothing up to the welcome's seq is owed any more.
+    if (session.replayTo > this._lastSeq) { this._lastSeq = session.replayTo; this._saveState(); }
   }
 
   // {direct, binary}, plus {history: true, ts} for the messages a `history` event announced.
@@ -624,6 +904,7 @@ export class WebRTCConnection {
         this._peers = now;
         if (session.welcomed) return; // a second welcome: just refresh the list
         session.welcomed = true;
+        this._onWelcomeV2(session, ev);
         this._everConnected = true;
         this._reconnectAttempt = 0;
         this._setStatus(STATUS.CONNECTED);
@@ -634,9 +915,25 @@ export class WebRTCConnection {
           for (const p of now) if (!before.has(p)) this._call('onPeerJoined', p);
         }
         this._call('onOpen');
+        this._resendOutbox();
         if (this._queue.length) this._drain();
         return;
       }
+      case 'peer_away':
+        if (typeof ev.peer_id === 'string' && ev.peer_id !== this.peerId) this._call('onPeerAway', ev.peer_id);
+        return;
+      case 'peer_back':
+        if (typeof ev.peer_id === 'string' && ev.peer_id !== this.peerId) this._call('onPeerBack', ev.peer_id);
+        return;
+      case 'resume_gap':
+        this._log('resume gap:', JSON.stringify(ev));
+        this._call('onResumeGap', ev);
+        return;
+      case 'moved':
+        // The room is served by another node now: re-offer at once (with `resume`).
+        this._moved = true;
+        this._lost(session, `moved: ${ev.reason ?? ''}`);
+        return;
       case 'peer_joined':
         if (typeof ev.peer_id === 'string' && ev.peer_id !== this.peerId) {
           this._peers.add(ev.peer_id);
@@ -650,6 +947,10 @@ export class WebRTCConnection {
         }
         return;
       case 'error':
+        if (Number.isSafeInteger(ev.cmid) && this._outbox.has(ev.cmid)) {
+          this._settle(this._outbox.get(ev.cmid), null,
+            new PeerRTCError(`message ${ev.cmid} refused by the server: ${ev.error ?? ev.code}`, { code: ev.code }));
+        }
         this._call('onServerError', ev);
         return;
       case 'history': {
@@ -669,6 +970,25 @@ export class WebRTCConnection {
     }
   }
 
+  // A welcome's v2 part: the negotiated protocol, the room's epoch, where this peer stands.
+  _onWelcomeV2(session, ev) {
+    this._v2 = session.v2 && ev.protocol === 2;
+    if (!this._v2) return;
+    const seq = Number.isSafeInteger(ev.seq) ? ev.seq : 0;
+    if (ev.resumed === true) {
+      // What was missed follows (ev.replay messages), then live ones.
+      session.replayTo = seq;
+      session.replayLeft = Number.isSafeInteger(ev.replay) ? ev.replay : 0;
+      if (session.replayLeft === 0) this._replayDone(session);
+    } else {
+      // A fresh membership: only what comes after the welcome is this peer's.
+      this._lastSeq = seq;
+    }
+    this._epoch = typeof ev.epoch === 'string' ? ev.epoch : null;
+    this._rate = ev.rate && typeof ev.rate === 'object' ? ev.rate : null;
+    this._saveState();
+  }
+
   // The connection of `session` went away without closeConnection().
   _lost(session, why) {
     if (this._session !== session || this._closed) return;
@@ -679,10 +999,13 @@ export class WebRTCConnection {
       return;
     }
     this._session = null;
+    this._lostAt = Date.now();
+    if (this._pumpTimer) { clearTimeout(this._pumpTimer); this._pumpTimer = null; }
     this._teardown(session, why);
     if (this._kicked !== undefined && this._kicked !== null) {
       this._setStatus(STATUS.DISCONNECTED);
       this._dropQueue();
+      this._failOutbox('closed', 'the connection ended');
       this._call('onClose');
       return;
     }
@@ -692,6 +1015,7 @@ export class WebRTCConnection {
     } else {
       this._setStatus(STATUS.DISCONNECTED);
       this._dropQueue();
+      this._failOutbox('closed', 'the connection ended');
       this._call('onClose');
     }
   }
@@ -701,14 +1025,21 @@ export class WebRTCConnection {
     if (this._reconnectAttempt >= this.maxReconnectAttempts) {
       this._setStatus(STATUS.DISCONNECTED);
       this._dropQueue();
+      this._failOutbox('closed', 'gave up reconnecting');
       this._emitError(new PeerRTCError(`gave up reconnecting after ${this._reconnectAttempt} attempts`));
       this._call('onClose');
       return;
     }
     // Exponential backoff with "equal jitter": 0.5 s, 1 s, 2 s, ... capped at 10 s, each
     // randomised within [half, full].
-    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this._reconnectAttempt, 16));
-    const delay = base / 2 + Math.random() * (base / 2);
+    // Under v2, while the server may still hold this peer's place (its resume window, 120 s by
+    // default), retry at least every second: the first message should follow the network's
+    // return within a few seconds.
+    const cap = this._v2 && this._lostAt !== null && Date.now() - this._lostAt < RESUME_RETRY_FOR_MS ? RESUME_BACKOFF_MAX_MS : BACKOFF_MAX_MS;
+    const base = Math.min(cap, BACKOFF_MIN_MS * 2 ** Math.min(this._reconnectAttempt, 16));
+    // A `moved` room re-offers at once (the new node is ready); anything else backs off.
+    const delay = this._moved ? 0 : base / 2 + Math.random() * (base / 2);
+    this._moved = false;
     this._reconnectAttempt++;
     this._log(`reconnect attempt ${this._reconnectAttempt} in ${Math.round(delay)} ms`);
     this._reconnectTimer = setTimeout(async () => {
@@ -723,6 +1054,7 @@ export class WebRTCConnection {
           // The server will not take this peer back (bad token, id taken, bad request).
           this._setStatus(STATUS.DISCONNECTED);
           this._dropQueue();
+          this._failOutbox('closed', 'the server refused the reconnect');
           this._emitError(err);
           this._call('onClose');
           return;

@@ -106,6 +106,15 @@ struct Config {
   size_t history = 0;
   size_t history_bytes = 1024 * 1024;
 
+  // Protocol v2 resume (docs/protocol.md "v2"): a v2 peer whose connection ends without a leave
+  // stays in its room as away for resume_window (others get peer_away; peer_left only when the
+  // window ends), and a re-offer with its token and `resume` gets every message it missed from
+  // the room's resume buffer (at most resume_buffer messages and resume_buffer_bytes of payload
+  // per room, kept no longer than the window). 0 = v1 behaviour: a drop is a leave.
+  std::chrono::seconds resume_window{120};
+  size_t resume_buffer = 10000;
+  size_t resume_buffer_bytes = 16 * 1024 * 1024;
+
   // How long a thread calling the API waits for the network thread.
   std::chrono::milliseconds api_timeout{5000};
 };

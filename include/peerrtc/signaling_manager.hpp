@@ -123,6 +123,9 @@ struct Stats {
   uint64_t senders_paused = 0;               // times a sender was paused for a slow receiver
   uint64_t slow_receivers_disconnected = 0;  // receivers dropped as too slow
   uint64_t hook_events = 0, hook_dropped = 0;
+  // Protocol v2: peers that came back within their resume window, resumes and fresh joins that
+  // were told of a gap (resume_gap), and messages sent again (a repeated cmid) not relayed twice.
+  uint64_t resumes = 0, resume_gaps = 0, repeats_dropped = 0;
   // ICE-TCP connections: taken, refused (limits), closed for sending no valid STUN request in
   // time or a bad frame first, frames each way, packets dropped at a full write queue, open now.
   uint64_t tcp_accepted = 0, tcp_refused = 0, tcp_closed_no_stun = 0, tcp_closed_bad_frame = 0;
@@ -158,8 +161,10 @@ class SignalingManager {
   // With Config::join_secret, `join_token` must be a valid join token for (room, peer_id):
   // ApiError(401) when it is empty, ApiError(403) when it is expired, forged or for another
   // room or peer; nothing is created then.
+  // `fields`: the offer body's protocol v2 fields, {"protocol": 2, "resume": {"epoch", "seq"}}
+  // (docs/protocol.md "v2"; ApiError(400) when malformed); the answer then says "protocol": 2.
   json offer(const std::string& room, const std::string& peer_id, const json& offer,
-             const std::string& token = {}, const std::string& join_token = {});
+             const std::string& token = {}, const std::string& join_token = {}, const json& fields = {});
   void candidate(const std::string& room, const std::string& peer_id, const json& candidate,
                  const std::string& token = {});
   void leave(const std::string& room, const std::string& peer_id, const std::string& token = {});
@@ -206,6 +211,12 @@ class SignalingManager {
   // Removes a peer (or participant) from a room: it gets {"type":"kicked","reason"} and its
   // connection is closed; the others see peer_left with reason "kicked[: <reason>]". False if
   // no such member. `reason`: at most 256 bytes of UTF-8 (else ApiError 400).
+  // Cluster: this node no longer serves `room` (its lease was lost). Every peer is told
+  // {"type":"moved","reason"} and closed (the JS client re-offers at once with `resume` and
+  // lands on the room's new node), participants get the same event last; nobody sees a
+  // peer_left and no presence hook runs; the room is dropped here. Returns how many members it
+  // had (0: no such room).
+  size_t evict_room(const std::string& room, const std::string& reason);
   bool kick(const std::string& room, const std::string& peer_id, const std::string& reason = {});
 
   // A server-side participant: joins `room` as `name` (a peer id), gets the room's messages and

@@ -99,10 +99,12 @@ class Manager {
   bool closed() const { return !m_; }
 
   std::string offer(const std::string& room, const std::string& peer, const std::string& offer_json,
-                    const std::string& token, const std::string& join_token) {
+                    const std::string& token, const std::string& join_token, const std::string& fields_json) {
     json offer = json::parse(offer_json, nullptr, false);
     if (offer.is_discarded()) throw peerrtc::ApiError(400, "field 'offer' is not JSON");
-    return m().offer(room, peer, offer, token, join_token).dump();
+    json fields = fields_json.empty() ? json::object() : json::parse(fields_json, nullptr, false);
+    if (fields.is_discarded()) throw peerrtc::ApiError(400, "fields 'protocol'/'resume' are not JSON");
+    return m().offer(room, peer, offer, token, join_token, fields).dump();
   }
   bool kick(const std::string& room, const std::string& peer, const std::string& reason) {
     return m().kick(room, peer, reason);
@@ -269,6 +271,15 @@ PYBIND11_MODULE(_peerpyrtc, mod) {
       .def_readwrite("join_secret", &Config::join_secret, "offers must carry a join token signed with it (HS256 JWT)")
       .def_readwrite("history", &Config::history, "room-wide messages replayed to a peer that joins (0 = off)")
       .def_readwrite("history_bytes", &Config::history_bytes, "most payload bytes of history kept per room")
+      .def_readwrite("resume_buffer", &Config::resume_buffer, "most messages a room keeps for protocol 2 resumes")
+      .def_readwrite("resume_buffer_bytes", &Config::resume_buffer_bytes, "most payload bytes a room keeps for resumes")
+      .def_property(
+          "resume_window", [](const Config& c) { return static_cast<double>(c.resume_window.count()); },
+          [](Config& c, double s) {
+            if (!(s >= 0 && s <= 86400)) throw peerrtc::ApiError(400, "resume_window must be 0..86400 seconds");
+            c.resume_window = std::chrono::seconds(static_cast<long long>(s));
+          },
+          "seconds a protocol 2 peer whose connection dropped keeps its place and can resume (0 = a drop is a leave)")
       .def_readwrite("require_leave_token", &Config::require_leave_token, "leave() needs the peer's token (peerpyrtc's default: False)")
       .def_property(
           "api_timeout", [](const Config& c) { return c.api_timeout.count() / 1000.0; },
@@ -300,7 +311,8 @@ PYBIND11_MODULE(_peerpyrtc, mod) {
       .def(py::init<peerrtc::Config>(), nogil)
       .def("close", &Manager::close, nogil, "Closes every peer and stops the threads; idempotent.")
       .def_property_readonly("closed", &Manager::closed)
-      .def("offer", &Manager::offer, nogil, "offer(room, peer_id, offer_json, token, join_token) -> answer JSON")
+      .def("offer", &Manager::offer, nogil, "offer(room, peer_id, offer_json, token, join_token, fields_json) -> answer JSON", py::arg("room"),
+           py::arg("peer_id"), py::arg("offer_json"), py::arg("token"), py::arg("join_token"), py::arg("fields_json") = "")
       .def("kick", &Manager::kick, nogil, "kick(room, peer_id, reason) -> False if no such peer")
       .def("candidate", &Manager::candidate, nogil)
       .def("leave", &Manager::leave, nogil)

@@ -4,6 +4,7 @@
 
 #include "common/log.hpp"
 #include "signaling/frames.hpp"
+#include "peerrtc/limits.hpp"
 
 namespace peerrtc::signaling {
 
@@ -103,9 +104,14 @@ void Relay::announce(Room& room, const std::string& except, const json& event) {
     if (id != except) send_event(m, event);
 }
 
-void Relay::tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to) {
+void Relay::tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to,
+                        uint64_t cmid) {
   json e{{"type", "error"}, {"code", code}, {"error", error}};
   if (to) e["to"] = std::string(*to);
+  if (cmid) {
+    e["cmid"] = cmid;
+    m.cmids.record(cmid, 0, code);
+  }
   send_event(m, e);
 }
 
@@ -113,7 +119,23 @@ void Relay::member_joined(const std::string& room_name, const std::string& name,
   Room* room = registry_.room(room_name);
   Member* m = registry_.find(room_name, name);
   if (!room || !m) return;
+  const bool resumed = std::exchange(m->resumed, false);
+  auto from = std::exchange(m->resume_from, std::nullopt);
+  const bool announced_away = std::exchange(m->away_announced, false);
+  m->away = false;
   m->joined = true;
+  if (m->protocol >= 2) {
+    welcome_v2(*room, room_name, name, *m, resumed, std::move(from), reconnect);
+    if (announced_away) {
+      log().info("peer {} is back in room {}", name, room_name);
+      announce(*room, name, {{"type", "peer_back"}, {"peer_id", name}});
+    }
+    if (reconnect) return;
+    replay_history(room_name, *m);
+    announce(*room, name, {{"type", "peer_joined"}, {"peer_id", name}});
+    hooks_.presence(true, room_name, name, {{"peers", registry_.joined_names(*room)}});
+    return;
+  }
   send_event(*m, {{"type", "welcome"},
                   {"room", room_name},
                   {"peer_id", name},
@@ -277,12 +299,26 @@ void Relay::participant_drained(const std::string& room, const std::string& name
 }
 
 void Relay::tick(Clock::time_point now) {
+  {
+    Turn t(*this);
+    flush_acks();
+  }
   if (now - last_slow_check_ < std::chrono::milliseconds(250)) return;
   last_slow_check_ = now;
   std::erase_if(seeds_, [now](const auto& kv) { return now - kv.second.at > kSeedLifetime; });
   Turn t(*this);
   for (auto& [room_name, r] : registry_.rooms()) {
+    // What is older than the resume window (and a margin for the resume's handshake) is no
+    // longer needed by anyone.
+    if (r.buffer.size()) r.buffer.expire(now - cfg_.resume_window - std::chrono::seconds(10));
     for (auto& [id, m] : r.members) {
+      if (m.away && now >= m.away_until) {
+        // The window ended: now the member leaves (after this loop, at the turn's end).
+        m.away_until = Clock::time_point::max();
+        log().info("peer {} in room {}: resume window ended", id, room_name);
+        run_or_defer([this, room = room_name, name = id, why = m.away_reason] { member_left(room, name, why); });
+        continue;
+      }
       if (!m.congested_since || now - *m.congested_since <= cfg_.slow_receiver_grace) continue;
       m.congested_since.reset();  // once
       // disconnect_slow changes no room here: the member's removal waits for the turn's end.
@@ -323,11 +359,41 @@ bool Relay::deliver_to_participant(const std::string& room_name, const std::stri
   return true;
 }
 
-bool Relay::relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,
-                  bool binary, std::optional<std::string_view> to, Member* sender_member, size_t* delivered) {
+uint64_t Relay::relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,
+                      bool binary, std::optional<std::string_view> to, Member* sender_member, size_t* delivered,
+                      uint64_t cmid) {
   const bool direct = to.has_value();
-  const std::string frame = binary ? server_binary_frame(sender, payload, direct)
-                                   : server_text_frame(sender, payload, direct);
+  decltype(room.members)::iterator target;
+  if (direct) {
+    target = room.members.find(std::string(*to));
+    if (target == room.members.end() || !target->second.joined || target->first == sender) {
+      ++counters_.dropped_unknown_peer;
+      if (sender_member)
+        tell_sender(*sender_member, "unknown_peer", "no peer " + quote_name(*to) + " in this room", to, cmid);
+      return 0;
+    }
+  }
+  const uint64_t seq = ++room.seq;
+  // Kept for resumes while the room has a v2 peer; otherwise the seq is marked as not kept.
+  if (room.v2_members > 0 && cfg_.resume_window.count() > 0)
+    room.buffer.push(BufferedMessage{seq, sender, direct ? std::string(*to) : std::string(),
+                                     std::string(as_chars(payload)), binary, Clock::now()},
+                     cfg_.resume_buffer, cfg_.resume_buffer_bytes);
+  else
+    room.buffer.skip(seq);
+  // Each form is made once, when the first receiver that speaks it comes.
+  std::string frame_v1, frame_v2;
+  auto frame_for = [&](const Member& m) -> const std::string& {
+    if (m.protocol >= 2) {
+      if (frame_v2.empty())
+        frame_v2 = binary ? server_binary_frame_v2(seq, sender, payload, direct)
+                          : server_text_frame_v2(seq, sender, payload, direct);
+      return frame_v2;
+    }
+    if (frame_v1.empty())
+      frame_v1 = binary ? server_binary_frame(sender, payload, direct) : server_text_frame(sender, payload, direct);
+    return frame_v1;
+  };
   auto deliver = [&](const std::string& id, Member& m) {
     if (m.is_participant()) {
       if (deliver_to_participant(room_name, id, m, sender, sender_member,
@@ -336,10 +402,16 @@ bool Relay::relay(Room& room, const std::string& room_name, const std::string& s
         ++*delivered;
       return;
     }
-    if (!m.joined) return;
-    auto st = link_.send(m.engine_id, m.stream, as_bytes(frame), binary);
+    if (!m.joined || m.away) return;  // an away member gets it from the buffer when it resumes
+    auto st = link_.send(m.engine_id, m.stream, as_bytes(frame_for(m)), binary);
     if (st == rtc::SendStatus::Ok) {
       ++counters_.deliveries;
+      // Acks waiting for this member ride along (same turn: the same SCTP packet), after the
+      // message, so the ack-follows-its-messages rule holds; the tick sends the rest.
+      if (!m.acks.empty()) {
+        link_.send(m.engine_id, m.stream, as_bytes(m.acks), false);
+        m.acks.clear();
+      }
       if (delivered) ++*delivered;
       if (link_.buffered_amount(m.engine_id) > cfg_.high_water) {
         if (sender_member && !sender_member->is_participant())
@@ -356,19 +428,12 @@ bool Relay::relay(Room& room, const std::string& room_name, const std::string& s
     }
   };
   if (direct) {
-    auto it = room.members.find(std::string(*to));
-    if (it == room.members.end() || !it->second.joined || it->first == sender) {
-      ++counters_.dropped_unknown_peer;
-      if (sender_member)
-        tell_sender(*sender_member, "unknown_peer", "no peer " + quote_name(*to) + " in this room", to);
-      return false;
-    }
-    deliver(it->first, it->second);
+    deliver(target->first, target->second);
   } else {
     for (auto& [id, m] : room.members)
       if (id != sender) deliver(id, m);
   }
-  return true;
+  return seq;
 }
 
 void Relay::on_message(PeerId id, uint16_t stream, bool binary, ByteView data) {
@@ -397,20 +462,33 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
     return;
   }
   FrameError err{};
-  auto frame = parse_client_frame(data, binary, &err);
+  auto frame = parse_client_frame(data, binary, &err, me.protocol >= 2);
   if (!frame) {
     ++counters_.dropped_bad_frame;
     log().debug("peer {} in {}: bad frame dropped: {}", ref->name, ref->room, to_string(err));
     return tell_sender(me, "bad_frame", std::string("frame dropped: ") + to_string(err));
   }
-  if (frame->payload.size() > kMaxPayload) {
+  const uint64_t cmid = frame->cmid;
+  if (me.cmids.is_repeat(cmid)) {
+    // Sent again after a drop: relayed once; the sender hears the first outcome again.
+    ++counters_.repeats_dropped;
+    const auto* o = me.cmids.find(cmid);
+    if (o && o->code) return nack(me, cmid, o->code);
+    if (me.acks.empty()) ack_pending_.push_back(me.engine_id);
+    append_ack(me.acks, cmid, o ? o->seq : 0);
+    return;
+  }
+  if (const size_t limit = max_payload_for(*room, &me); frame->payload.size() > limit) {
     ++counters_.dropped_too_large;
-    return tell_sender(me, "too_large", "message of " + std::to_string(frame->payload.size()) +
-                                            " bytes exceeds the maximum of " + std::to_string(kMaxPayload));
+    return tell_sender(me, "too_large",
+                       "message of " + std::to_string(frame->payload.size()) + " bytes exceeds the maximum of " +
+                           std::to_string(limit) + (limit < kMaxPayload ? " (a room with protocol 2 peers)" : ""),
+                       {}, cmid);
   }
   const auto now = received;
   if (!me.message_rate.take(1, now) || !me.byte_rate.take(static_cast<double>(data.size()), now)) {
     ++counters_.dropped_rate_limited;
+    if (cmid) nack(me, cmid, "rate_limited");
     if (now - me.last_rate_error > std::chrono::seconds(1)) {
       me.last_rate_error = now;
       log().info("peer {} in {} is over its rate limit; messages dropped", ref->name, ref->room);
@@ -432,19 +510,24 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
     }
     if (r.action == FilterResult::Action::Drop) {
       ++counters_.dropped_filtered;
-      return tell_sender(me, "filtered", r.reason.empty() ? "message rejected" : r.reason);
+      return tell_sender(me, "filtered", r.reason.empty() ? "message rejected" : r.reason, {}, cmid);
     }
     if (r.action == FilterResult::Action::Replace) {
-      if (r.replacement.size() > kMaxPayload) {
+      if (r.replacement.size() > max_payload_for(*room, &me)) {
         ++counters_.dropped_too_large;
-        return tell_sender(me, "too_large", "the filter's replacement is too large");
+        return tell_sender(me, "too_large", "the filter's replacement is too large", {}, cmid);
       }
       replaced = std::move(r.replacement);
       payload = as_bytes(replaced);
     }
   }
   // A direct message to nobody is refused (unknown_peer): not relayed, not seen by the hooks.
-  if (!relay(*room, ref->room, ref->name, payload, binary, frame->to, &me, nullptr)) return;
+  const uint64_t seq = relay(*room, ref->room, ref->name, payload, binary, frame->to, &me, nullptr, cmid);
+  if (!seq) return;
+  if (cmid) {
+    me.cmids.record(cmid, seq);
+    ack(me, cmid, seq);
+  }
   ++counters_.messages_relayed;
   counters_.relay_latency.observe(static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - received).count()));
@@ -468,6 +551,12 @@ size_t Relay::send(const std::string& room_name, const std::string& sender, Byte
   Member* me = sender == "server" ? nullptr : registry_.find(room_name, sender);
   if (sender != "server" && !me) return 0;
   size_t delivered = 0;
+  if (payload.size() > max_payload_for(*room, nullptr)) {
+    ++counters_.dropped_too_large;
+    log().warn("message of {} bytes from {} to room {} not relayed: the room has protocol 2 peers (at most {})",
+               payload.size(), sender, room_name, kMaxPayloadV2);
+    return 0;
+  }
   if (!relay(*room, room_name, sender, payload, binary, to, nullptr, &delivered)) return 0;
   if (!to) remember(room_name, sender, payload, binary);
   notify_hooks(room_name, sender, payload, binary, to, hook);
@@ -515,17 +604,35 @@ void Relay::on_closed(PeerId id, const std::string& reason) {
     auto ref = registry_.by_engine(id);
     registry_.forget_session(id);
     if (!ref) return;  // a replaced session (reconnect) no longer owns the member slot
+    Member& m = *ref->member;
+    if (m.protocol >= 2 && cfg_.resume_window.count() > 0 && !m.leaving && m.joined && !m.is_participant()) {
+      go_away(ref->room, ref->name, m, reason);
+      return;
+    }
     log().info("peer {} left room {}: {}", ref->name, ref->room, reason);
     member_left(ref->room, ref->name, reason);
   });
 }
 
-void Relay::session_replaced(const std::string& room, const std::string& peer_id, PeerId old_session) {
+void Relay::session_replaced(const std::string& room, const std::string& peer_id, PeerId old_session,
+                             std::optional<Member::ResumeFrom> resume) {
   Turn t(*this);
   Member* m = registry_.find(room, peer_id);
   if (!m) return;
   m->blocked_by = 0;
   release_senders(room, *m);
+  if (m->protocol >= 2) {
+    // Until the new channel opens, messages for it wait in the buffer (it is away, silently
+    // unless it was announced already); the channel's welcome replays them.
+    m->resumed = true;
+    m->resume_from = std::move(resume);
+    m->acks.clear();
+    if (!m->away && cfg_.resume_window.count() > 0) {
+      m->away = true;
+      m->away_until = Clock::now() + cfg_.resume_window;
+      m->away_reason = "timeout";
+    }
+  }
   if (old_session) link_.close(old_session, "replaced by a reconnect");
 }
 
@@ -539,9 +646,13 @@ void Relay::leave(const std::string& room, const std::string& name, const std::s
   Turn t(*this);
   Member* m = registry_.find(room, name);
   if (!m) return;
-  if (m->is_participant()) {
+  if (m->is_participant() || m->away) {
+    // An away member has no connection (or only a resume's pending one, closed too): it leaves now.
+    m->leaving = true;
     run_or_defer([this, room, name, reason] { member_left(room, name, reason); });
+    if (!m->is_participant()) link_.close(m->engine_id, reason);
   } else {
+    m->leaving = true;
     link_.close(m->engine_id, reason);
   }
 }
@@ -559,7 +670,14 @@ bool Relay::kick(const std::string& room, const std::string& name, const std::st
     run_or_defer([this, room, name, why] { member_left(room, name, why); });
   } else {
     // The event goes out (SCTP sends at once, NODELAY) before the ABORT that closes the
-    // association; on_closed then removes the member with `why` (after this turn).
+    // association; on_closed then removes the member with `why` (after this turn). An away
+    // member has no connection: it leaves now.
+    m->leaving = true;
+    if (m->away) {
+      run_or_defer([this, room, name, why] { member_left(room, name, why); });
+      link_.close(m->engine_id, why);
+      return true;
+    }
     send_event(*m, event);
     link_.close(m->engine_id, why);
   }

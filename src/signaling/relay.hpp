@@ -66,10 +66,15 @@ struct RelayConfig {
   size_t max_queue = 8 * 1024 * 1024;
   std::chrono::milliseconds slow_receiver_grace{10000};
   double message_rate = 500, byte_rate = 16 * 1024 * 1024;  // for the rate_limited text
+  double message_burst = 1000, byte_burst = 32 * 1024 * 1024;  // told to v2 clients (welcome `rate`)
   // Config::history / history_bytes: room-wide messages kept per room and replayed to a peer
   // that joins (0 = none).
   size_t history = 0;
   size_t history_bytes = 1024 * 1024;
+  // Protocol v2 resume (Config::resume_window, resume_buffer, resume_buffer_bytes).
+  std::chrono::seconds resume_window{120};
+  size_t resume_buffer = 10000;
+  size_t resume_buffer_bytes = 16 * 1024 * 1024;
 };
 
 class Relay {
@@ -91,8 +96,19 @@ class Relay {
   void on_closed(PeerId id, const std::string& reason);
 
   // A reconnect's new session took the member's slot (RoomRegistry::replace_session); the old
-  // session, if any, is closed without a leave.
-  void session_replaced(const std::string& room, const std::string& peer_id, PeerId old_session);
+  // session, if any, is closed without a leave. `resume` (a v2 offer's `resume`): the new
+  // session gets every message after it once its channel opens (docs/protocol.md "v2").
+  void session_replaced(const std::string& room, const std::string& peer_id, PeerId old_session,
+                        std::optional<Member::ResumeFrom> resume = {});
+  // A new v2 member's offer asked to resume (the server did not know its token): its welcome is
+  // followed by a resume_gap saying why nothing could be replayed.
+  void fresh_join_resume(const std::string& room, const std::string& peer_id, Member::ResumeFrom from);
+
+  // The room is no longer served here (a cluster node lost its lease): every peer gets
+  // {"type":"moved","reason"} and is closed, participants get the event last; nobody sees a
+  // peer_left and no presence hook runs; the room and its buffers are dropped. Returns how many
+  // members it had (0: no such room).
+  size_t evict_room(const std::string& room, const std::string& reason);
 
   // The backend speaks as `sender` ("server", or a participant's name). Returns the number of
   // members it was queued to. `hook`: the message hooks see it too (participants' messages).
@@ -138,8 +154,10 @@ class Relay {
   void handle_message(PeerId id, uint16_t stream, bool binary, ByteView data, Clock::time_point received);
 
   // False when a direct message's recipient is not in the room (the sender is told).
-  bool relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,
-             bool binary, std::optional<std::string_view> to, Member* sender_member, size_t* delivered);
+  // Stamps the room's next seq (returned; 0 when refused) and keeps the message for resumes.
+  uint64_t relay(Room& room, const std::string& room_name, const std::string& sender, ByteView payload,
+                 bool binary, std::optional<std::string_view> to, Member* sender_member, size_t* delivered,
+                 uint64_t cmid = 0);
   bool deliver_to_participant(const std::string& room_name, const std::string& id, Member& m,
                               const std::string& sender, Member* sender_member, Message msg);
   void send_event(Member& m, const json& event);
@@ -147,7 +165,18 @@ class Relay {
   void notify_hooks(const std::string& room, const std::string& sender, ByteView payload, bool binary,
                     std::optional<std::string_view> to, bool message_hooks);
   void announce(Room& room, const std::string& except, const json& event);
-  void tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to = {});
+  void tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to = {},
+                   uint64_t cmid = 0);
+  // v2: a cmid's outcome, acked in the next tick's batch.
+  void ack(Member& m, uint64_t cmid, uint64_t seq);
+  void nack(Member& m, uint64_t cmid, const char* code);
+  void flush_acks();
+  // v2: the connection ended without a leave; the member stays, away, for the resume window.
+  void go_away(const std::string& room, const std::string& name, Member& m, const std::string& reason);
+  // v2 part of a welcome: resume gap and replay. Returns the replay's entries (indexes).
+  void welcome_v2(Room& room, const std::string& room_name, const std::string& name, Member& m, bool resumed,
+                  std::optional<Member::ResumeFrom> from, bool reconnect);
+  size_t max_payload_for(const Room& room, const Member* sender) const;
   void member_joined(const std::string& room, const std::string& name, bool reconnect);
   void member_left(const std::string& room, const std::string& name, const std::string& reason);
   HistoryRing& ring(const std::string& room);  // made on first use (with a waiting seed)
@@ -183,6 +212,7 @@ class Relay {
   static constexpr std::chrono::seconds kSeedLifetime{60};
   static constexpr size_t kMaxSeeds = 1000;
   std::unordered_map<std::string, Seed> seeds_;
+  std::vector<PeerId> ack_pending_;  // sessions with acks to send (Member::acks)
 };
 
 }  // namespace peerrtc::signaling

@@ -43,6 +43,29 @@ Result<bool> check_candidate(const json& c) {
   return true;
 }
 
+Result<bool> parse_offer_v2(const json& j, Request& r) {
+  if (auto p = j.find("protocol"); p != j.end() && !p->is_null()) {
+    if (!p->is_number_integer() || p->get<int64_t>() < 1)
+      return Error{"field 'protocol' must be a positive integer (1 or 2; a higher one gets 2)"};
+    r.protocol = p->get<int64_t>() >= 2 ? 2 : 1;
+  }
+  if (auto res = j.find("resume"); res != j.end() && !res->is_null()) {
+    if (r.protocol < 2) return Error{"field 'resume' needs \"protocol\": 2"};
+    if (!res->is_object()) return Error{"field 'resume' must be an object {epoch, seq}"};
+    auto e = res->find("epoch");
+    if (e == res->end() || !e->is_string() || e->get_ref<const std::string&>().empty() ||
+        e->get_ref<const std::string&>().size() > 64)
+      return Error{"field 'resume.epoch' must be a string of 1 to 64 bytes"};
+    auto q = res->find("seq");
+    if (q == res->end() || !q->is_number_unsigned() || q->get<uint64_t>() > (uint64_t{1} << 53) - 1)
+      return Error{"field 'resume.seq' must be an integer from 0 to 2^53 - 1"};
+    r.has_resume = true;
+    r.resume_epoch = e->get<std::string>();
+    r.resume_seq = q->get<uint64_t>();
+  }
+  return true;
+}
+
 Result<Request> parse_request(std::string_view action, std::string_view body) {
   Request r;
   if (action == "offer") r.kind = Request::Kind::Offer;
@@ -85,6 +108,7 @@ Result<Request> parse_request(std::string_view action, std::string_view body) {
       auto sdp = check_offer(*it);
       if (!sdp) return Error{sdp.error()};
       r.sdp = std::move(*sdp);
+      if (auto ok = parse_offer_v2(j, r); !ok) return Error{ok.error()};
       break;
     }
     case Request::Kind::Candidate: {

@@ -15,7 +15,27 @@ std::string new_token() {
   random_bytes(raw);
   return to_hex(raw);
 }
+Room& make(std::unordered_map<std::string, Room>& rooms, const std::string& name) {
+  Room& r = rooms[name];
+  if (r.epoch.empty()) r.epoch = new_epoch();
+  return r;
+}
 }  // namespace
+
+const std::string& boot_id() {
+  static const std::string id = [] {
+    uint8_t raw[4];
+    random_bytes(raw);
+    return to_hex(raw);
+  }();
+  return id;
+}
+
+std::string new_epoch() {
+  uint8_t raw[4];
+  random_bytes(raw);
+  return boot_id() + "." + to_hex(raw);
+}
 
 Member* RoomRegistry::admit(const std::string& room, const std::string& peer_id, const std::string& token) {
   auto rit = rooms_.find(room);
@@ -40,8 +60,11 @@ Member* RoomRegistry::admit(const std::string& room, const std::string& peer_id,
   return nullptr;
 }
 
-Member& RoomRegistry::add_peer(const std::string& room, const std::string& peer_id, PeerId engine_id) {
-  Member& m = rooms_[room].members[peer_id];
+Member& RoomRegistry::add_peer(const std::string& room, const std::string& peer_id, PeerId engine_id, int protocol) {
+  Room& r = make(rooms_, room);
+  Member& m = r.members[peer_id];
+  m.protocol = protocol;
+  if (protocol >= 2) ++r.v2_members;
   m.engine_id = engine_id;
   m.token = new_token();
   m.message_rate = TokenBucket(limits_.message_rate, limits_.message_burst);
@@ -66,7 +89,7 @@ Member& RoomRegistry::add_participant(const std::string& room, const std::string
   if (rit == rooms_.end() && rooms_.size() >= limits_.max_rooms) throw ApiError(503, "room limit reached");
   if (rit != rooms_.end() && rit->second.members.count(name))
     throw ApiError(409, q(name) + " is already in room " + q(room));
-  Member& m = rooms_[room].members[name];
+  Member& m = make(rooms_, room).members[name];
   m.inbox = std::move(inbox);
   return m;
 }
@@ -114,6 +137,7 @@ bool RoomRegistry::remove(const std::string& room, const std::string& name) {
   auto mit = rit->second.members.find(name);
   if (mit == rit->second.members.end()) return false;
   const bool joined = mit->second.joined;
+  if (mit->second.protocol >= 2 && rit->second.v2_members > 0) --rit->second.v2_members;
   if (!mit->second.is_participant()) {
     auto s = sessions_.find(mit->second.engine_id);
     if (s != sessions_.end() && s->second.room == room && s->second.name == name) sessions_.erase(s);

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "signaling/resume_buffer.hpp"
 #include "signaling/token_bucket.hpp"
 
 namespace peerrtc::signaling {
@@ -38,12 +39,38 @@ struct Member {
   std::shared_ptr<ParticipantInbox> inbox;  // participants only
   // When its current session's offer was accepted, until its channel opens (Stats::handshake).
   std::optional<Clock::time_point> offered_at;
+  // Protocol v2 (docs/protocol.md "v2"). A v2 peer whose connection ended without a leave is
+  // `away` until away_until (its resume window); `away_reason` is what its peer_left will say.
+  int protocol = 1;
+  bool away = false, away_announced = false;
+  Clock::time_point away_until{};
+  std::string away_reason;
+  // The pending session's offer asked to resume after this seq (with the room's epoch then).
+  struct ResumeFrom {
+    std::string epoch;
+    uint64_t seq = 0;
+  };
+  std::optional<ResumeFrom> resume_from;
+  bool resumed = false;       // the pending session took over this member (right token)
+  bool leaving = false;       // closed by a leave or a kick: no away
+  CmidLog cmids;
+  std::string acks;           // acks not yet sent (Relay flushes them every tick)
   bool is_participant() const { return engine_id == 0; }
 };
 
 struct Room {
   std::map<std::string, Member> members;  // by peer id / participant name
+  // Protocol v2: the room's life on this server (new each time it is made) and its last seq.
+  std::string epoch;
+  uint64_t seq = 0;
+  size_t v2_members = 0;  // peers that negotiated v2 (the buffer is kept only while there are)
+  ResumeBuffer buffer;
 };
+
+// A new room epoch: `<server boot id>.<random>`, both 8 hex digits; the boot part tells a
+// resume whether the server restarted.
+std::string new_epoch();
+const std::string& boot_id();
 
 struct RegistryLimits {
   size_t max_rooms = 10000;
@@ -62,7 +89,7 @@ class RoomRegistry {
   // room full). Changes nothing.
   Member* admit(const std::string& room, const std::string& peer_id, const std::string& token);
   // A new remote peer (after admit() returned nullptr), with a fresh token and rate limits.
-  Member& add_peer(const std::string& room, const std::string& peer_id, PeerId engine_id);
+  Member& add_peer(const std::string& room, const std::string& peer_id, PeerId engine_id, int protocol = 1);
   // A reconnect: `m` (from admit()) now belongs to `engine_id`; returns the engine id it had.
   PeerId replace_session(const std::string& room, const std::string& peer_id, PeerId engine_id);
   // A server-side participant; throws 409 if the name is taken, 503 at the room limit.

@@ -108,8 +108,13 @@ struct SignalingManager::Impl : signaling::PeerLink {
     rc.slow_receiver_grace = cfg.slow_receiver_grace;
     rc.message_rate = cfg.peer_message_rate;
     rc.byte_rate = cfg.peer_byte_rate;
+    rc.message_burst = cfg.peer_message_burst;
+    rc.byte_burst = cfg.peer_byte_burst;
     rc.history = cfg.history;
     rc.history_bytes = cfg.history_bytes;
+    rc.resume_window = cfg.resume_window;
+    rc.resume_buffer = cfg.resume_buffer;
+    rc.resume_buffer_bytes = cfg.resume_buffer_bytes;
     relay = std::make_unique<signaling::Relay>(rc, registry, *this, hooks,
                                                [this](std::function<void()> fn) { return net.post(std::move(fn)); });
     loop->add_ticker([this](net::Loop::Clock::time_point now) { relay->tick(now); });
@@ -159,7 +164,8 @@ struct SignalingManager::Impl : signaling::PeerLink {
     return cb;
   }
 
-  json do_offer(const std::string& room, const std::string& peer_id, const std::string& sdp, const std::string& token) {
+  json do_offer(const std::string& room, const std::string& peer_id, const std::string& sdp, const std::string& token,
+                const signaling::Request& v2 = {}) {
     signaling::Member* existing = registry.admit(room, peer_id, token);
     auto st = engine->stats();
     if (st.peers >= cfg.max_peers) throw ApiError(503, "server is full (" + std::to_string(cfg.max_peers) + " peers)");
@@ -168,17 +174,32 @@ struct SignalingManager::Impl : signaling::PeerLink {
     if (!accepted) throw ApiError(400, "bad offer: " + accepted.error());
     const net::PeerId id = accepted->id;
     std::string member_token;
+    std::optional<signaling::Member::ResumeFrom> resume;
+    if (v2.has_resume) resume = signaling::Member::ResumeFrom{v2.resume_epoch, v2.resume_seq};
     if (existing) {
-      // Reconnect: the new session takes the slot; the old one closes without a leave.
+      // Reconnect: the new session takes the slot; the old one closes without a leave. A
+      // protocol change (an older page reloaded as a newer one) is taken as it comes.
+      if (existing->protocol != v2.protocol) {
+        auto* r = registry.room(room);
+        if (v2.protocol >= 2) ++r->v2_members;
+        else if (r->v2_members > 0) --r->v2_members;
+        existing->protocol = v2.protocol;
+      }
       const net::PeerId old = registry.replace_session(room, peer_id, id);
-      relay->session_replaced(room, peer_id, old);
+      relay->session_replaced(room, peer_id, old, std::move(resume));
       member_token = token;
     } else {
-      member_token = registry.add_peer(room, peer_id, id).token;
+      member_token = registry.add_peer(room, peer_id, id, v2.protocol).token;
+      if (resume) relay->fresh_join_resume(room, peer_id, std::move(*resume));
     }
     if (auto* m = registry.find(room, peer_id)) m->offered_at = signaling::Clock::now();  // Stats::handshake
-    return json{{"sdp", accepted->answer}, {"type", "answer"},       {"peer_id", peer_id},
+    json answer{{"sdp", accepted->answer}, {"type", "answer"},       {"peer_id", peer_id},
                 {"room", room},            {"token", member_token}, {"max_message_size", kMaxPayload}};
+    if (v2.protocol >= 2) {
+      answer["protocol"] = 2;
+      answer["max_message_size"] = kMaxPayloadV2;
+    }
+    return answer;
   }
 
   void stop() {
@@ -223,15 +244,18 @@ SignalingManager::~SignalingManager() {
 void SignalingManager::shutdown() { impl_->stop(); }
 
 json SignalingManager::offer(const std::string& room, const std::string& peer_id, const json& offer,
-                             const std::string& token, const std::string& join_token) {
+                             const std::string& token, const std::string& join_token, const json& fields) {
   check_name("room", room);
   check_name("peer_id", peer_id, true);
   auto sdp_or = signaling::check_offer(offer);
   if (!sdp_or) throw ApiError(400, sdp_or.error());
   if (join_token.size() > kMaxJoinTokenBytes) throw ApiError(400, "join_token is too long");
   check_join(impl_->cfg, room, peer_id, join_token);
-  return impl_->call([impl = impl_.get(), room, peer_id, sdp = std::move(*sdp_or), token] {
-    return impl->do_offer(room, peer_id, sdp, token);
+  signaling::Request v2;
+  if (fields.is_object())
+    if (auto ok = signaling::parse_offer_v2(fields, v2); !ok) throw ApiError(400, ok.error());
+  return impl_->call([impl = impl_.get(), room, peer_id, sdp = std::move(*sdp_or), token, v2] {
+    return impl->do_offer(room, peer_id, sdp, token, v2);
   });
 }
 
@@ -263,7 +287,7 @@ std::pair<int, json> SignalingManager::handle(const std::string& action, const s
     switch (req->kind) {
       case signaling::Request::Kind::Offer:
         check_join(impl_->cfg, req->room, req->peer_id, req->join_token);
-        return {200, impl_->call([impl = impl_.get(), r = *req] { return impl->do_offer(r.room, r.peer_id, r.sdp, r.token); })};
+        return {200, impl_->call([impl = impl_.get(), r = *req] { return impl->do_offer(r.room, r.peer_id, r.sdp, r.token, r); })};
       case signaling::Request::Kind::Candidate:
         candidate(req->room, req->peer_id, req->candidate, req->token);
         return {200, json{{"status", "ok"}}};
@@ -346,6 +370,11 @@ bool SignalingManager::send_to(const std::string& room, const std::string& peer_
   return impl_->call([impl = impl_.get(), room, peer_id, data, binary] {
     return impl->relay->send(room, kServerName, as_bytes(data), binary, std::string_view(peer_id), false) > 0;
   });
+}
+
+size_t SignalingManager::evict_room(const std::string& room, const std::string& reason) {
+  check_name("room", room);
+  return impl_->call([impl = impl_.get(), room, reason] { return impl->relay->evict_room(room, reason); });
 }
 
 bool SignalingManager::kick(const std::string& room, const std::string& peer_id, const std::string& reason) {
@@ -491,6 +520,9 @@ json to_json(const Stats& s) {
               {"slow_receivers_disconnected", s.slow_receivers_disconnected},
               {"hook_events", s.hook_events},
               {"hook_dropped", s.hook_dropped},
+              {"resumes", s.resumes},
+              {"resume_gaps", s.resume_gaps},
+              {"repeats_dropped", s.repeats_dropped},
               {"ice_tcp", json{{"accepted", s.tcp_accepted},
                                {"open", s.tcp_open},
                                {"refused", s.tcp_refused},

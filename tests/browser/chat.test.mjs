@@ -135,7 +135,7 @@ test('chat: server errors are shown (too_large from the client, unknown direct t
   assert.match(await page.textContent(tid('error')), /too large/i);
   // A direct message to someone who is not there: the server's `unknown_peer` error.
   await page.click(`${tid('error')} .close`);
-  await page.evaluate(() => window.__chat.conn.sendTo('nobody-here', 'hello?'));
+  await page.evaluate(() => { window.__chat.conn.sendTo('nobody-here', 'hello?'); });  // its Promise rejects: not awaited here
   await page.waitForSelector(`${tid('error')}:not([hidden])`, { timeout: 5000 });
   assert.match(await page.textContent(tid('error')), /no such peer|unknown_peer/i);
   await page.close();

@@ -1,5 +1,7 @@
 // A peer whose process dies without a word is removed, and its room told, by the consent
-// timeout: not before (a SIGKILLed process sends no ABORT) and not much after.
+// timeout: not before (a SIGKILLed process sends no ABORT) and not much after. A protocol v2 peer
+// (the JS client) is first away (peer_away at the consent timeout) and leaves when its resume
+// window ends (--resume-window, short here).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -7,9 +9,11 @@ import { resolve } from 'node:path';
 import { startServer, SERVER_BIN, connectPeer, uniqueId, startProbe, waitFor, sleep, REPO_ROOT } from './lib.mjs';
 
 const CONSENT_MS = 3000;
+const WINDOW_MS = 2000;
 let server;
 before(async () => {
-  server = await startServer(SERVER_BIN, ['--port', '0', '--no-examples', '--consent-timeout-ms', String(CONSENT_MS)], { name: 'killed' });
+  server = await startServer(SERVER_BIN, ['--port', '0', '--no-examples', '--consent-timeout-ms', String(CONSENT_MS),
+    '--resume-window', String(WINDOW_MS / 1000)], { name: 'killed' });
 });
 after(async () => { if (server) await server.stop(); });
 
@@ -31,7 +35,7 @@ function watchLeaves(observer) {
   };
 }
 
-test('SIGKILLed node process holding a wrtc JS client: peer_left within the consent timeout', async () => {
+test('SIGKILLed node process holding a wrtc JS client (v2): peer_away at the consent timeout, peer_left when the resume window ends', async () => {
   const room = uniqueId('killed');
   const observer = await connectPeer(server, room, uniqueId('observer'));
   watchLeaves(observer);
@@ -58,13 +62,17 @@ test('SIGKILLed node process holding a wrtc JS client: peer_left within the cons
     const t0 = Date.now();
     child.kill('SIGKILL');
     await exited;
+    const away = await observer.waitEvent('peer_away', (e) => e.peer_id === victimId, 15000);
+    const awayMs = Date.now() - t0;
     const { ms, reason } = await leftAfter(observer, victimId, t0);
-    console.log(`# SIGKILLed wrtc process: peer_left after ${ms} ms (consent timeout ${CONSENT_MS} ms), reason "${reason}"`);
-    // Nothing got out of the dead process, so only the consent timeout can have removed it.
+    console.log(`# SIGKILLed wrtc process: peer_away after ~${awayMs} ms, peer_left after ${ms} ms (consent timeout ${CONSENT_MS} ms + resume window ${WINDOW_MS} ms), reason "${reason}"`);
+    assert.ok(away);
+    // Nothing got out of the dead process, so only the consent timeout can have ended it.
     assert.match(reason, /consent/i, 'removed by the consent timeout');
-    // The last consent check came at most one client check interval (≤ 2.5 s) before the kill.
-    assert.ok(ms >= CONSENT_MS - 2600, `peer_left ${ms} ms after the kill: too early for a ${CONSENT_MS} ms consent timeout`);
-    assert.ok(ms <= CONSENT_MS + 3000, `peer_left ${ms} ms after the kill: later than ~${CONSENT_MS} ms + 3 s`);
+    // The last consent check came at most one client check interval (≤ 2.5 s) before the kill;
+    // the window's end is noticed within a relay tick (250 ms).
+    assert.ok(ms >= CONSENT_MS + WINDOW_MS - 2600, `peer_left ${ms} ms after the kill: too early for ${CONSENT_MS} ms consent + ${WINDOW_MS} ms window`);
+    assert.ok(ms <= CONSENT_MS + WINDOW_MS + 3000, `peer_left ${ms} ms after the kill: later than ~${CONSENT_MS + WINDOW_MS} ms + 3 s`);
     const after = (await server.request('GET', `/rooms/peers?room=${room}`)).json.peers;
     assert.deepEqual(after, [observer.peerId]);
   } finally {

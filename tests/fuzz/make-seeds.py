@@ -226,6 +226,15 @@ def signaling_seeds():
     write('signaling', 'candidate-end-empty', body(b'1', {'room': 'lobby', 'peer_id': 'alice',
                                                           'candidate': {'candidate': ''}, 'token': 't'}))
     write('signaling', 'leave', body(b'2', {'room': 'lobby', 'peer_id': 'alice', 'token': '3f2a9c0d1e8b7a6c'}))
+    # Protocol v2 (docs/protocol.md "v2"): an offer that resumes, and the v2 frames.
+    write('signaling', 'offer-v2-resume', body(b'0', {'room': 'lobby', 'peer_id': 'alice', 'protocol': 2,
+                                                      'token': '3f2a9c0d1e8b7a6c',
+                                                      'resume': {'epoch': '0a1b2c3d.4e5f6a7b', 'seq': 1234},
+                                                      'offer': {'type': 'offer', 'sdp': 'v=0\r\n'}}))
+    write('signaling', 'frame-v2-text', b'M17 hello')
+    write('signaling', 'frame-v2-direct', b'D9007199254740991 bob\nhi')
+    write('signaling', 'frame-v2-binary', b'\x12\x00\x00\x00\x00\x00\x00\x01\x02\x03bobxyz')
+    write('signaling', 'ack-frame', b'A1:17,2!rate_limited,3:0')
     write('signaling', 'offer-reserved-name', body(b'0', {'room': 'lobby', 'peer_id': 'server',
                                                           'offer': {'sdp': 'v=0\r\n', 'type': 'offer'}}))
     write('signaling', 'leave-escapes', b'2{"room":"lo\\u0062by","peer_id":"\\u00e9","token":"\\ud83d\\ude00"}')

@@ -267,7 +267,9 @@ test('room on peerrtc-server: wrtc and Chromium over ICE-TCP (UDP dropped) with 
 
 test('an ICE-TCP peer whose network is cut (no FIN, no RST) leaves by the consent timeout', { timeout: 40000 }, async (t) => {
   const CONSENT_MS = 3000;
-  const s = await startPeerServer(ns.rootIp, { name: 'server-consent', args: ['--consent-timeout-ms', String(CONSENT_MS)] });
+  // --resume-window 0: a drop is a leave (the JS client speaks protocol v2, whose peers would
+  // otherwise stay away for the window; tests/network/resume.test.mjs covers that).
+  const s = await startPeerServer(ns.rootIp, { name: 'server-consent', args: ['--consent-timeout-ms', String(CONSENT_MS), '--resume-window', '0'] });
   const room = uid('cut');
   const victimId = uid('cut-victim');
   const observer = peer(null, { mode: 'client', baseUrl: s.baseUrl, room, peerId: uid('observer') }, 'observer');

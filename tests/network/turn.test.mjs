@@ -23,7 +23,7 @@ import { bytesEqual, closeAll, makeClient, pattern, sleep, uid, waitFor } from '
 import { startCoturn } from './lib/coturn.mjs';
 
 const SECRET = `turn-test-${randomBytes(12).toString('hex')}`;
-const MAX = 262078; // the largest payload (docs/protocol.md "Sizes")
+const MAX = 262061; // the largest payload of the JS client, which speaks protocol v2 (docs/protocol.md "v2", Sizes)
 
 let coturn;
 const servers = [];

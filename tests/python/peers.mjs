@@ -15,6 +15,9 @@
 //   {"cmd":"client_send","peer":P,"text":S}           WebRTCConnection.sendMessage
 //   {"cmd":"client_close","peer":P}                   closeConnection() (POST /leave with its token)
 //                                                     -> {"ev":"client_closed","peer":P}
+//   {"cmd":"client_send_many","peer":P,"prefix":X,"n":N}  sendMessage X0 .. X<N-1> (each acked) -> {"ev":"acked","peer":P,"n":N}
+//   {"cmd":"client_kill","peer":P,"ms":M}             the client's transport dies and its network stays
+//                                                     down M ms (protocol v2 resumes) -> {"ev":"killed","peer":P}
 //   {"cmd":"exit"}                                    closes everything and exits 0
 // Received frames: {"ev":"msg","peer":P,"from":F,"text":S,"direct":bool} / {"ev":"bin","peer":P,
 // "from":F,"hex":H} / {"ev":"event","peer":P,"event":{...}} (welcome, peer_joined, peer_left, error).
@@ -83,7 +86,15 @@ async function run(c) {
       break;
     }
     case 'client_connect': {
-      const conn = new WebRTCConnection(c.room, { peerId: c.peer, serverUrl: base, RTCPeerConnection: wrtc.RTCPeerConnection });
+      const net = { offline: false };
+      const conn = new WebRTCConnection(c.room, {
+        peerId: c.peer, serverUrl: base, RTCPeerConnection: wrtc.RTCPeerConnection, disconnectTimeout: 1000,
+        fetch: (url, init) => (net.offline ? Promise.reject(new Error('network down (test)')) : fetch(url, init)),
+      });
+      conn.net = net;
+      conn.onPeerAway = (q) => out({ ev: 'event', peer: c.peer, event: { type: 'peer_away', peer_id: q } });
+      conn.onPeerBack = (q) => out({ ev: 'event', peer: c.peer, event: { type: 'peer_back', peer_id: q } });
+      conn.onResumeGap = (g) => out({ ev: 'event', peer: c.peer, event: g });
       conn.onMessage = (from, message) => {
         if (typeof message === 'string') out({ ev: 'msg', peer: c.peer, from, text: message, client: true });
         else out({ ev: 'bin', peer: c.peer, from, hex: Buffer.from(message).toString('hex'), client: true });
@@ -100,6 +111,24 @@ async function run(c) {
       break;
     }
     case 'client_send': clients.get(c.peer).sendMessage(c.text); break;
+    case 'client_send_many': {
+      const conn = clients.get(c.peer);
+      const acks = [];
+      for (let i = 0; i < c.n; i++) acks.push(conn.sendMessage(`${c.prefix}${i}`));
+      await Promise.all(acks);
+      out({ ev: 'acked', peer: c.peer, n: c.n });
+      break;
+    }
+    case 'client_kill': {
+      const conn = clients.get(c.peer);
+      const s = conn._session;
+      conn.net.offline = true;
+      try { s.pc.close(); } catch { /* closed */ }
+      conn._lost(s, 'transport killed by the test');
+      setTimeout(() => { conn.net.offline = false; }, c.ms);
+      out({ ev: 'killed', peer: c.peer });
+      break;
+    }
     case 'client_close':
       await clients.get(c.peer).closeConnection();
       clients.delete(c.peer);

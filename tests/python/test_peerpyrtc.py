@@ -306,6 +306,39 @@ def test_js_client_against_the_flask_chat(server, peers, room):
     assert server.manager.get_room_peers(r) == ["web1"]
 
 
+def test_resume_is_transparent_and_handlers_see_each_message_once(server, peers, room):
+    # Protocol v2 through the Flask app (offer(**request.json) passes protocol and resume on):
+    # web2's transport dies while web1 sends; web2 resumes with every message once, in order,
+    # and the message handler saw each one once (a replay runs no hook).
+    r = room("resume")
+    for who in ("web1", "web2"):
+        peers.cmd(cmd="client_connect", room=r, peer=who)
+        ev = peers.events.wait(lambda e, who=who: e.get("peer") == who and e.get("ev") in ("connected", "connect_failed"),
+                               what=f"{who} to connect")[0]
+        assert ev["ev"] == "connected", ev
+    peers.events.wait(lambda e: e.get("peer") == "web1" and e.get("ev") == "event"
+                      and e["event"] == {"type": "peer_joined", "peer_id": "web2"})
+    peers.cmd(cmd="client_kill", peer="web2", ms=1500)
+    peers.events.wait(lambda e: e.get("peer") == "web1" and e.get("ev") == "event"
+                      and e["event"] == {"type": "peer_away", "peer_id": "web2"}, what="peer_away")
+    n = 40
+    peers.cmd(cmd="client_send_many", peer="web1", prefix="r", n=n)
+    peers.events.wait(lambda e: e.get("peer") == "web1" and e.get("ev") == "acked", what="acks")
+    got = peers.wait_msgs("web2", n, lambda e: e.get("from") == "web1", timeout=30)
+    assert [m["text"] for m in got] == [f"r{i}" for i in range(n)]
+    peers.events.wait(lambda e: e.get("peer") == "web1" and e.get("ev") == "event"
+                      and e["event"] == {"type": "peer_back", "peer_id": "web2"}, what="peer_back")
+    seen = server.async_seen.wait_count(lambda x: x[0] == r and x[1] == "web1", n, what="the handler's messages")
+    # A marker after the replay: nothing more comes for the same messages.
+    peers.cmd(cmd="client_send", peer="web2", text="marker")
+    server.async_seen.wait(lambda x: x == (r, "web2", "marker"))
+    seen = [x[2] for x in server.async_seen.items if x[0] == r and x[1] == "web1"]
+    assert seen == [f"r{i}" for i in range(n)], "each message seen once by the handler"
+    assert not [e for e in peers.events.items if e.get("peer") == "web1" and e.get("ev") == "event"
+                and e["event"].get("type") == "peer_left"]
+    assert server.manager.get_room_peers(r) == ["web1", "web2"]
+
+
 SEED_SCRIPT = textwrap.dedent("""
     import sys, threading
     sys.path.insert(0, {examples!r})

@@ -19,7 +19,7 @@ export function makeClient(server, room, peerId, options = {}) {
     debug: !!process.env.PEERRTC_CLIENT_DEBUG,
     ...options,
   });
-  const rec = { messages: [], joined: [], left: [], statuses: [], errors: [], serverErrors: [], markers: new Map(), opens: 0, closes: 0 };
+  const rec = { messages: [], joined: [], left: [], statuses: [], errors: [], serverErrors: [], markers: new Map(), opens: 0, closes: 0, gaps: [], away: [], back: [] };
   c.rec = rec;
   c.onMessage = (from, message, info) => rec.messages.push({ from, message, ...info, at: Date.now() });
   c.onPeerJoined = (p) => rec.joined.push(p);
@@ -30,6 +30,9 @@ export function makeClient(server, room, peerId, options = {}) {
     if (e.code === 'unknown_peer' && typeof e.to === 'string' && rec.markers.has(e.to)) rec.markers.set(e.to, rec.messages.length);
     else rec.serverErrors.push(e);
   };
+  c.onResumeGap = (g) => rec.gaps.push(g);
+  c.onPeerAway = (p) => rec.away.push(p);
+  c.onPeerBack = (p) => rec.back.push(p);
   c.onOpen = () => { rec.opens++; };
   c.onClose = () => { rec.closes++; };
   return c;

@@ -26,7 +26,8 @@ Stats distinct_stats() {
                       &s.dropped_filtered, &s.dropped_unknown_peer, &s.dropped_send, &s.dropped_rate_limited,
                       &s.dropped_datagrams, &s.dropped_stun, &s.dropped_dtls, &s.dropped_sctp_messages,
                       &s.datagrams_in, &s.datagrams_out, &s.senders_paused, &s.slow_receivers_disconnected,
-                      &s.hook_events, &s.hook_dropped, &s.tcp_accepted, &s.tcp_refused, &s.tcp_closed_no_stun,
+                      &s.hook_events, &s.hook_dropped, &s.resumes, &s.resume_gaps, &s.repeats_dropped,
+                      &s.tcp_accepted, &s.tcp_refused, &s.tcp_closed_no_stun,
                       &s.tcp_closed_bad_frame, &s.tcp_frames_in, &s.tcp_frames_out, &s.tcp_dropped_send})
     *c = v++;
   s.tcp_open = v++;
@@ -135,6 +136,9 @@ TEST(Metrics, NamesTypesHelpAndValues) {
       {"peerrtc_slow_receivers_disconnected_total", static_cast<double>(s.slow_receivers_disconnected)},
       {"peerrtc_hook_events_total", static_cast<double>(s.hook_events)},
       {"peerrtc_hook_events_dropped_total", static_cast<double>(s.hook_dropped)},
+      {"peerrtc_resumes_total", static_cast<double>(s.resumes)},
+      {"peerrtc_resume_gaps_total", static_cast<double>(s.resume_gaps)},
+      {"peerrtc_repeats_dropped_total", static_cast<double>(s.repeats_dropped)},
       {"peerrtc_ice_tcp_connections_accepted_total", static_cast<double>(s.tcp_accepted)},
       {"peerrtc_ice_tcp_connections_refused_total", static_cast<double>(s.tcp_refused)},
       {"peerrtc_ice_tcp_connections_closed_total{reason=\"no_stun\"}", static_cast<double>(s.tcp_closed_no_stun)},

@@ -327,3 +327,43 @@ TEST(Manager, ShutdownIsIdempotentAndLaterCallsFailClearly) {
 }
 
 }  // namespace
+
+TEST(Manager, EvictRoomTellsMovedAndDropsTheRoomWithoutPresence) {
+  Inbox a, b;
+  SignalingManager m(local());
+  std::atomic<int> left{0};
+  m.on_peer_left([&](const std::string&, const std::string&, const json&) { ++left; });
+  auto pa = join(m, "moving", "alice", a);
+  auto pb = join(m, "moving", "bob", b);
+  ASSERT_TRUE(a.wait([&] { return a.events.size() == 2; }));  // welcome, bob joined
+  EXPECT_EQ(m.evict_room("moving", "lease lost"), 2u);
+  ASSERT_TRUE(a.wait([&] { return a.events.size() == 3; }));
+  EXPECT_EQ(a.events[2], (json{{"type", "moved"}, {"reason", "lease lost"}}));
+  EXPECT_THROW(m.room_peers("moving"), ApiError);  // gone from this node
+  EXPECT_EQ(m.evict_room("moving", "again"), 0u);
+  EXPECT_EQ(m.evict_room("nowhere", "x"), 0u);
+  EXPECT_THROW(m.evict_room("bad\nname", "x"), ApiError);
+  EXPECT_EQ(left.load(), 0) << "no presence hook for a room that moved";
+}
+
+TEST(Manager, OfferV2FieldsAreChecked) {
+  SignalingManager m(local());
+  const json offer{{"sdp", "v=0\r\n"}, {"type", "offer"}};
+  // Bad v2 fields are a 400 before the SDP is looked at.
+  for (const json& f : {json{{"protocol", 0}}, json{{"protocol", "2"}}, json{{"protocol", 1}, {"resume", {{"epoch", "e"}, {"seq", 1}}}},
+                        json{{"protocol", 2}, {"resume", "x"}}, json{{"protocol", 2}, {"resume", {{"epoch", ""}, {"seq", 1}}}},
+                        json{{"protocol", 2}, {"resume", {{"epoch", "e"}, {"seq", -1}}}},
+                        json{{"protocol", 2}, {"resume", {{"epoch", "e"}, {"seq", 9007199254740992ull}}}}}) {
+    try {
+      m.offer("r", "p", offer, "", "", f);
+      ADD_FAILURE() << f.dump() << " accepted";
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 400) << f.dump();
+      const std::string what = e.what();  // the v2 field's error, not the (bad) SDP's
+      EXPECT_TRUE(what.find("protocol") != std::string::npos || what.find("resume") != std::string::npos) << what;
+    }
+  }
+  auto [status, body] = m.handle("offer", R"({"room":"r","peer_id":"p","offer":{"sdp":"v=0\r\n","type":"offer"},"protocol":2,"resume":{"epoch":"e","seq":"1"}})");
+  EXPECT_EQ(status, 400);
+  EXPECT_NE(body["error"].get<std::string>().find("resume.seq"), std::string::npos) << body.dump();
+}
