@@ -1,10 +1,10 @@
-// A wrtc peer running the project's JS client with its default options (reconnect on, the
-// default timeouts), as its own process so that it can run inside a network namespace
+// A wrtc peer running the project's JS client (its default options unless the job gives some),
+// as its own process so that it can run inside a network namespace
 // (`ip netns exec NS node stream-peer.mjs JOB`). It sends numbered text messages at a steady
 // rate and reports every message it receives with its own clock, for checks of loss,
 // duplication, order and silences (tests/network/dropout.test.mjs).
 //
-//   node tests/network/lib/stream-peer.mjs '{"baseUrl":...,"room":...,"peerId":...}'
+//   node tests/network/lib/stream-peer.mjs '{"baseUrl":...,"room":...,"peerId":...,"options":{...}}'
 //
 // Reports, one JSON object a line on stdout:
 //   {type:'connected', peers, ms}, {type:'error', message}            connect() settled
@@ -27,8 +27,10 @@ const emit = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const errText = (e) => String(e && e.message ? e.message : e);
 const t0 = Date.now();
 
+// job.options: more WebRTCConnection options (none: the defaults).
 const c = new WebRTCConnection(job.room, {
   peerId: job.peerId, serverUrl: job.baseUrl, RTCPeerConnection: wrtc.RTCPeerConnection, fetch: globalThis.fetch,
+  ...(job.options || {}),
 });
 c.onMessage = (from, message) => {
   const text = typeof message === 'string' ? message : '';
