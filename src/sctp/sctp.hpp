@@ -171,12 +171,18 @@ class Association {
   bool receive_paused() const { return receive_paused_; }
 
   // The ICE layer saw the remote again (a valid check after a silence, a newly selected
-  // address): news it has before SCTP does. If data waits for an acknowledgement, a HEARTBEAT goes
-  // out now (SCTP_PEER_ADDR_PARAMS with SPP_HB_DEMAND). Its ACK (usrsctp's
-  // sctp_handle_heartbeat_ack) clears the error counts, replaces the backed-off RTO with one from
-  // this round trip and marks the path reachable; the output that follows the ACK's input sends
-  // what earlier timeouts marked for retransmission, and the next timeout is the fresh RTO, not
-  // the backed-off one. Returns whether it sent the HEARTBEAT (counted as path_returns).
+  // address): news it has before SCTP does. If data waits for an acknowledgement, what is
+  // outstanding goes out again now instead of at the next, backed-off timeout (up to
+  // Config::rto_max_ms away):
+  //  - the packet the last T3-rtx timeout sent (the lowest TSNs, which usrsctp counts in flight
+  //    and would not resend before its next timeout) is sent again as it was;
+  //  - the congestion window, left at one MTU by the timeouts, restarts at the initial one;
+  //  - a HEARTBEAT is requested (SCTP_PEER_ADDR_PARAMS, SPP_HB_DEMAND), whose output sends the
+  //    chunks the timeouts marked for retransmission; its ACK (usrsctp's
+  //    sctp_handle_heartbeat_ack) clears the error counts and replaces the backed-off RTO with
+  //    one from this round trip.
+  // The receiver's SACKs then restart the timer at the fresh RTO. Returns whether anything was
+  // outstanding (counted as path_returns; the resent packets as path_return_resends).
   bool path_returned();
   // Data chunks sent and not yet acknowledged (SCTP_STATUS sstat_unackdata); 0 when not connected.
   uint32_t unacked_chunks() const;

@@ -36,6 +36,9 @@ const CAP_MS = 3000;      // sctp::kRtoMaxMs (src/sctp/sctp.hpp) and dcSCTP's ba
 const MARGIN_MS = 1500;   // the first ICE check after the return, a round trip, a loaded machine
 const WARMUP_MS = 1500;   // sending before the cut (the path is proven first)
 const AFTER_MS = CAP_MS + MARGIN_MS + 500;  // sending after the return
+// More time for the last messages to arrive, to measure a server that recovers slowly (the
+// baseline of bench/RESULTS.md "Issue 19 part 1"); the checks stay the same.
+const EXTRA_SETTLE_MS = Number(process.env.PEERRTC_DROPOUT_EXTRA_SETTLE_MS || 0);
 
 // victim: the peer whose network is cut. rate: messages a second from the sender.
 export const ROWS = [
@@ -111,7 +114,7 @@ export function check(msgs, sent, back) {
 
 for (const row of ROWS) {
   const title = `${row.outageMs / 1000} s outage of the ${row.victim} at ${row.rate} msg/s: nothing lost, doubled or reordered; first message within ${(CAP_MS + MARGIN_MS) / 1000} s of the return; no peer_left`;
-  test(title, { timeout: row.outageMs + 60000 }, async (t) => {
+  test(title, { timeout: row.outageMs + 60000 + EXTRA_SETTLE_MS }, async (t) => {
     const room = uid('drop');
     const senderId = uid('snd');
     const receiverId = uid('rcv');
@@ -142,7 +145,7 @@ for (const row of ROWS) {
       assert.equal(stopped.send_errors, 0, `every sendMessage() was accepted; sender's events (t from the return): ${events(sender)}`);
       const got = () => receiver.messages.filter((x) => x.type === 'm' && x.from === senderId);
       // Everything sent arrives (the last ones within a few round trips of the stop).
-      const deadline = Date.now() + CAP_MS + MARGIN_MS + 5000;
+      const deadline = Date.now() + CAP_MS + MARGIN_MS + 5000 + EXTRA_SETTLE_MS;
       while (new Set(got().map((m) => m.seq)).size < stopped.sent && Date.now() < deadline) await sleep(50);
       const msgs = got();
       const r = check(msgs, stopped.sent, back);
@@ -165,6 +168,7 @@ for (const row of ROWS) {
         // The server's association towards the receiver held unacknowledged messages when the
         // path came back: ICE told SCTP (src/rtc/peer_connection.cpp heard_remote()).
         assert.ok(d('path_returns') >= 1, `the server saw the path return: ${JSON.stringify({ s0, s1 })}`);
+        assert.ok(d('path_return_resends') >= 1, `and sent its last timeout's packet again: ${JSON.stringify({ s0, s1 })}`);
       }
       // The same connection survived: nobody left or reconnected.
       for (const p of [sender, receiver]) {
