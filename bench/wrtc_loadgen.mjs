@@ -6,7 +6,7 @@
 // throughput, and the server's CPU, deliveries and wire units (UDP datagrams or TCP frames)
 // from /proc/<pid> and GET /stats over the load phase.
 //
-//   node bench/wrtc_loadgen.mjs --http-port P --server-pid PID [--transport udp|tcp]
+//   node bench/wrtc_loadgen.mjs --http-port P --server-pid PID [--host IP] [--transport udp|tcp]
 //        [--peers 4] [--rate 100] [--size 100] [--duration 5] [--bulk] [--room NAME] [--protocol 1|2]
 //
 // --transport tcp hands each peer the answer without its UDP candidates, so its only path is
@@ -50,7 +50,10 @@ if (!port || !['udp', 'tcp'].includes(transport)) {
   console.error('usage: wrtc_loadgen.mjs --http-port P [--server-pid PID] [--transport udp|tcp] ...');
   process.exit(2);
 }
-const base = `http://127.0.0.1:${port}`;
+// --host: the server's address (default loopback; bench/wrtc_loss.sh runs the clients in a
+// network namespace that reaches the server on its veth's root-side address).
+const host = args.host || '127.0.0.1';
+const base = `http://${host}:${port}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const nowNs = () => process.hrtime.bigint();
 
@@ -259,7 +262,7 @@ async function coordinator() {
     if (!per[k]) continue;
     const child = fork(me, ['--worker', String(k), '--peer-offset', String(offset), '--peers', String(per[k]),
       '--http-port', String(port), '--room', room, '--rate', String(rate), '--size', String(size),
-      '--duration', String(duration), '--transport', transport, '--protocol', String(protocol)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      '--duration', String(duration), '--transport', transport, '--host', host, '--protocol', String(protocol)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     offset += per[k];
     const w = { child, peers: per[k], msgs: [], waiters: [], received: 0 };
     child.on('message', (m) => {

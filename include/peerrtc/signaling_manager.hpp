@@ -108,6 +108,11 @@ struct SctpStats {
   uint64_t window_probes = 0;          // sent while a peer's receive window was zero
   uint64_t data_dropped_no_room = 0;   // incoming DATA dropped: our receive window or chunk limit
   uint64_t packets_dropped = 0;        // incoming packets usrsctp discarded (short, bad tag, no association)
+  // A peer's path came back (a valid ICE check after a silence, or a new selected address) while
+  // data waited for its acknowledgement: a HEARTBEAT went out at once (path_returns); the
+  // HEARTBEAT-ACKs received (their arrival resets the backed-off timer); the packets of a
+  // retransmission timeout sent again at such a return (docs/architecture.md "SCTP timers").
+  uint64_t path_returns = 0, heartbeat_acks_in = 0, path_return_resends = 0;
 };
 
 struct Stats {

@@ -193,6 +193,7 @@ void PeerConnection::receive_datagram(ByteView datagram, const Endpoint& from,
       return;
     }
     dtls_->receive(datagram);
+    if (state_ != State::Closed) heard_remote(now, false);
   } else {
     ++counters_.dtls_dropped;
   }
@@ -284,6 +285,17 @@ void PeerConnection::handle_stun_request(const stun::Message& req, ByteView data
     if (cb_.on_address) cb_.on_address(*selected_);
   }
   if (!dtls_) start_dtls();
+  heard_remote(now, changed);
+}
+
+void PeerConnection::heard_remote(Clock::time_point now, bool new_path) {
+  const bool after_silence = last_heard_ && now - *last_heard_ >= config_.path_silence;
+  last_heard_ = now;
+  if (!(after_silence || new_path) || !sctp_ || sctp_closed_ || state_ == State::Closed) return;
+  // What SCTP retransmits now instead of at its next (backed-off) timeout.
+  if (sctp_->path_returned())
+    log().debug("peer {}: path back ({}): SCTP heartbeat sent", local_ufrag_,
+                new_path ? "new address" : "after silence");
 }
 
 bool PeerConnection::authenticates(const stun::Message& req, ByteView datagram) const {
@@ -307,12 +319,15 @@ void PeerConnection::handle_stun_response(const stun::Message& res, ByteView dat
   }
   pending_check_.reset();
   last_consent_ = now;
+  bool changed = false;
   if (!selected_ || *selected_ != from) {
     selected_ = from;
+    changed = true;
     if (cb_.on_address) cb_.on_address(from);
   }
   nominated_ = true;
   if (!dtls_) start_dtls();
+  heard_remote(now, changed);
 }
 
 void PeerConnection::send_check(Clock::time_point now) {

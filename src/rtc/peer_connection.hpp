@@ -57,6 +57,11 @@ struct Config {
   std::chrono::milliseconds connect_timeout{30000};  // from creation to Connected
   std::chrono::milliseconds client_check_interval{50};
   std::chrono::milliseconds client_keepalive_interval{2500};
+  // Silence after which a datagram from the remote counts as its path coming back (see
+  // sctp::Association::path_returned()). Shorter than any outage worth telling SCTP about (its
+  // backoff starts at RTO.min, 220 ms, and doubles), longer than the gaps between a busy peer's
+  // SACKs.
+  std::chrono::milliseconds path_silence{1000};
   uint32_t max_message_size = kMaxMessageSize;  // what we advertise and accept
   uint16_t sctp_streams = 64;  // in and out; 2..65535 (peerrtc::Config::sctp_streams)
   size_t max_buffered = 8 * 1024 * 1024;  // SCTP send queue cap per peer
@@ -144,6 +149,10 @@ class PeerConnection {
   void send_stun_error(const stun::Message& req, const Endpoint& to, uint16_t code,
                        const std::string& reason, std::string_view integrity_key = {});
   void send_check(Clock::time_point now);
+  // An authenticated datagram (valid check, check response, DTLS record on the selected path)
+  // arrived: after a silence of kPathSilence or more, or on a newly selected address, the path
+  // is back and SCTP hears of it (sctp::Association::path_returned()).
+  void heard_remote(Clock::time_point now, bool new_path);
   void start_dtls();
   void on_dtls_connected();
   void on_sctp_message(uint16_t stream, uint32_t ppid, ByteView message);
@@ -162,6 +171,7 @@ class PeerConnection {
   State state_ = State::New;
   Clock::time_point created_;
   Clock::time_point last_consent_;
+  std::optional<Clock::time_point> last_heard_;  // see heard_remote()
   Clock::time_point next_check_{};
   std::optional<stun::TransactionId> pending_check_;
   uint64_t tiebreaker_ = 0;

@@ -29,6 +29,22 @@ constexpr int kMinSocketBuffer = 1024 * 1024;
 // their own anyway and go to usrsctp at once (no extra copy).
 constexpr size_t kBundleMax = 1024;
 constexpr size_t kNagleMaxBytes = 64 * 1024;
+// SCTP_PLUGGABLE_CC (the congestion control module): usrsctp handles the option but usrsctp.h
+// leaves its name out; the value is netinet/sctp.h's (and FreeBSD's), the same in every release.
+constexpr int kSctpPluggableCc = 0x00001202;
+
+// Whether an SCTP packet has a DATA (0) or I-DATA (64) chunk.
+bool carries_data(ByteView p) {
+  size_t off = kCommonHeaderSize;
+  while (off + 4 <= p.size()) {
+    const uint8_t type = p[off];
+    if (type == 0 || type == 64) return true;
+    const size_t clen = (size_t{p[off + 2]} << 8) | p[off + 3];
+    if (clen < 4) return false;
+    off += (clen + 3) & ~size_t{3};
+  }
+  return false;
+}
 
 struct Registry {
   std::unordered_map<uintptr_t, Association*> by_id;
@@ -41,6 +57,9 @@ struct Registry {
   uint64_t timer_walks = 0;
   uint64_t packets_out = 0;       // usrsctp counts no sent packets for AF_CONN: we count what we send
   uint64_t packets_bundled = 0;   // usrsctp's packets that rode in an earlier one (bundle_packets)
+  uint64_t path_returns = 0;      // Association::path_returned() calls that sent a HEARTBEAT
+  uint64_t path_return_resends = 0;  // packets of a timeout sent again by path_returned()
+  bool in_timer_walk = false;     // inside usrsctp_handle_timers(): output is a timer's
   // From the outermost begin_batch() until end_batch() has flushed: each association holds its
   // last outgoing packet, to bundle what follows into it (Association::on_usrsctp_output).
   bool collecting = false;
@@ -142,6 +161,12 @@ void Stack::init() {
   // loopback is RTO.min: a one-second stall before (tests/fault/sctp-loss.test.mjs).
   usrsctp_sysctl_set_sctp_rto_min_default(220);
   usrsctp_sysctl_set_sctp_rto_initial_default(500);
+  // Timer policy (sctp.hpp kRtoMaxMs, kMaxRetransmits): the backoff stops at 3 s, and the
+  // consent timeout, not an SCTP error count, ends a peer that is gone. Each socket sets its
+  // own values too (Association::Config); these are the defaults they start from.
+  usrsctp_sysctl_set_sctp_rto_max_default(kRtoMaxMs);
+  usrsctp_sysctl_set_sctp_assoc_rtx_max_default(kMaxRetransmits);
+  usrsctp_sysctl_set_sctp_path_rtx_max_default(kMaxRetransmits);
 }
 
 void Stack::handle_timers(uint32_t elapsed_ms) {
@@ -159,7 +184,9 @@ void Stack::handle_timers(uint32_t elapsed_ms) {
   const uint32_t ms = r.unwalked_ms;
   r.unwalked_ms = 0;
   ++r.timer_walks;
+  r.in_timer_walk = true;
   usrsctp_handle_timers(ms);
+  r.in_timer_walk = false;
 }
 
 uint64_t Stack::timer_walks() { return registry().timer_walks; }
@@ -194,6 +221,9 @@ const Stack::Counters& fold_counters() {
                             d(st.sctps_datadropchklmt, o.sctps_datadropchklmt);
   t.packets_dropped += d(st.sctps_hdrops, o.sctps_hdrops) + d(st.sctps_badvtag, o.sctps_badvtag) +
                        d(st.sctps_outoftheblue, o.sctps_outoftheblue);
+  t.path_returns = r.path_returns;
+  t.path_return_resends = r.path_return_resends;
+  t.heartbeat_acks_in += d(st.sctps_recvheartbeatack, o.sctps_recvheartbeatack);
   r.last_stat = st;
   r.ms_since_fold = 0;
   return t;
@@ -341,8 +371,20 @@ Association::Association(Config config, Callbacks callbacks)
   spp.spp_assoc_id = SCTP_FUTURE_ASSOC;
   spp.spp_flags = SPP_PMTUD_DISABLE | SPP_HB_ENABLE;
   spp.spp_pathmtu = config_.mtu > kCommonHeaderSize ? config_.mtu - kCommonHeaderSize : config_.mtu;  // excludes the 12-byte common header
+  spp.spp_pathmaxrxt = config_.max_retransmits;
   if (!set_opt(sock_, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, spp, "SCTP_PEER_ADDR_PARAMS"))
     fail("SCTP_PEER_ADDR_PARAMS");
+
+  // Timer policy (sctp.hpp): the backoff cap and the association's retransmission limit. Zero
+  // fields keep the stack's values (RTO.min, RTO.initial, cookie life).
+  struct sctp_rtoinfo rto{};
+  rto.srto_assoc_id = SCTP_FUTURE_ASSOC;
+  rto.srto_max = config_.rto_max_ms;
+  if (!set_opt(sock_, IPPROTO_SCTP, SCTP_RTOINFO, rto, "SCTP_RTOINFO")) fail("SCTP_RTOINFO");
+  struct sctp_assocparams ap{};
+  ap.sasoc_assoc_id = SCTP_FUTURE_ASSOC;
+  ap.sasoc_asocmaxrxt = config_.max_retransmits;
+  if (!set_opt(sock_, IPPROTO_SCTP, SCTP_ASSOCINFO, ap, "SCTP_ASSOCINFO")) fail("SCTP_ASSOCINFO");
 }
 
 Association::~Association() {
@@ -580,9 +622,70 @@ void Association::close_with(const std::string& reason) {
   if (!destroying_ && cb_.on_closed) cb_.on_closed(reason);
 }
 
+uint32_t Association::unacked_chunks() const {
+  if (!sock_ || !connected_ || closed_) return 0;
+  struct sctp_status st{};
+  socklen_t len = sizeof(st);
+  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, SCTP_STATUS, &st, &len) != 0) return 0;
+  return st.sstat_unackdata;
+}
+
+bool Association::path_returned() {
+  if (!sock_ || !connected_ || closed_ || destroying_) return false;
+  if (unacked_chunks() == 0) {  // nothing waits: the next send finds the path anyway
+    timeout_packet_.clear();
+    timeout_packet_.shrink_to_fit();
+    return false;
+  }
+  auto& r = registry();
+  // First the packet the last timeout retransmitted, as it was: it holds the lowest TSNs, the
+  // ones everything ordered waits for, and usrsctp counts it in flight, so no output of its own
+  // would resend it before the next timeout (up to rto_max_ms away). Sent again behind
+  // usrsctp's back: the receiver delivers it, or, if it had it, drops the duplicate and SACKs at
+  // once; either SACK restarts the timer with the fresh RTO. Its other chunks are as harmless
+  // again (an old SACK or FORWARD-TSN is ignored, a HEARTBEAT answered).
+  if (!timeout_packet_.empty()) {
+    Bytes p = std::move(timeout_packet_);
+    timeout_packet_ = Bytes();
+    ++r.path_return_resends;
+    on_usrsctp_output(p.data(), p.size());
+  }
+  // SPP_HB_DEMAND acts on one path (usrsctp requires its address): ours is the AF_CONN address
+  // connect() gave, this association's id and the remote port.
+  struct sctp_paddrparams spp{};
+  spp.spp_assoc_id = 0;  // one-to-one socket: its only association
+  struct sockaddr_conn remote{};
+  remote.sconn_family = AF_CONN;
+  remote.sconn_port = htons(config_.remote_port);
+  remote.sconn_addr = reinterpret_cast<void*>(id_);
+  static_assert(sizeof(remote) <= sizeof(spp.spp_address));
+  std::memcpy(&spp.spp_address, &remote, sizeof(remote));
+  spp.spp_flags = SPP_HB_DEMAND;
+  // The timeouts of the outage shrank the congestion window to one MTU, and the packet the last
+  // one retransmitted fills it: nothing more would go out before the next timeout. Setting the
+  // congestion control module (the one in use) again restarts the window at the initial one
+  // (sctp_set_initial_cc_param: RFC 4960's min(4 MTU, max(2 MTU, 4380)), what TCP restarts
+  // with after an idle period); the HEARTBEAT request below then runs usrsctp's output, which
+  // sends the chunks the timeouts marked for retransmission now.
+  struct sctp_assoc_value cc{};
+  socklen_t cclen = sizeof(cc);
+  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, kSctpPluggableCc, &cc, &cclen) == 0)
+    set_opt(sock_, IPPROTO_SCTP, kSctpPluggableCc, cc, "SCTP_PLUGGABLE_CC");
+  if (usrsctp_setsockopt(sock_, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &spp,
+                         static_cast<socklen_t>(sizeof(spp))) != 0) {
+    log().debug("sctp: heartbeat on path return failed: {}", std::strerror(errno));
+    return false;
+  }
+  ++r.path_returns;
+  return true;
+}
+
 void Association::on_usrsctp_output(uint8_t* data, size_t len) {
   const ByteView packet(data, len);
   auto& r = registry();
+  // A timer's packet with DATA in it is a T3-rtx retransmission: the lowest outstanding TSNs,
+  // kept for path_returned(). Only timer walks pay for this copy, never the send path.
+  if (r.in_timer_walk && carries_data(packet)) timeout_packet_.assign(packet.begin(), packet.end());
   if (r.collecting && !destroying_) {
     // Bundled into the packet held from earlier in this turn when it fits, else that one goes
     // out and this one is held in its place.

@@ -65,6 +65,13 @@ class Stack {
     // Incoming DATA dropped for lack of room (receive window or chunk limit) and packets usrsctp
     // discarded (too short, bad verification tag, no association).
     uint64_t data_dropped_no_room = 0, packets_dropped = 0;
+    // Timer policy (docs/architecture.md "SCTP timers"): Association::path_returned() calls that
+    // found data waiting for an acknowledgement and sent it again at once, and the
+    // HEARTBEAT-ACKs received (each resets its path's backed-off RTO and error counts).
+    uint64_t path_returns = 0, heartbeat_acks_in = 0;
+    // Packets a retransmission timeout had sent that path_returned() sent again at once (the
+    // lowest outstanding TSNs).
+    uint64_t path_return_resends = 0;
   };
   static Counters counters();
 
@@ -89,6 +96,18 @@ class Stack {
   };
 };
 
+// Timer policy. RFC 4960's RTO.max of 60 s (usrsctp's default) lets the retransmission timer
+// back off far past a short outage: after 10 s without a path, the next retransmission may be
+// 30 s away. libwebrtc's dcSCTP caps the backoff at 3 s (max_timer_backoff_duration); so do we,
+// so that the silence after a drop is at most the drop plus kRtoMaxMs (plus one round trip).
+constexpr uint32_t kRtoMaxMs = 3000;
+// With the backoff capped, a 30 s outage costs ~12 retransmission timeouts (and heartbeat ones);
+// usrsctp's defaults (10 for the association, 5 for the path) would end the association, or mark
+// its only path unreachable (no new data is put on it then), inside ICE's consent window. The
+// consent timeout (rtc::Config::consent_timeout, 30 s) ends a dead peer, not SCTP: these are
+// large enough for kRtoMaxMs * kMaxRetransmits (5 min) to outlast any consent timeout.
+constexpr uint16_t kMaxRetransmits = 100;
+
 struct Reliability {
   bool ordered = true;
   std::optional<uint16_t> max_retransmits;   // partial reliability by retransmits (SCTP_PR_SCTP_RTX)
@@ -111,6 +130,8 @@ class Association {
     uint32_t max_message_size = kMaxMessageSize;  // what we accept and send
     size_t max_buffered = 8 * 1024 * 1024; // our own send queue cap beyond usrsctp's buffer
     uint16_t mtu = 1200;
+    uint32_t rto_max_ms = kRtoMaxMs;         // cap of the retransmission timer's backoff
+    uint16_t max_retransmits = kMaxRetransmits;  // association and path (SCTP_ASSOCINFO, spp_pathmaxrxt)
   };
   struct Callbacks {
     std::function<void(ByteView packet)> send;  // an SCTP packet to carry over DTLS
@@ -148,6 +169,23 @@ class Association {
   // the remote sender is slowed down; notifications wait too. Resuming delivers what waited.
   void set_receive_paused(bool paused);
   bool receive_paused() const { return receive_paused_; }
+
+  // The ICE layer saw the remote again (a valid check after a silence, a newly selected
+  // address): news it has before SCTP does. If data waits for an acknowledgement, what is
+  // outstanding goes out again now instead of at the next, backed-off timeout (up to
+  // Config::rto_max_ms away):
+  //  - the packet the last T3-rtx timeout sent (the lowest TSNs, which usrsctp counts in flight
+  //    and would not resend before its next timeout) is sent again as it was;
+  //  - the congestion window, left at one MTU by the timeouts, restarts at the initial one;
+  //  - a HEARTBEAT is requested (SCTP_PEER_ADDR_PARAMS, SPP_HB_DEMAND), whose output sends the
+  //    chunks the timeouts marked for retransmission; its ACK (usrsctp's
+  //    sctp_handle_heartbeat_ack) clears the error counts and replaces the backed-off RTO with
+  //    one from this round trip.
+  // The receiver's SACKs then restart the timer at the fresh RTO. Returns whether anything was
+  // outstanding (counted as path_returns; the resent packets as path_return_resends).
+  bool path_returned();
+  // Data chunks sent and not yet acknowledged (SCTP_STATUS sstat_unackdata); 0 when not connected.
+  uint32_t unacked_chunks() const;
 
   bool connected() const { return connected_; }
   // Streams negotiated at COMM_UP (the smaller of both sides' offers); 0 before. Sending on a
@@ -207,6 +245,7 @@ class Association {
   bool reading_ = false;
   bool dirty_ = false;  // listed for the current batch's flush
   Bytes held_out_;      // the last packet usrsctp made in this batch, waiting for more to bundle
+  Bytes timeout_packet_;  // the last packet a T3-rtx timeout sent (DATA), for path_returned()
   bool output_listed_ = false;  // listed for the batch's end to send held_out_
   void send_held_output();
   void send_packet(uint8_t* packet, size_t len);  // checksum (in place), count, Callbacks::send

@@ -127,6 +127,15 @@ const std::vector<FamilySpec>& families() {
        {{"sctp.data_dropped_no_room"}}},
       {"peerrtc_sctp_packets_dropped_total", MetricType::Counter,
        "Incoming SCTP packets usrsctp discarded (short, bad tag, no association).", {{"sctp.packets_dropped"}}},
+      {"peerrtc_sctp_path_returns_total", MetricType::Counter,
+       "A peer's path came back while data waited for its acknowledgement: a HEARTBEAT went out at "
+       "once, whose ACK resets the backed-off retransmission timer and retransmits.",
+       {{"sctp.path_returns"}}},
+      {"peerrtc_sctp_path_return_resends_total", MetricType::Counter,
+       "Packets of an SCTP retransmission timeout sent again at once when the peer's path came back.",
+       {{"sctp.path_return_resends"}}},
+      {"peerrtc_sctp_heartbeat_acks_total", MetricType::Counter, "SCTP HEARTBEAT-ACK chunks received.",
+       {{"sctp.heartbeat_acks_in"}}},
   };
   return table;
 }

@@ -426,7 +426,8 @@ Stats SignalingManager::stats() const {
                        sc.sacks_in, sc.sacks_out, sc.retransmitted_chunks, sc.fast_retransmits,
                        sc.t3_timeouts, sc.t3_marked_chunks, sc.duplicate_data_in,
                        sc.delayed_sack_timeouts, sc.window_probes, sc.data_dropped_no_room,
-                       sc.packets_dropped};
+                       sc.packets_dropped, sc.path_returns, sc.heartbeat_acks_in,
+                       sc.path_return_resends};
     return c;
   });
   s.hook_events = impl_->hooks.executor().executed();
@@ -548,7 +549,10 @@ json to_json(const Stats& s) {
                             {"delayed_sack_timeouts", s.sctp.delayed_sack_timeouts},
                             {"window_probes", s.sctp.window_probes},
                             {"data_dropped_no_room", s.sctp.data_dropped_no_room},
-                            {"packets_dropped", s.sctp.packets_dropped}}}};
+                            {"packets_dropped", s.sctp.packets_dropped},
+                            {"path_returns", s.sctp.path_returns},
+                            {"heartbeat_acks_in", s.sctp.heartbeat_acks_in},
+                            {"path_return_resends", s.sctp.path_return_resends}}}};
 }
 
 // --- Participant --------------------------------------------------------------------------------

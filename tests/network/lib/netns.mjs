@@ -191,6 +191,13 @@ export async function createNetns({ udp = 'allowed', rules = [] } = {}) {
     ns.iptables(['-I', 'OUTPUT', '-j', 'DROP']);
     ns.iptables(['-I', 'INPUT', '-j', 'DROP']);
   };
+  // Undoes cut(): INPUT first, so that whatever the namespace sends once OUTPUT opens can be
+  // answered (each iptables call takes milliseconds; in the other order an answer to the first
+  // packet out could still meet the DROP on INPUT).
+  ns.uncut = () => {
+    ns.iptables(['-D', 'INPUT', '-j', 'DROP']);
+    ns.iptables(['-D', 'OUTPUT', '-j', 'DROP']);
+  };
   ns.destroySync = () => {
     if (!live.has(ns)) return;
     live.delete(ns);
