@@ -208,6 +208,12 @@ class SignalingManager {
   // no such member. `reason`: at most 256 bytes of UTF-8 (else ApiError 400).
   bool kick(const std::string& room, const std::string& peer_id, const std::string& reason = {});
 
+  // [cluster20, minimal: the resume work brings the full one] This node no longer serves `room`
+  // (its cluster lease moved): every peer gets {"type":"moved","reason"} and its connection is
+  // closed (the JS client re-offers, and lands on the room's node); participants are removed.
+  // Returns how many members were evicted (0: no such room). Thread-safe.
+  size_t evict_room(const std::string& room, const std::string& reason);
+
   // A server-side participant: joins `room` as `name` (a peer id), gets the room's messages and
   // presence, and sends to it. Leaves when the returned object is destroyed or leave() is called.
   std::shared_ptr<Participant> join(const std::string& room, const std::string& name,

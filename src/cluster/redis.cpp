@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <charconv>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <stdexcept>
@@ -148,7 +149,8 @@ constexpr auto kBackoffMax = std::chrono::milliseconds(2000);
 }  // namespace
 
 struct Redis::Impl {
-  explicit Impl(RedisUrl u) : url(std::move(u)), work(asio::make_work_guard(ioc)), retry(ioc), connect_timer(ioc) {}
+  Impl(RedisUrl u, RedisLimits l)
+      : url(std::move(u)), limits(l), work(asio::make_work_guard(ioc)), retry(ioc), connect_timer(ioc), watchdog(ioc) {}
 
   // What hiredis' ev.data points at: the socket's readiness waits. Shared with the pending
   // handlers, so a handler that runs after cleanup finds `alive` false and does nothing.
@@ -160,10 +162,18 @@ struct Redis::Impl {
   };
 
   RedisUrl url;
+  RedisLimits limits;
   asio::io_context ioc;
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::thread thread;  // assigned in start(), before any other thread can call in
-  asio::steady_timer retry, connect_timer;
+  asio::steady_timer retry, connect_timer, watchdog;
+  // Bounds (any thread): commands and argument bytes issued and not yet answered.
+  std::atomic<size_t> in_flight{0}, in_flight_bytes{0};
+  std::atomic<uint64_t> dropped{0}, trips{0};
+  // Redis thread only: when each command on the connection was sent, oldest first (replies come
+  // in order, so the front is the oldest one waiting).
+  std::deque<std::chrono::steady_clock::time_point> sent_at;
+  bool dropping = false;  // the watchdog is freeing the connection
   std::vector<std::function<void()>> connect_hooks;
 
   // Redis thread only:
@@ -308,6 +318,8 @@ struct Redis::Impl {
       return;
     }
     auto* ctx = const_cast<redisAsyncContext*>(a);
+    redisEnableKeepAlive(&ctx->c);  // a peer that vanished is noticed by TCP too
+    self->sent_at.clear();
     if (!self->url.password.empty()) {
       std::vector<std::string> auth{"AUTH"};
       if (!self->url.username.empty()) auth.push_back(self->url.username);
@@ -347,7 +359,7 @@ struct Redis::Impl {
     Impl* self = of(a);
     if (self->ac == a) self->ac = nullptr;
     self->is_connected = false;
-    if (self->stopping) return;
+    if (self->stopping || self->dropping) return;
     self->down_since = std::chrono::steady_clock::now();
     std::string why = status == REDIS_OK ? "closed" : (a->errstr[0] ? a->errstr : "connection lost");
     log().warn("redis: connection to {} lost ({}); reconnecting in the background", self->url.to_string(), why);
@@ -356,8 +368,12 @@ struct Redis::Impl {
   }
 
   // --- commands (Redis thread) --------------------------------------------------------------
-  static void on_reply(redisAsyncContext*, void* r, void* priv) {
+  static void on_reply(redisAsyncContext* a, void* r, void* priv) {
     std::unique_ptr<Callback> cb(static_cast<Callback*>(priv));
+    if (a && a->data) {
+      auto& q = of(a)->sent_at;
+      if (!q.empty()) q.pop_front();
+    }
     Reply reply = r ? convert(static_cast<redisReply*>(r)) : Reply::error("connection to Redis lost");
     if (!*cb) return;
     try {
@@ -380,7 +396,35 @@ struct Redis::Impl {
     if (redisAsyncCommandArgv(a, on_reply, holder, static_cast<int>(argv.size()), ptrs.data(), lens.data()) != REDIS_OK) {
       std::unique_ptr<Callback> owned(holder);
       if (*owned) (*owned)(Reply::error("Redis refused the command (connection closing)"));
+      return;
     }
+    sent_at.push_back(std::chrono::steady_clock::now());
+  }
+
+  // Every 250 ms: a connection whose oldest command waits longer than command_timeout is
+  // declared lost (a paused Redis answers nothing, and TCP says nothing for minutes).
+  void arm_watchdog() {
+    watchdog.expires_after(std::chrono::milliseconds(250));
+    watchdog.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping) return;
+      if (ac && is_connected && !sent_at.empty() &&
+          std::chrono::steady_clock::now() - sent_at.front() > limits.command_timeout) {
+        trips.fetch_add(1);
+        log().warn("redis: no answer from {} for {} ms ({} commands waiting): connection declared lost",
+                   url.to_string(), limits.command_timeout.count(), sent_at.size());
+        redisAsyncContext* a = ac;
+        ac = nullptr;
+        is_connected = false;
+        sent_at.clear();
+        down_since = std::chrono::steady_clock::now();
+        down_logged = true;
+        dropping = true;
+        redisAsyncFree(a);  // every pending callback gets "connection lost"; on_disconnect stays quiet
+        dropping = false;
+        schedule_reconnect();
+      }
+      arm_watchdog();
+    });
   }
 
   void issue(std::vector<std::string> argv, Callback cb) {
@@ -392,7 +436,11 @@ struct Redis::Impl {
   }
 };
 
-Redis::Redis(RedisUrl url) : impl_(std::make_shared<Impl>(std::move(url))) {}
+Redis::Redis(RedisUrl url, RedisLimits limits) : impl_(std::make_shared<Impl>(std::move(url), limits)) {}
+
+uint64_t Redis::dropped() const { return impl_->dropped.load(); }
+uint64_t Redis::watchdog_trips() const { return impl_->trips.load(); }
+size_t Redis::in_flight() const { return impl_->in_flight.load(); }
 
 Redis::~Redis() { stop(); }
 
@@ -410,7 +458,10 @@ std::string Redis::start(std::chrono::milliseconds timeout) {
   im.started = true;
   im.thread = std::thread([&im] { im.ioc.run(); });
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  asio::post(im.ioc, [&im] { im.connect(); });
+  asio::post(im.ioc, [&im] {
+    im.connect();
+    im.arm_watchdog();
+  });
   std::string error;
   {
     std::unique_lock lock(im.m);
@@ -435,6 +486,7 @@ void Redis::stop() {
   asio::post(im.ioc, [&im] {
     im.retry.cancel();
     im.connect_timer.cancel();
+    im.watchdog.cancel();
     if (im.ac) {
       redisAsyncContext* a = im.ac;
       im.ac = nullptr;
@@ -459,7 +511,29 @@ void Redis::command(std::vector<std::string> argv, Callback cb) {
     if (cb) cb(Reply::error("the Redis client is not running"));
     return;
   }
-  asio::post(im.ioc, [&im, argv = std::move(argv), cb = std::move(cb)]() mutable { im.issue(std::move(argv), std::move(cb)); });
+  size_t bytes = 0;
+  for (auto& a : argv) bytes += a.size() + 16;
+  const size_t n = im.in_flight.fetch_add(1) + 1;
+  const size_t b = im.in_flight_bytes.fetch_add(bytes) + bytes;
+  if (n > im.limits.max_commands || b > im.limits.max_bytes) {
+    im.in_flight.fetch_sub(1);
+    im.in_flight_bytes.fetch_sub(bytes);
+    if (im.dropped.fetch_add(1) == 0 || im.dropped.load() % 10000 == 0)
+      log().warn("redis: {} commands refused so far: more than {} commands or {} bytes waiting for Redis",
+                 im.dropped.load(), im.limits.max_commands, im.limits.max_bytes);
+    if (cb) cb(Reply::error("Redis queue full (" + std::to_string(n - 1) + " commands, " + std::to_string(b - bytes) +
+                            " bytes waiting): dropped"));
+    return;
+  }
+  // Exactly one completion per command (reply, error, connection lost): the bounds go down there.
+  Callback done = [&im, bytes, cb = std::move(cb)](const Reply& r) {
+    im.in_flight.fetch_sub(1);
+    im.in_flight_bytes.fetch_sub(bytes);
+    if (cb) cb(r);
+  };
+  asio::post(im.ioc, [&im, argv = std::move(argv), done = std::move(done)]() mutable {
+    im.issue(std::move(argv), std::move(done));
+  });
 }
 
 Reply Redis::command_sync(std::vector<std::string> argv, std::chrono::milliseconds timeout) {

@@ -566,4 +566,29 @@ bool Relay::kick(const std::string& room, const std::string& name, const std::st
   return true;
 }
 
+// [cluster20, minimal] See relay.hpp. Each member goes the way a kick goes (event first, then the
+// close whose on_closed removes it after this turn), with a `moved` event.
+size_t Relay::evict_room(const std::string& room, const std::string& reason) {
+  Turn t(*this);
+  Room* r = registry_.room(room);
+  if (!r) return 0;
+  const json event{{"type", "moved"}, {"reason", reason}};
+  const std::string why = "moved: " + reason;
+  std::vector<std::string> names;
+  for (auto& [name, m] : r->members) names.push_back(name);
+  for (const auto& name : names) {
+    Member* m = registry_.find(room, name);
+    if (!m) continue;
+    if (m->is_participant()) {
+      if (m->inbox) post_inbox(m->inbox, event, 0, true);
+      run_or_defer([this, room, name, why] { member_left(room, name, why); });
+    } else {
+      if (m->joined) send_event(*m, event);
+      link_.close(m->engine_id, why);
+    }
+  }
+  log().info("room {} evicted ({} members): {}", room, names.size(), reason);
+  return names.size();
+}
+
 }  // namespace peerrtc::signaling

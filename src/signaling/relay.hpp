@@ -105,6 +105,9 @@ class Relay {
   // closed; a participant gets the event last. The others see peer_left with reason
   // "kicked[: reason]". False if no such member.
   bool kick(const std::string& room, const std::string& name, const std::string& reason);
+  // [cluster20, minimal] The room moved to another node: each peer is told
+  // ({"type":"moved","reason"}) and closed, participants removed. Returns the members evicted.
+  size_t evict_room(const std::string& room, const std::string& reason);
 
   // A room's history (null if none is kept for it). seed_history gives a room that has no
   // history yet the entries (oldest first) of an earlier life (e.g. from a Redis Stream).

@@ -357,6 +357,11 @@ bool SignalingManager::kick(const std::string& room, const std::string& peer_id,
   return impl_->call([impl = impl_.get(), room, peer_id, reason] { return impl->relay->kick(room, peer_id, reason); });
 }
 
+size_t SignalingManager::evict_room(const std::string& room, const std::string& reason) {
+  check_name("room", room);
+  return impl_->call([impl = impl_.get(), room, reason] { return impl->relay->evict_room(room, reason); });
+}
+
 std::shared_ptr<Participant> SignalingManager::join(const std::string& room, const std::string& name,
                                                     std::function<void(const Message&)> on_message,
                                                     std::function<void(const json&)> on_event) {
