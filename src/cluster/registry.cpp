@@ -164,7 +164,9 @@ std::vector<NodeInfo> list_nodes(Redis& redis, std::string_view prefix, std::chr
 void deregister_node(Redis& redis, std::string_view prefix, std::string_view id, std::chrono::milliseconds timeout) {
   // The last node out also deletes the fencing counter: a cluster that stopped cleanly leaves no
   // key behind (tokens stay monotonic without it: they never go below Redis' clock, leases.hpp).
-  static constexpr const char* kScript = R"(redis.call('ZREM', KEYS[1], ARGV[1])
+  static constexpr const char* kScript = R"(local t = redis.call('TIME')
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
 if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[3]) end
 return 1)";
