@@ -207,7 +207,8 @@ int main(int argc, char** argv) {
   long long node_ttl_ms = 3000;
   auto* redis_opt =
       cli.add_option("--redis", redis_url,
-                     "Redis URL redis://HOST[:PORT][/DB] (or redis://:PASSWORD@HOST...): this process becomes a node of "
+                     "Redis URL redis://HOST[:PORT][/DB] (or redis://:PASSWORD@HOST..., or Sentinel: "
+                     "sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB]): this process becomes a node of "
                      "a cluster; rooms are placed on the least-loaded node and any node forwards requests to the room's")
           ->envname("PEERRTC_REDIS")
           ->check(CLI::Validator(

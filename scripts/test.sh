@@ -12,8 +12,8 @@
 #      a real coturn (TURN), next to ordinary UDP peers; then the cluster: peerrtc-server
 #      nodes on a real redis-server (forwarding, SIGKILL failover, Redis restarted under load)
 #   7b''. chaos: the cluster under faults on a real redis-server (a holder paused past its lease,
-#      a node paused under cross-node calls, Redis paused, forged forwarding headers and fencing
-#      tokens), with sequence-numbered messages and a checker
+#      a node paused under cross-node calls, Redis paused, a Sentinel failover, forged forwarding
+#      headers and fencing tokens, retried API calls), with sequence-numbered messages and a checker
 #   7b'. peerrtc-server --workers 2 on a real redis-server: supervisor, shared port, restarts,
 #      rooms on both workers, a killed worker survived
 #   7c. the Python module peerpyrtc (pytest, Debian's /usr/bin/python3): the Flask example with

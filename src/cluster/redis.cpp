@@ -40,12 +40,24 @@ bool parse_uint(std::string_view s, unsigned long max, unsigned long& out) {
 }  // namespace
 
 std::string RedisUrl::to_string() const {
+  if (!sentinels.empty()) {
+    std::string list;
+    for (auto& [h, p] : sentinels) list += (list.empty() ? "" : ",") + h + ":" + std::to_string(p);
+    std::string auth = password.empty() ? "" : (username.empty() ? ":***@" : username + ":***@");
+    return "sentinel://" + auth + list + "/" + master_name + "/" + std::to_string(db) + " (master " + host + ":" +
+           std::to_string(port) + ")";
+  }
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string auth = password.empty() ? "" : (username.empty() ? ":***@" : username + ":***@");
   return "redis://" + auth + h + ":" + std::to_string(port) + "/" + std::to_string(db);
 }
 
+namespace {
+ParsedRedisUrl parse_sentinel_url(std::string_view text);
+}
+
 ParsedRedisUrl parse_redis_url(std::string_view text) {
+  if (text.substr(0, 11) == "sentinel://") return parse_sentinel_url(text);
   ParsedRedisUrl out;
   auto fail = [&](const std::string& why) {
     out.error = "bad Redis URL '" + std::string(text) + "': " + why +
@@ -106,6 +118,55 @@ ParsedRedisUrl parse_redis_url(std::string_view text) {
   out.url = std::move(url);
   return out;
 }
+
+namespace {
+ParsedRedisUrl parse_sentinel_url(std::string_view text) {
+  ParsedRedisUrl out;
+  auto fail = [&](const std::string& why) {
+    out.error = "bad Sentinel URL '" + std::string(text) + "': " + why +
+                " (expected sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB])";
+    return out;
+  };
+  std::string_view rest = text.substr(11);
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return fail("the master's name is missing");
+  std::string_view authority = rest.substr(0, slash), path = rest.substr(slash + 1);
+  RedisUrl url;
+  size_t at = authority.rfind('@');
+  if (at != std::string_view::npos) {
+    std::string_view userinfo = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+    size_t colon = userinfo.find(':');
+    if (colon == std::string_view::npos) return fail("credentials must be USER:PASSWORD@ or :PASSWORD@");
+    url.username = std::string(userinfo.substr(0, colon));
+    url.password = std::string(userinfo.substr(colon + 1));
+    if (url.password.empty()) return fail("the password is empty");
+  }
+  while (!authority.empty()) {
+    size_t comma = authority.find(',');
+    std::string_view one = authority.substr(0, comma);
+    authority = comma == std::string_view::npos ? std::string_view{} : authority.substr(comma + 1);
+    size_t colon = one.rfind(':');
+    unsigned long port = 0;
+    if (colon == std::string_view::npos || colon == 0 || !parse_uint(one.substr(colon + 1), 65535, port) || port == 0)
+      return fail("each sentinel is HOST:PORT");
+    url.sentinels.emplace_back(std::string(one.substr(0, colon)), static_cast<uint16_t>(port));
+  }
+  if (url.sentinels.empty()) return fail("no sentinel");
+  size_t s2 = path.find('/');
+  url.master_name = std::string(path.substr(0, s2));
+  if (url.master_name.empty()) return fail("the master's name is empty");
+  if (s2 != std::string_view::npos && !path.substr(s2 + 1).empty()) {
+    unsigned long n = 0;
+    if (!parse_uint(path.substr(s2 + 1), 1u << 20, n)) return fail("the database is not a number");
+    url.db = static_cast<int>(n);
+  }
+  url.host = "";
+  url.port = 0;
+  out.url = std::move(url);
+  return out;
+}
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Client
@@ -257,8 +318,71 @@ struct Redis::Impl {
     cv.notify_all();
   }
 
+  // Sentinel: the master's address from the first sentinel that knows it (blocking, on the Redis
+  // thread, which has nothing else to do while disconnected).
+  std::string ask_sentinels() {
+    std::string why;
+    for (auto& [h, p] : url.sentinels) {
+      timeval tv{0, 500 * 1000};
+      redisContext* c = redisConnectWithTimeout(h.c_str(), p, tv);
+      if (!c || c->err) {
+        why += (why.empty() ? "" : "; ") + h + ":" + std::to_string(p) + ": " + (c ? c->errstr : "out of memory");
+        if (c) redisFree(c);
+        continue;
+      }
+      redisSetTimeout(c, tv);
+      const char* argv[] = {"SENTINEL", "get-master-addr-by-name", url.master_name.c_str()};
+      size_t lens[] = {8, 23, url.master_name.size()};
+      auto* r = static_cast<redisReply*>(redisCommandArgv(c, 3, argv, lens));
+      if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING) {
+        unsigned long port = 0;
+        std::string host(r->element[0]->str, r->element[0]->len);
+        bool ok = parse_uint(std::string_view(r->element[1]->str, r->element[1]->len), 65535, port);
+        freeReplyObject(r);
+        redisFree(c);
+        if (ok) {
+          if (host != url.host || port != url.port)
+            log().info("redis: sentinel {}:{} names {}:{} as master '{}'", h, p, host, port, url.master_name);
+          url.host = host;
+          url.port = static_cast<uint16_t>(port);
+          return "";
+        }
+        why += (why.empty() ? "" : "; ") + h + ":" + std::to_string(p) + ": bad answer";
+        continue;
+      }
+      why += (why.empty() ? "" : "; ") + h + ":" + std::to_string(p) + ": " +
+             (r ? (r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : "no such master") : std::string(c->errstr));
+      if (r) freeReplyObject(r);
+      redisFree(c);
+    }
+    return "no sentinel names master '" + url.master_name + "' (" + why + ")";
+  }
+
+  // Drops the connection at once (every pending command fails) and reconnects: a watchdog trip,
+  // or a server that is not (or no longer) the master.
+  void drop(const std::string& why) {
+    if (!ac) return;
+    log().warn("redis: {}: connection to {} dropped", why, url.to_string());
+    redisAsyncContext* a = ac;
+    ac = nullptr;
+    is_connected = false;
+    sent_at.clear();
+    down_since = std::chrono::steady_clock::now();
+    down_logged = true;
+    dropping = true;
+    redisAsyncFree(a);
+    dropping = false;
+    schedule_reconnect();
+  }
+
   void connect() {
     if (stopping) return;
+    if (!url.sentinels.empty()) {
+      if (auto why = ask_sentinels(); !why.empty()) {
+        failed(why);
+        return;
+      }
+    }
     redisAsyncContext* a = redisAsyncConnect(url.host.c_str(), url.port);
     if (!a || a->err) {
       std::string why = a ? a->errstr : "out of memory";
@@ -335,6 +459,14 @@ struct Redis::Impl {
         if (!r.ok()) log().error("redis: SELECT {} failed: {}", db, r.str);
       });
     }
+    if (!self->url.sentinels.empty()) {
+      self->send(ctx, {"ROLE"}, [self, ctx](const Reply& r) {
+        if (r.type == Reply::Type::Array && !r.elements.empty() && r.elements[0].str == "master") return;
+        asio::post(self->ioc, [self, ctx] {
+          if (self->ac == ctx) self->drop("the server Sentinel named is not the master (any more)");
+        });
+      });
+    }
     self->is_connected = true;
     self->backoff = kBackoffMin;
     if (self->down_logged) {
@@ -375,6 +507,13 @@ struct Redis::Impl {
       if (!q.empty()) q.pop_front();
     }
     Reply reply = r ? convert(static_cast<redisReply*>(r)) : Reply::error("connection to Redis lost");
+    if (a && a->data && reply.type == Reply::Type::Error && reply.str.rfind("READONLY", 0) == 0) {
+      Impl* self = of(a);
+      if (!self->url.sentinels.empty())  // a demoted master: ask the sentinels again
+        asio::post(self->ioc, [self, a] {
+          if (self->ac == a) self->drop("the server refuses writes (READONLY): no longer the master");
+        });
+    }
     if (!*cb) return;
     try {
       (*cb)(reply);
@@ -410,18 +549,8 @@ struct Redis::Impl {
       if (ac && is_connected && !sent_at.empty() &&
           std::chrono::steady_clock::now() - sent_at.front() > limits.command_timeout) {
         trips.fetch_add(1);
-        log().warn("redis: no answer from {} for {} ms ({} commands waiting): connection declared lost",
-                   url.to_string(), limits.command_timeout.count(), sent_at.size());
-        redisAsyncContext* a = ac;
-        ac = nullptr;
-        is_connected = false;
-        sent_at.clear();
-        down_since = std::chrono::steady_clock::now();
-        down_logged = true;
-        dropping = true;
-        redisAsyncFree(a);  // every pending callback gets "connection lost"; on_disconnect stays quiet
-        dropping = false;
-        schedule_reconnect();
+        drop("no answer for " + std::to_string(limits.command_timeout.count()) + " ms (" +
+             std::to_string(sent_at.size()) + " commands waiting): connection declared lost");
       }
       arm_watchdog();
     });

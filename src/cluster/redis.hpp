@@ -38,10 +38,17 @@ struct RedisUrl {
   int db = 0;
   std::string password;  // empty = no AUTH
   std::string username;  // Redis 6 ACL user (AUTH user password); empty = default user
-  std::string to_string() const;  // redis://host:port/db, password hidden
+  // Redis Sentinel (sentinel://HOST:PORT[,HOST:PORT...]/NAME[/DB]): the sentinels, asked in turn
+  // for the master named `master_name` before every (re)connection; host/port are then the
+  // master's. Empty = a plain redis:// URL.
+  std::vector<std::pair<std::string, uint16_t>> sentinels;
+  std::string master_name;
+  std::string to_string() const;  // redis://host:port/db or sentinel://.../NAME/db, password hidden
 };
 
-// redis://[[user]:password@]host[:port][/db]; host may be [v6]. The error says what is wrong.
+// redis://[[user]:password@]host[:port][/db]; host may be [v6]. Or
+// sentinel://[[user]:password@]host:port[,host:port...]/NAME[/db] (the password is the master's).
+// The error says what is wrong.
 struct ParsedRedisUrl {
   std::optional<RedisUrl> url;
   std::string error;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the chaos suite (node:test): peerrtc-server nodes on a real redis-server under faults —
-# a holder paused past its lease, a node paused under cross-node calls, Redis paused, forged
-# forwarding headers and fencing tokens — with real @roamhq/wrtc peers that send
+# a holder paused past its lease, a node paused under cross-node calls, Redis paused, a Sentinel
+# failover (redis-server --sentinel), forged forwarding headers and fencing tokens, retried API
+# calls — with real @roamhq/wrtc peers that send
 # sequence-numbered messages, and a checker (tests/chaos/lib.mjs).
 #
 #   bash tests/chaos/run.sh                                 # build/apps/peerrtc-server

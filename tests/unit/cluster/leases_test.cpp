@@ -37,6 +37,23 @@ TEST(ForwardSignature, RoundTripAndEveryRefusal) {
   EXPECT_NE(verify_forward("", "a", sig, "POST", "/offer?x=1", "{\"room\":\"r\"}", t), "");  // no secret: nothing passes
 }
 
+TEST(RedisUrl, SentinelUrls) {
+  auto u = parse_redis_url("sentinel://:pw@10.0.0.1:26379,10.0.0.2:26380/mymaster/2");
+  ASSERT_TRUE(u) << u.error;
+  ASSERT_EQ(u.url->sentinels.size(), 2u);
+  EXPECT_EQ(u.url->sentinels[1], (std::pair<std::string, uint16_t>{"10.0.0.2", 26380}));
+  EXPECT_EQ(u.url->master_name, "mymaster");
+  EXPECT_EQ(u.url->db, 2);
+  EXPECT_EQ(u.url->password, "pw");
+  EXPECT_EQ(u.url->to_string().find("pw"), std::string::npos);
+  for (const char* bad : {"sentinel://h:1", "sentinel://h/m", "sentinel://h:0/m", "sentinel://h:1/", "sentinel:///m",
+                          "sentinel://h:1/m/x"}) {
+    auto b = parse_redis_url(bad);
+    EXPECT_FALSE(b) << bad;
+    EXPECT_NE(b.error.find("bad Sentinel URL"), std::string::npos) << bad << ": " << b.error;
+  }
+}
+
 TEST(LeaseTable, ProvenExpiresAndRenewalsDoNotOvertakeRequests) {
   LeaseTable t(3000ms);
   const auto t0 = Clock::now();
