@@ -36,9 +36,11 @@ async function startSentinel(masterPort) {
 }
 
 test('Sentinel failover under traffic: the nodes follow the new master, the room forms again, no crash', { timeout: 120000 }, async (t) => {
-  const master = await startRedis();
+  // Replication writes an RDB file: in a directory of its own, not the working tree.
+  const dir = mkdtempSync(join(tmpdir(), 'peerrtc-redis-'));
+  const master = await startRedis(0, ['--dir', dir]);
   procs.push(master);
-  const replica = await startRedis(0, ['--replicaof', '127.0.0.1', String(master.port)]);
+  const replica = await startRedis(0, ['--dir', dir, '--replicaof', '127.0.0.1', String(master.port)]);
   procs.push(replica);
   await until(async () => /master_link_status:up/.test(await replica.cmd('INFO', 'replication')), 10000, 'replication');
   const sentinel = await startSentinel(master.port);
