@@ -25,6 +25,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include <openssl/rand.h>
+
 #include "cluster/node.hpp"
 #include "cluster/redis.hpp"
 #include "cluster/stream.hpp"
@@ -205,7 +207,8 @@ int main(int argc, char** argv) {
   long long node_ttl_ms = 3000;
   auto* redis_opt =
       cli.add_option("--redis", redis_url,
-                     "Redis URL redis://HOST[:PORT][/DB] (or redis://:PASSWORD@HOST...): this process becomes a node of "
+                     "Redis URL redis://HOST[:PORT][/DB] (or redis://:PASSWORD@HOST..., or Sentinel: "
+                     "sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB]): this process becomes a node of "
                      "a cluster; rooms are placed on the least-loaded node and any node forwards requests to the room's")
           ->envname("PEERRTC_REDIS")
           ->check(CLI::Validator(
@@ -233,6 +236,12 @@ int main(int argc, char** argv) {
   cli.add_option("--node-ttl-ms", node_ttl_ms,
                  "a node silent this long is dead and its rooms are freed (heartbeat every third of it)")
       ->envname("PEERRTC_NODE_TTL_MS")->check(CLI::Range(300LL, 600LL * 1000))->capture_default_str()->needs(redis_opt);
+  std::string cluster_secret;
+  cli.add_option("--cluster-secret", cluster_secret,
+                 "the secret every node of the cluster shares (at least 16 bytes): node-to-node requests carry an "
+                 "HMAC of it, and anything claiming to come from a node without one is refused. Required with "
+                 "--redis (with --workers, a random one for the workers if not given). Prefer the environment variable")
+      ->envname("PEERRTC_CLUSTER_SECRET");  // (ignored without --redis)
   // --workers: a supervisor and N worker processes (apps/workers.hpp, docs/deploy.md).
   unsigned workers = 0;
   cli.add_option("--workers", workers,
@@ -279,6 +288,11 @@ int main(int argc, char** argv) {
                  "fields room, sender, data, binary, ts, to) for consumer groups; with --history a room that comes to "
                  "this node starts with the Stream's last messages")
       ->envname("PEERRTC_REDIS_STREAM")->check(CLI::Range(size_t{1}, size_t{100000000}))->needs(redis_opt);
+  long long redis_stream_ttl = 86400;
+  cli.add_option("--redis-stream-ttl", redis_stream_ttl,
+                 "a room's Stream expires this many seconds after its last message (0 = never)")
+      ->envname("PEERRTC_REDIS_STREAM_TTL")->check(CLI::Range(0LL, 3660LL * 86400))->capture_default_str()
+      ->needs(redis_opt);
 
   cli.footer(
       "The default --host 127.0.0.1 serves this machine only; use --host 0.0.0.0 (and --public-ip behind NAT)\n"
@@ -308,6 +322,16 @@ int main(int argc, char** argv) {
   if (debug && level > spdlog::level::debug) level = spdlog::level::debug;
   peerrtc::log().set_level(level);
 
+  // (A supervisor without one makes one for its workers, below.)
+  const bool supervisor_makes_secret = worker_index < 0 && workers > 0 && cluster_secret.empty();
+  if (!redis_url.empty() && !supervisor_makes_secret && cluster_secret.size() < peerrtc::cluster::kMinClusterSecret) {
+    std::cerr << "--redis needs --cluster-secret S (or PEERRTC_CLUSTER_SECRET) of at least "
+              << peerrtc::cluster::kMinClusterSecret
+              << " bytes, the same on every node: node-to-node requests are signed with it (docs/deploy.md)\n"
+                 "Run with --help for more information."
+              << std::endl;
+    return 2;
+  }
   // --workers N: this process only supervises (apps/workers.cpp). Each worker's own port number
   // comes from base + index: --udp-port if given, else --port + 1 (0: ephemeral ones).
   const int own_base = udp_port >= 0 ? udp_port : (port == 0 ? 0 : port + 1);
@@ -327,6 +351,19 @@ int main(int argc, char** argv) {
                 << own_base << ".." << own_base + workers - 1 << "; pick another --udp-port\nRun with --help for more "
                    "information." << std::endl;
       return 2;
+    }
+    // The workers' node-to-node requests are signed with the cluster secret; without one, they get a
+    // random one of their own (through the environment, never the command line): they can reach
+    // each other, and no node of another process can reach them.
+    if (cluster_secret.empty()) {
+      unsigned char raw[32];
+      if (RAND_bytes(raw, sizeof raw) != 1) {
+        std::cerr << "peerrtc-server: cannot make a cluster secret (RAND_bytes failed)\n";
+        return 1;
+      }
+      std::string hexed;
+      for (unsigned char c : raw) hexed += "0123456789abcdef"[c >> 4], hexed += "0123456789abcdef"[c & 15];
+      ::setenv("PEERRTC_CLUSTER_SECRET", hexed.c_str(), 1);
     }
     // Worker i is node <base>-<i>: --node-id, else one random base for the set (kept across
     // restarts, so a restarted worker replaces its own record).
@@ -396,8 +433,10 @@ int main(int argc, char** argv) {
 
   peerrtc::server::Options options;
   options.router = router;
-  // A node's HTTP threads may wait for another node (forwarding): a few more of them.
-  if (router) options.http_threads = 8;
+  // A node's HTTP threads may wait for another node (forwarding): more of them, and at most half
+  // of them forwarding at once (NodeOptions::max_forwards), so the other half always serves this
+  // node's own requests, the ones other nodes forward here, and /health.
+  if (router) options.http_threads = 16;
   options.block_words = block_words;
   options.mask_words = mask_words;
   options.host = host;
@@ -435,6 +474,7 @@ int main(int argc, char** argv) {
       so.prefix = redis_prefix;
       so.maxlen = redis_stream;
       so.history = config.history;
+      so.ttl = std::chrono::seconds(redis_stream_ttl);
       stream = std::make_unique<peerrtc::cluster::RedisStream>(*redis, *manager, so);
     }
     try {
@@ -471,6 +511,8 @@ int main(int argc, char** argv) {
     }
     no.udp_port = udp;
     no.ttl = std::chrono::milliseconds(node_ttl_ms);
+    no.secret = cluster_secret;
+    no.max_forwards = options.http_threads / 2;
     try {
       node = std::make_unique<peerrtc::cluster::Node>(*redis, *manager, no);
       node->start();
@@ -486,6 +528,17 @@ int main(int argc, char** argv) {
       return 1;
     }
     router->set(node->router());
+    node->add_counters("redis", [r = redis.get()] {
+      return nlohmann::json{{"connected", r->connected()}, {"in_flight", r->in_flight()}, {"dropped", r->dropped()},
+                            {"watchdog_trips", r->watchdog_trips()}};
+    });
+    if (stream) {
+      // Appends carry the room's fencing token (docs/architecture.md, "Fenced leases").
+      stream->set_fence([n = node.get()](const std::string& room) { return n->fence_token(room); });
+      node->add_counters("stream", [s = stream.get()] {
+        return nlohmann::json{{"appended", s->appended()}, {"failed", s->failed()}, {"refused_stale", s->refused_stale()}};
+      });
+    }
   }
   peerrtc::log().info("peerrtc-server: http://{}:{} (UDP {}), static root {}{}", host, http_port, udp,
                       options.static_root, options.examples ? "" : " (examples off)");
@@ -527,6 +580,7 @@ int main(int argc, char** argv) {
     }
   });
 
+  if (stream) stream->set_fence([](const std::string&) { return std::optional<std::string>(); });  // no more appends
   if (node) {
     router->set(nullptr);
     node->stop();        // out of the cluster: record deleted, room leases released

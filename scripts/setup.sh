@@ -15,9 +15,10 @@ DEB_PACKAGES=(
   python3-aiortc golang-go golang-github-pion-webrtc.v3-dev coturn iptables iproute2
   # The Python module peerpyrtc (pybind11 for /usr/bin/python3) and its tests (Flask, pytest).
   pybind11-dev python3-dev python3-flask python3-pytest
-  # Cluster mode: Redis (the tests start their own redis-server) and its C client on the Asio
+  # Cluster mode: Redis (the tests start their own redis-server, and their own sentinel with
+  # redis-server --sentinel; redis-sentinel is what a deployment runs) and its C client on the Asio
   # loop; Prometheus metrics. (Join tokens are HS256 with OpenSSL's HMAC: no JWT library.)
-  redis-server libhiredis-dev prometheus-cpp-dev
+  redis-server redis-sentinel libhiredis-dev prometheus-cpp-dev
 )
 # Node.js 18+ with npm: use the machine's if present, else Debian's.
 command -v node >/dev/null && command -v npm >/dev/null || DEB_PACKAGES+=(nodejs npm)

@@ -11,6 +11,9 @@
 #   7b. networks: clients in network namespaces with UDP dropped (ICE-TCP) or relay-only through
 #      a real coturn (TURN), next to ordinary UDP peers; then the cluster: peerrtc-server
 #      nodes on a real redis-server (forwarding, SIGKILL failover, Redis restarted under load)
+#   7b''. chaos: the cluster under faults on a real redis-server (a holder paused past its lease,
+#      a node paused under cross-node calls, Redis paused, a Sentinel failover, forged forwarding
+#      headers and fencing tokens, retried API calls), with sequence-numbered messages and a checker
 #   7b'. peerrtc-server --workers 2 on a real redis-server: supervisor, shared port, restarts,
 #      rooms on both workers, a killed worker survived
 #   7c. the Python module peerpyrtc (pytest, Debian's /usr/bin/python3): the Flask example with
@@ -58,6 +61,7 @@ node_suites() {  # label build-dir suite...
       fault) stage "${label}faults and abuse" ;;
       network) stage "${label}networks: UDP dropped (ICE-TCP), relay-only (TURN), in network namespaces" ;;
       cluster) stage "${label}cluster: nodes on a real redis-server (forwarding, failover, Redis restarts)" ;;
+      chaos) stage "${label}chaos: the cluster under faults (leases, forwarding, Redis paused, forged headers)" ;;
       workers) stage "${label}--workers: supervisor, SO_REUSEPORT, restarts (real redis-server)" ;;
     esac
     bash "tests/$s/run.sh"
@@ -70,7 +74,7 @@ counted ctest "C++ tests (ctest)" ctest --test-dir build --output-on-failure -j2
 stage "fuzzers (libFuzzer, ${FUZZ_SECONDS:-5} s each)"
 counted fuzz "fuzzers" ./scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
 
-node_suites "" build interop server client browser fault network cluster workers
+node_suites "" build interop server client browser fault network cluster chaos workers
 
 stage "Python module peerpyrtc (pytest)"
 counted pytest "Python module (pytest)" bash tests/python/run.sh

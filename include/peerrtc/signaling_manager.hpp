@@ -213,15 +213,15 @@ class SignalingManager {
   };
   void seed_history(const std::string& room, std::vector<HistoryItem> items);
 
-  // Removes a peer (or participant) from a room: it gets {"type":"kicked","reason"} and its
-  // connection is closed; the others see peer_left with reason "kicked[: <reason>]". False if
-  // no such member. `reason`: at most 256 bytes of UTF-8 (else ApiError 400).
   // Cluster: this node no longer serves `room` (its lease was lost). Every peer is told
   // {"type":"moved","reason"} and closed (the JS client re-offers at once with `resume` and
   // lands on the room's new node), participants get the same event last; nobody sees a
   // peer_left and no presence hook runs; the room is dropped here. Returns how many members it
   // had (0: no such room).
   size_t evict_room(const std::string& room, const std::string& reason);
+  // Removes a peer (or participant) from a room: it gets {"type":"kicked","reason"} and its
+  // connection is closed; the others see peer_left with reason "kicked[: <reason>]". False if
+  // no such member. `reason`: at most 256 bytes of UTF-8 (else ApiError 400).
   bool kick(const std::string& room, const std::string& peer_id, const std::string& reason = {});
 
   // A server-side participant: joins `room` as `name` (a peer id), gets the room's messages and

@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <charconv>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <stdexcept>
@@ -39,12 +40,24 @@ bool parse_uint(std::string_view s, unsigned long max, unsigned long& out) {
 }  // namespace
 
 std::string RedisUrl::to_string() const {
+  if (!sentinels.empty()) {
+    std::string list;
+    for (auto& [h, p] : sentinels) list += (list.empty() ? "" : ",") + h + ":" + std::to_string(p);
+    std::string auth = password.empty() ? "" : (username.empty() ? ":***@" : username + ":***@");
+    return "sentinel://" + auth + list + "/" + master_name + "/" + std::to_string(db) + " (master " + host + ":" +
+           std::to_string(port) + ")";
+  }
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string auth = password.empty() ? "" : (username.empty() ? ":***@" : username + ":***@");
   return "redis://" + auth + h + ":" + std::to_string(port) + "/" + std::to_string(db);
 }
 
+namespace {
+ParsedRedisUrl parse_sentinel_url(std::string_view text);
+}
+
 ParsedRedisUrl parse_redis_url(std::string_view text) {
+  if (text.substr(0, 11) == "sentinel://") return parse_sentinel_url(text);
   ParsedRedisUrl out;
   auto fail = [&](const std::string& why) {
     out.error = "bad Redis URL '" + std::string(text) + "': " + why +
@@ -106,6 +119,55 @@ ParsedRedisUrl parse_redis_url(std::string_view text) {
   return out;
 }
 
+namespace {
+ParsedRedisUrl parse_sentinel_url(std::string_view text) {
+  ParsedRedisUrl out;
+  auto fail = [&](const std::string& why) {
+    out.error = "bad Sentinel URL '" + std::string(text) + "': " + why +
+                " (expected sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB])";
+    return out;
+  };
+  std::string_view rest = text.substr(11);
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return fail("the master's name is missing");
+  std::string_view authority = rest.substr(0, slash), path = rest.substr(slash + 1);
+  RedisUrl url;
+  size_t at = authority.rfind('@');
+  if (at != std::string_view::npos) {
+    std::string_view userinfo = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+    size_t colon = userinfo.find(':');
+    if (colon == std::string_view::npos) return fail("credentials must be USER:PASSWORD@ or :PASSWORD@");
+    url.username = std::string(userinfo.substr(0, colon));
+    url.password = std::string(userinfo.substr(colon + 1));
+    if (url.password.empty()) return fail("the password is empty");
+  }
+  while (!authority.empty()) {
+    size_t comma = authority.find(',');
+    std::string_view one = authority.substr(0, comma);
+    authority = comma == std::string_view::npos ? std::string_view{} : authority.substr(comma + 1);
+    size_t colon = one.rfind(':');
+    unsigned long port = 0;
+    if (colon == std::string_view::npos || colon == 0 || !parse_uint(one.substr(colon + 1), 65535, port) || port == 0)
+      return fail("each sentinel is HOST:PORT");
+    url.sentinels.emplace_back(std::string(one.substr(0, colon)), static_cast<uint16_t>(port));
+  }
+  if (url.sentinels.empty()) return fail("no sentinel");
+  size_t s2 = path.find('/');
+  url.master_name = std::string(path.substr(0, s2));
+  if (url.master_name.empty()) return fail("the master's name is empty");
+  if (s2 != std::string_view::npos && !path.substr(s2 + 1).empty()) {
+    unsigned long n = 0;
+    if (!parse_uint(path.substr(s2 + 1), 1u << 20, n)) return fail("the database is not a number");
+    url.db = static_cast<int>(n);
+  }
+  url.host = "";
+  url.port = 0;
+  out.url = std::move(url);
+  return out;
+}
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 // Client
 
@@ -148,7 +210,8 @@ constexpr auto kBackoffMax = std::chrono::milliseconds(2000);
 }  // namespace
 
 struct Redis::Impl {
-  explicit Impl(RedisUrl u) : url(std::move(u)), work(asio::make_work_guard(ioc)), retry(ioc), connect_timer(ioc) {}
+  Impl(RedisUrl u, RedisLimits l)
+      : url(std::move(u)), limits(l), work(asio::make_work_guard(ioc)), retry(ioc), connect_timer(ioc), watchdog(ioc) {}
 
   // What hiredis' ev.data points at: the socket's readiness waits. Shared with the pending
   // handlers, so a handler that runs after cleanup finds `alive` false and does nothing.
@@ -160,10 +223,18 @@ struct Redis::Impl {
   };
 
   RedisUrl url;
+  RedisLimits limits;
   asio::io_context ioc;
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::thread thread;  // assigned in start(), before any other thread can call in
-  asio::steady_timer retry, connect_timer;
+  asio::steady_timer retry, connect_timer, watchdog;
+  // Bounds (any thread): commands and argument bytes issued and not yet answered.
+  std::atomic<size_t> in_flight{0}, in_flight_bytes{0};
+  std::atomic<uint64_t> dropped{0}, trips{0};
+  // Redis thread only: when each command on the connection was sent, oldest first (replies come
+  // in order, so the front is the oldest one waiting).
+  std::deque<std::chrono::steady_clock::time_point> sent_at;
+  bool dropping = false;  // the watchdog is freeing the connection
   std::vector<std::function<void()>> connect_hooks;
 
   // Redis thread only:
@@ -247,8 +318,71 @@ struct Redis::Impl {
     cv.notify_all();
   }
 
+  // Sentinel: the master's address from the first sentinel that knows it (blocking, on the Redis
+  // thread, which has nothing else to do while disconnected).
+  std::string ask_sentinels() {
+    std::string why;
+    for (auto& [h, p] : url.sentinels) {
+      timeval tv{0, 500 * 1000};
+      redisContext* c = redisConnectWithTimeout(h.c_str(), p, tv);
+      if (!c || c->err) {
+        why += (why.empty() ? "" : "; ") + h + ":" + std::to_string(p) + ": " + (c ? c->errstr : "out of memory");
+        if (c) redisFree(c);
+        continue;
+      }
+      redisSetTimeout(c, tv);
+      const char* argv[] = {"SENTINEL", "get-master-addr-by-name", url.master_name.c_str()};
+      size_t lens[] = {8, 23, url.master_name.size()};
+      auto* r = static_cast<redisReply*>(redisCommandArgv(c, 3, argv, lens));
+      if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING) {
+        unsigned long port = 0;
+        std::string host(r->element[0]->str, r->element[0]->len);
+        bool ok = parse_uint(std::string_view(r->element[1]->str, r->element[1]->len), 65535, port);
+        freeReplyObject(r);
+        redisFree(c);
+        if (ok) {
+          if (host != url.host || port != url.port)
+            log().info("redis: sentinel {}:{} names {}:{} as master '{}'", h, p, host, port, url.master_name);
+          url.host = host;
+          url.port = static_cast<uint16_t>(port);
+          return "";
+        }
+        why += (why.empty() ? "" : "; ") + h + ":" + std::to_string(p) + ": bad answer";
+        continue;
+      }
+      why += (why.empty() ? "" : "; ") + h + ":" + std::to_string(p) + ": " +
+             (r ? (r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : "no such master") : std::string(c->errstr));
+      if (r) freeReplyObject(r);
+      redisFree(c);
+    }
+    return "no sentinel names master '" + url.master_name + "' (" + why + ")";
+  }
+
+  // Drops the connection at once (every pending command fails) and reconnects: a watchdog trip,
+  // or a server that is not (or no longer) the master.
+  void drop(const std::string& why) {
+    if (!ac) return;
+    log().warn("redis: {}: connection to {} dropped", why, url.to_string());
+    redisAsyncContext* a = ac;
+    ac = nullptr;
+    is_connected = false;
+    sent_at.clear();
+    down_since = std::chrono::steady_clock::now();
+    down_logged = true;
+    dropping = true;
+    redisAsyncFree(a);
+    dropping = false;
+    schedule_reconnect();
+  }
+
   void connect() {
     if (stopping) return;
+    if (!url.sentinels.empty()) {
+      if (auto why = ask_sentinels(); !why.empty()) {
+        failed(why);
+        return;
+      }
+    }
     redisAsyncContext* a = redisAsyncConnect(url.host.c_str(), url.port);
     if (!a || a->err) {
       std::string why = a ? a->errstr : "out of memory";
@@ -308,6 +442,8 @@ struct Redis::Impl {
       return;
     }
     auto* ctx = const_cast<redisAsyncContext*>(a);
+    redisEnableKeepAlive(&ctx->c);  // a peer that vanished is noticed by TCP too
+    self->sent_at.clear();
     if (!self->url.password.empty()) {
       std::vector<std::string> auth{"AUTH"};
       if (!self->url.username.empty()) auth.push_back(self->url.username);
@@ -321,6 +457,14 @@ struct Redis::Impl {
     if (self->url.db != 0) {
       self->send(ctx, {"SELECT", std::to_string(self->url.db)}, [db = self->url.db](const Reply& r) {
         if (!r.ok()) log().error("redis: SELECT {} failed: {}", db, r.str);
+      });
+    }
+    if (!self->url.sentinels.empty()) {
+      self->send(ctx, {"ROLE"}, [self, ctx](const Reply& r) {
+        if (r.type == Reply::Type::Array && !r.elements.empty() && r.elements[0].str == "master") return;
+        asio::post(self->ioc, [self, ctx] {
+          if (self->ac == ctx) self->drop("the server Sentinel named is not the master (any more)");
+        });
       });
     }
     self->is_connected = true;
@@ -347,7 +491,7 @@ struct Redis::Impl {
     Impl* self = of(a);
     if (self->ac == a) self->ac = nullptr;
     self->is_connected = false;
-    if (self->stopping) return;
+    if (self->stopping || self->dropping) return;
     self->down_since = std::chrono::steady_clock::now();
     std::string why = status == REDIS_OK ? "closed" : (a->errstr[0] ? a->errstr : "connection lost");
     log().warn("redis: connection to {} lost ({}); reconnecting in the background", self->url.to_string(), why);
@@ -356,9 +500,20 @@ struct Redis::Impl {
   }
 
   // --- commands (Redis thread) --------------------------------------------------------------
-  static void on_reply(redisAsyncContext*, void* r, void* priv) {
+  static void on_reply(redisAsyncContext* a, void* r, void* priv) {
     std::unique_ptr<Callback> cb(static_cast<Callback*>(priv));
+    if (a && a->data) {
+      auto& q = of(a)->sent_at;
+      if (!q.empty()) q.pop_front();
+    }
     Reply reply = r ? convert(static_cast<redisReply*>(r)) : Reply::error("connection to Redis lost");
+    if (a && a->data && reply.type == Reply::Type::Error && reply.str.rfind("READONLY", 0) == 0) {
+      Impl* self = of(a);
+      if (!self->url.sentinels.empty())  // a demoted master: ask the sentinels again
+        asio::post(self->ioc, [self, a] {
+          if (self->ac == a) self->drop("the server refuses writes (READONLY): no longer the master");
+        });
+    }
     if (!*cb) return;
     try {
       (*cb)(reply);
@@ -380,7 +535,25 @@ struct Redis::Impl {
     if (redisAsyncCommandArgv(a, on_reply, holder, static_cast<int>(argv.size()), ptrs.data(), lens.data()) != REDIS_OK) {
       std::unique_ptr<Callback> owned(holder);
       if (*owned) (*owned)(Reply::error("Redis refused the command (connection closing)"));
+      return;
     }
+    sent_at.push_back(std::chrono::steady_clock::now());
+  }
+
+  // Every 250 ms: a connection whose oldest command waits longer than command_timeout is
+  // declared lost (a paused Redis answers nothing, and TCP says nothing for minutes).
+  void arm_watchdog() {
+    watchdog.expires_after(std::chrono::milliseconds(250));
+    watchdog.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping) return;
+      if (ac && is_connected && !sent_at.empty() &&
+          std::chrono::steady_clock::now() - sent_at.front() > limits.command_timeout) {
+        trips.fetch_add(1);
+        drop("no answer for " + std::to_string(limits.command_timeout.count()) + " ms (" +
+             std::to_string(sent_at.size()) + " commands waiting): connection declared lost");
+      }
+      arm_watchdog();
+    });
   }
 
   void issue(std::vector<std::string> argv, Callback cb) {
@@ -392,7 +565,11 @@ struct Redis::Impl {
   }
 };
 
-Redis::Redis(RedisUrl url) : impl_(std::make_shared<Impl>(std::move(url))) {}
+Redis::Redis(RedisUrl url, RedisLimits limits) : impl_(std::make_shared<Impl>(std::move(url), limits)) {}
+
+uint64_t Redis::dropped() const { return impl_->dropped.load(); }
+uint64_t Redis::watchdog_trips() const { return impl_->trips.load(); }
+size_t Redis::in_flight() const { return impl_->in_flight.load(); }
 
 Redis::~Redis() { stop(); }
 
@@ -410,7 +587,10 @@ std::string Redis::start(std::chrono::milliseconds timeout) {
   im.started = true;
   im.thread = std::thread([&im] { im.ioc.run(); });
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  asio::post(im.ioc, [&im] { im.connect(); });
+  asio::post(im.ioc, [&im] {
+    im.connect();
+    im.arm_watchdog();
+  });
   std::string error;
   {
     std::unique_lock lock(im.m);
@@ -435,6 +615,7 @@ void Redis::stop() {
   asio::post(im.ioc, [&im] {
     im.retry.cancel();
     im.connect_timer.cancel();
+    im.watchdog.cancel();
     if (im.ac) {
       redisAsyncContext* a = im.ac;
       im.ac = nullptr;
@@ -459,7 +640,29 @@ void Redis::command(std::vector<std::string> argv, Callback cb) {
     if (cb) cb(Reply::error("the Redis client is not running"));
     return;
   }
-  asio::post(im.ioc, [&im, argv = std::move(argv), cb = std::move(cb)]() mutable { im.issue(std::move(argv), std::move(cb)); });
+  size_t bytes = 0;
+  for (auto& a : argv) bytes += a.size() + 16;
+  const size_t n = im.in_flight.fetch_add(1) + 1;
+  const size_t b = im.in_flight_bytes.fetch_add(bytes) + bytes;
+  if (n > im.limits.max_commands || b > im.limits.max_bytes) {
+    im.in_flight.fetch_sub(1);
+    im.in_flight_bytes.fetch_sub(bytes);
+    if (im.dropped.fetch_add(1) == 0 || im.dropped.load() % 10000 == 0)
+      log().warn("redis: {} commands refused so far: more than {} commands or {} bytes waiting for Redis",
+                 im.dropped.load(), im.limits.max_commands, im.limits.max_bytes);
+    if (cb) cb(Reply::error("Redis queue full (" + std::to_string(n - 1) + " commands, " + std::to_string(b - bytes) +
+                            " bytes waiting): dropped"));
+    return;
+  }
+  // Exactly one completion per command (reply, error, connection lost): the bounds go down there.
+  Callback done = [&im, bytes, cb = std::move(cb)](const Reply& r) {
+    im.in_flight.fetch_sub(1);
+    im.in_flight_bytes.fetch_sub(bytes);
+    if (cb) cb(r);
+  };
+  asio::post(im.ioc, [&im, argv = std::move(argv), done = std::move(done)]() mutable {
+    im.issue(std::move(argv), std::move(done));
+  });
 }
 
 Reply Redis::command_sync(std::vector<std::string> argv, std::chrono::milliseconds timeout) {

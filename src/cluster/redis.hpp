@@ -12,7 +12,13 @@
 // they were issued. When the connection is lost every pending command completes with an error
 // reply, commands issued while disconnected fail at once ("not connected to Redis"), and the
 // client reconnects with a backoff (100 ms doubling up to 2 s); the loss and the return are
-// logged once each, not per attempt. on_connect() callbacks run on the Redis thread after every
+// logged once each, not per attempt.
+// Bounds (RedisLimits): at most `max_commands` commands and `max_bytes` of their arguments in
+// flight (issued, not yet answered); past either a command fails at once ("Redis queue full")
+// and is counted (`dropped()`), so a stalled Redis cannot grow the process. TCP keepalive is on.
+// A watchdog declares the connection lost when the oldest command sent has waited
+// `command_timeout` for its answer (a paused or cut-off Redis): every pending command then
+// fails, and the client reconnects as above. on_connect() callbacks run on the Redis thread after every
 // (re)connection (AUTH and SELECT are sent first).
 #pragma once
 #include <chrono>
@@ -32,10 +38,17 @@ struct RedisUrl {
   int db = 0;
   std::string password;  // empty = no AUTH
   std::string username;  // Redis 6 ACL user (AUTH user password); empty = default user
-  std::string to_string() const;  // redis://host:port/db, password hidden
+  // Redis Sentinel (sentinel://HOST:PORT[,HOST:PORT...]/NAME[/DB]): the sentinels, asked in turn
+  // for the master named `master_name` before every (re)connection; host/port are then the
+  // master's. Empty = a plain redis:// URL.
+  std::vector<std::pair<std::string, uint16_t>> sentinels;
+  std::string master_name;
+  std::string to_string() const;  // redis://host:port/db or sentinel://.../NAME/db, password hidden
 };
 
-// redis://[[user]:password@]host[:port][/db]; host may be [v6]. The error says what is wrong.
+// redis://[[user]:password@]host[:port][/db]; host may be [v6]. Or
+// sentinel://[[user]:password@]host:port[,host:port...]/NAME[/db] (the password is the master's).
+// The error says what is wrong.
 struct ParsedRedisUrl {
   std::optional<RedisUrl> url;
   std::string error;
@@ -60,11 +73,17 @@ struct Reply {
   }
 };
 
+struct RedisLimits {
+  size_t max_commands = 10000;
+  size_t max_bytes = 16 << 20;
+  std::chrono::milliseconds command_timeout{3000};
+};
+
 class Redis {
  public:
   using Callback = std::function<void(const Reply&)>;
 
-  explicit Redis(RedisUrl url);
+  explicit Redis(RedisUrl url, RedisLimits limits = {});
   ~Redis();  // stops
   Redis(const Redis&) = delete;
   Redis& operator=(const Redis&) = delete;
@@ -82,6 +101,9 @@ class Redis {
   Reply command_sync(std::vector<std::string> argv, std::chrono::milliseconds timeout);
 
   bool connected() const;
+  uint64_t dropped() const;        // commands refused because the in-flight bounds were reached
+  uint64_t watchdog_trips() const;  // connections declared lost by the watchdog
+  size_t in_flight() const;
   // Runs after every successful (re)connection, on the Redis thread. Add before start().
   void on_connect(std::function<void()> fn);
   const RedisUrl& url() const;

@@ -30,6 +30,29 @@ std::vector<std::string> xadd_argv(std::string_view prefix, size_t maxlen, const
   return argv;
 }
 
+namespace {
+// KEYS: fence, stream; ARGV: token, maxlen, ttl ms, then the entry's fields and values.
+constexpr const char* kFencedXadd = R"(if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('STALE fencing token ' .. ARGV[1] .. ' is not the room\'s current one')
+end
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 4))
+if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+return id)";
+}  // namespace
+
+std::vector<std::string> fenced_xadd_argv(std::string_view prefix, size_t maxlen, const Message& m, int64_t ts_ms,
+                                          const std::string& token, int64_t ttl_ms) {
+  std::vector<std::string> argv{"EVAL", kFencedXadd, "2", std::string(prefix) + "fence:" + m.room,
+                                stream_key(prefix, m.room), token, std::to_string(maxlen), std::to_string(ttl_ms),
+                                "room", m.room, "sender", m.sender, "data", m.data, "binary", m.binary ? "1" : "0",
+                                "ts", std::to_string(ts_ms)};
+  if (m.to) {
+    argv.push_back("to");
+    argv.push_back(*m.to);
+  }
+  return argv;
+}
+
 std::vector<SignalingManager::HistoryItem> history_from_xrevrange(const Reply& reply) {
   std::vector<SignalingManager::HistoryItem> out;
   if (reply.type != Reply::Type::Array) return out;
@@ -72,17 +95,43 @@ RedisStream::RedisStream(Redis& redis, SignalingManager& manager, StreamOptions 
   // On the hook thread: one async XADD per message, in relay order (one hook thread by default,
   // and the Redis client sends commands in the order they were issued).
   handler_ = manager_.on_relayed([&redis = redis_, prefix = opts_.prefix, maxlen = opts_.maxlen,
-                                   c = counters_](const Message& m) {
-    redis.command(xadd_argv(prefix, maxlen, m, now_ms()), [c, room = m.room](const Reply& r) {
+                                   ttl = opts_.ttl.count(), c = counters_](const Message& m) {
+    FenceSource fence;
+    {
+      std::lock_guard lock(c->m);
+      fence = c->fence;
+    }
+    std::vector<std::string> argv;
+    if (fence) {
+      auto token = fence(m.room);
+      if (!token) {  // this node holds no proven lease on the room (any more): not written
+        c->refused_stale.fetch_add(1);
+        return;
+      }
+      argv = fenced_xadd_argv(prefix, maxlen, m, now_ms(), *token, ttl);
+    } else {
+      argv = xadd_argv(prefix, maxlen, m, now_ms());  // (no fence, no ttl: the library's plain use)
+    }
+    redis.command(std::move(argv), [c, room = m.room](const Reply& r) {
       if (r.ok()) {
         c->appended.fetch_add(1);
         if (c->failing.exchange(false)) log().info("stream: appending to Redis works again");
+        return;
+      }
+      if (r.str.rfind("STALE", 0) == 0) {
+        c->refused_stale.fetch_add(1);
+        log().debug("stream: append for room '{}' refused: {}", room, r.str);
         return;
       }
       c->failed.fetch_add(1);
       if (!c->failing.exchange(true)) log().warn("stream: XADD for room '{}' failed: {} (logged once)", room, r.str);
     });
   });
+}
+
+void RedisStream::set_fence(FenceSource source) {
+  std::lock_guard lock(counters_->m);
+  counters_->fence = std::move(source);
 }
 
 RedisStream::~RedisStream() { manager_.remove_handler(handler_); }

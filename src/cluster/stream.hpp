@@ -6,11 +6,20 @@
 // node died) is seeded from the Stream's last entries (XREVRANGE) before its first peer's
 // welcome.
 //
+// Fencing (cluster mode, leases.hpp): with a fence source set, each append is a script that
+// XADDs only if the room's fencing token in Redis is the one this node holds, so a node that lost
+// the room (paused past its lease, cut off from Redis) cannot write into its history; refused
+// appends, and appends for a room this node holds no proven lease on, are counted
+// (`refused_stale`) and dropped. With a ttl, the Stream expires that long after its last append.
+//
 // Threads: appends are issued from the manager's hook thread (on_relayed) with the async
 // Redis::command, never waited for, and never on the network thread; seed() runs on an HTTP
 // thread (before a local offer) and waits for Redis at most StreamOptions::timeout.
 #pragma once
 #include <atomic>
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -27,6 +36,10 @@ std::string stream_key(std::string_view prefix, std::string_view room);
 
 // The XADD argv of one message (pure).
 std::vector<std::string> xadd_argv(std::string_view prefix, size_t maxlen, const Message& m, int64_t ts_ms);
+// The same append as one fenced script (EVAL): refused ("STALE ...") unless the room's fencing
+// token is `token`; with ttl_ms > 0 the Stream's expiry is pushed back to ttl_ms from now (pure).
+std::vector<std::string> fenced_xadd_argv(std::string_view prefix, size_t maxlen, const Message& m, int64_t ts_ms,
+                                          const std::string& token, int64_t ttl_ms);
 // The history items (oldest first, direct messages left out) of an XREVRANGE reply (pure;
 // malformed entries are skipped).
 std::vector<SignalingManager::HistoryItem> history_from_xrevrange(const Reply& reply);
@@ -36,6 +49,7 @@ struct StreamOptions {
   size_t maxlen = 1000;   // MAXLEN ~ maxlen
   size_t history = 0;     // Config::history: entries read back to seed a room (0 = no seeding)
   std::chrono::milliseconds timeout{1000};  // seed's wait for Redis
+  std::chrono::milliseconds ttl{0};         // the Stream expires this long after its last append (0 = never)
 };
 
 class RedisStream {
@@ -51,7 +65,13 @@ class RedisStream {
   // and the room starts without history.
   void seed(const std::string& room);
 
+  // The room's fencing token while this node holds it (Node::fence_token). Set once, before
+  // messages flow; without it appends are plain XADDs.
+  using FenceSource = std::function<std::optional<std::string>(const std::string& room)>;
+  void set_fence(FenceSource source);
+
   uint64_t appended() const { return counters_->appended.load(); }
+  uint64_t refused_stale() const { return counters_->refused_stale.load(); }
   uint64_t failed() const { return counters_->failed.load(); }
 
  private:
@@ -61,7 +81,9 @@ class RedisStream {
   SignalingManager::HandlerId handler_ = 0;
   // Shared with the Redis callbacks, which may outlive this object (they run on the Redis thread).
   struct Counters {
-    std::atomic<uint64_t> appended{0}, failed{0};
+    std::atomic<uint64_t> appended{0}, failed{0}, refused_stale{0};
+    std::mutex m;
+    FenceSource fence;  // under m
     std::atomic<bool> failing{false};  // logs a failure once until an append succeeds again
   };
   std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();

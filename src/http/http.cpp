@@ -783,20 +783,25 @@ uint16_t Server::listener_port(size_t i) const {
 
 ClientResponse request(const std::string& host, uint16_t port, const std::string& method,
                        const std::string& target, const std::string& body, std::chrono::milliseconds timeout,
-                       const std::map<std::string, std::string>& headers) {
+                       const std::map<std::string, std::string>& headers, std::chrono::milliseconds connect_timeout) {
   const std::string where = host + ":" + std::to_string(port);
   const std::string what = "http " + method + " " + where + target;
   asio::io_context ioc;
   tcp::socket socket(ioc);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + timeout;
+  const auto connect_deadline =
+      connect_timeout.count() > 0 ? std::min(deadline, started + connect_timeout) : deadline;
+  bool connecting = true;  // resolve and connect answer to connect_deadline
 
   // Runs the io_context until `done` or the deadline; on timeout closes the socket and throws.
   auto run = [&](bool& done, const char* stage) {
     ioc.restart();
+    const auto until = connecting ? connect_deadline : deadline;
     while (!done) {
       auto now = std::chrono::steady_clock::now();
-      if (now >= deadline) break;
-      ioc.run_one_for(deadline - now);
+      if (now >= until) break;
+      ioc.run_one_for(until - now);
     }
     if (!done) {
       beast::error_code ignored;
@@ -804,7 +809,10 @@ ClientResponse request(const std::string& host, uint16_t port, const std::string
       ioc.restart();
       ioc.run_for(std::chrono::milliseconds(100));  // let aborted handlers finish
       throw std::runtime_error(what + " failed: timed out during " + stage + " after " +
-                               std::to_string(timeout.count()) + " ms");
+                               std::to_string((connecting && connect_timeout.count() > 0 ? std::min(connect_timeout, timeout)
+                                                                                          : timeout)
+                                                  .count()) +
+                               " ms");
     }
   };
 
@@ -841,6 +849,7 @@ ClientResponse request(const std::string& host, uint16_t port, const std::string
     });
     run(done, "connect");
     if (ec) throw std::runtime_error(what + " failed: cannot connect to " + where + ": " + ec.message());
+    connecting = false;
   }
 
   // Send.

@@ -3,14 +3,19 @@
 // from tasks run here; other threads call invoke() and wait with a deadline.
 //
 //   invoke(fn, timeout): fn (moved into the task, with whatever it captured by value) runs on the
-//   network thread; its result or exception comes back. The task owns its inputs and its result:
-//   a caller that gives up at the deadline (Unavailable "did not answer within N ms") leaves
-//   nothing dangling, and the task, when it runs, writes into shared state nobody waits for.
+//   network thread; its result or exception comes back. A call that times out has no effect:
+//   the task moves from pending to running with a compare-and-swap, and at the deadline the
+//   caller tries to move it from pending to abandoned. If that wins, fn never runs and the
+//   caller gets Unavailable "did not answer within N ms"; if the task is already running, the
+//   caller waits for it to finish and gets its result (tasks on the network thread are short).
+//   So an offer answered 503 never admits its peer later, and a retried API call does not run
+//   twice. The task owns its inputs and its result, so nothing dangles either way.
 //   Capture by value: a task that outlives its caller must not reference the caller's frame.
 //   From the network thread itself invoke() runs fn inline.
 //   Once stop() has begun, invoke() and post() refuse work (Unavailable "shutting down"), and any
 //   task still queued when the thread ends is answered with that error instead of hanging.
 #pragma once
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
@@ -52,12 +57,22 @@ class NetThread {
     if (on_thread()) return fn();
     auto promise = std::make_shared<std::promise<R>>();
     auto future = promise->get_future();
+    auto state = std::make_shared<std::atomic<int>>(kPending);
     const uint64_t ticket = enqueue(
-        [promise, fn = std::move(fn)]() mutable { fulfil(*promise, fn); },
+        [promise, state, fn = std::move(fn)]() mutable {
+          int expected = kPending;
+          if (!state->compare_exchange_strong(expected, kRunning)) return;  // its caller gave up: not run
+          fulfil(*promise, fn);
+        },
         [promise] { promise->set_exception(std::make_exception_ptr(Unavailable("server is shutting down"))); });
     if (ticket == 0) throw Unavailable("server is shutting down");
-    if (future.wait_for(timeout) != std::future_status::ready)
-      throw Unavailable("the network thread did not answer within " + std::to_string(timeout.count()) + " ms");
+    if (future.wait_for(timeout) != std::future_status::ready) {
+      int expected = kPending;
+      if (state->compare_exchange_strong(expected, kAbandoned))
+        throw Unavailable("the network thread did not answer within " + std::to_string(timeout.count()) +
+                          " ms (the call was not carried out)");
+      future.wait();  // running already: its effect happens, so its answer is given
+    }
     return future.get();
   }
 
@@ -67,6 +82,7 @@ class NetThread {
   void stop(std::function<void()> last = {});
 
  private:
+  static constexpr int kPending = 0, kRunning = 1, kAbandoned = 2;
   template <typename R, typename F>
   static void fulfil(std::promise<R>& p, F& fn) {
     try {

@@ -5,6 +5,10 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <cctype>
 #include <chrono>
 #include <functional>
@@ -131,12 +135,96 @@ std::optional<http::Response> need_peer(SignalingManager& manager, const PeerTar
   return no_peer(t);
 }
 
+// Idempotency: a broadcast, send or kick may carry `"id"` (1..128 bytes). The node that carries
+// the call out (the room's node) remembers its answer for kIdemTtl, at most kIdemMax of them; the
+// same call with the same id again gets that answer, and nothing is done twice. A call still
+// under way with that id: 409 `in_progress`. 5xx answers are not kept (a call that timed out had
+// no effect: NetThread::invoke), so a retry runs it.
+constexpr auto kIdemTtl = std::chrono::seconds(120);
+constexpr size_t kIdemMax = 10000;
+constexpr size_t kMaxIdemId = 128;
+
+class Idempotency {
+ public:
+  template <class F>
+  http::Response run(const std::string& call, const std::string& id, F&& f) {
+    const std::string key = call + '\n' + id;
+    const auto now = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(m_);
+      prune(now);
+      auto it = done_.find(key);
+      if (it != done_.end()) {
+        if (!it->second.answer) {
+          return http::Response::json(409, json{{"error", "a call with id '" + id + "' is under way"},
+                                                {"code", "in_progress"}}.dump(-1, ' ', false, json::error_handler_t::replace));
+        }
+        http::Response r = *it->second.answer;
+        r.headers["Idempotent-Replayed"] = "true";
+        return r;
+      }
+      if (done_.size() >= kIdemMax) return http::Response::error(503, "too many calls with an id under way; try again");
+      done_[key] = Entry{now + kIdemTtl, std::nullopt};
+      order_.push_back({now + kIdemTtl, key});
+    }
+    http::Response r;
+    try {
+      r = f();
+    } catch (...) {
+      std::lock_guard lock(m_);
+      done_.erase(key);
+      throw;
+    }
+    std::lock_guard lock(m_);
+    if (r.status >= 500) done_.erase(key);
+    else done_[key].answer = r;
+    return r;
+  }
+
+ private:
+  struct Entry {
+    std::chrono::steady_clock::time_point expires;
+    std::optional<http::Response> answer;  // nullopt: under way
+  };
+  void prune(std::chrono::steady_clock::time_point now) {
+    while (!order_.empty() && order_.front().first <= now) {
+      auto it = done_.find(order_.front().second);
+      if (it != done_.end() && it->second.expires <= now && it->second.answer) done_.erase(it);
+      order_.pop_front();
+    }
+  }
+  std::mutex m_;
+  std::map<std::string, Entry> done_;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> order_;
+};
+
+// The optional "id" of a call: nullopt if absent.
+std::variant<std::optional<std::string>, Bad> idem_field(const json& j) {
+  auto it = j.find("id");
+  if (it == j.end() || it->is_null()) return std::optional<std::string>{};
+  if (!it->is_string() || it->get_ref<const std::string&>().empty() || it->get_ref<const std::string&>().size() > kMaxIdemId)
+    return Bad{400, "field 'id' must be a string of 1.." + std::to_string(kMaxIdemId) + " bytes"};
+  return std::optional<std::string>{it->get<std::string>()};
+}
+
 // A call about an existing room: forwarded to the room's node in a cluster, else `local()`
 // here; anything either throws becomes a JSON error (guarded).
+// With an idempotency `id`, `local` runs at most once per id (Idempotency).
 template <class F>
 http::Response room_call(const char* what, RoomRouter* router, const std::string& room, const http::Request& req,
-                         F&& local) {
-  return guarded(what, [&] { return routed(router, room, RoomRouter::Intent::Existing, req, local); });
+                         F&& local, Idempotency& idem) {
+  auto j = body_object(req.body);
+  std::optional<std::string> id;
+  if (auto* o = std::get_if<json>(&j)) {
+    auto f = idem_field(*o);
+    if (auto* b = std::get_if<Bad>(&f)) return bad(*b);
+    id = std::get<std::optional<std::string>>(f);
+  }
+  return guarded(what, [&] {
+    if (!id) return routed(router, room, RoomRouter::Intent::Existing, req, local);
+    return routed(router, room, RoomRouter::Intent::Existing, req,
+                  [&] { return idem.run(what, *id, [&] { return guarded(what, local); }); });
+  });
 }
 
 }  // namespace
@@ -161,6 +249,7 @@ std::optional<http::Response> check_bearer(std::string_view authorization, std::
 }
 
 void install_api(http::Server& http, SignalingManager& manager, const std::string& api_key, RoomRouter* router) {
+  auto idem_holder = std::make_shared<Idempotency>();  // lives as long as the routes
   using Handler = std::function<http::Response(const http::Request&)>;
   auto add = [&](const char* method, const std::string& path, Handler h) {
     if (api_key.empty()) {
@@ -177,7 +266,8 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
     });
   };
 
-  add("POST", "/api/broadcast", [&manager, router](const http::Request& req) {
+  add("POST", "/api/broadcast", [&manager, router, idem_holder](const http::Request& req) {
+    auto& idem = *idem_holder;
     auto j = body_object(req.body);
     if (auto* b = std::get_if<Bad>(&j)) return bad(*b);
     auto room = name_field(std::get<json>(j), "room", false);
@@ -189,10 +279,11 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
       manager.room_peers(r);  // 404 if no such room
       const auto& p = std::get<Payload>(payload);
       return reply(200, json{{"delivered", manager.broadcast(r, p.data, p.binary)}});
-    });
+    }, idem);
   });
 
-  add("POST", "/api/send", [&manager, router](const http::Request& req) {
+  add("POST", "/api/send", [&manager, router, idem_holder](const http::Request& req) {
+    auto& idem = *idem_holder;
     auto j = body_object(req.body);
     if (auto* b = std::get_if<Bad>(&j)) return bad(*b);
     auto target = peer_target(std::get<json>(j));
@@ -205,10 +296,11 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
       const auto& pl = std::get<Payload>(payload);
       if (!manager.send_to(t.room, t.peer, pl.data, pl.binary)) return no_peer(t);  // left in between
       return reply(200, json{{"delivered", 1}});
-    });
+    }, idem);
   });
 
-  add("POST", "/api/kick", [&manager, router](const http::Request& req) {
+  add("POST", "/api/kick", [&manager, router, idem_holder](const http::Request& req) {
+    auto& idem = *idem_holder;
     auto j = body_object(req.body);
     if (auto* b = std::get_if<Bad>(&j)) return bad(*b);
     const json& body = std::get<json>(j);
@@ -226,7 +318,7 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
       manager.room_peers(t.room);  // 404 if no such room
       if (!manager.kick(t.room, t.peer, reason)) return no_peer(t);
       return reply(200, json{{"status", "ok"}});
-    });
+    }, idem);
   });
 
   add("GET", "/api/rooms", [&manager, router](const http::Request& req) {

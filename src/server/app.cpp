@@ -7,7 +7,9 @@
 #include <utility>
 
 #include "common/log.hpp"
+#include "peerrtc/join_token.hpp"
 #include "server/api.hpp"
+#include "signaling/requests.hpp"
 #include "server/metrics.hpp"
 
 namespace peerrtc::server {
@@ -197,17 +199,30 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
   for (const char* action : {"offer", "candidate", "leave"}) {
     http.route("POST", std::string("/") + action,
                [&manager, router, name = std::string(action), before_offer = o.before_offer](const http::Request& req) {
-                 auto local = [&] {
-                   if (before_offer && name == "offer") {
-                     if (auto r = room_of_body(req.body)) before_offer(*r);
-                   }
+                 auto handle = [&] {
                    return guarded(name.c_str(), [&] {
                      auto [status, body] = manager.handle(name, req.body);
                      return reply(status, body);
                    });
                  };
-                 auto room = router ? room_of_body(req.body) : std::nullopt;
-                 if (!room) return local();
+                 auto local = [&] {
+                   if (before_offer && name == "offer") {
+                     if (auto r = room_of_body(req.body)) before_offer(*r);
+                   }
+                   return handle();
+                 };
+                 if (!router) return local();
+                 // In a cluster a request is checked before the router does any Redis or
+                 // forwarding work for it: a bad body is refused here (the manager's answer), and
+                 // so is an offer without a valid join token.
+                 auto parsed = signaling::parse_request(name, req.body);
+                 if (!parsed) return handle();
+                 if (name == "offer" && !manager.config().join_secret.empty()) {
+                   auto v = check_join_token(manager.config().join_secret, parsed->join_token, parsed->room,
+                                             parsed->peer_id);
+                   if (!v.ok()) return reply(v.http_status(), json{{"error", v.error}});
+                 }
+                 auto room = std::optional<std::string>(parsed->room);
                  return guarded(name.c_str(), [&] {
                    return routed(router, *room,
                                  name == "offer" ? RoomRouter::Intent::Create : RoomRouter::Intent::Existing, req,

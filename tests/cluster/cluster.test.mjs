@@ -8,7 +8,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectPeer, makeOfferSdp, stopAll } from '../server/lib.mjs';
 import { makeClient, waitFor, closeAll, uid } from '../client/lib/util.mjs';
-import { startRedis, startNode, until, roomsOf, nodeIds } from './lib.mjs';
+import { startRedis, startNode, until, roomsOf, nodeIds, forwardHeaders } from './lib.mjs';
 
 const clients = [];
 const raw = [];
@@ -83,13 +83,13 @@ test('three nodes: one room across them, cluster-wide views, placement, 409, the
 
   await t.test('a forwarded request for a room another node holds gets 409; a local-only GET /rooms is local', async () => {
     const sdp = await makeOfferSdp();
-    const r = await b.request('POST', '/offer', { room, peer_id: 'intruder', offer: { type: 'offer', sdp } },
-      { 'X-PeerRTC-Forwarded': 'c' });
+    const body = { room, peer_id: 'intruder', offer: { type: 'offer', sdp } };
+    const r = await b.request('POST', '/offer', body, forwardHeaders('c', 'POST', '/offer', JSON.stringify(body)));
     assert.equal(r.status, 409, r.text);
     assert.match(r.json.error, /held by node a/);
     assert.equal(r.json.code, 'wrong_node');
     assert.equal(r.json.node, 'a');
-    const local = await b.request('GET', '/rooms', undefined, { 'X-PeerRTC-Forwarded': 'c' });
+    const local = await b.request('GET', '/rooms', undefined, forwardHeaders('c', 'GET', '/rooms'));
     assert.equal(local.status, 200);
     assert.ok(!local.json.rooms.some((x) => x.room === room), 'b has none of the room itself');
     // candidate and leave for a room through a non-holder reach the holder (its errors come back).

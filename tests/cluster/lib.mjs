@@ -2,10 +2,25 @@
 // peerrtc-server nodes on it (--redis), and a tiny Redis client (RESP over a TCP socket) to look
 // at the keys the nodes keep.
 import { spawn } from 'node:child_process';
+import { createHash, createHmac } from 'node:crypto';
 import { createServer, connect } from 'node:net';
 import { SERVER_BIN, sleep, startServer, withTimeout } from '../server/lib.mjs';
 
 export { SERVER_BIN, sleep, withTimeout };
+
+// Every node started by these suites shares this cluster secret (--redis needs one): through the
+// environment, so processes started any other way (runToExit, --workers) have it too.
+export const CLUSTER_SECRET = process.env.PEERRTC_CLUSTER_SECRET || 'test-cluster-secret-0123456789';
+process.env.PEERRTC_CLUSTER_SECRET = CLUSTER_SECRET;
+
+// The headers a node puts on a request it forwards to another (src/cluster/forward.hpp): what a
+// test needs to speak as node `from`. `target` with its query string; `body` as sent.
+export function forwardHeaders(from, method, target, body = '', { secret = CLUSTER_SECRET, t = Date.now() } = {}) {
+  const digest = createHash('sha256').update(body).digest('hex');
+  const msg = `peerrtc-forward-v1\n${from}\n${method}\n${target}\n${digest}\n${t}`;
+  const sig = createHmac('sha256', secret).update(msg).digest('hex');
+  return { 'X-PeerRTC-Forwarded': from, 'X-PeerRTC-Signature': `v1 t=${t} sig=${sig}` };
+}
 
 export function freePort() {
   return new Promise((res, rej) => {
@@ -83,6 +98,8 @@ export async function startRedis(port, extraArgs = []) {
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    pid: child.pid,
+    signal: (sig) => child.kill(sig),  // e.g. SIGSTOP / SIGCONT (tests/chaos)
     cmd: (...argv) => redisCommand(port, ...argv),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

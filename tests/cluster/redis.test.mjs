@@ -1,4 +1,4 @@
-// Redis going away and coming back under load, and the bad inputs of the cluster flags: an
+// Redis going away and coming back under load (fenced leases: a step-down past the ttl), and the bad inputs of the cluster flags: an
 // unreachable Redis at start (exit 1, clear message), a password (right, and wrong: exit 1),
 // bad URLs and flags (exit 2), a node id
 // taken by a live node, prefixes that keep two clusters apart, a clean leave on SIGTERM.
@@ -27,7 +27,11 @@ after(async () => {
 const count = (text, re) => (text.match(re) || []).length;
 const NODE_TTL_MS = 3000;  // peerrtc-server's default --node-ttl-ms
 
-test('Redis restarted under load: rooms keep working, nodes re-register and re-take their leases, no crash', { timeout: 90000 }, async (t) => {
+// The fenced-lease rule (docs/architecture.md "Fenced leases"): a node serves a room only while
+// it can prove its lease; Redis lost for longer than the ttl (3 s) means it steps down, its
+// members are told `moved` and re-offer, and the room forms again once Redis is back (here:
+// restarted empty), on one node.
+test('Redis restarted under load: served while the lease holds, then a step-down, then one room again, no crash', { timeout: 90000 }, async (t) => {
   let redis = await startRedis();
   redises.push(redis);
   const port = redis.port;
@@ -49,12 +53,12 @@ test('Redis restarted under load: rooms keep working, nodes re-register and re-t
   try {
     await waitFor(() => y.rec.messages.length > 20, 10000, 'traffic');
 
+    const tLoss = Date.now();
     await redis.stop();
     const atLoss = y.rec.messages.length;
-    await sleep(1500);
-    assert.ok(y.rec.messages.length > atLoss + 20, `messages keep flowing without Redis (${atLoss} -> ${y.rec.messages.length})`);
-    // The holder keeps serving its room: a new peer joins it there.
-    raw.push(await connectPeer(a, room, 'z'));
+    // Within the lease (its last renewal is at most a heartbeat old): still served.
+    await sleep(500);
+    assert.ok(y.rec.messages.length > atLoss + 10, `messages keep flowing within the lease (${atLoss} -> ${y.rec.messages.length})`);
     // A node that does not hold the room cannot know where it lives: 503, clearly.
     const r = await b.request('POST', '/offer', { room, peer_id: 'w', offer: { type: 'offer', sdp: 'v=0' } });
     assert.equal(r.status, 503, r.text);
@@ -62,25 +66,30 @@ test('Redis restarted under load: rooms keep working, nodes re-register and re-t
     const nodesDown = await a.request('GET', '/cluster/nodes');
     assert.equal(nodesDown.status, 503);
     assert.match(nodesDown.json.error, /Redis/);
-    const localRooms = await roomsOf(a);  // local view while Redis is away
-    assert.deepEqual(localRooms.map[room], ['x', 'y', 'z']);
+    // Past the ttl without a renewal, a steps down: x and y lose the room (they reconnect).
+    await until(async () => (await roomsOf(a)).map[room] === undefined, 3000 + 1000 + 2000, 'a to step down from the room');
+    const msStepDown = Date.now() - tLoss;
+    assert.ok(msStepDown >= 1500, `not before the lease could run out (${msStepDown} ms)`);
+    assert.match(a.output(), new RegExp(`steps down from room '${room}': its lease was not renewed`));
     assert.equal(a.exitInfo(), null);
     assert.equal(b.exitInfo(), null);
 
-    // Redis comes back (empty: no persistence): the nodes register again and a re-takes the lease.
+    // Redis comes back (empty: no persistence): the nodes register again, x and y meet again
+    // on one node, and a new client through b lands in the same room.
     const tBack = Date.now();
     redis = await startRedis(port);
     redises.push(redis);
     await until(async () => JSON.stringify(await nodeIds(b)) === '["a","b"]', 10000, 'both nodes registered again');
-    await until(async () => (await redis.cmd('GET', `peerrtc:room:${room}`)) === 'a', 5000, 'the lease re-taken by a');
-    t.diagnostic(`Redis back -> both nodes registered and the lease re-taken: ${Date.now() - tBack} ms`);
-    // And forwarding works again: a new client through b lands in the same room.
+    await waitFor(() => x.status === 'connected' && y.status === 'connected', 20000, 'x and y reconnected');
+    const holder = await redis.cmd('GET', `peerrtc:room:${room}`);
+    assert.ok(['a', 'b'].includes(holder), `the room has one holder: ${holder}`);
+    t.diagnostic(`Redis lost -> step-down: ${msStepDown} ms; Redis back -> room formed again on ${holder}: ${Date.now() - tBack} ms`);
     const v = makeClient(b, room, 'v');
     clients.push(v);
     await v.connect();
     const n0 = v.rec.messages.length;
     await waitFor(() => v.rec.messages.length > n0 + 5, 10000, 'v hears the load');
-    assert.deepEqual((await roomsOf(b)).map[room], ['v', 'x', 'y', 'z']);
+    await until(async () => JSON.stringify((await roomsOf(b)).map[room]) === '["v","x","y"]', 5000, 'one room of v, x, y');
   } finally {
     clearInterval(timer);
   }
@@ -91,10 +100,11 @@ test('Redis restarted under load: rooms keep working, nodes re-register and re-t
     assert.ok(count(n.output(), /cannot refresh its record/g) <= 1, `${n.name}: at most one registration warning`);
   }
   // A clean stop leaves the cluster at once (record deleted, leases released).
+  const holder = await redis.cmd('GET', `peerrtc:room:${room}`);
   const stopped = await a.stop();
   assert.equal(stopped.code, 0);
   assert.equal(await redis.cmd('GET', 'peerrtc:node:a'), null);
-  assert.equal(await redis.cmd('GET', `peerrtc:room:${room}`), null);
+  if (holder === 'a') assert.equal(await redis.cmd('GET', `peerrtc:room:${room}`), null);
   assert.deepEqual(await nodeIds(b), ['b']);
   assert.equal((await b.stop()).code, 0);
 });

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the chaos suite (node:test): peerrtc-server nodes on a real redis-server under faults —
+# a holder paused past its lease, a node paused under cross-node calls, Redis paused, a Sentinel
+# failover (redis-server --sentinel), forged forwarding headers and fencing tokens, retried API
+# calls — with real @roamhq/wrtc peers that send
+# sequence-numbered messages, and a checker (tests/chaos/lib.mjs).
+#
+#   bash tests/chaos/run.sh                                 # build/apps/peerrtc-server
+#   bash tests/chaos/run.sh tests/chaos/lease.test.mjs      # a subset
+#
+# Env: PEERRTC_CHAOS_TIMEOUT (seconds, default 300) bounds the whole run;
+#      PEERRTC_VERBOSE=1 forwards the servers' output to stderr.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+if [[ ! -d node_modules/@roamhq/wrtc ]]; then
+  echo "chaos tests: node_modules incomplete; run 'npm install' (or 'npm ci') in $root" >&2
+  exit 2
+fi
+if ! command -v redis-server >/dev/null; then
+  echo "chaos tests: redis-server missing (apt-get install redis-server, or scripts/setup.sh)" >&2
+  exit 2
+fi
+echo "chaos tests: server = ${PEERRTC_SERVER:-build/apps/peerrtc-server}, $(redis-server --version | cut -d' ' -f1-3)"
+
+exec bash tests/lib/run-node-suite.sh "chaos tests" "${PEERRTC_CHAOS_TIMEOUT:-300}" tests/chaos/ "$@"
