@@ -19,9 +19,12 @@ const FLOOD_IP = '127.0.0.2'; // the flood's source address; HTTP and the real p
 
 let server;
 before(async () => {
+  // --resume-window 0: a v2 JS client that drops would be away (peer_away, no reason) for the
+  // resume window; this file checks when and why the server notices the drop (peer_left's reason).
   server = await startPeerServer('127.0.0.1', {
     name: 'server',
-    args: ['--consent-timeout-ms', String(CONSENT_MS), '--tcp-stun-timeout-ms', String(STUN_TIMEOUT_MS), '--tcp-max-per-ip', String(PER_IP)],
+    args: ['--consent-timeout-ms', String(CONSENT_MS), '--tcp-stun-timeout-ms', String(STUN_TIMEOUT_MS), '--tcp-max-per-ip', String(PER_IP),
+      '--resume-window', '0'],
   });
 });
 after(async () => { if (server) await server.stop(); });
