@@ -16,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Whatever passed validation must satisfy the documented rules.
     if (!peerrtc::signaling::valid_name(r->room) || !peerrtc::signaling::valid_name(r->peer_id)) __builtin_trap();
     if (r->kind == peerrtc::signaling::Request::Kind::Offer && r->sdp.empty()) __builtin_trap();
+    if (r->restart && r->kind != peerrtc::signaling::Request::Kind::Offer) __builtin_trap();
   } else if (peerrtc::signaling::invalid_utf8_at(r.error()) != std::string_view::npos) {
     __builtin_trap();  // an error text must dump as JSON whatever the body was
   }

@@ -68,8 +68,19 @@ export interface WebRTCConnectionOptions {
   connectTimeout?: number;
   /** ms for each HTTP request (/config, /offer, /leave). Default 10000 (/leave: at most 3000). */
   requestTimeout?: number;
-  /** ms that ICE may stay 'disconnected' before the connection counts as lost. Default 5000. */
+  /** ms that ICE may stay 'disconnected' before the connection counts as lost (when ICE
+   *  restarts are off or not possible). Default 5000. */
   disconnectTimeout?: number;
+  /** On ICE 'failed', or 'disconnected' for iceRestartDelay ms, restart ICE on the same
+   *  RTCPeerConnection and re-offer with the token and `restart: true`: the server keeps the
+   *  session (DTLS, SCTP, membership, queues), nothing sent is lost and the room sees no leave.
+   *  If that fails or is not connected within iceRestartTimeout, a full reconnect follows.
+   *  Default true. */
+  iceRestart?: boolean;
+  /** ms of ICE 'disconnected' before an ICE restart. Default 1000. */
+  iceRestartDelay?: number;
+  /** ms an ICE restart may take (offer, answer, checks) before the full reconnect. Default 15000. */
+  iceRestartTimeout?: number;
   /** Give up (status 'disconnected', onClose) after this many failed reconnect attempts. Default Infinity. */
   maxReconnectAttempts?: number;
   /** A join token for servers started with --join-secret (sent as `join_token` with every
@@ -104,6 +115,11 @@ export declare class WebRTCConnection {
   connectTimeout: number;
   requestTimeout: number;
   disconnectTimeout: number;
+  iceRestart: boolean;
+  iceRestartDelay: number;
+  iceRestartTimeout: number;
+  /** ICE restarts that kept the session since this object was made. */
+  readonly iceRestarts: number;
   maxReconnectAttempts: number;
   readonly iceTransportPolicy: 'all' | 'relay';
 

@@ -181,6 +181,15 @@ export class WebRTCConnection {
     this.connectTimeout = options.connectTimeout ?? 20000;
     this.requestTimeout = options.requestTimeout ?? 10000;
     this.disconnectTimeout = options.disconnectTimeout ?? 5000;
+    // ICE restart (docs/protocol.md "ICE restart"): on ICE `failed`, or `disconnected` for
+    // iceRestartDelay ms, the same RTCPeerConnection restarts ICE and re-offers with the token
+    // and `restart: true`; the server keeps the session (DTLS, SCTP, membership, queues). If it
+    // is not connected again within iceRestartTimeout ms (or the offer fails), a full reconnect
+    // follows, as without it.
+    this.iceRestart = options.iceRestart !== false;
+    this.iceRestartDelay = options.iceRestartDelay ?? 1000;
+    this.iceRestartTimeout = options.iceRestartTimeout ?? 15000;
+    this._iceRestarts = 0;
     this.maxReconnectAttempts = options.maxReconnectAttempts ?? Infinity;
     // A join token (server --join-secret): a string, or a function returning one (or a Promise
     // of one), called before every offer so that a reconnect can carry a fresh token.
@@ -233,6 +242,9 @@ export class WebRTCConnection {
   }
 
   isConnected() { return this._status === STATUS.CONNECTED; }
+
+  /** ICE restarts that kept the session (the connection's path changed, nothing was lost). */
+  get iceRestarts() { return this._iceRestarts; }
 
   /**
    * The RTCStatsReport of the current connection's RTCPeerConnection, or null when there is
@@ -548,23 +560,30 @@ export class WebRTCConnection {
       if (!current()) return;
       const st = pc.iceConnectionState;
       this._log('ice:', st);
-      if (st === 'failed' || st === 'closed') this._lost(session, `ICE ${st}`);
+      if (st === 'closed') this._lost(session, 'ICE closed');
+      else if (st === 'failed') this._restartIceOrLose(session, 'ICE failed');
       else if (st === 'disconnected') {
         if (session.iceTimer === null) {
+          // A short grace before an ICE restart (Wi-Fi blips recover by themselves); without
+          // restarts, the longer one before a full reconnect.
+          const wait = this._canRestartIce(session) ? this.iceRestartDelay : this.disconnectTimeout;
           session.iceTimer = setTimeout(() => {
             session.iceTimer = null;
-            if (current() && pc.iceConnectionState === 'disconnected') this._lost(session, `ICE disconnected for ${this.disconnectTimeout} ms`);
-          }, this.disconnectTimeout);
+            if (current() && pc.iceConnectionState === 'disconnected') this._restartIceOrLose(session, `ICE disconnected for ${wait} ms`);
+          }, wait);
         }
-      } else if (session.iceTimer !== null) {
-        clearTimeout(session.iceTimer);
-        session.iceTimer = null;
+      } else {
+        if (session.iceTimer !== null) {
+          clearTimeout(session.iceTimer);
+          session.iceTimer = null;
+        }
+        if ((st === 'connected' || st === 'completed') && session.restart && session.restart.answered) this._iceRestarted(session);
       }
     };
     pc.onconnectionstatechange = () => {
       if (!current()) return;
       this._log('connection:', pc.connectionState);
-      if (pc.connectionState === 'failed') this._lost(session, 'peer connection failed');
+      if (pc.connectionState === 'failed') this._restartIceOrLose(session, 'peer connection failed');
     };
   }
 
@@ -669,6 +688,72 @@ export class WebRTCConnection {
     }
   }
 
+  // ---------------------------------------------------------------- ICE restart
+  //
+  // The session's path is gone (ICE failed, or disconnected past the grace): the same
+  // RTCPeerConnection restarts ICE (new ufrag/pwd, same DTLS certificate and SCTP port) and
+  // POSTs /offer with the token and `restart: true`; the server answers with new ICE
+  // credentials and keeps the DTLS and SCTP association, the membership and every queue, so the
+  // data channel stays open, what was sent meanwhile is retransmitted by SCTP and the room sees
+  // no leave. Any failure (HTTP error, timeout, ICE not connected within iceRestartTimeout)
+  // falls back to the full reconnect (_lost).
+
+  _canRestartIce(session) {
+    return this.iceRestart && !this._closed && session.welcomed && !!this._token && !!session.pc &&
+      typeof session.pc.createOffer === 'function';
+  }
+
+  _restartIceOrLose(session, why) {
+    if (this._session !== session || this._closed) return;
+    if (session.restart) return; // one at a time: its own timeout falls back
+    if (!this._canRestartIce(session)) { this._lost(session, why); return; }
+    const r = { why, answered: false, timer: null };
+    session.restart = r;
+    this._log(`ICE restart (${why})`);
+    const fail = (text) => {
+      if (session.restart !== r) return;
+      session.restart = null;
+      clearTimeout(r.timer);
+      this._log('ICE restart failed:', text);
+      this._lost(session, `${why}; ICE restart failed: ${text}`);
+    };
+    r.timer = setTimeout(() => fail(`not connected within ${this.iceRestartTimeout} ms`), this.iceRestartTimeout);
+    const pc = session.pc;
+    (async () => {
+      if (typeof pc.restartIce === 'function') pc.restartIce();
+      const offer = await pc.createOffer({ iceRestart: true });
+      if (session.restart !== r) return;
+      await pc.setLocalDescription(offer);
+      if (session.restart !== r) return;
+      const body = { room: this.room, peer_id: this.peerId, offer: { sdp: offer.sdp, type: 'offer' }, token: this._token, restart: true };
+      if (this._joinToken !== null) {
+        const jt = typeof this._joinToken === 'function' ? await this._joinToken() : this._joinToken;
+        if (typeof jt !== 'string') throw new PeerRTCError('joinToken() must give a string');
+        body.join_token = jt;
+      }
+      this._log('POST /offer (ICE restart)');
+      const answer = await this._post('/offer', body, Math.min(this.requestTimeout, this.iceRestartTimeout));
+      if (session.restart !== r) return;
+      if (!answer || answer.type !== 'answer' || typeof answer.sdp !== 'string') {
+        throw new PeerRTCError(`bad answer from POST /offer: ${JSON.stringify(answer).slice(0, 200)}`);
+      }
+      await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+      if (session.restart !== r) return;
+      r.answered = true;
+      const st = pc.iceConnectionState;
+      if (st === 'connected' || st === 'completed') this._iceRestarted(session);
+    })().catch((e) => fail(e && e.message ? e.message : String(e)));
+  }
+
+  _iceRestarted(session) {
+    const r = session.restart;
+    if (!r) return;
+    session.restart = null;
+    clearTimeout(r.timer);
+    this._iceRestarts++;
+    this._log(`ICE restart done (${r.why}); the session goes on`);
+  }
+
   // The connection of `session` went away without closeConnection().
   _lost(session, why) {
     if (this._session !== session || this._closed) return;
@@ -740,6 +825,7 @@ export class WebRTCConnection {
   _teardown(session, why) {
     if (!session) return;
     if (session.iceTimer !== null) { clearTimeout(session.iceTimer); session.iceTimer = null; }
+    if (session.restart) { clearTimeout(session.restart.timer); session.restart = null; }
     if (session.settle) session.fail(new PeerRTCError(`connection closed: ${why}`));
     const { pc, dc } = session;
     if (dc) { dc.onopen = dc.onmessage = dc.onclose = dc.onerror = null; try { dc.close(); } catch { /* already closed */ } }

@@ -122,6 +122,7 @@ struct Stats {
   uint64_t datagrams_in = 0, datagrams_out = 0;  // on the UDP port (deliveries/datagrams_out = bundling)
   uint64_t senders_paused = 0;               // times a sender was paused for a slow receiver
   uint64_t slow_receivers_disconnected = 0;  // receivers dropped as too slow
+  uint64_t ice_restarts = 0;                 // ICE restarts: a live connection took new ICE credentials
   uint64_t hook_events = 0, hook_dropped = 0;
   // ICE-TCP connections: taken, refused (limits), closed for sending no valid STUN request in
   // time or a bad frame first, frames each way, packets dropped at a full write queue, open now.
@@ -158,8 +159,12 @@ class SignalingManager {
   // With Config::join_secret, `join_token` must be a valid join token for (room, peer_id):
   // ApiError(401) when it is empty, ApiError(403) when it is expired, forged or for another
   // room or peer; nothing is created then.
+  // An offer with the member's token from its live connection's DTLS endpoint (same
+  // fingerprint) is an ICE restart (docs/protocol.md): that connection keeps its DTLS and SCTP
+  // state, membership and queues and gets new ICE credentials; the answer adds "restart": true.
+  // `restart` = true insists on one: ApiError(409) when the offer cannot be one.
   json offer(const std::string& room, const std::string& peer_id, const json& offer,
-             const std::string& token = {}, const std::string& join_token = {});
+             const std::string& token = {}, const std::string& join_token = {}, bool restart = false);
   void candidate(const std::string& room, const std::string& peer_id, const json& candidate,
                  const std::string& token = {});
   void leave(const std::string& room, const std::string& peer_id, const std::string& token = {});

@@ -153,7 +153,8 @@ class SignalingManager:
     # -- PeerPyRTC's three calls -------------------------------------------------------------
 
     def offer(self, room: Optional[str] = None, peer_id: Optional[str] = None, offer: Any = None,
-              token: Optional[str] = None, join_token: Optional[str] = None, **kw: Any) -> Dict[str, Any]:
+              token: Optional[str] = None, join_token: Optional[str] = None, restart: bool = False,
+              **kw: Any) -> Dict[str, Any]:
         """Answers a client's SDP offer (``{"sdp": ..., "type": "offer"}``) and admits it to ``room``.
 
         Returns ``{"sdp", "type": "answer", "peer_id", "room", "token", "max_message_size"}``.
@@ -161,12 +162,16 @@ class SignalingManager:
         are ignored, so ``offer(**request.json)`` works. Raises PeerRTCError (400 bad name or
         SDP, 409 id taken, 403 wrong token, 503 a limit). With ``join_secret`` set, ``join_token``
         must be a join token for (room, peer_id) (``make_join_token``): 401 without, 403 bad.
+        An offer with the token from the peer's live connection (same DTLS fingerprint) is an ICE
+        restart: the connection, its membership and queues are kept and only the ICE credentials
+        change (the answer adds ``"restart": true``); ``restart=True`` (the JS client's body
+        field) insists on one, a 409 when it cannot be.
         """
         if offer is None:
             raise PeerRTCError(400, "field 'offer' is missing")
         answer = self._core.offer(_str_arg("room", room), _str_arg("peer_id", peer_id),
                                   json.dumps(offer), token if isinstance(token, str) else "",
-                                  join_token if isinstance(join_token, str) else "")
+                                  join_token if isinstance(join_token, str) else "", restart is True)
         return json.loads(answer)
 
     def candidate(self, room: Optional[str] = None, peer_id: Optional[str] = None, candidate: Any = None,

@@ -99,10 +99,10 @@ class Manager {
   bool closed() const { return !m_; }
 
   std::string offer(const std::string& room, const std::string& peer, const std::string& offer_json,
-                    const std::string& token, const std::string& join_token) {
+                    const std::string& token, const std::string& join_token, bool restart) {
     json offer = json::parse(offer_json, nullptr, false);
     if (offer.is_discarded()) throw peerrtc::ApiError(400, "field 'offer' is not JSON");
-    return m().offer(room, peer, offer, token, join_token).dump();
+    return m().offer(room, peer, offer, token, join_token, restart).dump();
   }
   bool kick(const std::string& room, const std::string& peer, const std::string& reason) {
     return m().kick(room, peer, reason);
@@ -300,7 +300,9 @@ PYBIND11_MODULE(_peerpyrtc, mod) {
       .def(py::init<peerrtc::Config>(), nogil)
       .def("close", &Manager::close, nogil, "Closes every peer and stops the threads; idempotent.")
       .def_property_readonly("closed", &Manager::closed)
-      .def("offer", &Manager::offer, nogil, "offer(room, peer_id, offer_json, token, join_token) -> answer JSON")
+      .def("offer", &Manager::offer, nogil, py::arg("room"), py::arg("peer_id"), py::arg("offer_json"), py::arg("token"),
+           py::arg("join_token"), py::arg("restart") = false,
+           "offer(room, peer_id, offer_json, token, join_token, restart=False) -> answer JSON")
       .def("kick", &Manager::kick, nogil, "kick(room, peer_id, reason) -> False if no such peer")
       .def("candidate", &Manager::candidate, nogil)
       .def("leave", &Manager::leave, nogil)

@@ -85,6 +85,10 @@ Result<Request> parse_request(std::string_view action, std::string_view body) {
       auto sdp = check_offer(*it);
       if (!sdp) return Error{sdp.error()};
       r.sdp = std::move(*sdp);
+      if (auto rs = j.find("restart"); rs != j.end() && !rs->is_null()) {
+        if (!rs->is_boolean()) return Error{"field 'restart' must be a boolean"};
+        r.restart = rs->get<bool>();
+      }
       break;
     }
     case Request::Kind::Candidate: {

@@ -14,6 +14,7 @@ struct Request {
   std::string room, peer_id, token;
   std::string join_token;  // Offer: Config::join_secret's token (empty if none)
   std::string sdp;  // Offer
+  bool restart = false;  // Offer: `restart: true`, an ICE restart of the peer's live connection
   nlohmann::json candidate;  // Candidate: validated RTCIceCandidateInit, or null
 };
 

@@ -20,6 +20,7 @@
 #include "net/engine.hpp"
 #include "net/net_thread.hpp"
 #include "net/rfc4571.hpp"
+#include "sdp/sdp.hpp"
 #include "sctp/sctp.hpp"
 #include "signaling/frames.hpp"
 #include "signaling/hooks.hpp"
@@ -159,8 +160,10 @@ struct SignalingManager::Impl : signaling::PeerLink {
     return cb;
   }
 
-  json do_offer(const std::string& room, const std::string& peer_id, const std::string& sdp, const std::string& token) {
+  json do_offer(const std::string& room, const std::string& peer_id, const std::string& sdp, const std::string& token,
+                bool restart = false) {
     signaling::Member* existing = registry.admit(room, peer_id, token);
+    if (auto answer = try_ice_restart(existing, room, peer_id, sdp, restart)) return std::move(*answer);
     auto st = engine->stats();
     if (st.peers >= cfg.max_peers) throw ApiError(503, "server is full (" + std::to_string(cfg.max_peers) + " peers)");
     if (st.pending >= cfg.max_pending_handshakes) throw ApiError(503, "too many handshakes in progress; retry shortly");
@@ -179,6 +182,40 @@ struct SignalingManager::Impl : signaling::PeerLink {
     if (auto* m = registry.find(room, peer_id)) m->offered_at = signaling::Clock::now();  // Stats::handshake
     return json{{"sdp", accepted->answer}, {"type", "answer"},       {"peer_id", peer_id},
                 {"room", room},            {"token", member_token}, {"max_message_size", kMaxPayload}};
+  }
+
+  // An ICE restart (docs/protocol.md "ICE restart"): the member's live connection takes the
+  // offer's new ICE credentials and keeps its DTLS and SCTP association, channels, membership
+  // and queues; the room sees nothing. An offer is one when it says `restart: true`, or when it
+  // comes with the member's token from the same DTLS endpoint (the connection's remote
+  // fingerprint: the same RTCPeerConnection, RFC 8839 §4.4.1.1.1). Not a restart (nullopt):
+  // no member, or another fingerprint without the flag (a new RTCPeerConnection: a reconnect).
+  // `restart: true` that cannot be one is a 409 saying why; the client then connects anew.
+  std::optional<json> try_ice_restart(signaling::Member* existing, const std::string& room,
+                                      const std::string& peer_id, const std::string& sdp, bool restart) {
+    auto refuse = [&](const std::string& why) -> std::optional<json> {
+      if (!restart) return std::nullopt;
+      throw ApiError(409, "cannot restart ICE for peer_id " + signaling::quote_name(peer_id) + " in room " +
+                              signaling::quote_name(room) + ": " + why);
+    };
+    if (!existing) return refuse("it has no connection here (the server ended it, or never had it)");
+    rtc::PeerConnection* pc = engine->peer(existing->engine_id);
+    if (!pc || pc->state() == rtc::State::Closed) return refuse("its connection has ended");
+    auto offer = sdp::parse(sdp);
+    if (!offer) throw ApiError(400, "bad offer: " + offer.error());
+    if (!(offer->fingerprint == pc->remote_fingerprint()))
+      return refuse("the offer's DTLS fingerprint is not the connection's (a new RTCPeerConnection connects anew)");
+    bool changed = false;
+    auto accepted = engine->restart_ice(existing->engine_id, *offer, &changed);
+    if (!accepted) throw ApiError(409, "cannot restart ICE for peer_id " + signaling::quote_name(peer_id) + ": " +
+                                           accepted.error());
+    if (changed) {
+      ++relay->counters().ice_restarts;
+      log().info("peer {} in room {}: ICE restart", peer_id, room);
+    }
+    return json{{"sdp", accepted->answer}, {"type", "answer"},      {"peer_id", peer_id},
+                {"room", room},            {"token", existing->token}, {"max_message_size", kMaxPayload},
+                {"restart", true}};
   }
 
   void stop() {
@@ -223,15 +260,15 @@ SignalingManager::~SignalingManager() {
 void SignalingManager::shutdown() { impl_->stop(); }
 
 json SignalingManager::offer(const std::string& room, const std::string& peer_id, const json& offer,
-                             const std::string& token, const std::string& join_token) {
+                             const std::string& token, const std::string& join_token, bool restart) {
   check_name("room", room);
   check_name("peer_id", peer_id, true);
   auto sdp_or = signaling::check_offer(offer);
   if (!sdp_or) throw ApiError(400, sdp_or.error());
   if (join_token.size() > kMaxJoinTokenBytes) throw ApiError(400, "join_token is too long");
   check_join(impl_->cfg, room, peer_id, join_token);
-  return impl_->call([impl = impl_.get(), room, peer_id, sdp = std::move(*sdp_or), token] {
-    return impl->do_offer(room, peer_id, sdp, token);
+  return impl_->call([impl = impl_.get(), room, peer_id, sdp = std::move(*sdp_or), token, restart] {
+    return impl->do_offer(room, peer_id, sdp, token, restart);
   });
 }
 
@@ -263,7 +300,7 @@ std::pair<int, json> SignalingManager::handle(const std::string& action, const s
     switch (req->kind) {
       case signaling::Request::Kind::Offer:
         check_join(impl_->cfg, req->room, req->peer_id, req->join_token);
-        return {200, impl_->call([impl = impl_.get(), r = *req] { return impl->do_offer(r.room, r.peer_id, r.sdp, r.token); })};
+        return {200, impl_->call([impl = impl_.get(), r = *req] { return impl->do_offer(r.room, r.peer_id, r.sdp, r.token, r.restart); })};
       case signaling::Request::Kind::Candidate:
         candidate(req->room, req->peer_id, req->candidate, req->token);
         return {200, json{{"status", "ok"}}};
@@ -489,6 +526,7 @@ json to_json(const Stats& s) {
               {"datagrams_out", s.datagrams_out},
               {"senders_paused", s.senders_paused},
               {"slow_receivers_disconnected", s.slow_receivers_disconnected},
+              {"ice_restarts", s.ice_restarts},
               {"hook_events", s.hook_events},
               {"hook_dropped", s.hook_dropped},
               {"ice_tcp", json{{"accepted", s.tcp_accepted},
