@@ -86,9 +86,19 @@ struct Config {
   std::chrono::milliseconds slow_receiver_grace{10000};
 
   // Backend hooks: on_message / on_peer_joined / on_peer_left run on this many threads, fed by a
-  // bounded queue; when it is full the oldest event is dropped and counted.
+  // bounded queue. What happens when it is full (hook_queue_capacity events waiting):
+  //   DropOldest    the oldest event is dropped and counted (Stats::hook_dropped): a slow hook
+  //                 never slows the room, but it misses events;
+  //   Backpressure  nothing is dropped: the peers whose messages fill it are paused (their SCTP
+  //                 receive window closes, as for a slow receiver) until it has drained to half
+  //                 (Stats::hook_backpressure_pauses), so a message handler that persists
+  //                 messages gets every one, and the room goes at the handler's pace. Events that
+  //                 no peer sends (presence, the backend's own broadcasts, participants) are never
+  //                 paused: they may take the queue past its capacity.
+  enum class HookOverflow { DropOldest, Backpressure };
   unsigned hook_threads = 1;
   size_t hook_queue_capacity = 10000;
+  HookOverflow hook_overflow = HookOverflow::DropOldest;
 
   // Whether leave() needs the peer's token (the one its offer's answer carried). A wrong token
   // is always a 403; a missing one is a 403 only when this is true. PeerPyRTC's clients leave

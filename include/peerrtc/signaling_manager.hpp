@@ -124,6 +124,8 @@ struct Stats {
   uint64_t slow_receivers_disconnected = 0;  // receivers dropped as too slow
   uint64_t ice_restarts = 0;                 // ICE restarts: a live connection took new ICE credentials
   uint64_t hook_events = 0, hook_dropped = 0;
+  // Config::HookOverflow::Backpressure: times a peer was paused because the hook queue was full.
+  uint64_t hook_backpressure_pauses = 0;
   // ICE-TCP connections: taken, refused (limits), closed for sending no valid STUN request in
   // time or a bad frame first, frames each way, packets dropped at a full write queue, open now.
   uint64_t tcp_accepted = 0, tcp_refused = 0, tcp_closed_no_stun = 0, tcp_closed_bad_frame = 0;

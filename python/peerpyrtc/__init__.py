@@ -25,6 +25,7 @@ Only one SignalingManager may exist per process (the engine's SCTP state is proc
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import atexit
 import inspect
 import json
@@ -133,6 +134,10 @@ class SignalingManager:
             if key.startswith("_") or not hasattr(cfg, key):
                 raise TypeError(f"SignalingManager: unknown config option {key!r}")
             setattr(cfg, key, value)
+        # hook_overflow="backpressure": each message handler call is waited for on the hook
+        # thread, so the engine's hook queue holds the backlog and pauses the senders when full.
+        self._lossless = cfg.hook_overflow == "backpressure"
+        self._closing = False
         self._message_handlers: List[Callable[..., Any]] = []
         self._joined_handlers: List[Callable[..., Any]] = []
         self._left_handlers: List[Callable[..., Any]] = []
@@ -256,7 +261,11 @@ class SignalingManager:
         """Decorator: ``fn(room_name, sender_id, message)`` gets a copy of every relayed message.
 
         ``message`` is a str, or bytes for a binary message. ``async def`` or plain; it runs on
-        the handlers' asyncio loop, in order, never on the relay's path.
+        the handlers' asyncio loop, in order, never on the relay's path. By default a handler
+        slower than the room misses messages once ``hook_queue_capacity`` wait (counted in
+        ``stats()["hook_dropped"]``); with ``SignalingManager(hook_overflow="backpressure")`` it
+        gets every one: each call is waited for, and while the queue is full the peers whose
+        messages fill it are paused (``stats()["hook_backpressure_pauses"]``), not dropped.
         """
         self._message_handlers.append(fn)
         return fn
@@ -302,9 +311,43 @@ class SignalingManager:
         except RuntimeError:  # the loop was closed meanwhile
             pass
 
+    def _submit_and_wait(self, handler: Callable[..., Any], *args: Any) -> None:
+        # hook_overflow="backpressure": the hook thread waits until the handler has run (its
+        # coroutine included), so a slow handler fills the engine's hook queue, which pauses the
+        # senders instead of growing a backlog in the loop. Gives up when the manager closes
+        # (the loop may be the thread that closes it).
+        loop = self._loop
+        if loop.is_closed():
+            return
+
+        async def call() -> None:
+            result = handler(*args)
+            if inspect.isawaitable(result):
+                await result
+
+        try:
+            fut = asyncio.run_coroutine_threadsafe(call(), loop)
+        except RuntimeError:  # the loop was closed meanwhile
+            return
+        while not self._closing:
+            try:
+                fut.result(timeout=0.25)
+                return
+            except concurrent.futures.TimeoutError:
+                continue
+            except concurrent.futures.CancelledError:
+                return
+            except Exception as exc:
+                print("peerpyrtc: a message handler raised:", file=sys.stderr)
+                traceback.print_exception(type(exc), exc, exc.__traceback__)
+                return
+
     def _dispatch_message(self, room: str, sender: str, data: Data, to: Optional[str]) -> None:
         for h in list(self._message_handlers):
-            self._submit(h, room, sender, data)
+            if self._lossless:
+                self._submit_and_wait(h, room, sender, data)
+            else:
+                self._submit(h, room, sender, data)
 
     def _dispatch_joined(self, room: str, peer: str, info: str) -> None:
         for h in list(self._joined_handlers):
@@ -344,6 +387,7 @@ class SignalingManager:
 
         Called at interpreter exit for a manager still alive. Later calls raise PeerRTCError(503).
         """
+        self._closing = True
         for p in list(self._participants):
             try:
                 p.leave()  # waits for the network thread without the GIL

@@ -276,6 +276,39 @@ void Relay::participant_drained(const std::string& room, const std::string& name
   if (Member* m = registry_.find(room, name); m && m->is_participant()) release_senders(room, *m);
 }
 
+void Relay::hold_for_hooks(const std::string& room, const std::string& name, Member& sender) {
+  if (sender.hook_held || sender.is_participant()) return;
+  const bool full = hooks_.executor().above(cfg_.hook_high_water, cfg_.hook_low_water,
+                                            [post = post_to_net_, alive = alive_, this] {
+                                              post([this, alive] {
+                                                if (*alive) hooks_drained();
+                                              });
+                                            });
+  if (!full) return;
+  sender.hook_held = true;
+  hook_held_.emplace_back(room, name);
+  ++counters_.hook_backpressure_pauses;
+  if (sender.blocked_by++ == 0) link_.set_receive_paused(sender.engine_id, true);
+  log().debug("hook backpressure: pausing sender {} in {}", name, room);
+}
+
+void Relay::hooks_drained() {
+  Turn t(*this);
+  auto held = std::exchange(hook_held_, {});
+  for (auto& [room, name] : held) {
+    Member* m = registry_.find(room, name);
+    if (!m || !m->hook_held) continue;
+    m->hook_held = false;
+    if (m->blocked_by > 0 && --m->blocked_by == 0) {
+      run_or_defer([this, room, name] {
+        Member* again = registry_.find(room, name);
+        if (again && again->blocked_by == 0 && !again->is_participant())
+          link_.set_receive_paused(again->engine_id, false);
+      });
+    }
+  }
+}
+
 void Relay::tick(Clock::time_point now) {
   if (now - last_slow_check_ < std::chrono::milliseconds(250)) return;
   last_slow_check_ = now;
@@ -450,6 +483,7 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - received).count()));
   if (!frame->to) remember(ref->room, ref->name, payload, binary);
   notify_hooks(ref->room, ref->name, payload, binary, frame->to, true);
+  if (cfg_.hook_high_water) hold_for_hooks(ref->room, ref->name, me);
 }
 
 void Relay::notify_hooks(const std::string& room, const std::string& sender, ByteView payload, bool binary,
@@ -525,6 +559,7 @@ void Relay::session_replaced(const std::string& room, const std::string& peer_id
   Member* m = registry_.find(room, peer_id);
   if (!m) return;
   m->blocked_by = 0;
+  m->hook_held = false;  // the new session starts unpaused (hooks_drained skips it)
   release_senders(room, *m);
   if (old_session) link_.close(old_session, "replaced by a reconnect");
 }

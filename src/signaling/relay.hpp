@@ -70,6 +70,10 @@ struct RelayConfig {
   // that joins (0 = none).
   size_t history = 0;
   size_t history_bytes = 1024 * 1024;
+  // Config::HookOverflow::Backpressure: a peer whose message leaves at least hook_high_water
+  // hook tasks waiting is paused until they fall to hook_low_water (0 = off).
+  size_t hook_high_water = 0;
+  size_t hook_low_water = 0;
 };
 
 class Relay {
@@ -157,6 +161,10 @@ class Relay {
   void release_senders(const std::string& room, Member& receiver);
   void disconnect_slow(const std::string& room, const std::string& name, Member& m, const std::string& why);
   void participant_drained(const std::string& room, const std::string& name);
+  // Hook backpressure (RelayConfig::hook_high_water): pause `sender` while the hook queue is full;
+  // hooks_drained() (posted by the executor's drain callback) lets every such sender go on.
+  void hold_for_hooks(const std::string& room, const std::string& name, Member& sender);
+  void hooks_drained();
   // Queues an item for a participant (not once it stopped accepting, unless `last`: the event
   // that tells it why it was removed).
   void post_inbox(const std::shared_ptr<ParticipantInbox>& inbox, std::variant<Message, json> item, size_t bytes,
@@ -183,6 +191,7 @@ class Relay {
   static constexpr std::chrono::seconds kSeedLifetime{60};
   static constexpr size_t kMaxSeeds = 1000;
   std::unordered_map<std::string, Seed> seeds_;
+  std::vector<std::pair<std::string, std::string>> hook_held_;  // (room, name) paused for the hooks
 };
 
 }  // namespace peerrtc::signaling

@@ -33,6 +33,7 @@ struct Member {
   std::vector<std::string> waiting_senders;
   std::optional<Clock::time_point> congested_since;
   int blocked_by = 0;
+  bool hook_held = false;  // one of blocked_by: paused while the hook queue is full
   TokenBucket message_rate, byte_rate;
   Clock::time_point last_rate_error{};
   std::shared_ptr<ParticipantInbox> inbox;  // participants only

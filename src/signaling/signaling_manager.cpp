@@ -80,7 +80,10 @@ struct SignalingManager::Impl : signaling::PeerLink {
   std::unique_ptr<signaling::Relay> relay;
   uint16_t port = 0;  // the engine's, fixed at construction
 
-  explicit Impl(Config c) : cfg(std::move(c)), hooks(cfg.hook_threads, cfg.hook_queue_capacity), registry(registry_limits(cfg)) {
+  explicit Impl(Config c)
+      : cfg(std::move(c)),
+        hooks(cfg.hook_threads, cfg.hook_queue_capacity, cfg.hook_overflow == Config::HookOverflow::Backpressure),
+        registry(registry_limits(cfg)) {
     if (cfg.sctp_streams < 2)
       throw std::invalid_argument("Config::sctp_streams must be 2..65535 (one even and one odd stream id at least)");
     if (cfg.debug) log().set_level(spdlog::level::debug);
@@ -111,6 +114,10 @@ struct SignalingManager::Impl : signaling::PeerLink {
     rc.byte_rate = cfg.peer_byte_rate;
     rc.history = cfg.history;
     rc.history_bytes = cfg.history_bytes;
+    if (cfg.hook_overflow == Config::HookOverflow::Backpressure) {
+      rc.hook_high_water = std::max<size_t>(cfg.hook_queue_capacity, 1);
+      rc.hook_low_water = rc.hook_high_water / 2;
+    }
     relay = std::make_unique<signaling::Relay>(rc, registry, *this, hooks,
                                                [this](std::function<void()> fn) { return net.post(std::move(fn)); });
     loop->add_ticker([this](net::Loop::Clock::time_point now) { relay->tick(now); });
@@ -529,6 +536,7 @@ json to_json(const Stats& s) {
               {"ice_restarts", s.ice_restarts},
               {"hook_events", s.hook_events},
               {"hook_dropped", s.hook_dropped},
+              {"hook_backpressure_pauses", s.hook_backpressure_pauses},
               {"ice_tcp", json{{"accepted", s.tcp_accepted},
                                {"open", s.tcp_open},
                                {"refused", s.tcp_refused},

@@ -26,7 +26,7 @@ Stats distinct_stats() {
                       &s.dropped_filtered, &s.dropped_unknown_peer, &s.dropped_send, &s.dropped_rate_limited,
                       &s.dropped_datagrams, &s.dropped_stun, &s.dropped_dtls, &s.dropped_sctp_messages,
                       &s.datagrams_in, &s.datagrams_out, &s.senders_paused, &s.slow_receivers_disconnected,
-                      &s.ice_restarts, &s.hook_events, &s.hook_dropped, &s.tcp_accepted, &s.tcp_refused, &s.tcp_closed_no_stun,
+                      &s.ice_restarts, &s.hook_events, &s.hook_dropped, &s.hook_backpressure_pauses, &s.tcp_accepted, &s.tcp_refused, &s.tcp_closed_no_stun,
                       &s.tcp_closed_bad_frame, &s.tcp_frames_in, &s.tcp_frames_out, &s.tcp_dropped_send})
     *c = v++;
   s.tcp_open = v++;
@@ -136,6 +136,7 @@ TEST(Metrics, NamesTypesHelpAndValues) {
       {"peerrtc_ice_restarts_total", static_cast<double>(s.ice_restarts)},
       {"peerrtc_hook_events_total", static_cast<double>(s.hook_events)},
       {"peerrtc_hook_events_dropped_total", static_cast<double>(s.hook_dropped)},
+      {"peerrtc_hook_backpressure_pauses_total", static_cast<double>(s.hook_backpressure_pauses)},
       {"peerrtc_ice_tcp_connections_accepted_total", static_cast<double>(s.tcp_accepted)},
       {"peerrtc_ice_tcp_connections_refused_total", static_cast<double>(s.tcp_refused)},
       {"peerrtc_ice_tcp_connections_closed_total{reason=\"no_stun\"}", static_cast<double>(s.tcp_closed_no_stun)},

@@ -452,3 +452,109 @@ TEST_F(RelayTest, SeveralMessageHooksAndRemoval) {
   EXPECT_EQ(one, std::vector<std::string>{"first"});
   EXPECT_EQ(two, (std::vector<std::string>{"first", "second"}));
 }
+
+// Config::HookOverflow::Backpressure: a hook that cannot keep up pauses the peer whose messages
+// fill its queue (its reads stop, as for a slow receiver) until the queue drains to the low
+// water; nothing is dropped and the hook sees every message in order. The control: the same
+// traffic with the default drop_oldest queue drops and counts.
+namespace {
+struct HookBackpressureRun {
+  std::vector<std::string> seen;  // what the hook saw
+  bool paused_while_full = false;
+  bool paused_after_drain = true;
+  uint64_t pauses = 0, dropped = 0;
+  size_t delivered = 0;  // frames the other peer got
+};
+
+HookBackpressureRun run_slow_hook(bool backpressure) {
+  HookBackpressureRun out;
+  RegistryLimits limits;
+  limits.message_rate = 0;
+  limits.byte_rate = 0;
+  RoomRegistry registry(limits);
+  Hooks hooks(1, 4, backpressure);
+  FakeLink link;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::function<void()>> posted;
+  RelayConfig rc;
+  if (backpressure) {
+    rc.hook_high_water = 4;
+    rc.hook_low_water = 2;
+  }
+  Relay relay(rc, registry, link, hooks, [&](std::function<void()> fn) {
+    std::lock_guard lock(mu);
+    posted.push_back(std::move(fn));
+    cv.notify_all();
+    return true;
+  });
+  link.relay = &relay;
+  std::mutex hm;
+  std::condition_variable hcv;
+  bool open = false;
+  hooks.add_message([&](const Message& m) {
+    std::unique_lock l(hm);
+    hcv.wait(l, [&] { return open; });  // a stuck database write, until the test opens it
+    out.seen.push_back(m.data);
+    hcv.notify_all();
+  });
+  registry.add_peer("r", "a", 1);
+  link.peers[1];
+  relay.on_channel_open(1, 1, "peerrtc");
+  registry.add_peer("r", "b", 2);
+  link.peers[2];
+  relay.on_channel_open(2, 1, "peerrtc");
+  for (int i = 0; i < 10; ++i) {
+    const std::string f = "m" + std::to_string(i);
+    relay.on_message(1, 1, false, as_bytes(f));
+  }
+  out.paused_while_full = link.peers[1].paused;
+  out.pauses = relay.counters().hook_backpressure_pauses;
+  {
+    std::lock_guard l(hm);
+    open = true;
+  }
+  hcv.notify_all();
+  const size_t expect = backpressure ? 10 : 10 - hooks.executor().dropped();
+  {
+    std::unique_lock l(hm);
+    hcv.wait_for(l, 5s, [&] { return out.seen.size() >= expect; });
+  }
+  // The drain callback posted the release to the "network thread" (this one).
+  if (backpressure) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, 2s, [&] { return !posted.empty(); });
+    auto tasks = std::move(posted);
+    posted.clear();
+    lock.unlock();
+    for (auto& f : tasks) f();
+  }
+  out.paused_after_drain = link.peers[1].paused;
+  out.dropped = hooks.executor().dropped();
+  for (auto& f : link.peers[2].frames) out.delivered += f.rfind("ma\n", 0) == 0;
+  hooks.executor().stop();
+  std::lock_guard l(hm);
+  return out;
+}
+}  // namespace
+
+TEST(RelayHookBackpressure, AFullHookQueuePausesTheSenderUntilItDrainsAndLosesNothing) {
+  auto r = run_slow_hook(true);
+  EXPECT_TRUE(r.paused_while_full);
+  EXPECT_EQ(r.pauses, 1u);  // held once, not once per message
+  EXPECT_FALSE(r.paused_after_drain);
+  EXPECT_EQ(r.dropped, 0u);
+  std::vector<std::string> want;
+  for (int i = 0; i < 10; ++i) want.push_back(std::to_string(i));
+  EXPECT_EQ(r.seen, want);
+  EXPECT_EQ(r.delivered, 10u);
+}
+
+TEST(RelayHookBackpressure, ControlDropOldestDropsAndNeverPauses) {
+  auto r = run_slow_hook(false);
+  EXPECT_FALSE(r.paused_while_full);
+  EXPECT_EQ(r.pauses, 0u);
+  EXPECT_GT(r.dropped, 0u);
+  EXPECT_LT(r.seen.size(), 10u);
+  EXPECT_EQ(r.delivered, 10u);
+}
