@@ -200,6 +200,10 @@ int main(int argc, char** argv) {
       ->envname("PEERRTC_TCP_STUN_TIMEOUT_MS")->check(CLI::Range(100LL, 600LL * 1000))->capture_default_str();
   cli.add_option("--hook-queue", config.hook_queue_capacity, "backend hook queue capacity (oldest dropped beyond)")
       ->envname("PEERRTC_HOOK_QUEUE")->check(CLI::PositiveNumber)->capture_default_str();
+  cli.add_option("--volatile-max-queue", config.volatile_max_queue,
+                 "volatile lane: a receiver with more bytes than this sent to it and not yet acknowledged is congested, "
+                 "and its volatile messages are dropped (counted)")
+      ->envname("PEERRTC_VOLATILE_MAX_QUEUE")->check(CLI::PositiveNumber)->capture_default_str();
   std::string hook_overflow = "drop_oldest";
   cli.add_option("--hook-overflow", hook_overflow,
                  "a full hook queue (--redis-stream): drop_oldest (drop and count the oldest event) or backpressure "

@@ -88,6 +88,9 @@ export interface WebRTCConnectionOptions {
    *  offer so a reconnect can fetch a fresh token from the backend. A refused token (401/403)
    *  fails connect() and ends reconnecting. */
   joinToken?: string | (() => string | Promise<string>) | null;
+  /** Open the volatile lane's channel (`peerrtc-volatile`: unordered, no retransmissions) for
+   *  sendVolatile() / onVolatile. Default true. */
+  volatile?: boolean;
 }
 
 /** Errors of this library: signaling failures (with the HTTP status), timeouts, misuse. */
@@ -142,6 +145,15 @@ export declare class WebRTCConnection {
    *  A name that peers() lists is used as it is; any other is normalised to NFC first. Throws a
    *  TypeError for a name the server would refuse. */
   sendTo(peerId: string, message: Payload): void;
+  /** The volatile lane (cursors, pointers, game state): to every other peer, or with `to` one
+   *  peer, on the unordered channel without retransmissions. Never queued: false (and counted in
+   *  volatileStats.dropped) when not connected, the channel is not open, or more than 16 KiB wait
+   *  in it. Arrives at the others' onVolatile, maybe out of order or not at all; the server drops
+   *  it for a congested receiver. Never in hooks or history. Throws as sendMessage does for a
+   *  payload that is too large or of the wrong type. */
+  sendVolatile(message: Payload, options?: { to?: string | null }): boolean;
+  /** The volatile lane here: sent, dropped before sending, received. */
+  readonly volatileStats: { sent: number; dropped: number; received: number };
   /** POST /leave, close the connection, no more reconnects. Never rejects. */
   closeConnection(): Promise<void>;
   isConnected(): boolean;
@@ -162,6 +174,8 @@ export declare class WebRTCConnection {
   /** The backend removed this peer (POST /api/kick): the server closes the connection next,
    *  and the client does not reconnect (status 'disconnected', then onClose). */
   onKicked: ((reason: string) => void) | null;
+  /** A message another peer sent with sendVolatile() (never one of sendMessage/sendTo). */
+  onVolatile: ((senderId: string, message: string | ArrayBuffer, info: { direct: boolean; binary: boolean; volatile: true }) => void) | null;
 }
 
 /** UTF-8 length of a string as the data channel sends it (lone surrogates count 3, as U+FFFD). */

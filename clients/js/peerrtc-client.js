@@ -11,6 +11,11 @@
 // (ordered, reliable) to the server, which relays to the other peers of the room.
 
 const CHANNEL_LABEL = 'peerrtc';
+// The volatile lane (docs/protocol.md "Volatile lane"): a second channel, unordered and never
+// retransmitted, for cursors and game state. Above VOLATILE_HIGH_WATER buffered bytes a
+// volatile send is dropped (and counted) instead of queued.
+const VOLATILE_LABEL = 'peerrtc-volatile';
+const VOLATILE_HIGH_WATER = 16 * 1024;
 // Protocol default (docs/protocol.md "Sizes"): 262144 - 66. Replaced by the server's value.
 const DEFAULT_MAX_PAYLOAD = 262078;
 // Flow control: above HIGH_WATER bytes in the channel's buffer, sends are queued (in order) and
@@ -209,6 +214,13 @@ export class WebRTCConnection {
     this.onPeerLeft = null;
     this.onServerError = null;
     this.onKicked = null;
+    // The volatile lane: onVolatile(from, message, {direct, binary}) for what others sent with
+    // sendVolatile(). options.volatile === false opens no volatile channel.
+    this.onVolatile = null;
+    this.volatile = options.volatile !== false;
+    this._volatileSent = 0;
+    this._volatileDropped = 0;
+    this._volatileReceived = 0;
 
     this._status = STATUS.DISCONNECTED;
     this._token = null;
@@ -297,6 +309,42 @@ export class WebRTCConnection {
   }
 
   /**
+   * The volatile lane (docs/protocol.md "Volatile lane"): sends text or binary to every other
+   * peer of the room (or, with `to`, one peer) on the unordered channel without
+   * retransmissions. It never waits: when not connected, when the volatile channel is not open
+   * or when more than 16 KiB wait in it, the message is dropped (counted in volatileStats) and
+   * false is returned. What arrives comes to the others' onVolatile, possibly out of order or
+   * not at all. For cursors, pointers, game state: values that the next one replaces. Throws
+   * like sendMessage for a message that is too large or of the wrong type.
+   */
+  sendVolatile(message, { to = null } = {}) {
+    const target = to === null || to === undefined ? null
+      : typeof to === 'string' && this._peers.has(to) ? to : checkedName('peerId', to);
+    const frame = this._frame(target, message);
+    const s = this._session;
+    const vdc = s && s.vdc;
+    if (this._status !== STATUS.CONNECTED || !vdc || vdc.readyState !== 'open' ||
+        (vdc.bufferedAmount || 0) > VOLATILE_HIGH_WATER) {
+      this._volatileDropped++;
+      return false;
+    }
+    try {
+      vdc.send(frame);
+    } catch (e) {
+      this._log('volatile send failed:', e && e.message);
+      this._volatileDropped++;
+      return false;
+    }
+    this._volatileSent++;
+    return true;
+  }
+
+  /** The volatile lane's counts here: {sent, dropped (not sent: not open or congested), received}. */
+  get volatileStats() {
+    return { sent: this._volatileSent, dropped: this._volatileDropped, received: this._volatileReceived };
+  }
+
+  /**
    * Leaves the room (POST /leave with the token) and closes the connection; no reconnect.
    * Returns a Promise that resolves when done (it never rejects).
    */
@@ -357,6 +405,31 @@ export class WebRTCConnection {
     this._sendFrame(frame, typeof frame === 'string' ? size + 66 : frame.byteLength);
   }
 
+  // The client frame for `message` to `to` (null: the room), for the volatile lane; the same
+  // formats and size checks as _send.
+  _frame(to, message) {
+    if (typeof message === 'string') {
+      this._checkSize(utf8Length(message));
+      return to === null ? 'm' + message : 'd' + to + '\n' + message;
+    }
+    const bytes = toBytes(message);
+    if (!bytes) throw new TypeError('message must be a string, an ArrayBuffer or an ArrayBufferView');
+    this._checkSize(bytes.byteLength);
+    if (to === null) {
+      const out = new Uint8Array(1 + bytes.byteLength);
+      out[0] = 0x01;
+      out.set(bytes, 1);
+      return out.buffer;
+    }
+    const id = utf8Bytes(to);
+    const out = new Uint8Array(2 + id.length + bytes.byteLength);
+    out[0] = 0x02;
+    out[1] = id.length;
+    out.set(id, 2);
+    out.set(bytes, 2 + id.length);
+    return out.buffer;
+  }
+
   _checkSize(size) {
     if (size > this._maxPayload) {
       throw new PeerRTCError(`message too large: ${size} bytes, the server accepts at most ${this._maxPayload} bytes per message`, { code: 'too_large' });
@@ -415,7 +488,7 @@ export class WebRTCConnection {
   async _attempt(isReconnect) {
     const gen = ++this._gen;
     const session = {
-      gen, pc: null, dc: null, opened: false, welcomed: false, iceTimer: null, failed: null,
+      gen, pc: null, dc: null, vdc: null, opened: false, welcomed: false, iceTimer: null, restart: null, failed: null,
       iceErrors: [], candidates: 0, gathered: false, historyLeft: 0, historyTs: [],
     };
     this._session = session;
@@ -433,6 +506,10 @@ export class WebRTCConnection {
     const dc = pc.createDataChannel(CHANNEL_LABEL, { ordered: true });
     session.dc = dc;
     dc.binaryType = 'arraybuffer';
+    if (this.volatile) {
+      session.vdc = pc.createDataChannel(VOLATILE_LABEL, { ordered: false, maxRetransmits: 0 });
+      session.vdc.binaryType = 'arraybuffer';
+    }
 
     let settle;
     const ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
@@ -519,6 +596,11 @@ export class WebRTCConnection {
       this._log('data channel open');
     };
     dc.onmessage = (ev) => { if (current()) this._onFrame(session, ev.data); };
+    if (session.vdc) {
+      // The volatile lane's channel: its frames go to onVolatile; its closing ends only the lane.
+      session.vdc.onmessage = (ev) => { if (current()) this._onVolatileFrame(ev.data); };
+      session.vdc.onclose = () => { if (current()) this._log('volatile channel closed'); };
+    }
     dc.onclose = () => { if (current()) this._lost(session, 'data channel closed'); };
     dc.onerror = (ev) => {
       if (!current()) return;
@@ -615,6 +697,34 @@ export class WebRTCConnection {
     const len = u8[1];
     const from = utf8String(u8.subarray(2, 2 + len));
     this._call('onMessage', from, buf.slice(2 + len), this._messageInfo(session, u8[0] === 0x02, true));
+  }
+
+  // A frame of the volatile lane: the server's message frames (docs/protocol.md), to onVolatile.
+  _onVolatileFrame(data) {
+    let from;
+    let message;
+    let direct;
+    let binary = false;
+    if (typeof data === 'string') {
+      const nl = data.indexOf('\n');
+      if ((data[0] !== 'm' && data[0] !== 'd') || nl < 2) return this._log('bad volatile frame:', data.slice(0, 80));
+      from = data.slice(1, nl);
+      message = data.slice(nl + 1);
+      direct = data[0] === 'd';
+    } else {
+      let buf = data;
+      if (ArrayBuffer.isView(buf)) buf = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+      const u8 = new Uint8Array(buf);
+      if (u8.length < 2 || (u8[0] !== 0x01 && u8[0] !== 0x02) || u8[1] < 1 || 2 + u8[1] > u8.length) {
+        return this._log(`bad volatile binary frame (${u8.length} bytes)`);
+      }
+      from = utf8String(u8.subarray(2, 2 + u8[1]));
+      message = buf.slice(2 + u8[1]);
+      direct = u8[0] === 0x02;
+      binary = true;
+    }
+    this._volatileReceived++;
+    this._call('onVolatile', from, message, { direct, binary, volatile: true });
   }
 
   // {direct, binary}, plus {history: true, ts} for the messages a `history` event announced.
@@ -827,8 +937,9 @@ export class WebRTCConnection {
     if (session.iceTimer !== null) { clearTimeout(session.iceTimer); session.iceTimer = null; }
     if (session.restart) { clearTimeout(session.restart.timer); session.restart = null; }
     if (session.settle) session.fail(new PeerRTCError(`connection closed: ${why}`));
-    const { pc, dc } = session;
+    const { pc, dc, vdc } = session;
     if (dc) { dc.onopen = dc.onmessage = dc.onclose = dc.onerror = null; try { dc.close(); } catch { /* already closed */ } }
+    if (vdc) { vdc.onmessage = vdc.onclose = null; try { vdc.close(); } catch { /* already closed */ } }
     if (pc) {
       pc.oniceconnectionstatechange = pc.onconnectionstatechange = pc.onicecandidateerror = null;
       pc.onicecandidate = pc.onicegatheringstatechange = null;

@@ -85,6 +85,12 @@ struct Config {
   size_t max_peer_queue = 8 * 1024 * 1024;
   std::chrono::milliseconds slow_receiver_grace{10000};
 
+  // The volatile lane (docs/protocol.md "Volatile lane"): a receiver with more than this many
+  // bytes sent to it and not yet acknowledged (in the SCTP stack, in flight or waiting, and in
+  // our own send queue) is congested, and the volatile frames for it are dropped and counted
+  // (Stats::volatile_dropped_congested) rather than queued behind what it already waits for.
+  size_t volatile_max_queue = 64 * 1024;
+
   // Backend hooks: on_message / on_peer_joined / on_peer_left run on this many threads, fed by a
   // bounded queue. What happens when it is full (hook_queue_capacity events waiting):
   //   DropOldest    the oldest event is dropped and counted (Stats::hook_dropped): a slow hook

@@ -123,6 +123,11 @@ struct Stats {
   uint64_t senders_paused = 0;               // times a sender was paused for a slow receiver
   uint64_t slow_receivers_disconnected = 0;  // receivers dropped as too slow
   uint64_t ice_restarts = 0;                 // ICE restarts: a live connection took new ICE credentials
+  // The volatile lane (docs/protocol.md "Volatile lane"): messages relayed on it, frames sent to
+  // receivers, and frames not sent, by cause: the receiver was congested, had no volatile
+  // channel open, or the send failed.
+  uint64_t volatile_relayed = 0, volatile_deliveries = 0;
+  uint64_t volatile_dropped_congested = 0, volatile_dropped_no_channel = 0, volatile_dropped_send = 0;
   uint64_t hook_events = 0, hook_dropped = 0;
   // Config::HookOverflow::Backpressure: times a peer was paused because the hook queue was full.
   uint64_t hook_backpressure_pauses = 0;

@@ -264,6 +264,8 @@ PYBIND11_MODULE(_peerpyrtc, mod) {
       .def_readwrite("peer_byte_burst", &Config::peer_byte_burst, "burst of the byte rate limit")
       .def_readwrite("relay_high_water", &Config::relay_high_water, "bytes queued for a receiver before its senders are paused")
       .def_readwrite("max_peer_queue", &Config::max_peer_queue, "bytes queued for a receiver before it is disconnected as too slow")
+      .def_readwrite("volatile_max_queue", &Config::volatile_max_queue,
+                     "volatile lane: bytes unacknowledged past which a receiver's volatile messages are dropped")
       .def_readwrite("hook_threads", &Config::hook_threads, "threads running the hooks (1 keeps them in order)")
       .def_readwrite("hook_queue_capacity", &Config::hook_queue_capacity, "hook events queued; beyond it hook_overflow decides")
       .def_property(

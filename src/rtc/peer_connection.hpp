@@ -141,6 +141,9 @@ class PeerConnection {
   const ChannelInfo* channel(uint16_t stream) const;
   const std::map<uint16_t, ChannelInfo>& channels() const { return channels_; }
   size_t buffered_amount() const;
+  // Bytes sent to this peer and not yet acknowledged, in the SCTP stack and our queue
+  // (sctp::Association::bytes_outstanding).
+  size_t bytes_outstanding() const { return sctp_ ? sctp_->bytes_outstanding() : 0; }
   // Backpressure: stop (true) or resume (false) reading this peer's messages. While paused the
   // SCTP receive window closes, so the remote sender slows down; nothing is dropped.
   void set_receive_paused(bool paused);

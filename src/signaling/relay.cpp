@@ -9,6 +9,7 @@ namespace peerrtc::signaling {
 
 namespace {
 constexpr const char* kChannelLabel = "peerrtc";
+constexpr const char* kVolatileLabel = "peerrtc-volatile";  // the volatile lane (relay_volatile.cpp)
 
 std::optional<std::string> opt_string(std::optional<std::string_view> v) {
   return v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
@@ -424,6 +425,7 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
   auto ref = registry_.by_engine(id);
   if (!ref) return;
   Member& me = *ref->member;
+  if (stream == me.volatile_stream && stream != 0xFFFF) return handle_volatile(*ref, binary, data, received);
   Room* room = registry_.room(ref->room);
   if (!me.joined || stream != me.stream || !room) {
     ++counters_.dropped_bad_frame;
@@ -514,6 +516,10 @@ void Relay::on_channel_open(PeerId id, uint16_t stream, const std::string& label
   run_or_defer([this, id, stream, label] {
     auto ref = registry_.by_engine(id);
     if (!ref) return;
+    if (label == kVolatileLabel && ref->member->volatile_stream == 0xFFFF) {
+      ref->member->volatile_stream = stream;  // frames on it take the volatile lane
+      return;
+    }
     if (label != kChannelLabel || ref->member->stream != 0xFFFF) {
       log().debug("peer {}: extra channel '{}' ignored", ref->name, label);
       return;
@@ -540,7 +546,8 @@ void Relay::on_buffered_low(PeerId id) {
 void Relay::on_channel_closed(PeerId id, uint16_t stream) {
   run_or_defer([this, id, stream] {
     auto ref = registry_.by_engine(id);
-    if (ref && ref->member->stream == stream) link_.close(id, "channel closed");
+    if (ref && ref->member->volatile_stream == stream) ref->member->volatile_stream = 0xFFFF;  // the lane only
+    else if (ref && ref->member->stream == stream) link_.close(id, "channel closed");
   });
 }
 

@@ -26,6 +26,7 @@ struct ParticipantInbox;  // relay.hpp
 struct Member {
   PeerId engine_id = 0;
   uint16_t stream = 0xFFFF;  // a peer's `peerrtc` channel once open
+  uint16_t volatile_stream = 0xFFFF;  // its `peerrtc-volatile` channel (the volatile lane) once open
   bool joined = false;       // channel open (or participant added) and announced
   std::string token;
   // Backpressure (docs/architecture.md): senders paused because this receiver is congested,

@@ -114,6 +114,7 @@ struct SignalingManager::Impl : signaling::PeerLink {
     rc.byte_rate = cfg.peer_byte_rate;
     rc.history = cfg.history;
     rc.history_bytes = cfg.history_bytes;
+    rc.volatile_max_queue = cfg.volatile_max_queue;
     if (cfg.hook_overflow == Config::HookOverflow::Backpressure) {
       rc.hook_high_water = std::max<size_t>(cfg.hook_queue_capacity, 1);
       rc.hook_low_water = rc.hook_high_water / 2;
@@ -145,6 +146,10 @@ struct SignalingManager::Impl : signaling::PeerLink {
     if (auto* pc = engine->peer(id)) pc->set_receive_paused(paused);
   }
   void close(net::PeerId id, const std::string& reason) override { engine->close_peer(id, reason); }
+  size_t bytes_outstanding(net::PeerId id) override {
+    auto* pc = engine->peer(id);
+    return pc ? pc->bytes_outstanding() : 0;
+  }
 
   // Runs fn on the network thread (inline when already there). fn must own what it uses: it
   // may run after the caller gave up. Unavailable (stopping, deadline) -> ApiError 503.
@@ -534,6 +539,11 @@ json to_json(const Stats& s) {
               {"senders_paused", s.senders_paused},
               {"slow_receivers_disconnected", s.slow_receivers_disconnected},
               {"ice_restarts", s.ice_restarts},
+              {"volatile", json{{"relayed", s.volatile_relayed},
+                                {"deliveries", s.volatile_deliveries},
+                                {"dropped_congested", s.volatile_dropped_congested},
+                                {"dropped_no_channel", s.volatile_dropped_no_channel},
+                                {"dropped_send", s.volatile_dropped_send}}},
               {"hook_events", s.hook_events},
               {"hook_dropped", s.hook_dropped},
               {"hook_backpressure_pauses", s.hook_backpressure_pauses},

@@ -101,7 +101,9 @@ export function recordingPC(RTCPeerConnection) {
  * {type:'message', from, digest, direct, binary}, {type:'peer_joined'|'peer_left', peer},
  * {type:'status', status}, {type:'client_error', message} (a message that is a string of at most
  * 64 characters also has `text`). Returns command(cmd) for {cmd:'send', kind, size, seed, to?}
- * or {cmd:'send', text, to?} -> {type:'sent', ref, digest}, {cmd:'path'} -> {type:'path', path,
+ * or {cmd:'send', text, to?} -> {type:'sent', ref, digest}, {cmd:'send_volatile', text, to?} ->
+ * {type:'sent_volatile', text, ok} (the volatile lane; what arrives is {type:'volatile', from,
+ * digest, direct, binary, text?}), {cmd:'path'} -> {type:'path', path,
  * iceRestarts, connections (RTCPeerConnections made), status}, {cmd:'close'} -> {type:'closed'}.
  * `options`: more WebRTCConnection options (they override the driver's).
  */
@@ -130,6 +132,10 @@ export function clientDriver({ WebRTCConnection, RTCPeerConnection, fetch, baseU
     type: 'message', from, digest: digest(message), direct: !!(info && info.direct), binary: !!(info && info.binary),
     ...(typeof message === 'string' && message.length <= 64 ? { text: message } : {}),
   });
+  c.onVolatile = (from, message, info) => emit({
+    type: 'volatile', from, digest: digest(message), direct: !!(info && info.direct), binary: !!(info && info.binary),
+    ...(typeof message === 'string' && message.length <= 64 ? { text: message } : {}),
+  });
   c.onPeerJoined = (p) => emit({ type: 'peer_joined', peer: p });
   c.onPeerLeft = (p) => emit({ type: 'peer_left', peer: p });
   c.onStatusChange = (s) => emit({ type: 'status', status: s });
@@ -148,6 +154,8 @@ export function clientDriver({ WebRTCConnection, RTCPeerConnection, fetch, baseU
         const data = typeof cmd.text === 'string' ? cmd.text : payload(cmd.kind, size, cmd.seed);
         if (cmd.to) c.sendTo(cmd.to, data); else c.sendMessage(data);
         emit({ type: 'sent', ref: cmd.ref ?? ++ref, digest: digest(data) });
+      } else if (cmd.cmd === 'send_volatile') {
+        emit({ type: 'sent_volatile', text: cmd.text, ok: c.sendVolatile(cmd.text, cmd.to ? { to: cmd.to } : {}) });
       } else if (cmd.cmd === 'path') {
         emit({ type: 'path', path: await selectedPath(lastPc()), iceRestarts: c.iceRestarts, connections: pcs.length, status: c.status });
       } else if (cmd.cmd === 'close') {

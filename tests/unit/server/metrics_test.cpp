@@ -26,7 +26,10 @@ Stats distinct_stats() {
                       &s.dropped_filtered, &s.dropped_unknown_peer, &s.dropped_send, &s.dropped_rate_limited,
                       &s.dropped_datagrams, &s.dropped_stun, &s.dropped_dtls, &s.dropped_sctp_messages,
                       &s.datagrams_in, &s.datagrams_out, &s.senders_paused, &s.slow_receivers_disconnected,
-                      &s.ice_restarts, &s.hook_events, &s.hook_dropped, &s.hook_backpressure_pauses, &s.tcp_accepted, &s.tcp_refused, &s.tcp_closed_no_stun,
+                      &s.ice_restarts, &s.volatile_relayed, &s.volatile_deliveries,
+                      &s.volatile_dropped_congested, &s.volatile_dropped_no_channel, &s.volatile_dropped_send,
+                      &s.hook_events, &s.hook_dropped, &s.hook_backpressure_pauses, &s.tcp_accepted,
+                      &s.tcp_refused, &s.tcp_closed_no_stun,
                       &s.tcp_closed_bad_frame, &s.tcp_frames_in, &s.tcp_frames_out, &s.tcp_dropped_send})
     *c = v++;
   s.tcp_open = v++;
@@ -134,6 +137,11 @@ TEST(Metrics, NamesTypesHelpAndValues) {
       {"peerrtc_senders_paused_total", static_cast<double>(s.senders_paused)},
       {"peerrtc_slow_receivers_disconnected_total", static_cast<double>(s.slow_receivers_disconnected)},
       {"peerrtc_ice_restarts_total", static_cast<double>(s.ice_restarts)},
+      {"peerrtc_volatile_messages_relayed_total", static_cast<double>(s.volatile_relayed)},
+      {"peerrtc_volatile_deliveries_total", static_cast<double>(s.volatile_deliveries)},
+      {"peerrtc_volatile_dropped_total{cause=\"congested\"}", static_cast<double>(s.volatile_dropped_congested)},
+      {"peerrtc_volatile_dropped_total{cause=\"no_channel\"}", static_cast<double>(s.volatile_dropped_no_channel)},
+      {"peerrtc_volatile_dropped_total{cause=\"send\"}", static_cast<double>(s.volatile_dropped_send)},
       {"peerrtc_hook_events_total", static_cast<double>(s.hook_events)},
       {"peerrtc_hook_events_dropped_total", static_cast<double>(s.hook_dropped)},
       {"peerrtc_hook_backpressure_pauses_total", static_cast<double>(s.hook_backpressure_pauses)},

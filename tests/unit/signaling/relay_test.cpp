@@ -26,22 +26,26 @@ struct FakePeer {
   size_t full_at = SIZE_MAX;  // send returns BufferFull once buffered would pass this
   bool paused = false;
   bool closed = false;
+  size_t outstanding = 0;  // bytes unacknowledged (the volatile lane's congestion signal)
+  std::vector<uint16_t> streams;  // the stream of each frame in `frames`
   std::string close_reason;
 };
 
 struct FakeLink : PeerLink {
   std::map<PeerId, FakePeer> peers;
   Relay* relay = nullptr;
-  rtc::SendStatus send(PeerId id, uint16_t, ByteView frame, bool) override {
+  rtc::SendStatus send(PeerId id, uint16_t stream, ByteView frame, bool) override {
     auto& p = peers[id];
     if (p.closed) return rtc::SendStatus::NotOpen;
     if (p.buffered + frame.size() > p.full_at) return rtc::SendStatus::BufferFull;
+    p.streams.push_back(stream);
     p.frames.emplace_back(as_chars(frame));
     p.buffered += frame.size();
     return rtc::SendStatus::Ok;
   }
   size_t buffered_amount(PeerId id) override { return peers[id].buffered; }
   void set_receive_paused(PeerId id, bool paused) override { peers[id].paused = paused; }
+  size_t bytes_outstanding(PeerId id) override { return peers[id].outstanding; }
   void close(PeerId id, const std::string& reason) override {
     auto& p = peers[id];
     if (p.closed) return;
@@ -557,4 +561,58 @@ TEST(RelayHookBackpressure, ControlDropOldestDropsAndNeverPauses) {
   EXPECT_GT(r.dropped, 0u);
   EXPECT_LT(r.seen.size(), 10u);
   EXPECT_EQ(r.delivered, 10u);
+}
+
+// The volatile lane (relay_volatile.cpp): a frame on a peer's `peerrtc-volatile` channel goes
+// only to the other peers' volatile channels; a receiver without one, or congested, is skipped
+// and counted; no hook, no history, no participant sees it.
+TEST_F(RelayTest, VolatileFramesTakeOnlyTheVolatileChannelsAndAreDroppedWhereCongested) {
+  std::atomic<int> hooked{0};
+  hooks.add_message([&](const Message&) { ++hooked; });
+  hooks.add_relayed([&](const Message&) { ++hooked; });
+  const PeerId a = add("r", "a");
+  const PeerId b = add("r", "b");
+  const PeerId c = add("r", "c");
+  const PeerId d = add("r", "d");  // no volatile channel
+  Inbox in;
+  relay.join_participant("r", "p", in.make("r", "p"));
+  for (PeerId id : {a, b, c}) relay.on_channel_open(id, 3, "peerrtc-volatile");
+  for (auto& [id, p] : link.peers) {
+    p.frames.clear();
+    p.streams.clear();
+  }
+  link.peers[c].outstanding = 1'000'000;  // c's association is congested
+  const std::string f = "mcursor 1";
+  relay.on_message(a, 3, false, as_bytes(f));
+  ASSERT_EQ(link.peers[b].frames, std::vector<std::string>{"ma\ncursor 1"});
+  EXPECT_EQ(link.peers[b].streams, std::vector<uint16_t>{3});  // on its volatile channel
+  EXPECT_TRUE(link.peers[c].frames.empty());
+  EXPECT_TRUE(link.peers[d].frames.empty());
+  EXPECT_TRUE(link.peers[a].frames.empty());
+  auto& st = relay.counters();
+  EXPECT_EQ(st.volatile_relayed, 1u);
+  EXPECT_EQ(st.volatile_deliveries, 1u);
+  EXPECT_EQ(st.volatile_dropped_congested, 1u);
+  EXPECT_EQ(st.volatile_dropped_no_channel, 1u);
+  EXPECT_EQ(st.messages_relayed, 0u);
+  // A direct volatile frame; then c is no longer congested and gets the next one.
+  link.peers[c].outstanding = 0;
+  const std::string g = "dc\nto c";
+  relay.on_message(a, 3, false, as_bytes(g));
+  EXPECT_EQ(link.peers[c].frames, std::vector<std::string>{"da\nto c"});
+  // A bad one is refused on the reliable channel (stream 1), like any bad frame.
+  const std::string bad = "dnobody\nx";
+  relay.on_message(a, 3, false, as_bytes(bad));
+  ASSERT_EQ(link.peers[a].frames.size(), 1u);
+  EXPECT_EQ(link.peers[a].streams[0], 1);
+  EXPECT_NE(link.peers[a].frames[0].find("unknown_peer"), std::string::npos);
+  // Closing the volatile channel ends the lane, not the peer.
+  relay.on_channel_closed(b, 3);
+  EXPECT_FALSE(link.peers[b].closed);
+  relay.on_message(a, 3, false, as_bytes(f));
+  EXPECT_EQ(st.volatile_dropped_no_channel, 3u);  // d and now b
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(hooked, 0);
+  std::lock_guard l(in.mu);
+  EXPECT_TRUE(in.messages.empty());
 }
