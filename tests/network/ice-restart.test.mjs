@@ -13,6 +13,7 @@ import { createNetns } from './lib/netns.mjs'; // first: its exit listener must 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPeer, startPeerServer } from './lib/servers.mjs';
+import { pageClient } from './lib/page.mjs';
 
 // libwebrtc pings a stable path every 2.5 s and calls it `disconnected` once it has received
 // nothing for 2.5 s more (its receiving timeout); the client restarts ICE after
@@ -69,17 +70,21 @@ async function path(p, what) {
   return p.waitFor((m, i = p.messages.indexOf(m)) => m.type === 'path' && i >= before, 10000, `${what} path`);
 }
 
-// Starts both peers in `room`: the stayer (root namespace) first, then the mover (inside).
-async function pair(room, moverOptions) {
+// Starts both peers in `room`: the stayer (root namespace) first, then the mover (inside: a
+// wrtc process, or with `makeMover` a Chromium page).
+async function pair(room, moverOptions, makeMover = null) {
   const baseUrl = server.baseUrl;
   const stayer = peer(null, { mode: 'client', baseUrl, room, peerId: 'stayer' }, 'stayer');
   await stayer.waitFor((m) => m.type === 'connected' || m.type === 'error', 20000, 'stayer to connect');
   assert.ok(stayer.messages.some((m) => m.type === 'connected'), JSON.stringify(stayer.messages));
   const debug = !!process.env.PEERRTC_CLIENT_DEBUG;
-  const mover = peer(ns, { mode: 'client', baseUrl, room, peerId: 'mover', clientOptions: { debug, ...moverOptions } }, 'mover');
+  const options = { debug, ...moverOptions };
+  const mover = makeMover ? await makeMover({ baseUrl, room, peerId: 'mover', options })
+    : peer(ns, { mode: 'client', baseUrl, room, peerId: 'mover', clientOptions: options }, 'mover');
   const c = await mover.waitFor((m) => m.type === 'connected' || m.type === 'error', 20000, 'mover to connect');
   assert.equal(c.type, 'connected', JSON.stringify(c));
-  assert.equal(c.path.local.address, ns.nsIp, `mover starts from ${ns.nsIp}: ${JSON.stringify(c.path)}`);
+  // (Chromium reports no address for its own, mDNS-hidden, host candidate.)
+  if (!makeMover) assert.equal(c.path.local.address, ns.nsIp, `mover starts from ${ns.nsIp}: ${JSON.stringify(c.path)}`);
   await stayer.waitFor((m) => m.type === 'peer_joined' && m.peer === 'mover', 10000, 'stayer to see the mover');
   return { stayer, mover };
 }
@@ -95,9 +100,25 @@ function stream(p, prefix) {
 const received = (to, from) => to.messages.filter((m) => m.type === 'message' && m.from === from).map((m) => m.text);
 const expected = (prefix, n) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
-test('the client\'s address changes mid-stream: ICE restart keeps the session and nothing is lost', { timeout: 180000 }, async () => {
+test('the client\'s address changes mid-stream: ICE restart keeps the session and nothing is lost', { timeout: 180000 }, () => addressChange());
+
+// Chromium (headless, in the namespace) does not need the restart here: its sockets follow the
+// new source address and its next nominating check from there moves the server's path (an
+// ICE-lite server moves it on USE-CANDIDATE from a new address), so ICE never goes disconnected
+// (seen: 16 s of streaming over the change, every message delivered, no restart). The session
+// must be kept all the same: nothing lost, no leave/join, no reconnect; a restart is allowed.
+test('Chromium: the same address change keeps the session and nothing is lost (with or without a restart)', { timeout: 180000 }, async () => {
+  const browser = await ns.launchChromium();
+  try {
+    await addressChange(async (job) => pageClient(await browser.newPage('mover'), job));
+  } finally {
+    await browser.close();
+  }
+});
+
+async function addressChange(makeMover = null) {
   const before0 = await stats();
-  const { stayer, mover } = await pair(uid('restart'), { iceRestartDelay: ICE_RESTART_DELAY_MS });
+  const { stayer, mover } = await pair(uid('restart'), { iceRestartDelay: ICE_RESTART_DELAY_MS }, makeMover);
   const stayerEventsFrom = stayer.messages.length;
   const up = stream(mover, 'up');
   const down = stream(stayer, 'down');
@@ -107,21 +128,23 @@ test('the client\'s address changes mid-stream: ICE restart keeps the session an
   const changedAt = Date.now();
   changeAddress(ns.nsIp, newIp);
   try {
-    await restartedAndDelivered({ stayer, mover, up, down, newIp, changedAt, before0, stayerEventsFrom });
+    await restartedAndDelivered({ stayer, mover, up, down, newIp, changedAt, before0, stayerEventsFrom, chromium: !!makeMover });
   } finally {
     up.stop();
     down.stop();
     changeAddress(newIp, ns.nsIp);
   }
-});
+}
 
-async function restartedAndDelivered({ stayer, mover, up, down, newIp, changedAt, before0, stayerEventsFrom }) {
-  // The mover's server-side session takes the restart.
+async function restartedAndDelivered({ stayer, mover, up, down, newIp, changedAt, before0, stayerEventsFrom, chromium }) {
+  // The mover's server-side session takes the restart (Chromium: streaming goes on past the
+  // time libwebrtc would have restarted).
   const deadline = changedAt + RESTART_BOUND_MS;
   let st;
   for (;;) {
     st = await stats();
     if (st.ice_restarts > before0.ice_restarts) break;
+    if (chromium && Date.now() > changedAt + 10000) break;
     assert.ok(Date.now() < deadline, `no ICE restart within ${RESTART_BOUND_MS} ms of the address change; mover: ${JSON.stringify(mover.messages.filter((m) => m.type !== 'sent' && m.type !== 'message').slice(-10))}`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -146,18 +169,22 @@ async function restartedAndDelivered({ stayer, mover, up, down, newIp, changedAt
   const statuses = mover.messages.filter((m) => m.type === 'status').map((m) => m.status);
   assert.deepEqual(statuses, ['connecting', 'connected'], 'the mover never left status connected');
   const p = await path(mover, 'mover');
-  assert.equal(p.iceRestarts, 1, JSON.stringify(p));
+  st = await stats();
+  const restarts = st.ice_restarts - before0.ice_restarts;
   assert.equal(p.connections, 1, 'one RTCPeerConnection: no full reconnect');
   assert.equal(p.status, 'connected');
-  assert.equal(p.path.local.address, newIp, `the path now starts at the new address: ${JSON.stringify(p.path)}`);
   assert.equal(p.path.remote.address, ns.rootIp);
-  // The server counted it (and no peer of the room left).
-  st = await stats();
-  assert.equal(st.ice_restarts, before0.ice_restarts + 1);
+  if (chromium) {
+    assert.ok(restarts <= 1 && p.iceRestarts === restarts, `${restarts} restarts, the client counts ${p.iceRestarts}`);
+  } else {
+    assert.equal(p.iceRestarts, 1, JSON.stringify(p));
+    assert.equal(p.path.local.address, newIp, `the path now starts at the new address: ${JSON.stringify(p.path)}`);
+    assert.equal(restarts, 1, 'the server counted the restart');
+  }
   const metrics = await server.request('GET', '/metrics');
   assert.match(metrics.text, new RegExp(`^peerrtc_ice_restarts_total ${st.ice_restarts}$`, 'm'));
   const rooms = await server.request('GET', '/rooms');
-  console.error(`# ICE restart: ${restartedMs} ms from the address change to the server's restart; ` +
+  console.error(`# ${chromium ? 'Chromium' : 'wrtc'}: ${restarts} ICE restart(s) (${restartedMs} ms after the address change); ` +
     `${nUp} + ${nDown} messages; all delivered ${drainedMs} ms after the streams stopped; rooms ${JSON.stringify(rooms.json)}`);
   for (const x of [mover, stayer]) x.send({ cmd: 'close' });
 }
