@@ -202,6 +202,15 @@ int main(int argc, char** argv) {
       ->envname("PEERRTC_TCP_STUN_TIMEOUT_MS")->check(CLI::Range(100LL, 600LL * 1000))->capture_default_str();
   cli.add_option("--hook-queue", config.hook_queue_capacity, "backend hook queue capacity (oldest dropped beyond)")
       ->envname("PEERRTC_HOOK_QUEUE")->check(CLI::PositiveNumber)->capture_default_str();
+  cli.add_option("--volatile-max-queue", config.volatile_max_queue,
+                 "volatile lane: a receiver with more bytes than this sent to it and not yet acknowledged is congested, "
+                 "and its volatile messages are dropped (counted)")
+      ->envname("PEERRTC_VOLATILE_MAX_QUEUE")->check(CLI::PositiveNumber)->capture_default_str();
+  std::string hook_overflow = "drop_oldest";
+  cli.add_option("--hook-overflow", hook_overflow,
+                 "a full hook queue (--redis-stream): drop_oldest (drop and count the oldest event) or backpressure "
+                 "(pause the peers whose messages fill it until it drains to half; nothing is dropped)")
+      ->envname("PEERRTC_HOOK_OVERFLOW")->check(CLI::IsMember({"drop_oldest", "backpressure"}))->capture_default_str();
   // Cluster mode (docs/deploy.md, "A cluster of nodes").
   std::string redis_url, redis_prefix = "peerrtc:", node_id, advertise_url;
   long long node_ttl_ms = 3000;
@@ -413,6 +422,8 @@ int main(int argc, char** argv) {
   config.ice_tcp = !no_ice_tcp;
   config.ice_tcp_stun_timeout = std::chrono::milliseconds(tcp_stun_ms);
   config.bundle_wait = std::chrono::microseconds(bundle_wait_us);
+  config.hook_overflow = hook_overflow == "backpressure" ? peerrtc::Config::HookOverflow::Backpressure
+                                                         : peerrtc::Config::HookOverflow::DropOldest;
   // HTTP and UDP share a port number unless --udp-port says otherwise; then ICE-TCP shares the
   // HTTP port too (told apart by the first bytes), and one port is all a firewall must open.
   const bool shared_port = udp_port < 0 || (udp_port == port && port != 0);

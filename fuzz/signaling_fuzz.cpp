@@ -23,6 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (r->has_resume && (r->protocol != 2 || r->resume_epoch.empty() || r->resume_epoch.size() > 64 ||
                           r->resume_seq > peerrtc::signaling::kMaxSeq))
       __builtin_trap();
+    if (r->restart && r->kind != peerrtc::signaling::Request::Kind::Offer) __builtin_trap();
   } else if (peerrtc::signaling::invalid_utf8_at(r.error()) != std::string_view::npos) {
     __builtin_trap();  // an error text must dump as JSON whatever the body was
   }

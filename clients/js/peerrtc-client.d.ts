@@ -84,8 +84,19 @@ export interface WebRTCConnectionOptions {
   connectTimeout?: number;
   /** ms for each HTTP request (/config, /offer, /leave). Default 10000 (/leave: at most 3000). */
   requestTimeout?: number;
-  /** ms that ICE may stay 'disconnected' before the connection counts as lost. Default 5000. */
+  /** ms that ICE may stay 'disconnected' before the connection counts as lost (when ICE
+   *  restarts are off or not possible). Default 5000. */
   disconnectTimeout?: number;
+  /** On ICE 'failed', or 'disconnected' for iceRestartDelay ms, restart ICE on the same
+   *  RTCPeerConnection and re-offer with the token and `restart: true`: the server keeps the
+   *  session (DTLS, SCTP, membership, queues), nothing sent is lost and the room sees no leave.
+   *  If that fails or is not connected within iceRestartTimeout, a full reconnect follows.
+   *  Default true. */
+  iceRestart?: boolean;
+  /** ms of ICE 'disconnected' before an ICE restart. Default 1000. */
+  iceRestartDelay?: number;
+  /** ms an ICE restart may take (offer, answer, checks) before the full reconnect. Default 15000. */
+  iceRestartTimeout?: number;
   /** Give up (status 'disconnected', onClose) after this many failed reconnect attempts. Default Infinity. */
   maxReconnectAttempts?: number;
   /** A join token for servers started with --join-secret (sent as `join_token` with every
@@ -109,6 +120,9 @@ export interface WebRTCConnectionOptions {
   persist?: boolean;
   /** A Storage to keep the resume state in instead of sessionStorage (null: none). */
   storage?: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | null;
+  /** Open the volatile lane's channel (`peerrtc-volatile`: unordered, no retransmissions) for
+   *  sendVolatile() / onVolatile. Default true. */
+  volatile?: boolean;
 }
 
 /** Errors of this library: signaling failures (with the HTTP status), timeouts, misuse. */
@@ -138,6 +152,11 @@ export declare class WebRTCConnection {
   connectTimeout: number;
   requestTimeout: number;
   disconnectTimeout: number;
+  iceRestart: boolean;
+  iceRestartDelay: number;
+  iceRestartTimeout: number;
+  /** ICE restarts that kept the session since this object was made. */
+  readonly iceRestarts: number;
   maxReconnectAttempts: number;
   readonly iceTransportPolicy: 'all' | 'relay';
 
@@ -169,6 +188,15 @@ export declare class WebRTCConnection {
   readonly unackedCount: number;
   protocol: 1 | 2;
   maxQueuedMessages: number;
+  /** The volatile lane (cursors, pointers, game state): to every other peer, or with `to` one
+   *  peer, on the unordered channel without retransmissions. Never queued: false (and counted in
+   *  volatileStats.dropped) when not connected, the channel is not open, or more than 16 KiB wait
+   *  in it. Arrives at the others' onVolatile, maybe out of order or not at all; the server drops
+   *  it for a congested receiver. Never in hooks or history. Throws as sendMessage does for a
+   *  payload that is too large or of the wrong type. */
+  sendVolatile(message: Payload, options?: { to?: string | null }): boolean;
+  /** The volatile lane here: sent, dropped before sending, received. */
+  readonly volatileStats: { sent: number; dropped: number; received: number };
   /** POST /leave, close the connection, no more reconnects. Never rejects. */
   closeConnection(): Promise<void>;
   isConnected(): boolean;
@@ -196,6 +224,8 @@ export declare class WebRTCConnection {
   onPeerAway: ((peerId: string) => void) | null;
   /** Protocol v2: an away peer resumed. */
   onPeerBack: ((peerId: string) => void) | null;
+  /** A message another peer sent with sendVolatile() (never one of sendMessage/sendTo). */
+  onVolatile: ((senderId: string, message: string | ArrayBuffer, info: { direct: boolean; binary: boolean; volatile: true }) => void) | null;
 }
 
 /** UTF-8 length of a string as the data channel sends it (lone surrogates count 3, as U+FFFD). */

@@ -12,6 +12,11 @@
 // (ordered, reliable) to the server, which relays to the other peers of the room.
 
 const CHANNEL_LABEL = 'peerrtc';
+// The volatile lane (docs/protocol.md "Volatile lane"): a second channel, unordered and never
+// retransmitted, for cursors and game state. Above VOLATILE_HIGH_WATER buffered bytes a
+// volatile send is dropped (and counted) instead of queued.
+const VOLATILE_LABEL = 'peerrtc-volatile';
+const VOLATILE_HIGH_WATER = 16 * 1024;
 // Protocol default (docs/protocol.md "Sizes"): 262144 - 66. Replaced by the server's value.
 const DEFAULT_MAX_PAYLOAD = 262078;
 // Flow control: above HIGH_WATER bytes in the channel's buffer, sends are queued (in order) and
@@ -192,6 +197,15 @@ export class WebRTCConnection {
     // a fresh one soon after the network returns.
     this.resumeRequestTimeout = options.resumeRequestTimeout ?? 2500;
     this.disconnectTimeout = options.disconnectTimeout ?? 5000;
+    // ICE restart (docs/protocol.md "ICE restart"): on ICE `failed`, or `disconnected` for
+    // iceRestartDelay ms, the same RTCPeerConnection restarts ICE and re-offers with the token
+    // and `restart: true`; the server keeps the session (DTLS, SCTP, membership, queues). If it
+    // is not connected again within iceRestartTimeout ms (or the offer fails), a full reconnect
+    // follows, as without it.
+    this.iceRestart = options.iceRestart !== false;
+    this.iceRestartDelay = options.iceRestartDelay ?? 1000;
+    this.iceRestartTimeout = options.iceRestartTimeout ?? 15000;
+    this._iceRestarts = 0;
     this.maxReconnectAttempts = options.maxReconnectAttempts ?? Infinity;
     // A join token (server --join-secret): a string, or a function returning one (or a Promise
     // of one), called before every offer so that a reconnect can carry a fresh token.
@@ -225,6 +239,13 @@ export class WebRTCConnection {
     this.onResumeGap = null;
     this.onPeerAway = null;
     this.onPeerBack = null;
+    // The volatile lane: onVolatile(from, message, {direct, binary}) for what others sent with
+    // sendVolatile(). options.volatile === false opens no volatile channel.
+    this.onVolatile = null;
+    this.volatile = options.volatile !== false;
+    this._volatileSent = 0;
+    this._volatileDropped = 0;
+    this._volatileReceived = 0;
 
     this._status = STATUS.DISCONNECTED;
     this._token = null;
@@ -272,6 +293,9 @@ export class WebRTCConnection {
   }
 
   isConnected() { return this._status === STATUS.CONNECTED; }
+
+  /** ICE restarts that kept the session (the connection's path changed, nothing was lost). */
+  get iceRestarts() { return this._iceRestarts; }
 
   /**
    * The RTCStatsReport of the current connection's RTCPeerConnection, or null when there is
@@ -333,6 +357,42 @@ export class WebRTCConnection {
   get resumePoint() { return this._epoch ? { epoch: this._epoch, seq: this._lastSeq } : null; }
   /** Messages sent and not yet acked by the server, queued ones included (protocol v2). */
   get unackedCount() { return this._outbox.size; }
+
+  /**
+   * The volatile lane (docs/protocol.md "Volatile lane"): sends text or binary to every other
+   * peer of the room (or, with `to`, one peer) on the unordered channel without
+   * retransmissions. It never waits: when not connected, when the volatile channel is not open
+   * or when more than 16 KiB wait in it, the message is dropped (counted in volatileStats) and
+   * false is returned. What arrives comes to the others' onVolatile, possibly out of order or
+   * not at all. For cursors, pointers, game state: values that the next one replaces. Throws
+   * like sendMessage for a message that is too large or of the wrong type.
+   */
+  sendVolatile(message, { to = null } = {}) {
+    const target = to === null || to === undefined ? null
+      : typeof to === 'string' && this._peers.has(to) ? to : checkedName('peerId', to);
+    const frame = this._frame(target, message);
+    const s = this._session;
+    const vdc = s && s.vdc;
+    if (this._status !== STATUS.CONNECTED || !vdc || vdc.readyState !== 'open' ||
+        (vdc.bufferedAmount || 0) > VOLATILE_HIGH_WATER) {
+      this._volatileDropped++;
+      return false;
+    }
+    try {
+      vdc.send(frame);
+    } catch (e) {
+      this._log('volatile send failed:', e && e.message);
+      this._volatileDropped++;
+      return false;
+    }
+    this._volatileSent++;
+    return true;
+  }
+
+  /** The volatile lane's counts here: {sent, dropped (not sent: not open or congested), received}. */
+  get volatileStats() {
+    return { sent: this._volatileSent, dropped: this._volatileDropped, received: this._volatileReceived };
+  }
 
   /**
    * Leaves the room (POST /leave with the token) and closes the connection; no reconnect.
@@ -577,6 +637,31 @@ export class WebRTCConnection {
     try { this._storage.removeItem(this._storageKey); } catch { /* ignore */ }
   }
 
+  // The client frame for `message` to `to` (null: the room), for the volatile lane; the same
+  // formats and size checks as _send.
+  _frame(to, message) {
+    if (typeof message === 'string') {
+      this._checkSize(utf8Length(message));
+      return to === null ? 'm' + message : 'd' + to + '\n' + message;
+    }
+    const bytes = toBytes(message);
+    if (!bytes) throw new TypeError('message must be a string, an ArrayBuffer or an ArrayBufferView');
+    this._checkSize(bytes.byteLength);
+    if (to === null) {
+      const out = new Uint8Array(1 + bytes.byteLength);
+      out[0] = 0x01;
+      out.set(bytes, 1);
+      return out.buffer;
+    }
+    const id = utf8Bytes(to);
+    const out = new Uint8Array(2 + id.length + bytes.byteLength);
+    out[0] = 0x02;
+    out[1] = id.length;
+    out.set(id, 2);
+    out.set(bytes, 2 + id.length);
+    return out.buffer;
+  }
+
   _checkSize(size) {
     if (size > this._maxPayload) {
       throw new PeerRTCError(`message too large: ${size} bytes, the server accepts at most ${this._maxPayload} bytes per message`, { code: 'too_large' });
@@ -635,7 +720,7 @@ export class WebRTCConnection {
   async _attempt(isReconnect) {
     const gen = ++this._gen;
     const session = {
-      gen, pc: null, dc: null, opened: false, welcomed: false, iceTimer: null, failed: null,
+      gen, pc: null, dc: null, vdc: null, opened: false, welcomed: false, iceTimer: null, restart: null, failed: null,
       iceErrors: [], candidates: 0, gathered: false, historyLeft: 0, historyTs: [],
       v2: false, replayLeft: 0, replayTo: 0,
     };
@@ -654,6 +739,10 @@ export class WebRTCConnection {
     const dc = pc.createDataChannel(CHANNEL_LABEL, { ordered: true });
     session.dc = dc;
     dc.binaryType = 'arraybuffer';
+    if (this.volatile) {
+      session.vdc = pc.createDataChannel(VOLATILE_LABEL, { ordered: false, maxRetransmits: 0 });
+      session.vdc.binaryType = 'arraybuffer';
+    }
 
     let settle;
     const ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
@@ -752,6 +841,11 @@ export class WebRTCConnection {
       this._log('data channel open');
     };
     dc.onmessage = (ev) => { if (current()) this._onFrame(session, ev.data); };
+    if (session.vdc) {
+      // The volatile lane's channel: its frames go to onVolatile; its closing ends only the lane.
+      session.vdc.onmessage = (ev) => { if (current()) this._onVolatileFrame(ev.data); };
+      session.vdc.onclose = () => { if (current()) this._log('volatile channel closed'); };
+    }
     dc.onclose = () => { if (current()) this._lost(session, 'data channel closed'); };
     dc.onerror = (ev) => {
       if (!current()) return;
@@ -793,23 +887,30 @@ export class WebRTCConnection {
       if (!current()) return;
       const st = pc.iceConnectionState;
       this._log('ice:', st);
-      if (st === 'failed' || st === 'closed') this._lost(session, `ICE ${st}`);
+      if (st === 'closed') this._lost(session, 'ICE closed');
+      else if (st === 'failed') this._restartIceOrLose(session, 'ICE failed');
       else if (st === 'disconnected') {
         if (session.iceTimer === null) {
+          // A short grace before an ICE restart (Wi-Fi blips recover by themselves); without
+          // restarts, the longer one before a full reconnect.
+          const wait = this._canRestartIce(session) ? this.iceRestartDelay : this.disconnectTimeout;
           session.iceTimer = setTimeout(() => {
             session.iceTimer = null;
-            if (current() && pc.iceConnectionState === 'disconnected') this._lost(session, `ICE disconnected for ${this.disconnectTimeout} ms`);
-          }, this.disconnectTimeout);
+            if (current() && pc.iceConnectionState === 'disconnected') this._restartIceOrLose(session, `ICE disconnected for ${wait} ms`);
+          }, wait);
         }
-      } else if (session.iceTimer !== null) {
-        clearTimeout(session.iceTimer);
-        session.iceTimer = null;
+      } else {
+        if (session.iceTimer !== null) {
+          clearTimeout(session.iceTimer);
+          session.iceTimer = null;
+        }
+        if ((st === 'connected' || st === 'completed') && session.restart && session.restart.answered) this._iceRestarted(session);
       }
     };
     pc.onconnectionstatechange = () => {
       if (!current()) return;
       this._log('connection:', pc.connectionState);
-      if (pc.connectionState === 'failed') this._lost(session, 'peer connection failed');
+      if (pc.connectionState === 'failed') this._restartIceOrLose(session, 'peer connection failed');
     };
   }
 
@@ -876,6 +977,34 @@ export class WebRTCConnection {
   _replayDone(session) {
     // The replay is complete: nothing up to the welcome's seq is owed any more.
     if (session.replayTo > this._lastSeq) { this._lastSeq = session.replayTo; this._saveState(); }
+  }
+
+  // A frame of the volatile lane: the server's message frames (docs/protocol.md), to onVolatile.
+  _onVolatileFrame(data) {
+    let from;
+    let message;
+    let direct;
+    let binary = false;
+    if (typeof data === 'string') {
+      const nl = data.indexOf('\n');
+      if ((data[0] !== 'm' && data[0] !== 'd') || nl < 2) return this._log('bad volatile frame:', data.slice(0, 80));
+      from = data.slice(1, nl);
+      message = data.slice(nl + 1);
+      direct = data[0] === 'd';
+    } else {
+      let buf = data;
+      if (ArrayBuffer.isView(buf)) buf = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+      const u8 = new Uint8Array(buf);
+      if (u8.length < 2 || (u8[0] !== 0x01 && u8[0] !== 0x02) || u8[1] < 1 || 2 + u8[1] > u8.length) {
+        return this._log(`bad volatile binary frame (${u8.length} bytes)`);
+      }
+      from = utf8String(u8.subarray(2, 2 + u8[1]));
+      message = buf.slice(2 + u8[1]);
+      direct = u8[0] === 0x02;
+      binary = true;
+    }
+    this._volatileReceived++;
+    this._call('onVolatile', from, message, { direct, binary, volatile: true });
   }
 
   // {direct, binary}, plus {history: true, ts} for the messages a `history` event announced.
@@ -989,6 +1118,72 @@ export class WebRTCConnection {
     this._saveState();
   }
 
+  // ---------------------------------------------------------------- ICE restart
+  //
+  // The session's path is gone (ICE failed, or disconnected past the grace): the same
+  // RTCPeerConnection restarts ICE (new ufrag/pwd, same DTLS certificate and SCTP port) and
+  // POSTs /offer with the token and `restart: true`; the server answers with new ICE
+  // credentials and keeps the DTLS and SCTP association, the membership and every queue, so the
+  // data channel stays open, what was sent meanwhile is retransmitted by SCTP and the room sees
+  // no leave. Any failure (HTTP error, timeout, ICE not connected within iceRestartTimeout)
+  // falls back to the full reconnect (_lost).
+
+  _canRestartIce(session) {
+    return this.iceRestart && !this._closed && session.welcomed && !!this._token && !!session.pc &&
+      typeof session.pc.createOffer === 'function';
+  }
+
+  _restartIceOrLose(session, why) {
+    if (this._session !== session || this._closed) return;
+    if (session.restart) return; // one at a time: its own timeout falls back
+    if (!this._canRestartIce(session)) { this._lost(session, why); return; }
+    const r = { why, answered: false, timer: null };
+    session.restart = r;
+    this._log(`ICE restart (${why})`);
+    const fail = (text) => {
+      if (session.restart !== r) return;
+      session.restart = null;
+      clearTimeout(r.timer);
+      this._log('ICE restart failed:', text);
+      this._lost(session, `${why}; ICE restart failed: ${text}`);
+    };
+    r.timer = setTimeout(() => fail(`not connected within ${this.iceRestartTimeout} ms`), this.iceRestartTimeout);
+    const pc = session.pc;
+    (async () => {
+      if (typeof pc.restartIce === 'function') pc.restartIce();
+      const offer = await pc.createOffer({ iceRestart: true });
+      if (session.restart !== r) return;
+      await pc.setLocalDescription(offer);
+      if (session.restart !== r) return;
+      const body = { room: this.room, peer_id: this.peerId, offer: { sdp: offer.sdp, type: 'offer' }, token: this._token, restart: true };
+      if (this._joinToken !== null) {
+        const jt = typeof this._joinToken === 'function' ? await this._joinToken() : this._joinToken;
+        if (typeof jt !== 'string') throw new PeerRTCError('joinToken() must give a string');
+        body.join_token = jt;
+      }
+      this._log('POST /offer (ICE restart)');
+      const answer = await this._post('/offer', body, Math.min(this.requestTimeout, this.iceRestartTimeout));
+      if (session.restart !== r) return;
+      if (!answer || answer.type !== 'answer' || typeof answer.sdp !== 'string') {
+        throw new PeerRTCError(`bad answer from POST /offer: ${JSON.stringify(answer).slice(0, 200)}`);
+      }
+      await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+      if (session.restart !== r) return;
+      r.answered = true;
+      const st = pc.iceConnectionState;
+      if (st === 'connected' || st === 'completed') this._iceRestarted(session);
+    })().catch((e) => fail(e && e.message ? e.message : String(e)));
+  }
+
+  _iceRestarted(session) {
+    const r = session.restart;
+    if (!r) return;
+    session.restart = null;
+    clearTimeout(r.timer);
+    this._iceRestarts++;
+    this._log(`ICE restart done (${r.why}); the session goes on`);
+  }
+
   // The connection of `session` went away without closeConnection().
   _lost(session, why) {
     if (this._session !== session || this._closed) return;
@@ -1072,9 +1267,11 @@ export class WebRTCConnection {
   _teardown(session, why) {
     if (!session) return;
     if (session.iceTimer !== null) { clearTimeout(session.iceTimer); session.iceTimer = null; }
+    if (session.restart) { clearTimeout(session.restart.timer); session.restart = null; }
     if (session.settle) session.fail(new PeerRTCError(`connection closed: ${why}`));
-    const { pc, dc } = session;
+    const { pc, dc, vdc } = session;
     if (dc) { dc.onopen = dc.onmessage = dc.onclose = dc.onerror = null; try { dc.close(); } catch { /* already closed */ } }
+    if (vdc) { vdc.onmessage = vdc.onclose = null; try { vdc.close(); } catch { /* already closed */ } }
     if (pc) {
       pc.oniceconnectionstatechange = pc.onconnectionstatechange = pc.onicecandidateerror = null;
       pc.onicecandidate = pc.onicegatheringstatechange = null;

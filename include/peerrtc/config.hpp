@@ -85,10 +85,26 @@ struct Config {
   size_t max_peer_queue = 8 * 1024 * 1024;
   std::chrono::milliseconds slow_receiver_grace{10000};
 
+  // The volatile lane (docs/protocol.md "Volatile lane"): a receiver with more than this many
+  // bytes sent to it and not yet acknowledged (in the SCTP stack, in flight or waiting, and in
+  // our own send queue) is congested, and the volatile frames for it are dropped and counted
+  // (Stats::volatile_dropped_congested) rather than queued behind what it already waits for.
+  size_t volatile_max_queue = 64 * 1024;
+
   // Backend hooks: on_message / on_peer_joined / on_peer_left run on this many threads, fed by a
-  // bounded queue; when it is full the oldest event is dropped and counted.
+  // bounded queue. What happens when it is full (hook_queue_capacity events waiting):
+  //   DropOldest    the oldest event is dropped and counted (Stats::hook_dropped): a slow hook
+  //                 never slows the room, but it misses events;
+  //   Backpressure  nothing is dropped: the peers whose messages fill it are paused (their SCTP
+  //                 receive window closes, as for a slow receiver) until it has drained to half
+  //                 (Stats::hook_backpressure_pauses), so a message handler that persists
+  //                 messages gets every one, and the room goes at the handler's pace. Events that
+  //                 no peer sends (presence, the backend's own broadcasts, participants) are never
+  //                 paused: they may take the queue past its capacity.
+  enum class HookOverflow { DropOldest, Backpressure };
   unsigned hook_threads = 1;
   size_t hook_queue_capacity = 10000;
+  HookOverflow hook_overflow = HookOverflow::DropOldest;
 
   // Whether leave() needs the peer's token (the one its offer's answer carried). A wrong token
   // is always a 403; a missing one is a 403 only when this is true. PeerPyRTC's clients leave

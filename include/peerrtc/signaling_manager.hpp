@@ -127,10 +127,18 @@ struct Stats {
   uint64_t datagrams_in = 0, datagrams_out = 0;  // on the UDP port (deliveries/datagrams_out = bundling)
   uint64_t senders_paused = 0;               // times a sender was paused for a slow receiver
   uint64_t slow_receivers_disconnected = 0;  // receivers dropped as too slow
+  uint64_t ice_restarts = 0;                 // ICE restarts: a live connection took new ICE credentials
+  // The volatile lane (docs/protocol.md "Volatile lane"): messages relayed on it, frames sent to
+  // receivers, and frames not sent, by cause: the receiver was congested, had no volatile
+  // channel open, or the send failed.
+  uint64_t volatile_relayed = 0, volatile_deliveries = 0;
+  uint64_t volatile_dropped_congested = 0, volatile_dropped_no_channel = 0, volatile_dropped_send = 0;
   uint64_t hook_events = 0, hook_dropped = 0;
   // Protocol v2: peers that came back within their resume window, resumes and fresh joins that
   // were told of a gap (resume_gap), and messages sent again (a repeated cmid) not relayed twice.
   uint64_t resumes = 0, resume_gaps = 0, repeats_dropped = 0;
+  // Config::HookOverflow::Backpressure: times a peer was paused because the hook queue was full.
+  uint64_t hook_backpressure_pauses = 0;
   // ICE-TCP connections: taken, refused (limits), closed for sending no valid STUN request in
   // time or a bad frame first, frames each way, packets dropped at a full write queue, open now.
   uint64_t tcp_accepted = 0, tcp_refused = 0, tcp_closed_no_stun = 0, tcp_closed_bad_frame = 0;
@@ -166,8 +174,13 @@ class SignalingManager {
   // With Config::join_secret, `join_token` must be a valid join token for (room, peer_id):
   // ApiError(401) when it is empty, ApiError(403) when it is expired, forged or for another
   // room or peer; nothing is created then.
-  // `fields`: the offer body's protocol v2 fields, {"protocol": 2, "resume": {"epoch", "seq"}}
-  // (docs/protocol.md "v2"; ApiError(400) when malformed); the answer then says "protocol": 2.
+  // `fields`: the offer body's optional fields (docs/protocol.md): protocol v2's
+  // {"protocol": 2, "resume": {"epoch", "seq"}} ("v2"; the answer then says "protocol": 2) and
+  // {"restart": true} ("ICE restart"); ApiError(400) when malformed. An offer with the member's
+  // token from its live connection's DTLS endpoint (same fingerprint) is an ICE restart: that
+  // connection keeps its DTLS and SCTP state, membership and queues and gets new ICE
+  // credentials; the answer adds "restart": true. `restart: true` insists on one: ApiError(409)
+  // when the offer cannot be one.
   json offer(const std::string& room, const std::string& peer_id, const json& offer,
              const std::string& token = {}, const std::string& join_token = {}, const json& fields = {});
   void candidate(const std::string& room, const std::string& peer_id, const json& candidate,

@@ -25,6 +25,7 @@ Only one SignalingManager may exist per process (the engine's SCTP state is proc
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import atexit
 import inspect
 import json
@@ -133,6 +134,10 @@ class SignalingManager:
             if key.startswith("_") or not hasattr(cfg, key):
                 raise TypeError(f"SignalingManager: unknown config option {key!r}")
             setattr(cfg, key, value)
+        # hook_overflow="backpressure": each message handler call is waited for on the hook
+        # thread, so the engine's hook queue holds the backlog and pauses the senders when full.
+        self._lossless = cfg.hook_overflow == "backpressure"
+        self._closing = False
         self._message_handlers: List[Callable[..., Any]] = []
         self._joined_handlers: List[Callable[..., Any]] = []
         self._left_handlers: List[Callable[..., Any]] = []
@@ -154,7 +159,7 @@ class SignalingManager:
 
     def offer(self, room: Optional[str] = None, peer_id: Optional[str] = None, offer: Any = None,
               token: Optional[str] = None, join_token: Optional[str] = None, protocol: Any = None,
-              resume: Any = None, **kw: Any) -> Dict[str, Any]:
+              resume: Any = None, restart: Any = None, **kw: Any) -> Dict[str, Any]:
         """Answers a client's SDP offer (``{"sdp": ..., "type": "offer"}``) and admits it to ``room``.
 
         Returns ``{"sdp", "type": "answer", "peer_id", "room", "token", "max_message_size"}``.
@@ -165,13 +170,18 @@ class SignalingManager:
         ``protocol`` and ``resume`` (docs/protocol.md "v2") are passed on, so a v2 client resumes
         after a drop with every message it missed; the handlers see each message once (a
         replay runs no hook).
+
+        An offer with the token from the peer's live connection (same DTLS fingerprint) is an ICE
+        restart: the connection, its membership and queues are kept and only the ICE credentials
+        change (the answer adds ``"restart": true``); ``restart=True`` (the JS client's body
+        field) insists on one, a 409 when it cannot be.
         """
         if offer is None:
             raise PeerRTCError(400, "field 'offer' is missing")
         answer = self._core.offer(_str_arg("room", room), _str_arg("peer_id", peer_id),
                                   json.dumps(offer), token if isinstance(token, str) else "",
                                   join_token if isinstance(join_token, str) else "",
-                                  json.dumps({"protocol": protocol, "resume": resume}))
+                                  json.dumps({"protocol": protocol, "resume": resume, "restart": restart}))
         return json.loads(answer)
 
     def candidate(self, room: Optional[str] = None, peer_id: Optional[str] = None, candidate: Any = None,
@@ -256,7 +266,11 @@ class SignalingManager:
         """Decorator: ``fn(room_name, sender_id, message)`` gets a copy of every relayed message.
 
         ``message`` is a str, or bytes for a binary message. ``async def`` or plain; it runs on
-        the handlers' asyncio loop, in order, never on the relay's path.
+        the handlers' asyncio loop, in order, never on the relay's path. By default a handler
+        slower than the room misses messages once ``hook_queue_capacity`` wait (counted in
+        ``stats()["hook_dropped"]``); with ``SignalingManager(hook_overflow="backpressure")`` it
+        gets every one: each call is waited for, and while the queue is full the peers whose
+        messages fill it are paused (``stats()["hook_backpressure_pauses"]``), not dropped.
         """
         self._message_handlers.append(fn)
         return fn
@@ -302,9 +316,43 @@ class SignalingManager:
         except RuntimeError:  # the loop was closed meanwhile
             pass
 
+    def _submit_and_wait(self, handler: Callable[..., Any], *args: Any) -> None:
+        # hook_overflow="backpressure": the hook thread waits until the handler has run (its
+        # coroutine included), so a slow handler fills the engine's hook queue, which pauses the
+        # senders instead of growing a backlog in the loop. Gives up when the manager closes
+        # (the loop may be the thread that closes it).
+        loop = self._loop
+        if loop.is_closed():
+            return
+
+        async def call() -> None:
+            result = handler(*args)
+            if inspect.isawaitable(result):
+                await result
+
+        try:
+            fut = asyncio.run_coroutine_threadsafe(call(), loop)
+        except RuntimeError:  # the loop was closed meanwhile
+            return
+        while not self._closing:
+            try:
+                fut.result(timeout=0.25)
+                return
+            except concurrent.futures.TimeoutError:
+                continue
+            except concurrent.futures.CancelledError:
+                return
+            except Exception as exc:
+                print("peerpyrtc: a message handler raised:", file=sys.stderr)
+                traceback.print_exception(type(exc), exc, exc.__traceback__)
+                return
+
     def _dispatch_message(self, room: str, sender: str, data: Data, to: Optional[str]) -> None:
         for h in list(self._message_handlers):
-            self._submit(h, room, sender, data)
+            if self._lossless:
+                self._submit_and_wait(h, room, sender, data)
+            else:
+                self._submit(h, room, sender, data)
 
     def _dispatch_joined(self, room: str, peer: str, info: str) -> None:
         for h in list(self._joined_handlers):
@@ -344,6 +392,7 @@ class SignalingManager:
 
         Called at interpreter exit for a manager still alive. Later calls raise PeerRTCError(503).
         """
+        self._closing = True
         for p in list(self._participants):
             try:
                 p.leave()  # waits for the network thread without the GIL

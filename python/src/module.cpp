@@ -103,7 +103,7 @@ class Manager {
     json offer = json::parse(offer_json, nullptr, false);
     if (offer.is_discarded()) throw peerrtc::ApiError(400, "field 'offer' is not JSON");
     json fields = fields_json.empty() ? json::object() : json::parse(fields_json, nullptr, false);
-    if (fields.is_discarded()) throw peerrtc::ApiError(400, "fields 'protocol'/'resume' are not JSON");
+    if (fields.is_discarded()) throw peerrtc::ApiError(400, "fields 'protocol'/'resume'/'restart' are not JSON");
     return m().offer(room, peer, offer, token, join_token, fields).dump();
   }
   bool kick(const std::string& room, const std::string& peer, const std::string& reason) {
@@ -266,8 +266,22 @@ PYBIND11_MODULE(_peerpyrtc, mod) {
       .def_readwrite("peer_byte_burst", &Config::peer_byte_burst, "burst of the byte rate limit")
       .def_readwrite("relay_high_water", &Config::relay_high_water, "bytes queued for a receiver before its senders are paused")
       .def_readwrite("max_peer_queue", &Config::max_peer_queue, "bytes queued for a receiver before it is disconnected as too slow")
+      .def_readwrite("volatile_max_queue", &Config::volatile_max_queue,
+                     "volatile lane: bytes unacknowledged past which a receiver's volatile messages are dropped")
       .def_readwrite("hook_threads", &Config::hook_threads, "threads running the hooks (1 keeps them in order)")
-      .def_readwrite("hook_queue_capacity", &Config::hook_queue_capacity, "hook events queued; beyond it the oldest are dropped and counted")
+      .def_readwrite("hook_queue_capacity", &Config::hook_queue_capacity, "hook events queued; beyond it hook_overflow decides")
+      .def_property(
+          "hook_overflow",
+          [](const Config& c) {
+            return std::string(c.hook_overflow == Config::HookOverflow::Backpressure ? "backpressure" : "drop_oldest");
+          },
+          [](Config& c, const std::string& v) {
+            if (v == "drop_oldest") c.hook_overflow = Config::HookOverflow::DropOldest;
+            else if (v == "backpressure") c.hook_overflow = Config::HookOverflow::Backpressure;
+            else throw py::value_error("hook_overflow must be 'drop_oldest' or 'backpressure', not '" + v + "'");
+          },
+          "a full hook queue: 'drop_oldest' (drop and count the oldest event) or 'backpressure' (pause the "
+          "peers whose messages fill it; nothing is dropped, and each message handler call is waited for)")
       .def_readwrite("join_secret", &Config::join_secret, "offers must carry a join token signed with it (HS256 JWT)")
       .def_readwrite("history", &Config::history, "room-wide messages replayed to a peer that joins (0 = off)")
       .def_readwrite("history_bytes", &Config::history_bytes, "most payload bytes of history kept per room")

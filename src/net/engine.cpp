@@ -424,6 +424,9 @@ Result<Engine::Accepted> Engine::accept_offer(std::string_view offer_sdp,
   auto cbs = make_callbacks ? make_callbacks(id) : rtc::PeerConnection::Callbacks{};
   cbs.send_datagram = [this](ByteView d, const stun::Address& to) { send(d, to); };
   cbs.on_address = [this, id](const stun::Address& a) { on_peer_address(id, a); };
+  cbs.on_ufrag_retired = [this, id](const std::string& ufrag) {
+    if (auto u = by_ufrag_.find(ufrag); u != by_ufrag_.end() && u->second == id) by_ufrag_.erase(u);
+  };
   auto user_connected = std::move(cbs.on_connected);
   cbs.on_connected = [this, id, user_connected] {
     auto it = peers_.find(id);
@@ -444,6 +447,18 @@ Result<Engine::Accepted> Engine::accept_offer(std::string_view offer_sdp,
   peers_[id].pc = std::move(*pc);
   ++stats_.peers_created;
   return Accepted{id, std::move(answer)};
+}
+
+Result<Engine::Accepted> Engine::restart_ice(PeerId id, const sdp::Description& offer, bool* restarted) {
+  auto it = peers_.find(id);
+  if (it == peers_.end() || it->second.pc->state() == rtc::State::Closed)
+    return Error{"the connection has ended; connect anew (an offer without restart)"};
+  auto& pc = *it->second.pc;
+  auto r = pc.restart_ice(offer);
+  if (!r) return Error{r.error()};
+  if (restarted) *restarted = *r;
+  by_ufrag_[pc.local_ufrag()] = id;
+  return Accepted{id, pc.local_description(candidates_)};
 }
 
 rtc::PeerConnection* Engine::peer(PeerId id) {
@@ -490,6 +505,7 @@ void Engine::destroy(PeerId id) {
     if (pos != by_address_.end() && pos->second == id) by_address_.erase(pos);
   }
   by_ufrag_.erase(it->second.pc->local_ufrag());
+  if (const auto& prev = it->second.pc->previous_ufrag(); !prev.empty()) by_ufrag_.erase(prev);
   for (uint64_t t : std::vector<uint64_t>(it->second.tcp)) drop_tcp(t, "peer closed", nullptr);
   const auto& c = it->second.pc->counters();
   stats_.stun_bad += c.stun_bad;

@@ -111,6 +111,13 @@ class Engine {
   // or limits (503-like: message says which).
   Result<Accepted> accept_offer(std::string_view offer_sdp, const CallbackFactory& make_callbacks);
 
+  // ICE restart of a live peer (rtc::PeerConnection::restart_ice): the same DTLS and SCTP
+  // association, new ICE credentials; returns the answer. The new ufrag routes to the peer at
+  // once, the old one until the peer retires it (its first valid check with the new ones).
+  // `restarted` tells whether the credentials changed (an offer with the same ones is none).
+  // Errors say why the offer cannot restart this peer (HTTP 409).
+  Result<Accepted> restart_ice(PeerId id, const sdp::Description& offer, bool* restarted = nullptr);
+
   rtc::PeerConnection* peer(PeerId id);
   // Closes the peer (its on_closed runs) and destroys it on the next turn of the loop.
   void close_peer(PeerId id, const std::string& reason);

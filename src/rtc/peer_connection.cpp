@@ -243,11 +243,13 @@ void PeerConnection::handle_stun_request(const stun::Message& req, ByteView data
     ++counters_.stun_bad;
     return send_stun_error(req, from, 400, "Bad Request");
   }
-  if (!authenticates(req, datagram)) {
+  const std::string* pwd = authenticating_pwd(req, datagram);
+  if (!pwd) {
     ++counters_.stun_bad;
     log().debug("peer {}: STUN request with bad credentials", local_ufrag_);
     return send_stun_error(req, from, 401, "Unauthorized");
   }
+  const std::string key = *pwd;  // the credentials may be retired below
   // RFC 8445 §7.3.1.1: a request from an agent that is controlled too is a role conflict. A
   // lite agent is always the controlled one (§6.1.1) and cannot switch, whatever the
   // tie-breakers say, so it keeps its role and answers 487: the remote must become controlling.
@@ -257,17 +259,24 @@ void PeerConnection::handle_stun_request(const stun::Message& req, ByteView data
   if (role_ == Role::Server && req.ice_controlled) {
     ++counters_.stun_bad;
     log().debug("peer {}: Binding request with ICE-CONTROLLED: role conflict", local_ufrag_);
-    return send_stun_error(req, from, 487, "Role Conflict", local_pwd_);
+    return send_stun_error(req, from, 487, "Role Conflict", key);
   }
   stun::Message res;
   res.cls = stun::Class::SuccessResponse;
   res.transaction_id = req.transaction_id;
   res.xor_mapped_address = from;
-  auto bytes = stun::build(res, local_pwd_, true);
+  auto bytes = stun::build(res, key, true);
   cb_.send_datagram(bytes, from);
 
   if (role_ != Role::Server) return;
   last_consent_ = now;
+  if (!prev_ufrag_.empty() && pwd == &local_pwd_) {
+    // The remote uses the credentials of the ICE restart: the old ones are done.
+    std::string old = std::exchange(prev_ufrag_, {});
+    prev_pwd_.clear();
+    log().debug("peer {}: ICE restart: old credentials {} retired", local_ufrag_, old);
+    if (cb_.on_ufrag_retired) cb_.on_ufrag_retired(old);
+  }
   bool changed = false;
   if (!selected_) {
     selected_ = from;
@@ -299,11 +308,53 @@ void PeerConnection::heard_remote(Clock::time_point now, bool new_path) {
 }
 
 bool PeerConnection::authenticates(const stun::Message& req, ByteView datagram) const {
-  if (!req.username || !req.has_integrity) return false;
+  return authenticating_pwd(req, datagram) != nullptr;
+}
+
+const std::string* PeerConnection::authenticating_pwd(const stun::Message& req, ByteView datagram) const {
+  if (!req.username || !req.has_integrity) return nullptr;
   const std::string& user = *req.username;
   auto colon = user.find(':');
-  return colon != std::string::npos && user.compare(0, colon, local_ufrag_) == 0 &&
-         stun::verify_integrity(datagram, req, local_pwd_);
+  if (colon == std::string::npos) return nullptr;
+  const std::string_view ufrag(user.data(), colon);
+  if (ufrag == local_ufrag_) return stun::verify_integrity(datagram, req, local_pwd_) ? &local_pwd_ : nullptr;
+  if (!prev_ufrag_.empty() && ufrag == prev_ufrag_)
+    return stun::verify_integrity(datagram, req, prev_pwd_) ? &prev_pwd_ : nullptr;
+  return nullptr;
+}
+
+Result<bool> PeerConnection::restart_ice(const sdp::Description& offer) {
+  if (role_ != Role::Server) throw std::logic_error("restart_ice on a client peer");
+  if (state_ == State::Closed || closing_) return Error{"the connection is closed"};
+  if (!(offer.fingerprint == remote_fingerprint_))
+    return Error{"the offer's DTLS fingerprint is not the connection's (an ICE restart keeps the DTLS "
+                 "association; a new RTCPeerConnection must connect anew, without restart)"};
+  if (offer.sctp_port != remote_sctp_port_)
+    return Error{"the offer's SCTP port " + std::to_string(offer.sctp_port) + " is not the connection's (" +
+                 std::to_string(remote_sctp_port_) + ")"};
+  // The established DTLS roles stay (RFC 8842 §5.5): actpass, or the offerer's same role.
+  const bool we_are_client = dtls_is_client();
+  if (offer.setup == sdp::Setup::HoldConn || (offer.setup == sdp::Setup::Active && we_are_client) ||
+      (offer.setup == sdp::Setup::Passive && !we_are_client))
+    return Error{std::string("the offer's a=setup:") + std::string(sdp::to_string(offer.setup)) +
+                 " would change the established DTLS roles"};
+  const bool changed = offer.ice_ufrag != remote_ufrag_ || offer.ice_pwd != remote_pwd_;
+  remote_ = offer;  // the answer mirrors the new offer's sections
+  if (!changed) return false;
+  remote_ufrag_ = offer.ice_ufrag;
+  remote_pwd_ = offer.ice_pwd;
+  // Checks with the credentials before this restart stay valid until the new ones are used;
+  // credentials older than that (a second restart before the first was used) are dropped.
+  if (prev_ufrag_.empty()) {
+    prev_ufrag_ = std::exchange(local_ufrag_, random_ice_token(kUfragLength));
+    prev_pwd_ = std::exchange(local_pwd_, random_ice_token(kPwdLength));
+  } else {
+    std::string dropped = std::exchange(local_ufrag_, random_ice_token(kUfragLength));
+    local_pwd_ = random_ice_token(kPwdLength);
+    if (cb_.on_ufrag_retired) cb_.on_ufrag_retired(dropped);
+  }
+  log().debug("peer {}: ICE restart (previous credentials {})", local_ufrag_, prev_ufrag_);
+  return true;
 }
 
 void PeerConnection::handle_stun_response(const stun::Message& res, ByteView datagram,

@@ -85,6 +85,9 @@ class PeerConnection {
     std::function<void(ByteView datagram, const Endpoint& to)> send_datagram;
     // ICE learned (or changed) the remote address: the owner maps it to this peer.
     std::function<void(const Endpoint& remote)> on_address;
+    // After an ICE restart (restart_ice), the first valid check with the new credentials
+    // retired the old ones: the owner stops routing `old_ufrag` to this peer.
+    std::function<void(const std::string& old_ufrag)> on_ufrag_retired;
     std::function<void()> on_connected;  // SCTP association up
     std::function<void(const ChannelInfo&)> on_channel_open;
     std::function<void(uint16_t stream, bool binary, ByteView message)> on_message;
@@ -121,6 +124,19 @@ class PeerConnection {
   void close(const std::string& reason = "closed locally");  // graceful: SCTP ABORT + close_notify
 
   const std::string& local_ufrag() const { return local_ufrag_; }
+  // ICE restart (server only; RFC 8445 §9, RFC 8839 §4.4.1.1.1): a new offer from the same
+  // remote endpoint, i.e. the same DTLS fingerprint and SCTP port, with new ICE credentials.
+  // Keeps DTLS, SCTP and the channels; takes the new remote credentials and makes new local
+  // ones (local_description() then answers with them). The old local credentials stay valid
+  // until the first valid check with the new ones (on_ufrag_retired), so checks in flight on
+  // the old path still count. Refused (nothing changes) when the offer's fingerprint, SCTP port
+  // or DTLS role does not match the connection's, or the peer is closed. Returns whether the
+  // credentials changed: an offer with the same ice-ufrag and ice-pwd is no restart (RFC 8839)
+  // and keeps the local ones too.
+  Result<bool> restart_ice(const sdp::Description& offer);
+  const sdp::Fingerprint& remote_fingerprint() const { return remote_fingerprint_; }
+  // The ufrag of the credentials an ICE restart replaced, until they are retired (else empty).
+  const std::string& previous_ufrag() const { return prev_ufrag_; }
   // Checks a STUN request's USERNAME and MESSAGE-INTEGRITY against our credentials, as a
   // Binding request from a new path must pass (the engine vets ICE-TCP connections with it).
   bool authenticates(const stun::Message& req, ByteView datagram) const;
@@ -130,6 +146,9 @@ class PeerConnection {
   const ChannelInfo* channel(uint16_t stream) const;
   const std::map<uint16_t, ChannelInfo>& channels() const { return channels_; }
   size_t buffered_amount() const;
+  // Bytes sent to this peer and not yet acknowledged, in the SCTP stack and our queue
+  // (sctp::Association::bytes_outstanding).
+  size_t bytes_outstanding() const { return sctp_ ? sctp_->bytes_outstanding() : 0; }
   // Backpressure: stop (true) or resume (false) reading this peer's messages. While paused the
   // SCTP receive window closes, so the remote sender slows down; nothing is dropped.
   void set_receive_paused(bool paused);
@@ -163,6 +182,9 @@ class PeerConnection {
   uint16_t next_stream_id();
   sctp::Reliability reliability_of(const ChannelInfo& ch) const;
   bool dtls_is_client() const;
+  // The local password that authenticates `req` (current or, after a restart, previous
+  // credentials), or null.
+  const std::string* authenticating_pwd(const stun::Message& req, ByteView datagram) const;
 
   Role role_;
   std::shared_ptr<dtls::Certificate> cert_;
@@ -177,6 +199,7 @@ class PeerConnection {
   uint64_t tiebreaker_ = 0;
 
   std::string local_ufrag_, local_pwd_;
+  std::string prev_ufrag_, prev_pwd_;  // before an ICE restart, until the new ones are used
   std::string remote_ufrag_, remote_pwd_;
   sdp::Fingerprint remote_fingerprint_;
   sdp::Setup remote_setup_ = sdp::Setup::ActPass;

@@ -549,6 +549,21 @@ void Association::drain_now() {
 
 size_t Association::buffered_amount() const { return queued_bytes_; }
 
+size_t Association::bytes_outstanding() const {
+  if (!sock_ || closed_ || !connected_) return queued_bytes_;
+  // SCTP_GET_SNDBUF_USE and struct sctp_sockstat are usrsctp's (netinet/sctp.h, sctp_uio.h) but
+  // not in its public usrsctp.h.
+  constexpr int kSctpGetSndbufUse = 0x00001101;
+  struct {
+    sctp_assoc_t ss_assoc_id;
+    uint32_t ss_total_sndbuf;
+    uint32_t ss_total_recv_buf;
+  } ss{};
+  socklen_t len = sizeof ss;
+  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, kSctpGetSndbufUse, &ss, &len) != 0) return queued_bytes_;
+  return queued_bytes_ + ss.ss_total_sndbuf;
+}
+
 void Association::reset_stream(uint16_t stream) {
   if (!sock_ || closed_) return;
   // Our queued messages for the stream must reach usrsctp before the reset (usrsctp itself

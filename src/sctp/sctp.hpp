@@ -194,6 +194,11 @@ class Association {
   uint16_t streams_out() const { return streams_out_; }
   uint16_t streams_in() const { return streams_in_; }
   size_t buffered_amount() const;  // bytes queued by us and not yet handed to usrsctp
+  // Bytes of this association not yet acknowledged: what usrsctp holds (its stream and send
+  // queues and what is in flight, chunk headers included: total_output_queue_size, through the
+  // SCTP_GET_SNDBUF_USE socket option) plus our own queue (buffered_amount). How congested the
+  // path is, for traffic that would rather be dropped than wait (the volatile lane).
+  size_t bytes_outstanding() const;
   uint64_t dropped() const { return dropped_; }
 
   // For the usrsctp glue (sctp.cpp) only.

@@ -1,11 +1,14 @@
 #include "signaling/hook_executor.hpp"
 
+#include <utility>
+
 #include "common/log.hpp"
 
 namespace peerrtc::signaling {
 
-HookExecutor::HookExecutor(unsigned threads, size_t capacity) : s_(std::make_shared<State>()) {
+HookExecutor::HookExecutor(unsigned threads, size_t capacity, bool lossless) : s_(std::make_shared<State>()) {
   s_->capacity = capacity ? capacity : 1;
+  s_->lossless = lossless;
   if (threads == 0) threads = 1;
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([s = s_] { run(s); });
 }
@@ -20,7 +23,7 @@ void HookExecutor::push(std::function<void()> task, bool droppable) {
   {
     std::lock_guard lock(s.mu);
     if (s.stopping) return;
-    if (droppable && s.droppable >= s.capacity) {
+    if (droppable && !s.lossless && s.droppable >= s.capacity) {
       for (auto it = s.queue.begin(); it != s.queue.end(); ++it) {
         if (!it->droppable) continue;
         s.queue.erase(it);
@@ -37,12 +40,23 @@ void HookExecutor::push(std::function<void()> task, bool droppable) {
   s.cv.notify_one();
 }
 
+bool HookExecutor::above(size_t high, size_t low, std::function<void()> on_drained) {
+  std::lock_guard lock(s_->mu);
+  if (s_->stopping || s_->droppable < high) return false;
+  if (!s_->on_drained) {
+    s_->on_drained = std::move(on_drained);
+    s_->drained_at = low;
+  }
+  return true;
+}
+
 void HookExecutor::stop() {
   {
     std::lock_guard lock(s_->mu);
     s_->stopping = true;
     s_->queue.clear();
     s_->droppable = 0;
+    s_->on_drained = nullptr;
   }
   s_->cv.notify_all();
   std::vector<std::thread> threads;
@@ -68,6 +82,7 @@ size_t HookExecutor::queued() const {
 void HookExecutor::run(const std::shared_ptr<State>& s) {
   for (;;) {
     Task task;
+    std::function<void()> drained;
     {
       std::unique_lock lock(s->mu);
       s->cv.wait(lock, [&] { return s->stopping || !s->queue.empty(); });
@@ -75,6 +90,14 @@ void HookExecutor::run(const std::shared_ptr<State>& s) {
       task = std::move(s->queue.front());
       s->queue.pop_front();
       if (task.droppable) --s->droppable;
+      if (s->on_drained && s->droppable <= s->drained_at) drained = std::exchange(s->on_drained, nullptr);
+    }
+    if (drained) {
+      try {
+        drained();
+      } catch (const std::exception& e) {
+        log().error("hooks: the drain callback threw: {}", e.what());
+      }
     }
     try {
       task.fn();

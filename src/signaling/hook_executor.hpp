@@ -19,12 +19,18 @@ namespace peerrtc::signaling {
 
 class HookExecutor {
  public:
-  HookExecutor(unsigned threads, size_t capacity);
+  // lossless: post() never drops (Config::HookOverflow::Backpressure); the caller keeps the
+  // queue bounded by pausing its producers while above() says so.
+  HookExecutor(unsigned threads, size_t capacity, bool lossless = false);
   ~HookExecutor();  // stop(): runs nothing more, joins
   HookExecutor(const HookExecutor&) = delete;
   HookExecutor& operator=(const HookExecutor&) = delete;
 
-  void post(std::function<void()> task);  // never blocks; drops the oldest task when full
+  void post(std::function<void()> task);  // never blocks; drops the oldest task when full (unless lossless)
+  // Backpressure: whether at least `high` droppable tasks wait. If so, `on_drained` is armed
+  // (unless one already is; it is kept then) and runs once, on a hook thread, when `low` or fewer
+  // wait. The check and the arming are atomic, so a drain is never missed.
+  bool above(size_t high, size_t low, std::function<void()> on_drained);
   // Never dropped: for work whose count the caller bounds itself (a participant's drain task,
   // at most one per participant at a time).
   void post_always(std::function<void()> task);
@@ -40,6 +46,9 @@ class HookExecutor {
   };
   struct State {
     size_t capacity;
+    bool lossless = false;
+    size_t drained_at = 0;              // above(): the low water
+    std::function<void()> on_drained;   // armed by above()
     std::mutex mu;
     std::condition_variable cv;
     std::deque<Task> queue;

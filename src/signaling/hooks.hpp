@@ -20,7 +20,7 @@ class Hooks {
   using MessageFn = std::function<void(const Message&)>;
   using PresenceFn = std::function<void(const std::string& room, const std::string& peer_id, const json& info)>;
 
-  Hooks(unsigned threads, size_t capacity) : executor_(threads, capacity) {}
+  Hooks(unsigned threads, size_t capacity, bool lossless = false) : executor_(threads, capacity, lossless) {}
 
   uint64_t add_message(MessageFn fn) { return add(messages_, std::move(fn)); }
   uint64_t add_joined(PresenceFn fn) { return add(joined_, std::move(fn)); }

@@ -10,6 +10,7 @@ namespace peerrtc::signaling {
 
 namespace {
 constexpr const char* kChannelLabel = "peerrtc";
+constexpr const char* kVolatileLabel = "peerrtc-volatile";  // the volatile lane (relay_volatile.cpp)
 
 std::optional<std::string> opt_string(std::optional<std::string_view> v) {
   return v ? std::optional<std::string>(std::string(*v)) : std::nullopt;
@@ -298,6 +299,39 @@ void Relay::participant_drained(const std::string& room, const std::string& name
   if (Member* m = registry_.find(room, name); m && m->is_participant()) release_senders(room, *m);
 }
 
+void Relay::hold_for_hooks(const std::string& room, const std::string& name, Member& sender) {
+  if (sender.hook_held || sender.is_participant()) return;
+  const bool full = hooks_.executor().above(cfg_.hook_high_water, cfg_.hook_low_water,
+                                            [post = post_to_net_, alive = alive_, this] {
+                                              post([this, alive] {
+                                                if (*alive) hooks_drained();
+                                              });
+                                            });
+  if (!full) return;
+  sender.hook_held = true;
+  hook_held_.emplace_back(room, name);
+  ++counters_.hook_backpressure_pauses;
+  if (sender.blocked_by++ == 0) link_.set_receive_paused(sender.engine_id, true);
+  log().debug("hook backpressure: pausing sender {} in {}", name, room);
+}
+
+void Relay::hooks_drained() {
+  Turn t(*this);
+  auto held = std::exchange(hook_held_, {});
+  for (auto& [room, name] : held) {
+    Member* m = registry_.find(room, name);
+    if (!m || !m->hook_held) continue;
+    m->hook_held = false;
+    if (m->blocked_by > 0 && --m->blocked_by == 0) {
+      run_or_defer([this, room, name] {
+        Member* again = registry_.find(room, name);
+        if (again && again->blocked_by == 0 && !again->is_participant())
+          link_.set_receive_paused(again->engine_id, false);
+      });
+    }
+  }
+}
+
 void Relay::tick(Clock::time_point now) {
   {
     Turn t(*this);
@@ -456,6 +490,7 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
   auto ref = registry_.by_engine(id);
   if (!ref) return;
   Member& me = *ref->member;
+  if (stream == me.volatile_stream && stream != 0xFFFF) return handle_volatile(*ref, binary, data, received);
   Room* room = registry_.room(ref->room);
   if (!me.joined || stream != me.stream || !room) {
     ++counters_.dropped_bad_frame;
@@ -533,6 +568,7 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - received).count()));
   if (!frame->to) remember(ref->room, ref->name, payload, binary);
   notify_hooks(ref->room, ref->name, payload, binary, frame->to, true);
+  if (cfg_.hook_high_water) hold_for_hooks(ref->room, ref->name, me);
 }
 
 void Relay::notify_hooks(const std::string& room, const std::string& sender, ByteView payload, bool binary,
@@ -569,6 +605,10 @@ void Relay::on_channel_open(PeerId id, uint16_t stream, const std::string& label
   run_or_defer([this, id, stream, label] {
     auto ref = registry_.by_engine(id);
     if (!ref) return;
+    if (label == kVolatileLabel && ref->member->volatile_stream == 0xFFFF) {
+      ref->member->volatile_stream = stream;  // frames on it take the volatile lane
+      return;
+    }
     if (label != kChannelLabel || ref->member->stream != 0xFFFF) {
       log().debug("peer {}: extra channel '{}' ignored", ref->name, label);
       return;
@@ -595,7 +635,8 @@ void Relay::on_buffered_low(PeerId id) {
 void Relay::on_channel_closed(PeerId id, uint16_t stream) {
   run_or_defer([this, id, stream] {
     auto ref = registry_.by_engine(id);
-    if (ref && ref->member->stream == stream) link_.close(id, "channel closed");
+    if (ref && ref->member->volatile_stream == stream) ref->member->volatile_stream = 0xFFFF;  // the lane only
+    else if (ref && ref->member->stream == stream) link_.close(id, "channel closed");
   });
 }
 
@@ -620,6 +661,7 @@ void Relay::session_replaced(const std::string& room, const std::string& peer_id
   Member* m = registry_.find(room, peer_id);
   if (!m) return;
   m->blocked_by = 0;
+  m->hook_held = false;  // the new session starts unpaused (hooks_drained skips it)
   release_senders(room, *m);
   if (m->protocol >= 2) {
     // Until the new channel opens, messages for it wait in the buffer (it is away, silently

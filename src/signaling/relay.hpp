@@ -41,6 +41,9 @@ class PeerLink {
   virtual size_t buffered_amount(PeerId id) = 0;
   virtual void set_receive_paused(PeerId id, bool paused) = 0;
   virtual void close(PeerId id, const std::string& reason) = 0;
+  // The volatile lane's congestion signal: bytes sent to the peer and not yet acknowledged, in
+  // the SCTP stack and our queue (rtc::PeerConnection::bytes_outstanding).
+  virtual size_t bytes_outstanding(PeerId id) { return buffered_amount(id); }
 };
 
 // A server-side participant's lossless queue: the network thread appends messages and events,
@@ -75,6 +78,14 @@ struct RelayConfig {
   std::chrono::seconds resume_window{120};
   size_t resume_buffer = 10000;
   size_t resume_buffer_bytes = 16 * 1024 * 1024;
+  // Config::HookOverflow::Backpressure: a peer whose message leaves at least hook_high_water
+  // hook tasks waiting is paused until they fall to hook_low_water (0 = off).
+  size_t hook_high_water = 0;
+  size_t hook_low_water = 0;
+  // The volatile lane: a receiver with more than this many bytes sent to it and not yet
+  // acknowledged (PeerLink::bytes_outstanding) is congested: its volatile frames are dropped
+  // (counted) instead of queued (Config::volatile_max_queue).
+  size_t volatile_max_queue = 64 * 1024;
 };
 
 class Relay {
@@ -186,6 +197,14 @@ class Relay {
   void release_senders(const std::string& room, Member& receiver);
   void disconnect_slow(const std::string& room, const std::string& name, Member& m, const std::string& why);
   void participant_drained(const std::string& room, const std::string& name);
+  // Hook backpressure (RelayConfig::hook_high_water): pause `sender` while the hook queue is full;
+  // hooks_drained() (posted by the executor's drain callback) lets every such sender go on.
+  void hold_for_hooks(const std::string& room, const std::string& name, Member& sender);
+  void hooks_drained();
+  // The volatile lane (relay_volatile.cpp): a frame from a peer's `peerrtc-volatile` channel,
+  // relayed only to the others' volatile channels, dropped (counted) where it would wait.
+  void handle_volatile(const RoomRegistry::Ref& ref, bool binary, ByteView data, Clock::time_point received);
+  bool volatile_congested(const Member& m);
   // Queues an item for a participant (not once it stopped accepting, unless `last`: the event
   // that tells it why it was removed).
   void post_inbox(const std::shared_ptr<ParticipantInbox>& inbox, std::variant<Message, json> item, size_t bytes,
@@ -213,6 +232,7 @@ class Relay {
   static constexpr size_t kMaxSeeds = 1000;
   std::unordered_map<std::string, Seed> seeds_;
   std::vector<PeerId> ack_pending_;  // sessions with acks to send (Member::acks)
+  std::vector<std::pair<std::string, std::string>> hook_held_;  // (room, name) paused for the hooks
 };
 
 }  // namespace peerrtc::signaling

@@ -63,6 +63,10 @@ Result<bool> parse_offer_v2(const json& j, Request& r) {
     r.resume_epoch = e->get<std::string>();
     r.resume_seq = q->get<uint64_t>();
   }
+  if (auto rs = j.find("restart"); rs != j.end() && !rs->is_null()) {
+    if (!rs->is_boolean()) return Error{"field 'restart' must be a boolean"};
+    r.restart = rs->get<bool>();
+  }
   return true;
 }
 

@@ -15,6 +15,7 @@ struct Request {
   std::string room, peer_id, token;
   std::string join_token;  // Offer: Config::join_secret's token (empty if none)
   std::string sdp;  // Offer
+  bool restart = false;  // Offer: `restart: true`, an ICE restart of the peer's live connection
   nlohmann::json candidate;  // Candidate: validated RTCIceCandidateInit, or null
   // Offer, protocol v2 (docs/protocol.md "v2"): the protocol the client asks for (the server
   // answers min(asked, 2)) and where it wants to resume (the room's epoch and the last seq it

@@ -79,6 +79,7 @@ PeerId RoomRegistry::replace_session(const std::string& room, const std::string&
   const PeerId old = m->engine_id;
   m->engine_id = engine_id;
   m->stream = 0xFFFF;
+  m->volatile_stream = 0xFFFF;
   sessions_[engine_id] = Session{room, peer_id};
   return old;
 }

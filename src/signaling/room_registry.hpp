@@ -27,6 +27,7 @@ struct ParticipantInbox;  // relay.hpp
 struct Member {
   PeerId engine_id = 0;
   uint16_t stream = 0xFFFF;  // a peer's `peerrtc` channel once open
+  uint16_t volatile_stream = 0xFFFF;  // its `peerrtc-volatile` channel (the volatile lane) once open
   bool joined = false;       // channel open (or participant added) and announced
   std::string token;
   // Backpressure (docs/architecture.md): senders paused because this receiver is congested,
@@ -34,6 +35,7 @@ struct Member {
   std::vector<std::string> waiting_senders;
   std::optional<Clock::time_point> congested_since;
   int blocked_by = 0;
+  bool hook_held = false;  // one of blocked_by: paused while the hook queue is full
   TokenBucket message_rate, byte_rate;
   Clock::time_point last_rate_error{};
   std::shared_ptr<ParticipantInbox> inbox;  // participants only

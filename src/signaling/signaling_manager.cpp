@@ -20,6 +20,7 @@
 #include "net/engine.hpp"
 #include "net/net_thread.hpp"
 #include "net/rfc4571.hpp"
+#include "sdp/sdp.hpp"
 #include "sctp/sctp.hpp"
 #include "signaling/frames.hpp"
 #include "signaling/hooks.hpp"
@@ -79,7 +80,10 @@ struct SignalingManager::Impl : signaling::PeerLink {
   std::unique_ptr<signaling::Relay> relay;
   uint16_t port = 0;  // the engine's, fixed at construction
 
-  explicit Impl(Config c) : cfg(std::move(c)), hooks(cfg.hook_threads, cfg.hook_queue_capacity), registry(registry_limits(cfg)) {
+  explicit Impl(Config c)
+      : cfg(std::move(c)),
+        hooks(cfg.hook_threads, cfg.hook_queue_capacity, cfg.hook_overflow == Config::HookOverflow::Backpressure),
+        registry(registry_limits(cfg)) {
     if (cfg.sctp_streams < 2)
       throw std::invalid_argument("Config::sctp_streams must be 2..65535 (one even and one odd stream id at least)");
     if (cfg.debug) log().set_level(spdlog::level::debug);
@@ -115,6 +119,11 @@ struct SignalingManager::Impl : signaling::PeerLink {
     rc.resume_window = cfg.resume_window;
     rc.resume_buffer = cfg.resume_buffer;
     rc.resume_buffer_bytes = cfg.resume_buffer_bytes;
+    rc.volatile_max_queue = cfg.volatile_max_queue;
+    if (cfg.hook_overflow == Config::HookOverflow::Backpressure) {
+      rc.hook_high_water = std::max<size_t>(cfg.hook_queue_capacity, 1);
+      rc.hook_low_water = rc.hook_high_water / 2;
+    }
     relay = std::make_unique<signaling::Relay>(rc, registry, *this, hooks,
                                                [this](std::function<void()> fn) { return net.post(std::move(fn)); });
     loop->add_ticker([this](net::Loop::Clock::time_point now) { relay->tick(now); });
@@ -142,6 +151,10 @@ struct SignalingManager::Impl : signaling::PeerLink {
     if (auto* pc = engine->peer(id)) pc->set_receive_paused(paused);
   }
   void close(net::PeerId id, const std::string& reason) override { engine->close_peer(id, reason); }
+  size_t bytes_outstanding(net::PeerId id) override {
+    auto* pc = engine->peer(id);
+    return pc ? pc->bytes_outstanding() : 0;
+  }
 
   // Runs fn on the network thread (inline when already there). fn must own what it uses: it
   // may run after the caller gave up. Unavailable (stopping, deadline) -> ApiError 503.
@@ -167,6 +180,7 @@ struct SignalingManager::Impl : signaling::PeerLink {
   json do_offer(const std::string& room, const std::string& peer_id, const std::string& sdp, const std::string& token,
                 const signaling::Request& v2 = {}) {
     signaling::Member* existing = registry.admit(room, peer_id, token);
+    if (auto answer = try_ice_restart(existing, room, peer_id, sdp, v2.restart)) return std::move(*answer);
     auto st = engine->stats();
     if (st.peers >= cfg.max_peers) throw ApiError(503, "server is full (" + std::to_string(cfg.max_peers) + " peers)");
     if (st.pending >= cfg.max_pending_handshakes) throw ApiError(503, "too many handshakes in progress; retry shortly");
@@ -196,6 +210,45 @@ struct SignalingManager::Impl : signaling::PeerLink {
     json answer{{"sdp", accepted->answer}, {"type", "answer"},       {"peer_id", peer_id},
                 {"room", room},            {"token", member_token}, {"max_message_size", kMaxPayload}};
     if (v2.protocol >= 2) {
+      answer["protocol"] = 2;
+      answer["max_message_size"] = kMaxPayloadV2;
+    }
+    return answer;
+  }
+
+  // An ICE restart (docs/protocol.md "ICE restart"): the member's live connection takes the
+  // offer's new ICE credentials and keeps its DTLS and SCTP association, channels, membership
+  // and queues; the room sees nothing. An offer is one when it says `restart: true`, or when it
+  // comes with the member's token from the same DTLS endpoint (the connection's remote
+  // fingerprint: the same RTCPeerConnection, RFC 8839 §4.4.1.1.1). Not a restart (nullopt):
+  // no member, or another fingerprint without the flag (a new RTCPeerConnection: a reconnect).
+  // `restart: true` that cannot be one is a 409 saying why; the client then connects anew.
+  std::optional<json> try_ice_restart(signaling::Member* existing, const std::string& room,
+                                      const std::string& peer_id, const std::string& sdp, bool restart) {
+    auto refuse = [&](const std::string& why) -> std::optional<json> {
+      if (!restart) return std::nullopt;
+      throw ApiError(409, "cannot restart ICE for peer_id " + signaling::quote_name(peer_id) + " in room " +
+                              signaling::quote_name(room) + ": " + why);
+    };
+    if (!existing) return refuse("it has no connection here (the server ended it, or never had it)");
+    rtc::PeerConnection* pc = engine->peer(existing->engine_id);
+    if (!pc || pc->state() == rtc::State::Closed) return refuse("its connection has ended");
+    auto offer = sdp::parse(sdp);
+    if (!offer) throw ApiError(400, "bad offer: " + offer.error());
+    if (!(offer->fingerprint == pc->remote_fingerprint()))
+      return refuse("the offer's DTLS fingerprint is not the connection's (a new RTCPeerConnection connects anew)");
+    bool changed = false;
+    auto accepted = engine->restart_ice(existing->engine_id, *offer, &changed);
+    if (!accepted) throw ApiError(409, "cannot restart ICE for peer_id " + signaling::quote_name(peer_id) + ": " +
+                                           accepted.error());
+    if (changed) {
+      ++relay->counters().ice_restarts;
+      log().info("peer {} in room {}: ICE restart", peer_id, room);
+    }
+    json answer{{"sdp", accepted->answer}, {"type", "answer"},      {"peer_id", peer_id},
+                {"room", room},            {"token", existing->token}, {"max_message_size", kMaxPayload},
+                {"restart", true}};
+    if (existing->protocol >= 2) {  // the member's protocol, as its connection negotiated it
       answer["protocol"] = 2;
       answer["max_message_size"] = kMaxPayloadV2;
     }
@@ -519,11 +572,18 @@ json to_json(const Stats& s) {
               {"datagrams_out", s.datagrams_out},
               {"senders_paused", s.senders_paused},
               {"slow_receivers_disconnected", s.slow_receivers_disconnected},
+              {"ice_restarts", s.ice_restarts},
+              {"volatile", json{{"relayed", s.volatile_relayed},
+                                {"deliveries", s.volatile_deliveries},
+                                {"dropped_congested", s.volatile_dropped_congested},
+                                {"dropped_no_channel", s.volatile_dropped_no_channel},
+                                {"dropped_send", s.volatile_dropped_send}}},
               {"hook_events", s.hook_events},
               {"hook_dropped", s.hook_dropped},
               {"resumes", s.resumes},
               {"resume_gaps", s.resume_gaps},
               {"repeats_dropped", s.repeats_dropped},
+              {"hook_backpressure_pauses", s.hook_backpressure_pauses},
               {"ice_tcp", json{{"accepted", s.tcp_accepted},
                                {"open", s.tcp_open},
                                {"refused", s.tcp_refused},

@@ -217,6 +217,13 @@ def signaling_seeds():
     write('signaling', 'offer-reconnect-token', body(b'0', {'room': 'r:x@host.name', 'peer_id': 'a_b-c.d',
                                                             'offer': {'sdp': 'v=0\r\n', 'type': 'offer'},
                                                             'token': '3f2a9c0d1e8b7a6c'}))
+    # An ICE restart (docs/protocol.md "ICE restart"): `restart` must be a boolean.
+    write('signaling', 'offer-ice-restart', body(b'0', {'room': 'lobby', 'peer_id': 'alice',
+                                                        'offer': {'sdp': sdp, 'type': 'offer'},
+                                                        'token': '3f2a9c0d1e8b7a6c', 'restart': True}))
+    write('signaling', 'offer-restart-not-bool', body(b'0', {'room': 'lobby', 'peer_id': 'alice',
+                                                             'offer': {'sdp': 'v=0\r\n', 'type': 'offer'},
+                                                             'token': 't', 'restart': 'yes'}))
     cand = {'candidate': 'candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host generation 0', 'sdpMid': '0',
             'sdpMLineIndex': 0}
     write('signaling', 'candidate', body(b'1', {'room': 'lobby', 'peer_id': 'alice', 'candidate': cand,

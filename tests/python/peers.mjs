@@ -1,10 +1,13 @@
 // Real libwebrtc peers (@roamhq/wrtc) for the pytest suite, driven over stdin/stdout:
 //   node tests/python/peers.mjs http://127.0.0.1:PORT
 // Each stdin line is a JSON command; each stdout line a JSON report:
-//   {"cmd":"connect","peer":P,"room":R[,"token":T]}  -> {"ev":"connected","peer":P,"token":T,"welcome":{...}}
+//   {"cmd":"connect","peer":P,"room":R[,"token":T][,"quiet":true]}  -> {"ev":"connected","peer":P,"token":T,"welcome":{...}}
+//                                                     (quiet: P's received messages are not reported)
 //                                                     or {"ev":"connect_failed","peer":P,"error":"..."}
 //   {"cmd":"send","peer":P,"text":S}                 sends a text message to the room (frame m<S>)
 //   {"cmd":"send_many","peer":P,"prefix":X,"n":N}    sends X0 .. X<N-1>, then {"ev":"sent","peer":P,"n":N}
+//   {"cmd":"send_paced","peer":P,"prefix":X,"n":N,"rate":R}  sends X0 .. X<N-1> at R messages/s
+//                                                     (in the background), then {"ev":"sent","peer":P,"n":N}
 //   {"cmd":"send_bin","peer":P,"hex":H}              sends binary bytes to the room
 //   {"cmd":"send_to","peer":P,"to":Q,"text":S}       a direct message
 //   {"cmd":"close","peer":P}                         closes P's connection -> {"ev":"closed","peer":P}
@@ -40,11 +43,12 @@ const peers = new Map();
 const clients = new Map();
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
-function watch(name, peer) {
+function watch(name, peer, quiet = false) {
   const dc = peer.dc;
   const prev = dc.onmessage;
   dc.onmessage = (ev) => {
     prev(ev);
+    if (quiet && !(typeof ev.data === 'string' && ev.data.startsWith('{'))) return;
     if (typeof ev.data === 'string') {
       const s = ev.data;
       if (s.startsWith('{')) { out({ ev: 'event', peer: name, event: JSON.parse(s) }); return; }
@@ -66,7 +70,7 @@ async function run(c) {
       try {
         const peer = await connectPeer(server, c.room, c.peer, { token: c.token, timeoutMs: 15000 });
         peers.set(c.peer, peer);
-        watch(c.peer, peer);
+        watch(c.peer, peer, !!c.quiet);
         out({ ev: 'connected', peer: c.peer, token: peer.token, welcome: peer.welcome });
       } catch (e) {
         out({ ev: 'connect_failed', peer: c.peer, error: String(e.message || e) });
@@ -79,6 +83,25 @@ async function run(c) {
       for (let i = 0; i < c.n; i++) p.sendText(`m${c.prefix}${i}`);
       out({ ev: 'sent', peer: c.peer, n: c.n });
       break;
+    case 'send_paced': {
+      // A steady rate, like a real client: one message every 1000/rate ms (timer drift is
+      // caught up, never skipped), in the background so that several peers send at once.
+      const t0 = Date.now();
+      let i = 0;
+      const tick = () => {
+        const due = Math.min(c.n, Math.floor(((Date.now() - t0) * c.rate) / 1000) + 1);
+        try {
+          for (; i < due; i++) p.sendText(`m${c.prefix}${i}`);
+        } catch (e) {
+          out({ ev: 'send_failed', peer: c.peer, i, error: String(e.message || e) });
+          return;
+        }
+        if (i < c.n) setTimeout(tick, 1000 / c.rate);
+        else out({ ev: 'sent', peer: c.peer, n: c.n });
+      };
+      tick();
+      break;
+    }
     case 'close': p.close(); break;
     case 'post': {
       const r = await server.request('POST', c.path, c.body);

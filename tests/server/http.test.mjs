@@ -67,7 +67,7 @@ test('GET /health, /stats, /config, /rooms on an idle server', async () => {
     assert.equal(typeof s.json[k], 'number', `/stats.${k}`);
   }
   for (const [k, v] of Object.entries(s.json)) {
-    if (['ice_tcp', 'sctp', 'relay_latency', 'handshake'].includes(k)) continue;
+    if (['ice_tcp', 'sctp', 'volatile', 'relay_latency', 'handshake'].includes(k)) continue;
     assert.equal(typeof v, 'number', `/stats.${k}`);
   }
   for (const h of ['relay_latency', 'handshake']) {  // the histograms (tests/server/metrics.test.mjs)
@@ -77,6 +77,9 @@ test('GET /health, /stats, /config, /rooms on an idle server', async () => {
   assert.deepEqual(Object.keys(s.json.ice_tcp).sort(), ['accepted', 'closed_bad_frame', 'closed_no_stun',
     'dropped_send', 'frames_in', 'frames_out', 'open', 'refused']);
   for (const [k, v] of Object.entries(s.json.ice_tcp)) assert.equal(v, 0, `/stats.ice_tcp.${k} on an idle server`);
+  assert.deepEqual(Object.keys(s.json.volatile).sort(), ['deliveries', 'dropped_congested', 'dropped_no_channel',
+    'dropped_send', 'relayed']);
+  for (const k of ['ice_restarts', 'hook_backpressure_pauses']) assert.equal(s.json[k], 0, `/stats.${k} on an idle server`);
   assert.deepEqual(Object.keys(s.json.sctp).sort(), ['data_chunks_in', 'data_chunks_out', 'data_dropped_no_room',
     'delayed_sack_timeouts', 'duplicate_data_in', 'fast_retransmits', 'heartbeat_acks_in', 'packets_bundled', 'packets_dropped', 'packets_in', 'packets_out',
     'path_return_resends', 'path_returns', 'retransmitted_chunks', 'sacks_in', 'sacks_out', 't3_marked_chunks', 't3_timeouts', 'window_probes']);

@@ -3,16 +3,24 @@
 // Wire format (text messages through the room):
 //   {"t":"s","c":"#rrggbb","w":4,"p":[x0,y0,x1,y1,...]}   a stroke segment (polyline; one point = a dot)
 //   {"t":"c"}                                              clear the board
+// and on the volatile lane (sendVolatile: unordered, never retransmitted, dropped when congested;
+// docs/protocol.md "Volatile lane"), at most every CURSOR_MS while the pointer moves:
+//   {"t":"p","x":800,"y":500}   where this person points; {"t":"p"} the pointer left the board
+// A lost cursor update is replaced by the next one, so strokes (which must all arrive) take the
+// reliable lane and cursors never wait behind them.
 // Coordinates are integers in the canvas' fixed 1600x1000 space, so boards of any on-screen size
 // agree. A long stroke goes out every FLUSH_MS as a segment that starts at the previous segment's
 // last point, so the pieces join up on the other side.
 //
 // Test hooks: window.__strokesDrawn (segments drawn here, own + others), window.__remoteStrokes
-// (segments from others), window.__clears (clears applied), window.__inkPixels() (non-white pixels).
+// (segments from others), window.__clears (clears applied), window.__inkPixels() (non-white pixels),
+// window.__cursorUpdates (cursor updates received), window.__cursors() ({name: {x, y}} shown now).
 import { WebRTCConnection } from '/peerrtc-client.js';
 import { queryParams, setQuery, randomHex, asName, showStatus, showError, wireError, describeServerError } from '/common.js';
 
 const FLUSH_MS = 40;
+const CURSOR_MS = 33;          // ~30 cursor updates a second at most
+const CURSOR_IDLE_MS = 10000;  // a cursor that has not moved for this long is hidden
 const MAX_POINTS = 400;  // per message (x and y each)
 const COLOURS = ['#1d2330', '#dc2626', '#ea580c', '#16a34a', '#2563eb', '#7c3aed', '#db2777', '#ffffff'];
 
@@ -20,7 +28,7 @@ const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const ui = {
   status: $('status'), error: $('error'), board: $('board'), colour: $('colour'), width: $('width'),
   widthValue: $('width-value'), clear: $('clear'), swatches: $('swatches'), title: $('room-title'),
-  me: $('me'), peerCount: $('peer-count'),
+  me: $('me'), peerCount: $('peer-count'), cursors: $('cursors'),
 };
 const ctx = ui.board.getContext('2d', { willReadFrequently: true });
 const W = ui.board.width;
@@ -116,7 +124,7 @@ const updatePeers = () => {
 conn.onStatusChange = (s) => { showStatus(ui.status, s); updatePeers(); };
 conn.onOpen = () => { showError(ui.error, ''); updatePeers(); };
 conn.onPeerJoined = updatePeers;
-conn.onPeerLeft = updatePeers;
+conn.onPeerLeft = (peer) => { updatePeers(); removeCursor(peer); };
 conn.onServerError = (ev) => showError(ui.error, describeServerError(ev));
 conn.onError = (err) => { if (conn.status !== 'reconnecting') showError(ui.error, err.message || String(err)); };
 conn.onClose = () => { if (conn.status !== 'closed') showError(ui.error, 'Disconnected from the server; reload to rejoin.'); };
@@ -142,6 +150,75 @@ function send(obj) {
     showError(ui.error, err.message || String(err));
   }
 }
+
+// ------------------------------------------------------------------ the others' cursors
+
+const cursors = new Map();  // name -> {el, x, y, timer}
+window.__cursorUpdates = 0;
+window.__cursors = () => Object.fromEntries([...cursors].filter(([, c]) => !c.el.hidden).map(([n, c]) => [n, { x: c.x, y: c.y }]));
+
+function cursorColour(name) {
+  let h = 0;
+  for (const ch of name) h = (h * 31 + ch.codePointAt(0)) >>> 0;
+  return COLOURS[1 + (h % 6)];
+}
+
+function removeCursor(name) {
+  const c = cursors.get(name);
+  if (!c) return;
+  clearTimeout(c.timer);
+  c.el.remove();
+  cursors.delete(name);
+}
+
+conn.onVolatile = (from, data, { binary }) => {
+  if (binary || typeof data !== 'string') return;
+  let m;
+  try { m = JSON.parse(data); } catch { return; }
+  if (!m || m.t !== 'p') return;
+  window.__cursorUpdates++;
+  let c = cursors.get(from);
+  if (!c) {
+    const el = document.createElement('div');
+    el.className = 'cursor';
+    el.dataset.testid = 'cursor';
+    el.dataset.peer = from;
+    el.style.setProperty('--cursor', cursorColour(from));
+    const label = document.createElement('span');
+    label.textContent = from;
+    el.append(label);
+    ui.cursors.append(el);
+    c = { el, x: 0, y: 0, timer: null };
+    cursors.set(from, c);
+  }
+  const inside = Number.isFinite(m.x) && Number.isFinite(m.y) && m.x >= 0 && m.x <= W && m.y >= 0 && m.y <= H;
+  c.el.hidden = !inside;
+  clearTimeout(c.timer);
+  if (!inside) return;
+  c.x = m.x;
+  c.y = m.y;
+  c.el.style.left = `${(m.x / W) * 100}%`;
+  c.el.style.top = `${(m.y / H) * 100}%`;
+  c.timer = setTimeout(() => { c.el.hidden = true; }, CURSOR_IDLE_MS);
+};
+
+// Our own pointer, at most every CURSOR_MS (the latest position wins; nothing queues).
+let pointer = null;        // [x, y] not yet sent, or 'gone'
+let pointerTimer = null;
+function sendPointer() {
+  pointerTimer = null;
+  if (pointer === null || !conn.isConnected()) return;
+  const msg = pointer === 'gone' ? { t: 'p' } : { t: 'p', x: pointer[0], y: pointer[1] };
+  pointer = null;
+  conn.sendVolatile(JSON.stringify(msg));  // false (dropped) when congested: the next one will do
+  pointerTimer = setTimeout(sendPointer, CURSOR_MS);
+}
+function notePointer(p) {
+  pointer = p;
+  if (pointerTimer === null) sendPointer();
+}
+ui.board.addEventListener('pointermove', (ev) => notePointer(toBoard(ev)));
+ui.board.addEventListener('pointerleave', () => notePointer('gone'));
 
 showStatus(ui.status, 'connecting');
 conn.connect().catch((err) => showError(ui.error, `Could not join #${room}: ${err.message || err}`));

@@ -73,7 +73,7 @@ export async function matrixPage(page, server, label) {
  * signalling is same-origin). Returns a message log (lib/netns.mjs messageLog) of what
  * clientDriver() reports, with send(cmd) for its commands.
  */
-export async function pageClient(page, { baseUrl, room, peerId, connectTimeoutMs = 15000, onlyTcp = false }) {
+export async function pageClient(page, { baseUrl, room, peerId, connectTimeoutMs = 15000, onlyTcp = false, options = {} }) {
   const log = messageLog(`chromium ${peerId}`);
   await page.exposeFunction('peerrtcEmit', (m) => { if (VERBOSE) console.error(`[chromium ${peerId}] ${JSON.stringify(m).slice(0, 300)}`); log.push(m); });
   await page.goto(`${baseUrl}/health`);
@@ -84,7 +84,7 @@ export async function pageClient(page, { baseUrl, room, peerId, connectTimeoutMs
       WebRTCConnection, RTCPeerConnection: window.RTCPeerConnection, fetch: window.fetch.bind(window),
       baseUrl: '', emit: (m) => window.peerrtcEmit(m), ...o,
     });
-  }, { room, peerId, connectTimeoutMs, onlyTcp });
+  }, { room, peerId, connectTimeoutMs, onlyTcp, options });
   log.send = (cmd) => page.evaluate((c) => window.__peerCommand(c), cmd);
   return log;
 }

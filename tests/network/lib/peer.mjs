@@ -9,7 +9,7 @@
 //   node tests/network/lib/peer.mjs '{"mode":"client","baseUrl":...,"room":...,"peerId":...}'
 //     one peerrtc-client (clients/js) driven by clientDriver() of shared.js: its reports go to
 //     stdout and its commands come from stdin, one JSON object a line. Exits after {cmd:'close'}
-//     or when stdin ends (the test process is gone).
+//     or when stdin ends (the test process is gone). clientOptions: more WebRTCConnection options.
 // onlyTcp: the answer's UDP candidates are removed before the client sees it (ICE-TCP on
 // loopback, without a namespace).
 import { createInterface } from 'node:readline';
@@ -74,7 +74,7 @@ function client() {
   const command = clientDriver({
     WebRTCConnection, RTCPeerConnection: wrtc.RTCPeerConnection, fetch: globalThis.fetch,
     baseUrl: job.baseUrl, room: job.room, peerId: job.peerId, connectTimeoutMs: job.connectTimeoutMs,
-    onlyTcp: !!job.onlyTcp, emit,
+    onlyTcp: !!job.onlyTcp, options: job.clientOptions || {}, emit,
   });
   const rl = createInterface({ input: process.stdin });
   rl.on('line', async (line) => {

@@ -99,11 +99,15 @@ export function recordingPC(RTCPeerConnection) {
  * emit(obj): {type:'answer', candidates} (the answer's candidates, before onlyTcp strips the UDP
  * ones), {type:'connected', ms, peers, path} or {type:'error', message, ms} for connect(), then
  * {type:'message', from, digest, direct, binary}, {type:'peer_joined'|'peer_left', peer},
- * {type:'status', status}, {type:'client_error', message}. Returns command(cmd) for
- * {cmd:'send', kind, size, seed, to?} -> {type:'sent', ref, digest}, {cmd:'path'} ->
- * {type:'path', path}, {cmd:'close'} -> {type:'closed'}.
+ * {type:'status', status}, {type:'client_error', message} (a message that is a string of at most
+ * 64 characters also has `text`). Returns command(cmd) for {cmd:'send', kind, size, seed, to?}
+ * or {cmd:'send', text, to?} -> {type:'sent', ref, digest}, {cmd:'send_volatile', text, to?} ->
+ * {type:'sent_volatile', text, ok} (the volatile lane; what arrives is {type:'volatile', from,
+ * digest, direct, binary, text?}), {cmd:'path'} -> {type:'path', path,
+ * iceRestarts, connections (RTCPeerConnections made), status}, {cmd:'close'} -> {type:'closed'}.
+ * `options`: more WebRTCConnection options (they override the driver's).
  */
-export function clientDriver({ WebRTCConnection, RTCPeerConnection, fetch, baseUrl, room, peerId, connectTimeoutMs = 15000, onlyTcp = false, emit }) {
+export function clientDriver({ WebRTCConnection, RTCPeerConnection, fetch, baseUrl, room, peerId, connectTimeoutMs = 15000, onlyTcp = false, options = {}, emit }) {
   const { PC, pcs } = recordingPC(RTCPeerConnection);
   const t0 = Date.now();
   const offerFetch = async (url, init) => {
@@ -121,10 +125,17 @@ export function clientDriver({ WebRTCConnection, RTCPeerConnection, fetch, baseU
   };
   const c = new WebRTCConnection(room, {
     peerId, serverUrl: baseUrl, RTCPeerConnection: PC, fetch: offerFetch, iceServers: [],
-    reconnect: false, connectTimeout: connectTimeoutMs,
+    reconnect: false, connectTimeout: connectTimeoutMs, ...options,
   });
   const lastPc = () => pcs[pcs.length - 1];
-  c.onMessage = (from, message, info) => emit({ type: 'message', from, digest: digest(message), direct: !!(info && info.direct), binary: !!(info && info.binary) });
+  c.onMessage = (from, message, info) => emit({
+    type: 'message', from, digest: digest(message), direct: !!(info && info.direct), binary: !!(info && info.binary),
+    ...(typeof message === 'string' && message.length <= 64 ? { text: message } : {}),
+  });
+  c.onVolatile = (from, message, info) => emit({
+    type: 'volatile', from, digest: digest(message), direct: !!(info && info.direct), binary: !!(info && info.binary),
+    ...(typeof message === 'string' && message.length <= 64 ? { text: message } : {}),
+  });
   c.onPeerJoined = (p) => emit({ type: 'peer_joined', peer: p });
   c.onPeerLeft = (p) => emit({ type: 'peer_left', peer: p });
   c.onStatusChange = (s) => emit({ type: 'status', status: s });
@@ -140,11 +151,13 @@ export function clientDriver({ WebRTCConnection, RTCPeerConnection, fetch, baseU
     try {
       if (cmd.cmd === 'send') {
         const size = cmd.size === 'max' ? c.maxMessageSize : cmd.size;
-        const data = payload(cmd.kind, size, cmd.seed);
+        const data = typeof cmd.text === 'string' ? cmd.text : payload(cmd.kind, size, cmd.seed);
         if (cmd.to) c.sendTo(cmd.to, data); else c.sendMessage(data);
         emit({ type: 'sent', ref: cmd.ref ?? ++ref, digest: digest(data) });
+      } else if (cmd.cmd === 'send_volatile') {
+        emit({ type: 'sent_volatile', text: cmd.text, ok: c.sendVolatile(cmd.text, cmd.to ? { to: cmd.to } : {}) });
       } else if (cmd.cmd === 'path') {
-        emit({ type: 'path', path: await selectedPath(lastPc()) });
+        emit({ type: 'path', path: await selectedPath(lastPc()), iceRestarts: c.iceRestarts, connections: pcs.length, status: c.status });
       } else if (cmd.cmd === 'close') {
         await c.closeConnection();
         emit({ type: 'closed' });

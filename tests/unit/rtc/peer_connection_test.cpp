@@ -131,6 +131,7 @@ struct Events {
   };
   std::vector<Message> messages;
   std::vector<uint16_t> channel_closed;
+  std::vector<std::string> retired;  // ufrags retired after an ICE restart
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -360,6 +361,7 @@ class PeerConnectionTest : public ::testing::Test {
       ev.messages.push_back({s, bin, Bytes(m.begin(), m.end())});
     };
     cb.on_channel_closed = [&ev](uint16_t s) { ev.channel_closed.push_back(s); };
+    cb.on_ufrag_retired = [&ev](const std::string& u) { ev.retired.push_back(u); };
     cb.on_closed = [this, &ev](const std::string& r) {
       ev.closed.push_back(r);
       ev.closed_at.push_back(now);
@@ -1022,6 +1024,114 @@ TEST_F(PeerConnectionTest, CheckWithUseCandidateFromANewAddressMovesThePath) {
   to_server(old_record, third);
   EXPECT_EQ(server->counters().dtls_dropped, dropped_before + 2);
   EXPECT_TRUE(sev.closed.empty());
+}
+
+// =============================================================================================
+// ICE restart (RFC 8445 §9, RFC 8839): new ICE credentials, same DTLS and SCTP association.
+
+TEST_F(PeerConnectionTest, IceRestartKeepsDtlsAndSctpAndMovesToTheNewCredentialsAndPath) {
+  connect_raw();
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_EQ(raw->send_open(0, "peerrtc"), sctp::SendStatus::Ok);
+  ASSERT_TRUE(run_until([&] { return sev.opened.size() == 1; }, 500));
+  ASSERT_EQ(raw->send(0, dcep::ppid::kString, bytes("before")), sctp::SendStatus::Ok);
+  ASSERT_TRUE(run_until([&] { return sev.messages.size() == 1; }, 500));
+  const std::string old_ufrag = server->local_ufrag();
+  const std::string old_pwd = raw->answer.ice_pwd;
+  const sdp::Fingerprint old_fingerprint = raw->answer.fingerprint;
+
+  // The same offer (credentials unchanged) is no restart: nothing changes.
+  auto same = sdp::parse(raw->offer());
+  ASSERT_TRUE(same);
+  auto r0 = server->restart_ice(*same);
+  ASSERT_TRUE(r0) << r0.error();
+  EXPECT_FALSE(*r0);
+  EXPECT_EQ(server->local_ufrag(), old_ufrag);
+
+  // The client's network changes: it restarts ICE with new credentials, same certificate.
+  raw->ufrag = "rawclientrestart";
+  raw->pwd = "rawclientpasswordrestart1";
+  auto offer = sdp::parse(raw->offer());
+  ASSERT_TRUE(offer);
+  auto r = server->restart_ice(*offer);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_TRUE(*r);
+  EXPECT_NE(server->local_ufrag(), old_ufrag);
+  EXPECT_EQ(server->previous_ufrag(), old_ufrag);
+  auto a = sdp::parse(server->local_description({{"10.0.0.1", server_addr.port, false}}));
+  ASSERT_TRUE(a) << a.error();
+  EXPECT_EQ(a->ice_ufrag, server->local_ufrag());
+  EXPECT_EQ(a->setup, sdp::Setup::Passive);  // the DTLS roles stay
+  EXPECT_EQ(a->fingerprint, old_fingerprint);
+
+  // Until the new credentials are used, a check with the old ones still authenticates.
+  CheckSpec old_check;
+  old_check.username = old_ufrag + ":rawclientufrag";
+  old_check.key = old_pwd;
+  old_check.use_candidate = false;
+  auto res = only_stun_reply(to_server(build_check(old_check), raw->addr), raw->addr);
+  EXPECT_EQ(res.cls, stun::Class::SuccessResponse);
+  EXPECT_TRUE(sev.retired.empty());
+
+  // The first check with the new credentials, from the new address, moves the path and
+  // retires the old credentials; DTLS and SCTP go on over it (no new handshake).
+  raw->answer = *a;
+  raw->addr = v4(198, 51, 100, 7, 40000);
+  net.hosts.emplace_back([this] { return raw->addr; },
+                         [this](ByteView d, const Endpoint& from) { raw->receive(d, from); });
+  raw->send_check();
+  ASSERT_TRUE(run_until([&] { return sev.retired.size() == 1; }, 500));
+  EXPECT_EQ(sev.retired[0], old_ufrag);
+  EXPECT_TRUE(server->previous_ufrag().empty());
+  EXPECT_EQ(server->remote_address(), std::optional<Endpoint>(raw->addr));
+  ASSERT_EQ(raw->send(0, dcep::ppid::kString, bytes("after")), sctp::SendStatus::Ok);
+  ASSERT_TRUE(run_until([&] { return sev.messages.size() == 2; }, 1000));
+  EXPECT_EQ(str(sev.messages[1].data), "after");
+  ASSERT_EQ(server->send_text(0, "reply"), rtc::SendStatus::Ok);
+  ASSERT_TRUE(run_until([&] { return raw->received.size() >= 2; }, 1000));
+  EXPECT_EQ(str(raw->received.back().data), "reply");
+  EXPECT_EQ(sev.connected, 1);
+  EXPECT_TRUE(sev.closed.empty());
+  EXPECT_TRUE(raw->closed.empty());
+
+  // The old credentials no longer authenticate.
+  auto res401 = only_stun_reply(to_server(build_check(old_check), raw->addr), raw->addr);
+  EXPECT_EQ(res401.cls, stun::Class::ErrorResponse);
+  EXPECT_EQ(res401.error_code, std::optional<uint16_t>(401));
+}
+
+TEST_F(PeerConnectionTest, IceRestartIsRefusedForAnotherDtlsEndpointPortOrRole) {
+  connect_raw();
+  ASSERT_FALSE(HasFatalFailure());
+  const std::string ufrag = server->local_ufrag();
+  raw->ufrag = "rawclientrestart";
+  raw->pwd = "rawclientpasswordrestart1";
+  const std::string good = raw->offer();
+  auto refused = [&](const std::string& sdp_text, const std::string& why) {
+    auto offer = sdp::parse(sdp_text);
+    ASSERT_TRUE(offer) << offer.error();
+    auto r = server->restart_ice(*offer);
+    ASSERT_FALSE(r) << why;
+    EXPECT_NE(r.error().find(why), std::string::npos) << r.error();
+    EXPECT_EQ(server->local_ufrag(), ufrag);
+    EXPECT_TRUE(server->previous_ufrag().empty());
+  };
+  // A new RTCPeerConnection (another certificate) is no restart.
+  auto other = dtls::Certificate::generate("rtc-test-other");
+  sdp::LocalParams p;
+  p.ice_ufrag = raw->ufrag;
+  p.ice_pwd = raw->pwd;
+  p.fingerprint_sha256 = other->fingerprint_sha256();
+  p.setup = sdp::Setup::ActPass;
+  refused(sdp::build_offer(p), "fingerprint");
+  // Another SCTP port, or a DTLS role that contradicts the established one (we are passive).
+  std::string port = good;
+  auto at = port.find("a=sctp-port:5000");
+  ASSERT_NE(at, std::string::npos);
+  port.replace(at, 16, "a=sctp-port:5001");
+  refused(port, "SCTP port");
+  refused(replace_setup(good, "passive"), "DTLS roles");
+  EXPECT_EQ(server->state(), rtc::State::Connected);
 }
 
 // =============================================================================================

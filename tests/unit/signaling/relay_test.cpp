@@ -26,22 +26,26 @@ struct FakePeer {
   size_t full_at = SIZE_MAX;  // send returns BufferFull once buffered would pass this
   bool paused = false;
   bool closed = false;
+  size_t outstanding = 0;  // bytes unacknowledged (the volatile lane's congestion signal)
+  std::vector<uint16_t> streams;  // the stream of each frame in `frames`
   std::string close_reason;
 };
 
 struct FakeLink : PeerLink {
   std::map<PeerId, FakePeer> peers;
   Relay* relay = nullptr;
-  rtc::SendStatus send(PeerId id, uint16_t, ByteView frame, bool) override {
+  rtc::SendStatus send(PeerId id, uint16_t stream, ByteView frame, bool) override {
     auto& p = peers[id];
     if (p.closed) return rtc::SendStatus::NotOpen;
     if (p.buffered + frame.size() > p.full_at) return rtc::SendStatus::BufferFull;
+    p.streams.push_back(stream);
     p.frames.emplace_back(as_chars(frame));
     p.buffered += frame.size();
     return rtc::SendStatus::Ok;
   }
   size_t buffered_amount(PeerId id) override { return peers[id].buffered; }
   void set_receive_paused(PeerId id, bool paused) override { peers[id].paused = paused; }
+  size_t bytes_outstanding(PeerId id) override { return peers[id].outstanding; }
   void close(PeerId id, const std::string& reason) override {
     auto& p = peers[id];
     if (p.closed) return;
@@ -451,4 +455,164 @@ TEST_F(RelayTest, SeveralMessageHooksAndRemoval) {
   std::lock_guard l(m);
   EXPECT_EQ(one, std::vector<std::string>{"first"});
   EXPECT_EQ(two, (std::vector<std::string>{"first", "second"}));
+}
+
+// Config::HookOverflow::Backpressure: a hook that cannot keep up pauses the peer whose messages
+// fill its queue (its reads stop, as for a slow receiver) until the queue drains to the low
+// water; nothing is dropped and the hook sees every message in order. The control: the same
+// traffic with the default drop_oldest queue drops and counts.
+namespace {
+struct HookBackpressureRun {
+  std::vector<std::string> seen;  // what the hook saw
+  bool paused_while_full = false;
+  bool paused_after_drain = true;
+  uint64_t pauses = 0, dropped = 0;
+  size_t delivered = 0;  // frames the other peer got
+};
+
+HookBackpressureRun run_slow_hook(bool backpressure) {
+  HookBackpressureRun out;
+  RegistryLimits limits;
+  limits.message_rate = 0;
+  limits.byte_rate = 0;
+  RoomRegistry registry(limits);
+  Hooks hooks(1, 4, backpressure);
+  FakeLink link;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::function<void()>> posted;
+  RelayConfig rc;
+  if (backpressure) {
+    rc.hook_high_water = 4;
+    rc.hook_low_water = 2;
+  }
+  Relay relay(rc, registry, link, hooks, [&](std::function<void()> fn) {
+    std::lock_guard lock(mu);
+    posted.push_back(std::move(fn));
+    cv.notify_all();
+    return true;
+  });
+  link.relay = &relay;
+  std::mutex hm;
+  std::condition_variable hcv;
+  bool open = false;
+  hooks.add_message([&](const Message& m) {
+    std::unique_lock l(hm);
+    hcv.wait(l, [&] { return open; });  // a stuck database write, until the test opens it
+    out.seen.push_back(m.data);
+    hcv.notify_all();
+  });
+  registry.add_peer("r", "a", 1);
+  link.peers[1];
+  relay.on_channel_open(1, 1, "peerrtc");
+  registry.add_peer("r", "b", 2);
+  link.peers[2];
+  relay.on_channel_open(2, 1, "peerrtc");
+  for (int i = 0; i < 10; ++i) {
+    const std::string f = "m" + std::to_string(i);
+    relay.on_message(1, 1, false, as_bytes(f));
+  }
+  out.paused_while_full = link.peers[1].paused;
+  out.pauses = relay.counters().hook_backpressure_pauses;
+  {
+    std::lock_guard l(hm);
+    open = true;
+  }
+  hcv.notify_all();
+  const size_t expect = backpressure ? 10 : 10 - hooks.executor().dropped();
+  {
+    std::unique_lock l(hm);
+    hcv.wait_for(l, 5s, [&] { return out.seen.size() >= expect; });
+  }
+  // The drain callback posted the release to the "network thread" (this one).
+  if (backpressure) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, 2s, [&] { return !posted.empty(); });
+    auto tasks = std::move(posted);
+    posted.clear();
+    lock.unlock();
+    for (auto& f : tasks) f();
+  }
+  out.paused_after_drain = link.peers[1].paused;
+  out.dropped = hooks.executor().dropped();
+  for (auto& f : link.peers[2].frames) out.delivered += f.rfind("ma\n", 0) == 0;
+  hooks.executor().stop();
+  std::lock_guard l(hm);
+  return out;
+}
+}  // namespace
+
+TEST(RelayHookBackpressure, AFullHookQueuePausesTheSenderUntilItDrainsAndLosesNothing) {
+  auto r = run_slow_hook(true);
+  EXPECT_TRUE(r.paused_while_full);
+  EXPECT_EQ(r.pauses, 1u);  // held once, not once per message
+  EXPECT_FALSE(r.paused_after_drain);
+  EXPECT_EQ(r.dropped, 0u);
+  std::vector<std::string> want;
+  for (int i = 0; i < 10; ++i) want.push_back(std::to_string(i));
+  EXPECT_EQ(r.seen, want);
+  EXPECT_EQ(r.delivered, 10u);
+}
+
+TEST(RelayHookBackpressure, ControlDropOldestDropsAndNeverPauses) {
+  auto r = run_slow_hook(false);
+  EXPECT_FALSE(r.paused_while_full);
+  EXPECT_EQ(r.pauses, 0u);
+  EXPECT_GT(r.dropped, 0u);
+  EXPECT_LT(r.seen.size(), 10u);
+  EXPECT_EQ(r.delivered, 10u);
+}
+
+// The volatile lane (relay_volatile.cpp): a frame on a peer's `peerrtc-volatile` channel goes
+// only to the other peers' volatile channels; a receiver without one, or congested, is skipped
+// and counted; no hook, no history, no participant sees it.
+TEST_F(RelayTest, VolatileFramesTakeOnlyTheVolatileChannelsAndAreDroppedWhereCongested) {
+  std::atomic<int> hooked{0};
+  hooks.add_message([&](const Message&) { ++hooked; });
+  hooks.add_relayed([&](const Message&) { ++hooked; });
+  const PeerId a = add("r", "a");
+  const PeerId b = add("r", "b");
+  const PeerId c = add("r", "c");
+  const PeerId d = add("r", "d");  // no volatile channel
+  Inbox in;
+  relay.join_participant("r", "p", in.make("r", "p"));
+  for (PeerId id : {a, b, c}) relay.on_channel_open(id, 3, "peerrtc-volatile");
+  for (auto& [id, p] : link.peers) {
+    p.frames.clear();
+    p.streams.clear();
+  }
+  link.peers[c].outstanding = 1'000'000;  // c's association is congested
+  const std::string f = "mcursor 1";
+  relay.on_message(a, 3, false, as_bytes(f));
+  ASSERT_EQ(link.peers[b].frames, std::vector<std::string>{"ma\ncursor 1"});
+  EXPECT_EQ(link.peers[b].streams, std::vector<uint16_t>{3});  // on its volatile channel
+  EXPECT_TRUE(link.peers[c].frames.empty());
+  EXPECT_TRUE(link.peers[d].frames.empty());
+  EXPECT_TRUE(link.peers[a].frames.empty());
+  auto& st = relay.counters();
+  EXPECT_EQ(st.volatile_relayed, 1u);
+  EXPECT_EQ(st.volatile_deliveries, 1u);
+  EXPECT_EQ(st.volatile_dropped_congested, 1u);
+  EXPECT_EQ(st.volatile_dropped_no_channel, 1u);
+  EXPECT_EQ(st.messages_relayed, 0u);
+  // A direct volatile frame; then c is no longer congested and gets the next one.
+  link.peers[c].outstanding = 0;
+  const std::string g = "dc\nto c";
+  relay.on_message(a, 3, false, as_bytes(g));
+  EXPECT_EQ(link.peers[c].frames, std::vector<std::string>{"da\nto c"});
+  // A bad one is refused on the reliable channel (stream 1), like any bad frame.
+  const std::string bad = "dnobody\nx";
+  relay.on_message(a, 3, false, as_bytes(bad));
+  ASSERT_EQ(link.peers[a].frames.size(), 1u);
+  EXPECT_EQ(link.peers[a].streams[0], 1);
+  EXPECT_NE(link.peers[a].frames[0].find("unknown_peer"), std::string::npos);
+  // Closing the volatile channel ends the lane, not the peer.
+  relay.on_channel_closed(b, 3);
+  EXPECT_FALSE(link.peers[b].closed);
+  relay.on_message(a, 3, false, as_bytes(f));
+  EXPECT_EQ(st.volatile_dropped_no_channel, 3u);  // d and now b
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(hooked, 0);
+  std::lock_guard l(in.mu);
+  EXPECT_TRUE(in.messages.empty());
 }
