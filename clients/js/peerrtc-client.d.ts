@@ -132,7 +132,7 @@ export declare class PeerRTCError extends Error {
   status: number;
   /** 'too_large' when a payload exceeds the server's maximum; for a refused v2 send the server's
    *  reason ('too_large', 'rate_limited', 'filtered', 'unknown_peer', 'bad_frame'), or
-   *  'queue_full' / 'closed' from this client. */
+   *  'queue_full' / 'closed' / 'outcome_unknown' from this client. */
   code?: string;
   constructor(message: string, options?: { status?: number; code?: string; cause?: unknown });
 }
@@ -176,7 +176,7 @@ export declare class WebRTCConnection {
    *  while reconnecting is queued instead) or when the payload is larger than maxMessageSize
    *  (code 'too_large'); TypeError for other types. The Promise resolves with the message's seq
    *  once the server relayed it (null with a v1 server), or rejects with a PeerRTCError whose
-   *  code says why (the server's reason, 'queue_full', 'closed'). Ignoring it is safe. */
+   *  code says why (the server's reason, 'queue_full', 'closed', 'outcome_unknown': sent before a drop the server could not resume, not sent again). Ignoring it is safe. */
   sendMessage(message: Payload): Promise<number | null>;
   /** To one peer of the room (an unknown peer is reported by onServerError, code 'unknown_peer').
    *  A name that peers() lists is used as it is; any other is normalised to NFC first. Throws a

@@ -552,6 +552,20 @@ export class WebRTCConnection {
     if (err) entry.reject(err); else entry.resolve(seq);
   }
 
+  // A welcome that did not resume this member (the server restarted, the room moved to another
+  // node, the window ended): the server no longer knows which client message ids it relayed, so
+  // a message that went out on an earlier connection and was not acked may or may not have been
+  // relayed. It is not sent again (that could double it); its Promise rejects with code
+  // 'outcome_unknown' (docs/protocol.md "The JS client"). Messages queued and never sent go on.
+  _dropUnknownOutcomes() {
+    for (const e of Array.from(this._outbox.values())) {
+      if (!e.sent) continue;
+      this._outbox.delete(e.cmid);
+      e.reject(new PeerRTCError(`message ${e.cmid} may or may not have been relayed before the server lost this ` +
+        'session (resume_gap); not sent again, so that it is never doubled', { code: 'outcome_unknown' }));
+    }
+  }
+
   _failOutbox(code, why) {
     if (!this._outbox.size) return;
     const entries = Array.from(this._outbox.values());
@@ -1102,6 +1116,7 @@ export class WebRTCConnection {
   // A welcome's v2 part: the negotiated protocol, the room's epoch, where this peer stands.
   _onWelcomeV2(session, ev) {
     this._v2 = session.v2 && ev.protocol === 2;
+    if (!(this._v2 && ev.resumed === true)) this._dropUnknownOutcomes();
     if (!this._v2) return;
     const seq = Number.isSafeInteger(ev.seq) ? ev.seq : 0;
     if (ev.resumed === true) {
