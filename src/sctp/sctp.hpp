@@ -34,11 +34,13 @@ class Stack {
   // usrsctp keeps every pending timer of the process in one list and walks all of it on each
   // call (two timers per idle association: heartbeat and cookie secret; ~0.3 us an entry here,
   // so 1,000 idle peers cost 6% of a core at one walk per 10 ms). Only the delayed-SACK timer
-  // (20 ms) is shorter than a second, and it starts only when a packet arrives; so the walk
+  // (20 ms) is shorter than RTO.min (220 ms), and it starts only when a packet arrives; so the walk
   // runs on every call from a packet's arrival until kInputWalkWindowMs later, and at most
   // every kQuietTimerWalkMs otherwise. Elapsed time accumulates meanwhile, so none is lost:
   // a timer started while quiet fires up to kQuietTimerWalkMs early (usrsctp's clock lags the
-  // wall clock by that much), which for a timer of >= 1 s (RTO.min) is harmless.
+  // wall clock by that much). For the shortest retransmission timer (RTO.min, 220 ms) that is
+  // up to 45 % early: a spurious retransmission at worst, never a lost one (SCTP drops the
+  // duplicate); tests/fault/sctp-loss.test.mjs bounds the stall with this walk in mind.
   static void handle_timers(uint32_t elapsed_ms);
   static constexpr uint32_t kQuietTimerWalkMs = 100;
   static constexpr uint32_t kInputWalkWindowMs = 50;  // > the 20 ms SACK delay + one 10 ms tick
