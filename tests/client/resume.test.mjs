@@ -202,6 +202,8 @@ test('past the window: the others see peer_left at its end; the peer comes back 
   assert.ok(leftAfter >= WINDOW_S * 1000 - 300, `peer_left after ${leftAfter} ms, not before the ${WINDOW_S} s window`);
   b.net.offline = false;
   await waitFor(() => b.isConnected(), 20000, 'b back');
+  // The gap event follows the welcome on the channel; isConnected() turns true at the welcome.
+  await waitFor(() => b.rec.gaps.length >= 1, 5000, 'resume_gap after the welcome');
   assert.equal(b.rec.gaps.length, 1);
   const g = b.rec.gaps[0];
   assert.equal(g.reason, 'window_expired');
