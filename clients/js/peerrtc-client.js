@@ -683,7 +683,11 @@ export class WebRTCConnection {
   }
 
   _sendFrame(frame, approxBytes) {
-    const dc = this._session.dc;
+    const dc = this._session && this._session.dc;
+    // Never call send() on a channel that is not open: a torn-down session's channel (closed
+    // with its RTCPeerConnection) must not be touched (libwebrtc in Node, @roamhq/wrtc, crashes
+    // in RTCDataChannel::Send on one; browsers throw). The caller keeps the message for later.
+    if (!dc || dc.readyState !== 'open') throw new PeerRTCError('send failed: the data channel is not open');
     if (this._queue.length === 0 && (dc.bufferedAmount || 0) <= HIGH_WATER) {
       try {
         dc.send(frame);
