@@ -112,76 +112,102 @@ export function check(msgs, sent, back) {
   return { lost, dup, reordered, extra: [...seen].filter((s) => !(s >= 1 && s <= sent)).length, firstAfterReturnMs: first ? first.t - back : null, silenceMs: silence };
 }
 
-for (const row of ROWS) {
-  const title = `${row.outageMs / 1000} s outage of the ${row.victim} at ${row.rate} msg/s: nothing lost, doubled or reordered; first message within ${(CAP_MS + MARGIN_MS) / 1000} s of the return; no peer_left`;
-  test(title, { timeout: row.outageMs + 60000 + EXTRA_SETTLE_MS }, async (t) => {
-    const room = uid('drop');
-    const senderId = uid('snd');
-    const receiverId = uid('rcv');
-    const url = server.baseUrl;
-    const receiver = streamPeer(row.victim === 'receiver', { baseUrl: url, room, peerId: receiverId, options: CLIENT_OPTIONS }, `receiver-${seq}`);
-    const rc = await receiver.waitFor((x) => x.type === 'connected' || x.type === 'error', 20000, 'the receiver to connect');
-    assert.equal(rc.type, 'connected', JSON.stringify(rc));
-    const sender = streamPeer(row.victim === 'sender', { baseUrl: url, room, peerId: senderId, options: CLIENT_OPTIONS }, `sender-${seq}`);
-    const sc = await sender.waitFor((x) => x.type === 'connected' || x.type === 'error', 20000, 'the sender to connect');
-    assert.equal(sc.type, 'connected', JSON.stringify(sc));
-    await receiver.waitFor((x) => x.type === 'peer_joined' && x.peer === senderId, 10000, 'the receiver to see the sender join');
+// The rows of one outage length run together (what makes the suite's wall time): each row has
+// its own room and pair of peers, the victims of all of them sit in the one namespace, and one
+// cut takes them all down at once. Each row is still checked and reported on its own (subtests).
+async function setUp(row) {
+  const room = uid('drop');
+  const senderId = uid('snd');
+  const receiverId = uid('rcv');
+  const url = server.baseUrl;
+  const receiver = streamPeer(row.victim === 'receiver', { baseUrl: url, room, peerId: receiverId, options: CLIENT_OPTIONS }, `receiver-${seq}`);
+  const rc = await receiver.waitFor((x) => x.type === 'connected' || x.type === 'error', 20000, 'the receiver to connect');
+  assert.equal(rc.type, 'connected', JSON.stringify(rc));
+  const sender = streamPeer(row.victim === 'sender', { baseUrl: url, room, peerId: senderId, options: CLIENT_OPTIONS }, `sender-${seq}`);
+  const sc = await sender.waitFor((x) => x.type === 'connected' || x.type === 'error', 20000, 'the sender to connect');
+  assert.equal(sc.type, 'connected', JSON.stringify(sc));
+  await receiver.waitFor((x) => x.type === 'peer_joined' && x.peer === senderId, 10000, 'the receiver to see the sender join');
+  return { row, senderId, sender, receiver };
+}
+
+async function finish(r, back) {
+  const { sender, receiver, senderId } = r;
+  sender.send({ cmd: 'stop' });
+  const stopped = await sender.waitFor((x) => x.type === 'stopped', 5000, 'the sender to stop');
+  const got = () => receiver.messages.filter((x) => x.type === 'm' && x.from === senderId);
+  // Everything sent arrives (the last ones within a few round trips of the stop).
+  const deadline = Date.now() + CAP_MS + MARGIN_MS + 5000 + EXTRA_SETTLE_MS;
+  while (new Set(got().map((m) => m.seq)).size < stopped.sent && Date.now() < deadline) await sleep(50);
+  return { stopped, msgs: got() };
+}
+
+function verify(t, r, { stopped, msgs }, { back, cutAt, startAt, s0, s1 }) {
+  const { row, sender, receiver } = r;
+  const events = (p) => JSON.stringify(p.messages.filter((x) => !['m', 'started', 'stopped'].includes(x.type)).map((x) => ({ ...x, t: x.t ? x.t - back : undefined })));
+  assert.equal(stopped.send_errors, 0, `every sendMessage() was accepted; sender's events (t from the return): ${events(sender)}`);
+  const c = check(msgs, stopped.sent, back);
+  const d = (k) => s1[k] - s0[k];
+  t.diagnostic(`${row.victim} cut ${back - cutAt} ms at ${row.rate} msg/s: sent ${stopped.sent}, received ${msgs.length}, ` +
+    `lost ${c.lost}, duplicated ${c.dup}, reordered ${c.reordered}; first message ${c.firstAfterReturnMs} ms after the return, ` +
+    `longest silence ${c.silenceMs} ms; server sctp (all rows of this outage): t3_timeouts +${d('t3_timeouts')}, fast_retransmits +${d('fast_retransmits')}, ` +
+    `path_returns +${d('path_returns')}, path_return_resends +${d('path_return_resends')}, heartbeat_acks_in +${d('heartbeat_acks_in')}`);
+  assert.equal(d('dropped_rate_limited'), 0, 'the server dropped nothing for the rate limit');
+  assert.equal(c.lost, 0, `lost ${c.lost} of ${stopped.sent}`);
+  assert.equal(c.dup, 0, `duplicated ${c.dup}`);
+  assert.equal(c.reordered, 0, `reordered ${c.reordered}`);
+  assert.equal(c.extra, 0, 'no message that was not sent');
+  assert.ok(c.firstAfterReturnMs !== null, 'a message after the return');
+  assert.ok(c.firstAfterReturnMs <= CAP_MS + MARGIN_MS,
+    `first message ${c.firstAfterReturnMs} ms after the return: later than the ${CAP_MS} ms backoff cap + ${MARGIN_MS} ms`);
+  assert.ok(c.silenceMs <= row.outageMs + CAP_MS + MARGIN_MS, `longest silence ${c.silenceMs} ms`);
+  if (row.victim === 'receiver') {
+    // The server's association towards the receiver held unacknowledged messages when the
+    // path came back: ICE told SCTP (src/rtc/peer_connection.cpp heard_remote()). The counters
+    // are the server's (every row of this outage), and at least one receiver row is among them.
+    assert.ok(d('path_returns') >= 1, `the server saw the path return: ${JSON.stringify({ s0, s1 })}`);
+    assert.ok(d('path_return_resends') >= 1, `and sent its last timeout's packet again: ${JSON.stringify({ s0, s1 })}`);
+  }
+  // The same connection survived: nobody left or reconnected.
+  for (const p of [sender, receiver]) {
+    const bad = p.messages.filter((x) => x.type === 'peer_left' || x.type === 'client_error' || x.type === 'server_error' || (x.type === 'status' && x.t >= startAt));
+    assert.deepEqual(bad, [], `${p.name}: no peer_left, reconnect or client error`);
+  }
+}
+
+const title = (row) => `${row.outageMs / 1000} s outage of the ${row.victim} at ${row.rate} msg/s: nothing lost, doubled or reordered; first message within ${(CAP_MS + MARGIN_MS) / 1000} s of the return; no peer_left`;
+
+for (const outageMs of [...new Set(ROWS.map((r) => r.outageMs))]) {
+  const rows = ROWS.filter((r) => r.outageMs === outageMs);
+  test(`${outageMs / 1000} s outages (${rows.length} rows at once, one cut)`, { timeout: outageMs + 60000 + EXTRA_SETTLE_MS }, async (t) => {
+    const set = [];
     try {
+      for (const row of rows) set.push(await setUp(row));
       const s0 = await sctpStats();
       const startAt = Date.now();
-      sender.send({ cmd: 'start', rate: row.rate });
+      for (const r of set) r.sender.send({ cmd: 'start', rate: r.row.rate });
       await sleep(WARMUP_MS);
-      const before = receiver.messages.filter((x) => x.type === 'm' && x.from === senderId).length;
-      assert.ok(before > 0, 'messages arrive before the cut');
+      for (const r of set) {
+        const before = r.receiver.messages.filter((x) => x.type === 'm' && x.from === r.senderId).length;
+        assert.ok(before > 0, `messages arrive before the cut (${title(r.row)})`);
+      }
       ns.cut();
       const cutAt = Date.now();
-      await sleep(row.outageMs);
+      await sleep(outageMs);
       const back = Date.now(); // the return: measured from before the rules change (stricter)
       ns.uncut();
       await sleep(AFTER_MS);
-      sender.send({ cmd: 'stop' });
-      const stopped = await sender.waitFor((x) => x.type === 'stopped', 5000, 'the sender to stop');
-      const events = (p) => JSON.stringify(p.messages.filter((x) => !['m', 'started', 'stopped'].includes(x.type)).map((x) => ({ ...x, t: x.t ? x.t - back : undefined })));
-      assert.equal(stopped.send_errors, 0, `every sendMessage() was accepted; sender's events (t from the return): ${events(sender)}`);
-      const got = () => receiver.messages.filter((x) => x.type === 'm' && x.from === senderId);
-      // Everything sent arrives (the last ones within a few round trips of the stop).
-      const deadline = Date.now() + CAP_MS + MARGIN_MS + 5000 + EXTRA_SETTLE_MS;
-      while (new Set(got().map((m) => m.seq)).size < stopped.sent && Date.now() < deadline) await sleep(50);
-      const msgs = got();
-      const r = check(msgs, stopped.sent, back);
+      const results = await Promise.all(set.map((r) => finish(r, back)));
       const s1 = await sctpStats();
-      const d = (k) => s1[k] - s0[k];
-      t.diagnostic(`${row.victim} cut ${back - cutAt} ms at ${row.rate} msg/s: sent ${stopped.sent}, received ${msgs.length}, ` +
-        `lost ${r.lost}, duplicated ${r.dup}, reordered ${r.reordered}; first message ${r.firstAfterReturnMs} ms after the return, ` +
-        `longest silence ${r.silenceMs} ms; server sctp: t3_timeouts +${d('t3_timeouts')}, fast_retransmits +${d('fast_retransmits')}, ` +
-        `path_returns +${d('path_returns')}, path_return_resends +${d('path_return_resends')}, heartbeat_acks_in +${d('heartbeat_acks_in')}`);
-      assert.equal(d('dropped_rate_limited'), 0, 'the server dropped nothing for the rate limit');
-      assert.equal(r.lost, 0, `lost ${r.lost} of ${stopped.sent}`);
-      assert.equal(r.dup, 0, `duplicated ${r.dup}`);
-      assert.equal(r.reordered, 0, `reordered ${r.reordered}`);
-      assert.equal(r.extra, 0, 'no message that was not sent');
-      assert.ok(r.firstAfterReturnMs !== null, 'a message after the return');
-      assert.ok(r.firstAfterReturnMs <= CAP_MS + MARGIN_MS,
-        `first message ${r.firstAfterReturnMs} ms after the return: later than the ${CAP_MS} ms backoff cap + ${MARGIN_MS} ms`);
-      assert.ok(r.silenceMs <= row.outageMs + CAP_MS + MARGIN_MS, `longest silence ${r.silenceMs} ms`);
-      if (row.victim === 'receiver') {
-        // The server's association towards the receiver held unacknowledged messages when the
-        // path came back: ICE told SCTP (src/rtc/peer_connection.cpp heard_remote()).
-        assert.ok(d('path_returns') >= 1, `the server saw the path return: ${JSON.stringify({ s0, s1 })}`);
-        assert.ok(d('path_return_resends') >= 1, `and sent its last timeout's packet again: ${JSON.stringify({ s0, s1 })}`);
-      }
-      // The same connection survived: nobody left or reconnected.
-      for (const p of [sender, receiver]) {
-        const bad = p.messages.filter((x) => x.type === 'peer_left' || x.type === 'client_error' || x.type === 'server_error' || (x.type === 'status' && x.t >= startAt));
-        assert.deepEqual(bad, [], `${p.name}: no peer_left, reconnect or client error`);
+      for (let i = 0; i < set.length; i++) {
+        await t.test(title(set[i].row), (st) => verify(st, set[i], results[i], { back, cutAt, startAt, s0, s1 }));
       }
     } finally {
       ns.setUdp('allowed');
-      for (const p of [sender, receiver]) {
+      await Promise.all(set.flatMap((r) => [r.sender, r.receiver]).map(async (p) => {
         p.send({ cmd: 'close' });
         await p.waitFor((x) => x.type === 'closed', 5000, 'close').catch(() => {});
         await p.stop();
-      }
+      }));
     }
   });
 }
