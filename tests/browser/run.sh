@@ -17,10 +17,6 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-if [[ ! -d node_modules/playwright-core ]]; then
-  echo "browser: node_modules incomplete; run 'npm install' (or 'npm ci') in $root" >&2
-  exit 2
-fi
 server="${PEERRTC_SERVER:-build/apps/peerrtc-server}"
 chat="${PEERRTC_TERMINAL_CHAT:-build/examples/terminal-chat}"
 for bin in "$server" "$chat"; do
@@ -31,4 +27,4 @@ for bin in "$server" "$chat"; do
 done
 echo "browser: server = $server, terminal chat = $chat, chromium = ${PEERRTC_CHROMIUM:-/usr/bin/chromium}"
 
-exec bash tests/lib/run-node-suite.sh "browser" "${PEERRTC_BROWSER_TIMEOUT:-600}" tests/browser/ "$@"
+PEERRTC_SUITE_NEEDS="npm:playwright-core" exec bash tests/lib/run-node-suite.sh "browser" "${PEERRTC_BROWSER_TIMEOUT:-600}" tests/browser/ "$@"

@@ -15,14 +15,6 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-if [[ ! -d node_modules/@roamhq/wrtc ]]; then
-  echo "chaos tests: node_modules incomplete; run 'npm install' (or 'npm ci') in $root" >&2
-  exit 2
-fi
-if ! command -v redis-server >/dev/null; then
-  echo "chaos tests: redis-server missing (apt-get install redis-server, or scripts/setup.sh)" >&2
-  exit 2
-fi
 echo "chaos tests: server = ${PEERRTC_SERVER:-build/apps/peerrtc-server}, $(redis-server --version | cut -d' ' -f1-3)"
 
-exec bash tests/lib/run-node-suite.sh "chaos tests" "${PEERRTC_CHAOS_TIMEOUT:-300}" tests/chaos/ "$@"
+PEERRTC_SUITE_NEEDS="npm:@roamhq/wrtc cmd:redis-server" exec bash tests/lib/run-node-suite.sh "chaos tests" "${PEERRTC_CHAOS_TIMEOUT:-300}" tests/chaos/ "$@"

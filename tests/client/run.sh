@@ -15,11 +15,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-if [[ ! -d node_modules/@roamhq/wrtc ]]; then
-  echo "client tests: node_modules/@roamhq/wrtc missing; run 'npm install' (or 'npm ci') in $root" >&2
-  exit 2
-fi
 bin="${PEERRTC_SERVER:-build/apps/peerrtc-server}"
 echo "client tests: server = $bin"
 
-exec bash tests/lib/run-node-suite.sh "client tests" "${PEERRTC_CLIENT_TIMEOUT:-600}" tests/client/ "$@"
+PEERRTC_SUITE_NEEDS="npm:@roamhq/wrtc" exec bash tests/lib/run-node-suite.sh "client tests" "${PEERRTC_CLIENT_TIMEOUT:-600}" tests/client/ "$@"

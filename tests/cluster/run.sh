@@ -13,14 +13,6 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-if [[ ! -d node_modules/@roamhq/wrtc ]]; then
-  echo "cluster tests: node_modules incomplete; run 'npm install' (or 'npm ci') in $root" >&2
-  exit 2
-fi
-if ! command -v redis-server >/dev/null; then
-  echo "cluster tests: redis-server missing (apt-get install redis-server, or scripts/setup.sh)" >&2
-  exit 2
-fi
 echo "cluster tests: server = ${PEERRTC_SERVER:-build/apps/peerrtc-server}, $(redis-server --version | cut -d' ' -f1-3)"
 
-exec bash tests/lib/run-node-suite.sh "cluster tests" "${PEERRTC_CLUSTER_TIMEOUT:-240}" tests/cluster/ "$@"
+PEERRTC_SUITE_NEEDS="npm:@roamhq/wrtc cmd:redis-server" exec bash tests/lib/run-node-suite.sh "cluster tests" "${PEERRTC_CLUSTER_TIMEOUT:-240}" tests/cluster/ "$@"

@@ -14,10 +14,6 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-if [[ ! -d node_modules/@roamhq/wrtc ]]; then
-  echo "fault tests: node_modules incomplete; run 'npm install' (or 'npm ci') in $root" >&2
-  exit 2
-fi
 echo "fault tests: server = ${PEERRTC_SERVER:-build/apps/peerrtc-server}, probe = ${PEERRTC_PROBE:-build/apps/peerrtc-probe}"
 
-exec bash tests/lib/run-node-suite.sh "fault tests" "${PEERRTC_FAULT_TIMEOUT:-180}" tests/fault/ "$@"
+PEERRTC_SUITE_NEEDS="npm:@roamhq/wrtc" exec bash tests/lib/run-node-suite.sh "fault tests" "${PEERRTC_FAULT_TIMEOUT:-180}" tests/fault/ "$@"

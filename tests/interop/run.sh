@@ -14,10 +14,6 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-if [[ ! -d node_modules/@roamhq/wrtc || ! -d node_modules/playwright-core || ! -d node_modules/puppeteer-core ]]; then
-  echo "interop: node_modules incomplete; run 'npm install' (or 'npm ci') in $root" >&2
-  exit 2
-fi
 
 if [[ "${PEERRTC_REFERENCE:-}" == "1" ]]; then
   echo "interop: server = reference (tests/interop/reference-server.mjs)"
@@ -26,4 +22,4 @@ else
   echo "interop: server = $bin"
 fi
 
-exec bash tests/lib/run-node-suite.sh "interop" "${PEERRTC_INTEROP_TIMEOUT:-600}" tests/interop/ "$@"
+PEERRTC_SUITE_NEEDS="npm:@roamhq/wrtc npm:playwright-core npm:puppeteer-core" exec bash tests/lib/run-node-suite.sh "interop" "${PEERRTC_INTEROP_TIMEOUT:-600}" tests/interop/ "$@"

@@ -20,6 +20,18 @@ name=$1 timeout_s=$2 default=$3
 shift 3
 if [[ $# -gt 0 ]]; then targets=("$@"); else targets=("$default"); fi
 start=$(date +%s)
+# What the suite needs before it can run (set by the suite's run.sh): PEERRTC_SUITE_NEEDS, words
+# `npm:PACKAGE` (under node_modules/) and `cmd:COMMAND` (on PATH). A missing one exits 2 with the
+# fix, before any test runs.
+for need in ${PEERRTC_SUITE_NEEDS:-}; do
+  case "$need" in
+    npm:*) [[ -d "node_modules/${need#npm:}" ]] ||
+      { echo "$name: node_modules/${need#npm:} missing; run 'npm ci' in $PWD (scripts/setup.sh does)" >&2; exit 2; } ;;
+    cmd:*) command -v "${need#cmd:}" >/dev/null ||
+      { echo "$name: ${need#cmd:} missing (scripts/setup.sh installs it)" >&2; exit 2; } ;;
+    *) echo "$name: bad PEERRTC_SUITE_NEEDS word '$need'" >&2; exit 2 ;;
+  esac
+done
 [[ "${PEERRTC_CORE_DUMPS:-1}" == "0" ]] || ulimit -c unlimited 2>/dev/null || true
 marker=$(mktemp "${TMPDIR:-/tmp}/peerrtc-start-XXXXXX")
 tap=$(mktemp "${TMPDIR:-/tmp}/peerrtc-XXXXXX.tap")

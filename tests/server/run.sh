@@ -12,10 +12,6 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-if [[ ! -d node_modules/@roamhq/wrtc ]]; then
-  echo "server tests: node_modules incomplete; run 'npm install' (or 'npm ci') in $root" >&2
-  exit 2
-fi
 echo "server tests: server = ${PEERRTC_SERVER:-build/apps/peerrtc-server}, quickstart = ${PEERRTC_QUICKSTART:-build/examples/quickstart-httplib}"
 
-exec bash tests/lib/run-node-suite.sh "server tests" "${PEERRTC_SERVER_TIMEOUT:-300}" tests/server/ "$@"
+PEERRTC_SUITE_NEEDS="npm:@roamhq/wrtc" exec bash tests/lib/run-node-suite.sh "server tests" "${PEERRTC_SERVER_TIMEOUT:-300}" tests/server/ "$@"

@@ -13,14 +13,6 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-if [[ ! -d node_modules/@roamhq/wrtc ]]; then
-  echo "workers tests: node_modules incomplete; run 'npm install' (or 'npm ci') in $root" >&2
-  exit 2
-fi
-if ! command -v redis-server >/dev/null; then
-  echo "workers tests: redis-server missing (apt-get install redis-server, or scripts/setup.sh)" >&2
-  exit 2
-fi
 echo "workers tests: server = ${PEERRTC_SERVER:-build/apps/peerrtc-server}"
 
-exec bash tests/lib/run-node-suite.sh "workers tests" "${PEERRTC_WORKERS_TIMEOUT:-180}" tests/workers/ "$@"
+PEERRTC_SUITE_NEEDS="npm:@roamhq/wrtc cmd:redis-server" exec bash tests/lib/run-node-suite.sh "workers tests" "${PEERRTC_WORKERS_TIMEOUT:-180}" tests/workers/ "$@"
