@@ -46,19 +46,31 @@ for name in "${names[@]}"; do
 done
 for p in "${pids[@]}"; do wait "$p" || exit 1; done
 
-status=0
-for name in "${names[@]}"; do
-  bin="$out/${name}_fuzz"
-  corpus="$out/corpus-$name"
+# Two targets at a time (the machine has 2 cores); each writes its own log, and the verdicts
+# are printed in order once a pair is done.
+fuzz_one() {
+  local name=$1 bin="$out/${1}_fuzz" corpus="$out/corpus-$1"
   mkdir -p "$corpus" "tests/fuzz/$name"
-  seeds=("tests/fuzz/$name")
+  local seeds=("tests/fuzz/$name")
   [[ "$name" == "sdp" ]] && seeds+=(tests/fixtures/sdp)
-  echo "fuzz: $name for ${seconds}s (regression inputs: tests/fuzz/$name)"
-  if ! "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
-        -artifact_prefix="fuzz-artifacts/${name}-" "$corpus" "${seeds[@]}" > "$out/$name.log" 2>&1; then
-    echo "fuzz: $name FAILED — see $out/$name.log and fuzz-artifacts/"; tail -30 "$out/$name.log"; status=1
-  else
-    echo "fuzz: $name ok ($(grep -o 'Done [0-9]* runs' "$out/$name.log" | tail -1))"
-  fi
+  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
+    -artifact_prefix="fuzz-artifacts/${name}-" "$corpus" "${seeds[@]}" > "$out/$name.log" 2>&1
+}
+status=0
+for ((i = 0; i < ${#names[@]}; i += 2)); do
+  pair=("${names[@]:i:2}")
+  declare -A pid=()
+  for name in "${pair[@]}"; do
+    echo "fuzz: $name for ${seconds}s (regression inputs: tests/fuzz/$name)"
+    fuzz_one "$name" & pid[$name]=$!
+  done
+  for name in "${pair[@]}"; do
+    if ! wait "${pid[$name]}"; then
+      echo "fuzz: $name FAILED — see $out/$name.log and fuzz-artifacts/"; tail -30 "$out/$name.log"; status=1
+    else
+      echo "fuzz: $name ok ($(grep -o 'Done [0-9]* runs' "$out/$name.log" | tail -1))"
+    fi
+  done
+  unset pid
 done
 exit $status
