@@ -1181,7 +1181,22 @@ export class WebRTCConnection {
         body.join_token = jt;
       }
       this._log('POST /offer (ICE restart)');
-      const answer = await this._post('/offer', body, Math.min(this.requestTimeout, this.iceRestartTimeout));
+      // The address just changed: fetch may send this on a keep-alive connection from the old
+      // address, which hangs (its packets have no way back) until the timeout. So the first try
+      // gets a third of the budget, and a try that got no HTTP answer (a network error or that
+      // timeout) is made once more, on a new connection (the aborted one is gone). A repeat is
+      // harmless: the server answers the same offer again with the same credentials.
+      const budget = Math.min(this.requestTimeout, this.iceRestartTimeout);
+      const firstTry = Math.max(2000, Math.floor(budget / 3));
+      const t0 = Date.now();
+      let answer;
+      try {
+        answer = await this._post('/offer', body, Math.min(budget, firstTry));
+      } catch (e) {
+        if (session.restart !== r || (e && e.status) || Date.now() - t0 >= budget) throw e; // an HTTP answer stands
+        this._log('POST /offer (ICE restart) got no answer, once more on a new connection:', e.message);
+        answer = await this._post('/offer', body, budget - (Date.now() - t0));
+      }
       if (session.restart !== r) return;
       if (!answer || answer.type !== 'answer' || typeof answer.sdp !== 'string') {
         throw new PeerRTCError(`bad answer from POST /offer: ${JSON.stringify(answer).slice(0, 200)}`);
