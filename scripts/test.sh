@@ -16,6 +16,8 @@
 #      headers and fencing tokens, retried API calls), with sequence-numbered messages and a checker
 #   7b'. peerrtc-server --workers 2 on a real redis-server: supervisor, shared port, restarts,
 #      rooms on both workers, a killed worker survived
+#   7b'''. long tests (tests/long: a 150-s network cut past the resume window), started in the
+#      background right after the build and collected here: no wall time of their own
 #   7c. the Python module peerpyrtc (pytest, Debian's /usr/bin/python3): the Flask example with
 #      real wrtc peers, handlers, filter, participants, errors, interpreter exit
 #   7d. the installed C++ package: cmake --install into a temporary prefix, then the
@@ -43,6 +45,15 @@ stage "build" -
 # -g1 (line tables: backtraces and sanitizer reports keep file:line) compiles ~25% faster
 # than -g; the optimisation level is the release one.
 ./scripts/build.sh -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
+
+# tests/long (minutes of waiting on timers) runs in the background from here, beside the stages
+# below, with its own counts file; collected after the release node suites. Bounded by its
+# runner's global timeout (tests/long/run.sh), so it ends by itself if this script stops first.
+long_counts=$(mktemp "${TMPDIR:-/tmp}/peerrtc-long-counts-XXXXXX")
+long_log=$(mktemp "${TMPDIR:-/tmp}/peerrtc-long-XXXXXX")
+PEERRTC_SERVER="$PWD/build/apps/peerrtc-server" PEERRTC_COUNTS_FILE="$long_counts" \
+  bash tests/long/run.sh >"$long_log" 2>&1 </dev/null &
+long_pid=$!
 
 # The node suites, on the binaries of one build directory; `label` prefixes the stage names.
 node_suites() {  # label build-dir suite...
@@ -75,6 +86,14 @@ stage "fuzzers (libFuzzer, ${FUZZ_SECONDS:-5} s each)"
 counted fuzz "fuzzers" ./scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
 
 node_suites "" build interop server client browser fault network cluster chaos workers
+
+stage "long tests, run in the background since the build (tests/long)"
+long_rc=0
+wait "$long_pid" || long_rc=$?
+cat "$long_log"
+cat "$long_counts" >>"$counts"
+rm -f "$long_log" "$long_counts"
+[[ $long_rc -eq 0 ]] || exit "$long_rc"
 
 stage "Python module peerpyrtc (pytest)"
 counted pytest "Python module (pytest)" bash tests/python/run.sh

@@ -32,6 +32,12 @@ const DEFAULT_MAX_QUEUED = 1000;
 const RESUME_BACKOFF_MAX_MS = 1000;
 const RESUME_RETRY_FOR_MS = 120000;
 const STORAGE_PREFIX = 'peerrtc:';
+// The resume state is written at most every STATE_SAVE_MS while messages flow (and at once on
+// pagehide, on a token or epoch change); cmids are reserved in blocks of CMID_BLOCK, so that a
+// page that dies without pagehide never reuses a cmid the server has seen (it would be dropped
+// as a repeat): the stored cmid is always above every cmid sent.
+const STATE_SAVE_MS = 250;
+const CMID_BLOCK = 256;
 
 export const STATUS = Object.freeze({
   CONNECTING: 'connecting',
@@ -268,6 +274,8 @@ export class WebRTCConnection {
     this._epoch = null;
     this._lastSeq = 0;
     this._cmid = 0;
+    this._cmidStored = 0; // the cmid written to storage: every cmid sent is at or below it
+    this._saveTimer = null;
     this._outbox = new Map();
     this._moved = false;
     this._lostAt = null;
@@ -485,11 +493,11 @@ export class WebRTCConnection {
       return p;
     }
     const cmid = ++this._cmid;
+    if (cmid > this._cmidStored) this._saveState(); // reserves the next block first
     const entry = { cmid, to, payload, size, resolve: null, reject: null };
     const p = new Promise((resolve, reject) => { entry.resolve = resolve; entry.reject = reject; });
     p.catch(() => {}); // a caller that ignores the Promise gets no unhandled rejection (onServerError still fires)
     this._outbox.set(cmid, entry);
-    this._saveState();
     if (open && !this._flushing) this._sendEntry(entry);
     else if (open) this._pump(); // behind what the resume is still sending, in order
     return p;
@@ -542,7 +550,7 @@ export class WebRTCConnection {
       if (colon < 0) continue;
       const seq = Number(item.slice(colon + 1));
       // Everything for this peer up to seq came before this ack on the same ordered channel.
-      if (seq > this._lastSeq) { this._lastSeq = seq; this._saveState(); }
+      if (seq > this._lastSeq) { this._lastSeq = seq; this._saveStateSoon(); }
       if (entry) this._settle(entry, seq || null, null);
     }
   }
@@ -633,20 +641,43 @@ export class WebRTCConnection {
       if (typeof st.token === 'string' && st.token) this._token = st.token;
       if (typeof st.epoch === 'string' && st.epoch) this._epoch = st.epoch;
       if (Number.isSafeInteger(st.seq) && st.seq >= 0) this._lastSeq = st.seq;
-      if (Number.isSafeInteger(st.cmid) && st.cmid >= 0) this._cmid = st.cmid;
+      if (Number.isSafeInteger(st.cmid) && st.cmid >= 0) this._cmid = this._cmidStored = st.cmid;
     } catch (e) {
       this._log('stored resume state unreadable (ignored):', e && e.message);
     }
   }
 
+  // Writes the resume state now.
   _saveState() {
+    if (this._saveTimer !== null) { clearTimeout(this._saveTimer); this._saveTimer = null; }
     if (!this._storage || !this._token) return;
+    if (this._cmid >= this._cmidStored) this._cmidStored = this._cmid + CMID_BLOCK;
     try {
-      this._storage.setItem(this._storageKey, JSON.stringify({ token: this._token, epoch: this._epoch, seq: this._lastSeq, cmid: this._cmid }));
+      this._storage.setItem(this._storageKey, JSON.stringify({ token: this._token, epoch: this._epoch, seq: this._lastSeq, cmid: this._cmidStored }));
     } catch { /* quota or privacy mode: resume within this page still works */ }
   }
 
+  // After a message (a new last seq): written within STATE_SAVE_MS, and at once on pagehide.
+  // A page that dies without pagehide resumes from up to STATE_SAVE_MS earlier: the server
+  // replays those messages to the new page (whose application state is new too).
+  _saveStateSoon() {
+    if (!this._storage || this._saveTimer !== null) return;
+    if (!this._pageHideHooked && typeof globalThis.addEventListener === 'function') {
+      this._pageHideHooked = true;
+      this._onPageHide = () => { if (this._saveTimer !== null) this._saveState(); };
+      globalThis.addEventListener('pagehide', this._onPageHide);
+    }
+    this._saveTimer = setTimeout(() => { this._saveTimer = null; this._saveState(); }, STATE_SAVE_MS);
+    if (typeof this._saveTimer === 'object' && typeof this._saveTimer.unref === 'function') this._saveTimer.unref();
+  }
+
   _clearState() {
+    if (this._saveTimer !== null) { clearTimeout(this._saveTimer); this._saveTimer = null; }
+    if (this._onPageHide && typeof globalThis.removeEventListener === 'function') {
+      globalThis.removeEventListener('pagehide', this._onPageHide);
+      this._pageHideHooked = false;
+      this._onPageHide = null;
+    }
     if (!this._storage) return;
     try { this._storage.removeItem(this._storageKey); } catch { /* ignore */ }
   }
@@ -986,7 +1017,7 @@ export class WebRTCConnection {
       this._log(`message seq ${seq} already handed over (last ${this._lastSeq}): dropped`);
     } else {
       this._lastSeq = seq;
-      this._saveState();
+      this._saveStateSoon();
       this._call('onMessage', from, message, { direct, binary, seq });
     }
     if (session.replayLeft > 0 && --session.replayLeft === 0) this._replayDone(session);
@@ -994,7 +1025,7 @@ export class WebRTCConnection {
 
   _replayDone(session) {
     // The replay is complete: nothing up to the welcome's seq is owed any more.
-    if (session.replayTo > this._lastSeq) { this._lastSeq = session.replayTo; this._saveState(); }
+    if (session.replayTo > this._lastSeq) { this._lastSeq = session.replayTo; this._saveStateSoon(); }
   }
 
   // A frame of the volatile lane: the server's message frames (docs/protocol.md), to onVolatile.
@@ -1181,7 +1212,22 @@ export class WebRTCConnection {
         body.join_token = jt;
       }
       this._log('POST /offer (ICE restart)');
-      const answer = await this._post('/offer', body, Math.min(this.requestTimeout, this.iceRestartTimeout));
+      // The address just changed: fetch may send this on a keep-alive connection from the old
+      // address, which hangs (its packets have no way back) until the timeout. So the first try
+      // gets a third of the budget, and a try that got no HTTP answer (a network error or that
+      // timeout) is made once more, on a new connection (the aborted one is gone). A repeat is
+      // harmless: the server answers the same offer again with the same credentials.
+      const budget = Math.min(this.requestTimeout, this.iceRestartTimeout);
+      const firstTry = Math.max(2000, Math.floor(budget / 3));
+      const t0 = Date.now();
+      let answer;
+      try {
+        answer = await this._post('/offer', body, Math.min(budget, firstTry));
+      } catch (e) {
+        if (session.restart !== r || (e && e.status) || Date.now() - t0 >= budget) throw e; // an HTTP answer stands
+        this._log('POST /offer (ICE restart) got no answer, once more on a new connection:', e.message);
+        answer = await this._post('/offer', body, budget - (Date.now() - t0));
+      }
       if (session.restart !== r) return;
       if (!answer || answer.type !== 'answer' || typeof answer.sdp !== 'string') {
         throw new PeerRTCError(`bad answer from POST /offer: ${JSON.stringify(answer).slice(0, 200)}`);

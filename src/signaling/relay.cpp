@@ -152,6 +152,7 @@ void Relay::member_left(const std::string& room_name, const std::string& name, c
   Member* m = registry_.find(room_name, name);
   if (!m) return;
   release_senders(room_name, *m);
+  forget_held_sender(room_name, name);  // a later member of that name starts unheld
   if (m->inbox) {
     std::lock_guard lock(m->inbox->mu);
     m->inbox->accepting = false;  // what was queued before still arrives (unless it left itself)
@@ -276,6 +277,12 @@ void Relay::release_senders(const std::string& room, Member& receiver) {
       });
     }
   }
+}
+
+void Relay::forget_held_sender(const std::string& room_name, const std::string& sender) {
+  Room* room = registry_.room(room_name);
+  if (!room) return;
+  for (auto& [name, m] : room->members) std::erase(m.waiting_senders, sender);
 }
 
 void Relay::disconnect_slow(const std::string& room, const std::string& name, Member& m, const std::string& why) {
@@ -662,6 +669,7 @@ void Relay::session_replaced(const std::string& room, const std::string& peer_id
   if (!m) return;
   m->blocked_by = 0;
   m->hook_held = false;  // the new session starts unpaused (hooks_drained skips it)
+  forget_held_sender(room, peer_id);  // and a receiver still congested pauses it again
   release_senders(room, *m);
   if (m->protocol >= 2) {
     // Until the new channel opens, messages for it wait in the buffer (it is away, silently

@@ -195,6 +195,9 @@ class Relay {
   void replay_history(const std::string& room, Member& m);
   void hold_sender(Member& receiver, const std::string& sender_name, Member& sender);
   void release_senders(const std::string& room, Member& receiver);
+  // `sender` starts over (a new session, or it left): no receiver holds it any longer, so that
+  // a congested receiver pauses its new session again (its blocked_by restarts at 0).
+  void forget_held_sender(const std::string& room, const std::string& sender);
   void disconnect_slow(const std::string& room, const std::string& name, Member& m, const std::string& why);
   void participant_drained(const std::string& room, const std::string& name);
   // Hook backpressure (RelayConfig::hook_high_water): pause `sender` while the hook queue is full;

@@ -70,7 +70,19 @@ async function matrix() {
   }
 }
 
-function client() {
+// keepAliveMs (client mode): fetch keeps an idle HTTP connection this long, as a browser does
+// (Chromium keeps a used one for minutes; Node's fetch, undici, 4 s by default). Node has no
+// public way to set it: the global dispatcher's own class (undici's Agent) is made anew with it.
+async function keepAlive(ms) {
+  await fetch(`${job.baseUrl}/health`).then((r) => r.text());
+  const key = Symbol.for('undici.globalDispatcher.1');
+  const Agent = globalThis[key] && globalThis[key].constructor;
+  if (!Agent || Agent.name !== 'Agent') throw new Error('keepAliveMs: no undici Agent behind fetch');
+  globalThis[key] = new Agent({ keepAliveTimeout: ms, keepAliveMaxTimeout: ms });
+}
+
+async function client() {
+  if (job.keepAliveMs) await keepAlive(job.keepAliveMs);
   const command = clientDriver({
     WebRTCConnection, RTCPeerConnection: wrtc.RTCPeerConnection, fetch: globalThis.fetch,
     baseUrl: job.baseUrl, room: job.room, peerId: job.peerId, connectTimeoutMs: job.connectTimeoutMs,

@@ -278,6 +278,44 @@ TEST_F(RelayTest, ReconnectReplacesTheSessionWithoutLeaveOrJoin) {
   EXPECT_EQ(count(b, "ma\nagain"), 0u);
 }
 
+// A sender that a congested receiver holds, and that then reconnects (a resume or a v1
+// reconnect: session_replaced starts its new session unpaused), must be paused again by that
+// receiver while it is still congested. It stayed in the receiver's waiting_senders, so the
+// receiver took it for held already and let the new session send on (issue 19).
+TEST_F(RelayTest, AResumedSenderIsPausedAgainByAReceiverStillCongested) {
+  const PeerId a = add("r", "a"), c = add("r", "c");
+  link.peers[c].buffered = 990;  // c is slow: over the high water (1000) with the next message
+  from(a, std::string(100, 'z'));
+  ASSERT_TRUE(link.peers[a].paused);
+  const PeerId a2 = next_id++;
+  link.peers[a2];
+  relay.session_replaced("r", "a", registry.replace_session("r", "a", a2));
+  relay.on_channel_open(a2, 1, "peerrtc");
+  EXPECT_FALSE(link.peers[a2].paused) << "the new session starts unpaused";
+  from(a2, std::string(100, 'y'));  // c is still over the high water
+  EXPECT_TRUE(link.peers[a2].paused) << "c pauses the resumed sender again";
+  EXPECT_EQ(relay.counters().senders_paused, 2u);
+  link.peers[c].buffered = 0;
+  relay.on_buffered_low(c);
+  EXPECT_FALSE(link.peers[a2].paused) << "and lets it go once it drains";
+}
+
+// The same for a sender that left and joined again under its name (a fresh join).
+TEST_F(RelayTest, ASenderThatLeftAndJoinedAgainIsPausedAgain) {
+  const PeerId a = add("r", "a"), c = add("r", "c");
+  link.peers[c].buffered = 990;
+  from(a, std::string(100, 'z'));
+  ASSERT_TRUE(link.peers[a].paused);
+  relay.leave("r", "a", "left");
+  ASSERT_EQ(registry.find("r", "a"), nullptr);
+  const PeerId a2 = add("r", "a");
+  from(a2, std::string(100, 'y'));
+  EXPECT_TRUE(link.peers[a2].paused) << "c pauses the new member a";
+  link.peers[c].buffered = 0;
+  relay.on_buffered_low(c);
+  EXPECT_FALSE(link.peers[a2].paused);
+}
+
 // Defect 4 (issue 10): participants received through the lossy hook queue (oldest dropped when
 // full) while being counted as deliveries. Now each has its own lossless queue: 2,000 messages
 // through a hook queue of 10 all arrive, in order.

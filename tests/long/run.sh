@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Long tests: minutes of mostly waiting (issue 19's "past the window" at full scale: a 150-s
+# network cut with --resume-window 60). scripts/test.sh starts this suite in the background right
+# after the build, beside the other stages, and collects it after the release node suites, so its
+# wall time hides behind theirs. Needs root (network namespaces, as tests/network).
+#
+#   bash tests/long/run.sh                     # against build/apps/*
+#   bash tests/long/run.sh tests/long/<file>   # one file
+#
+# Env: PEERRTC_LONG_TIMEOUT (seconds, default 420) bounds the whole run.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+if [[ ! -d node_modules/@roamhq/wrtc ]]; then
+  echo "long tests: node_modules incomplete; run 'npm ci' in $root" >&2
+  exit 2
+fi
+if [[ "$(id -u)" -ne 0 ]]; then
+  echo "long tests: need root for ip netns / iptables" >&2
+  exit 2
+fi
+exec bash tests/lib/run-node-suite.sh "long tests" "${PEERRTC_LONG_TIMEOUT:-420}" tests/long/ "$@"
