@@ -13,12 +13,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-if [[ ! -d node_modules/@roamhq/wrtc ]]; then
-  echo "long tests: node_modules incomplete; run 'npm ci' in $root" >&2
-  exit 2
-fi
 if [[ "$(id -u)" -ne 0 ]]; then
   echo "long tests: need root for ip netns / iptables" >&2
   exit 2
 fi
-exec bash tests/lib/run-node-suite.sh "long tests" "${PEERRTC_LONG_TIMEOUT:-420}" tests/long/ "$@"
+PEERRTC_SUITE_NEEDS="npm:@roamhq/wrtc" exec bash tests/lib/run-node-suite.sh "long tests" "${PEERRTC_LONG_TIMEOUT:-420}" tests/long/ "$@"
