@@ -9,7 +9,7 @@
 // here; `/help`; `/quit` (or EOF, SIGINT, SIGTERM) leaves and exits 0.
 // stdout (one line each, flushed): `READY {"http":P,"udp":P}` once listening, then
 // `[alice] hello`, `[alice -> you] hi` (direct), `* bob joined`, `* bob left`, `! ...` (errors).
-// Logs go to stderr.
+// Logs go to stderr. Only the public API (<peerrtc/...>): the HTTP server is peerrtc::Server.
 #include <CLI/CLI.hpp>
 #include <poll.h>
 #include <pthread.h>
@@ -28,9 +28,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/log.hpp"
-#include "peerrtc/peerrtc.hpp"
-#include "server/app.hpp"
+#include <peerrtc/peerrtc.hpp>
+#include <peerrtc/server.hpp>
 
 #ifndef PEERRTC_SOURCE_DIR
 #define PEERRTC_SOURCE_DIR "."
@@ -151,24 +150,23 @@ int main(int argc, char** argv) {
     int rc = cli.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  const auto level = spdlog::level::from_str(log_level);
-  peerrtc::log().set_level(level);
+  peerrtc::set_log_level(log_level);
 
   peerrtc::Config config;
   config.udp_bind = host;
   config.udp_port = static_cast<uint16_t>(udp_port >= 0 ? udp_port : port);
 
-  peerrtc::server::Options options;
+  peerrtc::ServerOptions options;
   options.host = host;
-  options.http_port = static_cast<uint16_t>(port);
+  options.port = static_cast<uint16_t>(port);
   options.static_root = static_root;
 
   std::unique_ptr<peerrtc::SignalingManager> manager;
-  std::unique_ptr<peerrtc::server::App> app;
+  std::unique_ptr<peerrtc::Server> app;
   try {
     manager = std::make_unique<peerrtc::SignalingManager>(config);
-    peerrtc::log().set_level(level);
-    app = std::make_unique<peerrtc::server::App>(*manager, options);
+    peerrtc::set_log_level(log_level);
+    app = std::make_unique<peerrtc::Server>(*manager, options);
     app->start();
   } catch (const std::exception& e) {
     std::cerr << "terminal-chat: cannot start on " << host << ":" << port << ": " << e.what() << std::endl;

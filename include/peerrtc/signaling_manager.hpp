@@ -128,6 +128,9 @@ struct Stats {
   uint64_t senders_paused = 0;               // times a sender was paused for a slow receiver
   uint64_t slow_receivers_disconnected = 0;  // receivers dropped as too slow
   uint64_t ice_restarts = 0;                 // ICE restarts: a live connection took new ICE credentials
+  // Datagrams and ICE-TCP frames whose handling threw (a bug, or a callback that threw): each
+  // was dropped and logged (error), and every other peer went on.
+  uint64_t receive_errors = 0;
   // The volatile lane (docs/protocol.md "Volatile lane"): messages relayed on it, frames sent to
   // receivers, and frames not sent, by cause: the receiver was congested, had no volatile
   // channel open, or the send failed.

@@ -398,8 +398,7 @@ class SignalingManager:
                 p.leave()  # waits for the network thread without the GIL
             except PeerRTCError:
                 pass
-        if not self._core.closed:
-            self._core.close()
+        self._core.close()  # idempotent; waits for the calls inside on other threads (and for a close under way)
         if self._own_loop is not None:
             self._own_loop.stop()
         _live.discard(self)

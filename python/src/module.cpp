@@ -10,8 +10,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <memory>
 #include <peerrtc/peerrtc.hpp>
+#include <thread>
 
 namespace py = pybind11;
 using peerrtc::json;
@@ -59,6 +64,12 @@ void call_python(const std::shared_ptr<PyRef>& fn, Args&&... args) {
 
 py::object g_error_type;  // peerpyrtc._errors.PeerRTCError
 
+// Test hooks (tests/python/test_close_race.py): every call that uses the manager pauses this
+// long after taking it, so a close() on another thread lands while calls are inside; and the
+// calls that found the manager destroyed after their pause are counted (must stay 0).
+std::atomic<int64_t> g_test_call_delay_us{0};
+std::atomic<uint64_t> g_test_used_after_close{0};
+
 // What a filter returns, decided with the GIL held (see peerpyrtc.SignalingManager.filter):
 // None/True pass, False drop, str drop with that reason, bytes replace,
 // (replace-marker, data) replace.
@@ -76,69 +87,134 @@ peerrtc::FilterResult filter_result(const py::object& r) {
   return peerrtc::FilterResult::pass();
 }
 
+// The C++ manager's lifetime under calls from many Python threads. Every call holds a Use
+// (a reader count) for as long as it touches the manager; close() marks the manager closing
+// (new calls raise PeerRTCError 503 at once), shuts it down (calls inside that wait for the
+// network thread get their 503 at once), waits until no call is inside, and only then destroys
+// it. Before, close() (from atexit, or a request handler of a threaded WSGI server) destroyed
+// the manager under the other threads' calls, and stats() read freed memory.
 class Manager {
  public:
   explicit Manager(peerrtc::Config c) : m_(std::make_unique<peerrtc::SignalingManager>(std::move(c))) {}
   ~Manager() {
-    if (!m_) return;
     if (PyGILState_Check()) {
       py::gil_scoped_release release;
-      m_.reset();
+      close();
     } else {
-      m_.reset();
+      close();
     }
   }
 
-  peerrtc::SignalingManager& m() {
-    if (!m_) throw peerrtc::ApiError(503, "the SignalingManager is closed");
-    return *m_;
+  // Shuts down and destroys the C++ manager (threads joined) once no other call is inside it;
+  // later calls raise 503. Idempotent; a second close() waits for the first one.
+  void close() {
+    std::unique_lock lock(mu_);
+    if (closing_) {  // another thread is closing it: wait for the end (or its failure)
+      gone_.wait(lock, [&] { return !m_ || !closing_; });
+      return;
+    }
+    closing_ = true;
+    lock.unlock();
+    try {
+      m_->shutdown();  // thread-safe: calls inside now end with 503 instead of waiting
+    } catch (...) {    // std::logic_error from the network thread (a filter): stays open
+      lock.lock();
+      closing_ = false;
+      gone_.notify_all();
+      throw;
+    }
+    lock.lock();
+    gone_.wait(lock, [&] { return users_ == 0; });
+    auto m = std::move(m_);
+    lock.unlock();
+    m.reset();  // joins the manager's threads; no call can reach it any more
+    lock.lock();
+    gone_.notify_all();
+  }
+  bool closed() const {
+    std::lock_guard lock(mu_);
+    return closing_;
   }
 
-  // Shuts down and destroys the C++ manager (threads joined); later calls raise 503.
-  void close() { m_.reset(); }
-  bool closed() const { return !m_; }
+ private:
+  // A call's hold on the manager: while one exists, close() waits.
+  class Use {
+   public:
+    explicit Use(Manager& owner) : owner_(owner) {
+      std::lock_guard lock(owner_.mu_);
+      if (owner_.closing_) throw peerrtc::ApiError(503, "the SignalingManager is closed");
+      ++owner_.users_;
+      m_ = owner_.m_.get();
+    }
+    ~Use() {
+      std::lock_guard lock(owner_.mu_);
+      if (--owner_.users_ == 0) owner_.gone_.notify_all();
+    }
+    Use(const Use&) = delete;
+    Use& operator=(const Use&) = delete;
+    peerrtc::SignalingManager* operator->() const {
+      if (auto d = g_test_call_delay_us.load()) {
+        std::this_thread::sleep_for(std::chrono::microseconds(d));
+        std::lock_guard lock(owner_.mu_);
+        if (!owner_.m_) ++g_test_used_after_close;
+      }
+      return m_;
+    }
 
+   private:
+    Manager& owner_;
+    peerrtc::SignalingManager* m_ = nullptr;
+  };
+  Use m() { return Use(*this); }
+
+  mutable std::mutex mu_;
+  std::condition_variable gone_;  // users_ reached 0, or the manager was destroyed
+  size_t users_ = 0;
+  bool closing_ = false;
+  std::unique_ptr<peerrtc::SignalingManager> m_;
+
+ public:
   std::string offer(const std::string& room, const std::string& peer, const std::string& offer_json,
                     const std::string& token, const std::string& join_token, const std::string& fields_json) {
     json offer = json::parse(offer_json, nullptr, false);
     if (offer.is_discarded()) throw peerrtc::ApiError(400, "field 'offer' is not JSON");
     json fields = fields_json.empty() ? json::object() : json::parse(fields_json, nullptr, false);
     if (fields.is_discarded()) throw peerrtc::ApiError(400, "fields 'protocol'/'resume'/'restart' are not JSON");
-    return m().offer(room, peer, offer, token, join_token, fields).dump();
+    return m()->offer(room, peer, offer, token, join_token, fields).dump();
   }
   bool kick(const std::string& room, const std::string& peer, const std::string& reason) {
-    return m().kick(room, peer, reason);
+    return m()->kick(room, peer, reason);
   }
   void candidate(const std::string& room, const std::string& peer, const std::string& cand_json,
                  const std::string& token) {
     json cand = json::parse(cand_json, nullptr, false);
     if (cand.is_discarded()) throw peerrtc::ApiError(400, "field 'candidate' is not JSON");
-    m().candidate(room, peer, cand, token);
+    m()->candidate(room, peer, cand, token);
   }
   void leave(const std::string& room, const std::string& peer, const std::string& token) {
-    m().leave(room, peer, token);
+    m()->leave(room, peer, token);
   }
   std::pair<int, std::string> handle(const std::string& action, const std::string& body) {
-    auto [status, j] = m().handle(action, body);
+    auto [status, j] = m()->handle(action, body);
     return {status, j.dump()};
   }
-  std::string rooms_info() { return m().rooms_info().dump(); }
-  std::string room_peers(const std::string& room) { return m().room_peers(room).dump(); }
-  std::string ice_config(const std::string& peer) { return m().ice_config(peer).dump(); }
+  std::string rooms_info() { return m()->rooms_info().dump(); }
+  std::string room_peers(const std::string& room) { return m()->room_peers(room).dump(); }
+  std::string ice_config(const std::string& peer) { return m()->ice_config(peer).dump(); }
   size_t broadcast(const std::string& room, const std::string& data, bool binary) {
-    return m().broadcast(room, data, binary);
+    return m()->broadcast(room, data, binary);
   }
   bool send_to(const std::string& room, const std::string& peer, const std::string& data, bool binary) {
-    return m().send_to(room, peer, data, binary);
+    return m()->send_to(room, peer, data, binary);
   }
-  uint16_t udp_port() { return m().udp_port(); }
-  std::string stats() { return peerrtc::to_json(m().stats()).dump(); }
+  uint16_t udp_port() { return m()->udp_port(); }
+  std::string stats() { return peerrtc::to_json(m()->stats()).dump(); }
 
   // dispatch(room, sender, data (str|bytes), to (str|None)) on a hook thread.
   uint64_t on_message(py::object fn) {
     auto ref = std::make_shared<PyRef>(std::move(fn));
     py::gil_scoped_release release;
-    return m().on_message([ref](const peerrtc::Message& msg) {
+    return m()->on_message([ref](const peerrtc::Message& msg) {
       if (!python_alive()) return;
       py::gil_scoped_acquire gil;
       try {
@@ -156,20 +232,20 @@ class Manager {
     auto cb = [ref](const std::string& room, const std::string& peer, const json& info) {
       call_python(ref, room, peer, info.dump());
     };
-    return joined ? m().on_peer_joined(cb) : m().on_peer_left(cb);
+    return joined ? m()->on_peer_joined(cb) : m()->on_peer_left(cb);
   }
-  bool remove_handler(uint64_t id) { return m().remove_handler(id); }
+  bool remove_handler(uint64_t id) { return m()->remove_handler(id); }
 
   // fn(room, sender, data, to) -> result, on the network thread with the GIL; None clears it.
   void set_filter(py::object fn) {
     if (fn.is_none()) {
       py::gil_scoped_release release;
-      m().set_filter({});
+      m()->set_filter({});
       return;
     }
     auto ref = std::make_shared<PyRef>(std::move(fn));
     py::gil_scoped_release release;
-    m().set_filter([ref](const peerrtc::Message& msg) -> peerrtc::FilterResult {
+    m()->set_filter([ref](const peerrtc::Message& msg) -> peerrtc::FilterResult {
       if (!python_alive()) return peerrtc::FilterResult::pass();
       py::gil_scoped_acquire gil;
       try {
@@ -187,7 +263,7 @@ class Manager {
     auto msg_ref = std::make_shared<PyRef>(std::move(on_message));
     auto ev_ref = std::make_shared<PyRef>(std::move(on_event));
     py::gil_scoped_release release;
-    return m().join(
+    return m()->join(
         room, name,
         [msg_ref](const peerrtc::Message& msg) {
           if (!python_alive()) return;
@@ -202,8 +278,6 @@ class Manager {
         [ev_ref](const json& ev) { call_python(ev_ref, ev.dump()); });
   }
 
- private:
-  std::unique_ptr<peerrtc::SignalingManager> m_;
 };
 
 template <typename T>
@@ -239,6 +313,11 @@ PYBIND11_MODULE(_peerpyrtc, mod) {
       },
       py::arg("secret"), py::arg("room"), py::arg("peer_id"), py::arg("ttl") = 600,
       "An HS256 join token (JWT: room, sub = peer_id, iat, exp) valid ttl seconds; ValueError on bad input.");
+
+  mod.def("_test_call_delay", [](double s) { g_test_call_delay_us = static_cast<int64_t>(s * 1e6); },
+          "test hook: every manager call pauses this many seconds once it holds the manager");
+  mod.def("_test_used_after_close", [] { return g_test_used_after_close.load(); },
+          "test hook: calls that found the manager destroyed after their pause");
 
   using peerrtc::Config;
   py::class_<Config>(mod, "Config", "peerrtc::Config: every limit of a SignalingManager (durations in seconds).")

@@ -12,3 +12,19 @@ spdlog::logger& log() {
   return *logger;
 }
 }  // namespace peerrtc
+
+#include <stdexcept>
+
+#include "peerrtc/log.hpp"
+
+namespace peerrtc {
+void set_log_level(const std::string& level) {
+  for (const char* known : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+    if (level == known) {
+      log().set_level(spdlog::level::from_str(level));
+      return;
+    }
+  }
+  throw std::invalid_argument("unknown log level '" + level + "' (trace, debug, info, warn, error, critical, off)");
+}
+}  // namespace peerrtc

@@ -4,6 +4,7 @@
 
 #include "common/log.hpp"
 #include "net/engine.hpp"
+#include "net/turn_guard.hpp"
 #include "sctp/sctp.hpp"
 #include "sdp/sdp.hpp"
 
@@ -63,16 +64,22 @@ void ClientPeer::start_receive() {
     if (!ec) {
       const auto now = Loop::Clock::now();
       const int fd = socket_.native_handle();
-      writer_.begin_batch();
-      {
-        sctp::Stack::Batch batch;
-        // Every ClientPeer of a process runs on the one loop thread: one read buffer serves all.
-        static DatagramReader reader;
-        reader.read(fd, 64, [&](ByteView d, const stun::Address& from) {
-          pc_->receive_datagram(d, from, now);
-        });
-      }
-      writer_.end_batch(fd);
+      // One turn: SCTP's batch inside the writer's, ended even if a datagram's handling throws.
+      const TurnFn turn_fn = [this, fd](bool begin) {
+        if (begin) {
+          writer_.begin_batch();
+          sctp::Stack::begin_batch();
+        } else {
+          sctp::Stack::end_batch();
+          writer_.end_batch(fd);
+        }
+      };
+      TurnGuard turn(turn_fn);
+      // Every ClientPeer of a process runs on the one loop thread: one read buffer serves all.
+      static DatagramReader reader;
+      reader.read(fd, 64, [&](ByteView d, const stun::Address& from) {
+        pc_->receive_datagram(d, from, now);
+      });
     }
     if (socket_.is_open()) start_receive();
   });

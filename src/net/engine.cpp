@@ -160,7 +160,14 @@ void Engine::start_receive() {
   socket_.async_wait(udp::socket::wait_read,
                      [this, alive = alive_](const boost::system::error_code& ec) {
                        if (!*alive || ec == asio::error::operation_aborted) return;
-                       if (!ec) read_ready();
+                       if (!ec) {
+                         try {
+                           read_ready();
+                         } catch (const std::exception& e) {  // not one datagram's: the reader's
+                           ++stats_.receive_errors;
+                           log().error("engine: reading the UDP socket threw: {}", e.what());
+                         }
+                       }
                        if (socket_.is_open()) start_receive();
                      });
 }
@@ -187,34 +194,25 @@ void Engine::read_ready() {
   const int64_t window_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.bundle_wait).count();
   auto arrival = now;
   for (size_t total = 0; total < kMaxPerWake;) {
-    begin_turn();
+    TurnGuard turn(turn_fn_);  // ends the turn even if something under it throws
     size_t n = 0;
-    try {
-      for (;;) {
-        n += reader_.read(fd, kPerTurn - n, [&](ByteView data, const stun::Address& from) {
-          note_arrival(arrival);
-          on_datagram(data, from, now);
-          if (writer_.queued_full() >= kMaxBurst) {
-            end_turn();
-            begin_turn();
-          }
-        });
-        // Drained with small messages held: wait for more to bundle with them.
-        if (n >= kPerTurn || !bundle || !sctp::Stack::holding() || gap_ewma_ns_ >= window_ns) break;
-        const auto t = std::chrono::steady_clock::now();
-        if (!bundle_deadline) bundle_deadline = t + config_.bundle_wait;
-        if (t >= *bundle_deadline) break;
-        // Sleep out the window instead of waking for each datagram: one context switch per
-        // window (the kernel queues what arrives meanwhile; the socket buffer is 4 MiB).
-        const auto left = std::chrono::duration_cast<std::chrono::microseconds>(*bundle_deadline - t);
-        std::this_thread::sleep_for(left);
-        arrival = std::chrono::steady_clock::now();
-      }
-    } catch (...) {
-      end_turn();
-      throw;
+    for (;;) {
+      n += reader_.read(fd, kPerTurn - n, [&](ByteView data, const stun::Address& from) {
+        note_arrival(arrival);
+        on_datagram(data, from, now);
+        if (writer_.queued_full() >= kMaxBurst) turn.restart();
+      });
+      // Drained with small messages held: wait for more to bundle with them.
+      if (n >= kPerTurn || !bundle || !sctp::Stack::holding() || gap_ewma_ns_ >= window_ns) break;
+      const auto t = std::chrono::steady_clock::now();
+      if (!bundle_deadline) bundle_deadline = t + config_.bundle_wait;
+      if (t >= *bundle_deadline) break;
+      // Sleep out the window instead of waking for each datagram: one context switch per
+      // window (the kernel queues what arrives meanwhile; the socket buffer is 4 MiB).
+      const auto left = std::chrono::duration_cast<std::chrono::microseconds>(*bundle_deadline - t);
+      std::this_thread::sleep_for(left);
+      arrival = std::chrono::steady_clock::now();
     }
-    end_turn();
     total += n;
     if (n < kPerTurn) break;
   }
@@ -242,8 +240,30 @@ void Engine::end_turn() {
   writer_.end_batch(socket_.native_handle());  // -> the wire
 }
 
+// A datagram or frame whose handling throws (a bug in a layer below, a throwing callback) is
+// dropped, logged and counted; the turn, the socket and every other peer go on. What threw
+// may have left its peer half-way through a packet: SCTP and DTLS retransmit, and a peer that
+// cannot recover ends by its own timeouts.
+template <class F>
+void Engine::contained(const char* what, const stun::Address& from, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    ++stats_.receive_errors;
+    log().error("engine: handling {} from {} threw: {}; dropped", what, to_string(from), e.what());
+  } catch (...) {
+    ++stats_.receive_errors;
+    log().error("engine: handling {} from {} threw; dropped", what, to_string(from));
+  }
+}
+
 void Engine::on_datagram(ByteView data, const stun::Address& from, Loop::Clock::time_point now) {
   ++stats_.datagrams_in;
+  contained("a datagram", from, [&] { handle_datagram(data, from, now); });
+}
+
+void Engine::handle_datagram(ByteView data, const stun::Address& from, Loop::Clock::time_point now) {
+  if (receive_hook_) receive_hook_(data, from);
   const size_t n = data.size();
   if (n > 0 && data[0] <= 3) {
     // STUN: route by the ufrag in USERNAME (the peer verifies MESSAGE-INTEGRITY).
@@ -331,8 +351,12 @@ void Engine::adopt_tcp(asio::ip::tcp::socket socket, Bytes initial) {
   tcp_[id] = TcpEntry{conn, 0, Loop::Clock::now() + config_.tcp.stun_timeout};
   tcp_by_address_[remote] = id;
   conn->start(
-      std::move(initial), [this](TcpConnection& c, ByteView frame) { on_tcp_frame(c, frame); },
-      [this](bool begin) { begin ? begin_turn() : end_turn(); },
+      std::move(initial),
+      [this](TcpConnection& c, ByteView frame) {
+        ++stats_.tcp.frames_in;
+        contained("an ICE-TCP frame", c.remote(), [&] { on_tcp_frame(c, frame); });
+      },
+      turn_fn_,
       [this](TcpConnection& c, const std::string& reason, bool bad_frame) {
         on_tcp_closed(c.id(), reason, bad_frame);
       });
@@ -340,7 +364,7 @@ void Engine::adopt_tcp(asio::ip::tcp::socket socket, Bytes initial) {
 }
 
 void Engine::on_tcp_frame(TcpConnection& c, ByteView frame) {
-  ++stats_.tcp.frames_in;
+  if (receive_hook_) receive_hook_(frame, c.remote());
   auto t = tcp_.find(c.id());
   if (t == tcp_.end()) return;
   if (t->second.peer == 0) {

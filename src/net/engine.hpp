@@ -16,6 +16,7 @@
 #include "common/result.hpp"
 #include "net/ice_tcp.hpp"
 #include "net/loop.hpp"
+#include "net/turn_guard.hpp"
 #include "net/udp_io.hpp"
 #include "rtc/peer_connection.hpp"
 
@@ -86,6 +87,9 @@ struct EngineStats {
                               // or an ICE role conflict (487)
   uint64_t dtls_dropped = 0;  // DTLS from an unauthenticated address, non-DTLS bytes
   uint64_t dcep_bad = 0, messages_dropped = 0;
+  // Datagrams and ICE-TCP frames whose handling threw (a bug below or a throwing callback):
+  // each is dropped, logged and counted here, and the turn and the socket go on.
+  uint64_t receive_errors = 0;
   TcpStats tcp;
 };
 
@@ -133,6 +137,11 @@ class Engine {
   EngineStats stats() const;
   const std::shared_ptr<dtls::Certificate>& certificate() const { return cert_; }
 
+  // Test hook: runs before the engine handles each UDP datagram and each ICE-TCP frame. Tests
+  // make it throw to prove that a throw under a loop turn is contained (tests/unit/net).
+  using ReceiveHook = std::function<void(ByteView data, const stun::Address& from)>;
+  void set_receive_hook(ReceiveHook hook) { receive_hook_ = std::move(hook); }
+
  private:
   struct Entry {
     std::unique_ptr<rtc::PeerConnection> pc;
@@ -151,6 +160,9 @@ class Engine {
   void start_receive();
   void read_ready();
   void on_datagram(ByteView data, const stun::Address& from, Loop::Clock::time_point now);
+  void handle_datagram(ByteView data, const stun::Address& from, Loop::Clock::time_point now);
+  template <class F>
+  void contained(const char* what, const stun::Address& from, F&& f);
   void send(ByteView data, const stun::Address& to);
   void on_peer_address(PeerId id, const stun::Address& a);
   void schedule_destroy(PeerId id);
@@ -193,6 +205,8 @@ class Engine {
   // (starts "slow": no wait until traffic shows).
   std::chrono::steady_clock::time_point last_arrival_{};
   int64_t gap_ewma_ns_ = 1'000'000'000;
+  ReceiveHook receive_hook_;
+  TurnFn turn_fn_ = [this](bool begin) { begin ? begin_turn() : end_turn(); };
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

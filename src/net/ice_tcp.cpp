@@ -58,11 +58,13 @@ void TcpConnection::read() {
 
 void TcpConnection::on_read(ByteView data) {
   auto self = shared_from_this();  // a frame's handler may close (and the owner drop) us
-  if (turn_) turn_(true);
-  auto st = reader_.feed(data, [this](ByteView f) {
-    if (open_ && on_frame_) on_frame_(*this, f);
-  });
-  if (turn_) turn_(false);
+  rfc4571::Reader::Status st;
+  {
+    TurnGuard turn(turn_);  // the turn ends even if a frame's handler throws
+    st = reader_.feed(data, [this](ByteView f) {
+      if (open_ && on_frame_) on_frame_(*this, f);
+    });
+  }
   if (!open_) return;
   if (st == rfc4571::Reader::Status::TooLarge)
     return fail("RFC 4571 frame longer than " + std::to_string(limits_.max_frame) + " bytes", true);

@@ -17,6 +17,7 @@
 
 #include "common/bytes.hpp"
 #include "net/rfc4571.hpp"
+#include "net/turn_guard.hpp"
 #include "stun/stun.hpp"
 
 namespace peerrtc::net {
@@ -28,10 +29,13 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     size_t max_write_queue = 1024 * 1024;
   };
   // on_frame(conn, frame): one complete frame (the view is valid during the call). Each read's
-  // frames are bracketed by turn(true) / turn(false), so the owner can batch what they cause.
+  // frames are bracketed by turn(true) / turn(false) (a TurnGuard: the end runs even when
+  // on_frame throws), so the owner can batch what they cause. The Engine's on_frame catches
+  // what its handling throws; a throw that still reached on_read would stop this connection's
+  // reads (not the turn, nor any other connection).
   // A connection that ends by itself calls on_closed exactly once (not after close()).
   using FrameFn = std::function<void(TcpConnection&, ByteView frame)>;
-  using TurnFn = std::function<void(bool begin)>;
+  using TurnFn = net::TurnFn;
   using ClosedFn = std::function<void(TcpConnection&, const std::string& reason, bool bad_frame)>;
 
   TcpConnection(uint64_t id, boost::asio::ip::tcp::socket socket, Limits limits);

@@ -139,6 +139,7 @@ class App {
   uint16_t port() const;
   uint16_t shared_port() const;  // the bound shared_http_port (0 without one)
   const Options& options() const { return options_; }
+  http::Server& http() { return *http_; }  // more routes (peerrtc::Server, include/peerrtc/server.hpp)
 
  private:
   Options options_;

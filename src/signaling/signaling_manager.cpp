@@ -466,6 +466,7 @@ Stats SignalingManager::stats() const {
     c.datagrams_out = es.datagrams_out;
     c.dropped_dtls = es.dtls_dropped;
     c.dropped_sctp_messages = es.dcep_bad + es.messages_dropped;
+    c.receive_errors = es.receive_errors;
     c.tcp_accepted = es.tcp.accepted;
     c.tcp_refused = es.tcp.refused;
     c.tcp_closed_no_stun = es.tcp.closed_no_stun;
@@ -573,6 +574,7 @@ json to_json(const Stats& s) {
               {"senders_paused", s.senders_paused},
               {"slow_receivers_disconnected", s.slow_receivers_disconnected},
               {"ice_restarts", s.ice_restarts},
+              {"receive_errors", s.receive_errors},
               {"volatile", json{{"relayed", s.volatile_relayed},
                                 {"deliveries", s.volatile_deliveries},
                                 {"dropped_congested", s.volatile_dropped_congested},

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The installed C++ package, used from outside the source tree:
 #   1. cmake --install build (component dev) into a temporary prefix;
-#   2. examples/quickstart-httplib copied to a temporary directory and built there with
+#   2. examples/quickstart-httplib and examples/terminal-chat (the embedded HTTP server,
+#      <peerrtc/server.hpp>) copied to a temporary directory and built there with
 #      find_package(peerrtc CONFIG) -> peerrtc::peerrtc, CMAKE_PREFIX_PATH = the prefix only;
 #   3. a one-file program built with only `pkg-config --cflags --libs peerrtc`;
 #   4. the quick start run from the copy: READY, then POST /offer with a bad body -> 400 JSON;
+#      the terminal chat run from its copy: READY, GET /config -> 200, POST /offer {} -> 400;
 #   5. the Python module (component python, when built) imported from the prefix alone.
 # Nothing of the source tree is on an include or link path of the builds.
 set -euo pipefail
@@ -32,6 +34,11 @@ command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S "$tmp/src" -B "$tmp/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" >/dev/null
 cmake --build "$tmp/build" -j2 >/dev/null
 echo "install: quick start built out of tree with find_package(peerrtc)"
+mkdir "$tmp/tc-src"
+cp examples/terminal-chat/main.cpp examples/terminal-chat/CMakeLists.txt "$tmp/tc-src/"
+cmake -S "$tmp/tc-src" -B "$tmp/tc-build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" >/dev/null
+cmake --build "$tmp/tc-build" -j2 >/dev/null
+echo "install: terminal chat (peerrtc::Server) built out of tree with find_package(peerrtc)"
 
 cat > "$tmp/pc.cpp" <<'CPP'
 #include <peerrtc/peerrtc.hpp>
@@ -66,6 +73,20 @@ answer=$(curl -s -w ' %{http_code}' -X POST -d '{"room":"r"}' "http://127.0.0.1:
 echo "install: POST /offer {room} -> $answer"
 [[ "$answer" == *'"error"'*' 400' ]]
 kill "$qs_pid"; wait "$qs_pid" 2>/dev/null || true; qs_pid=""
+# The terminal chat: the embedded server's routes answer; /quit on stdin ends it with 0.
+mkfifo "$tmp/tc.in"
+"$tmp/tc-build/terminal-chat" --port 0 --static-root "$tmp" < "$tmp/tc.in" > "$tmp/tc.out" 2>&1 &
+qs_pid=$!
+exec 3> "$tmp/tc.in"
+for _ in $(seq 100); do grep -q '^READY' "$tmp/tc.out" && break; sleep 0.1; done
+port=$(sed -n 's/^READY {"http":\([0-9]*\),.*/\1/p' "$tmp/tc.out")
+[ -n "$port" ] || { echo "install: the terminal chat never printed READY:"; cat "$tmp/tc.out"; exit 1; }
+config=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$port/config")
+offer=$(curl -s -w ' %{http_code}' -X POST -d '{}' "http://127.0.0.1:$port/offer")
+echo "install: terminal chat GET /config -> $config; POST /offer {} -> $offer"
+[[ "$config" == *'"iceServers"'*' 200' && "$offer" == *'"error"'*' 400' ]]
+echo "/quit" >&3; exec 3>&-
+wait "$qs_pid"; qs_pid=""
 if compgen -G "$OLDPWD/$BUILD_DIR/python/peerpyrtc/_peerpyrtc*.so" >/dev/null; then
   cmake --install "$OLDPWD/$BUILD_DIR" --component python --prefix "$prefix" >/dev/null
   site=$(find "$prefix" -type d -name dist-packages | head -1)
