@@ -113,6 +113,9 @@ struct SctpStats {
   // HEARTBEAT-ACKs received (their arrival resets the backed-off timer); the packets of a
   // retransmission timeout sent again at such a return (docs/architecture.md "SCTP timers").
   uint64_t path_returns = 0, heartbeat_acks_in = 0, path_return_resends = 0;
+  // Server-side closes that send a last event (moved, kicked) wait for the peer to acknowledge
+  // what was queued, then SHUTDOWN: begun, and ABORTed at their 2-s deadline.
+  uint64_t graceful_closes = 0, graceful_close_timeouts = 0;
 };
 
 struct Stats {

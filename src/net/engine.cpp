@@ -509,6 +509,11 @@ void Engine::close_peer(PeerId id, const std::string& reason) {
   if (it != peers_.end()) it->second.pc->close(reason);
 }
 
+void Engine::close_peer_after_flush(PeerId id, const std::string& reason, std::chrono::milliseconds timeout) {
+  auto it = peers_.find(id);
+  if (it != peers_.end()) it->second.pc->close_after_flush(reason, timeout);
+}
+
 void Engine::close_all(const std::string& reason) {
   std::vector<PeerId> ids;
   for (auto& [id, e] : peers_) ids.push_back(id);
@@ -551,7 +556,8 @@ void Engine::tick(Loop::Clock::time_point now) {
   auto& live = tick_scratch_;
   live.clear();
   for (auto& [id, e] : peers_)
-    if ((all || !e.connected) && e.pc->state() != rtc::State::Closed) live.push_back(e.pc.get());
+    if ((all || !e.connected || e.pc->closing_gracefully()) && e.pc->state() != rtc::State::Closed)
+      live.push_back(e.pc.get());  // a graceful close's deadline is checked every peer tick
   // Destruction is always posted, so the pointers stay valid through this loop.
   for (auto* pc : live) pc->tick(now);
   live.clear();

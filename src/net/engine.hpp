@@ -125,6 +125,9 @@ class Engine {
   rtc::PeerConnection* peer(PeerId id);
   // Closes the peer (its on_closed runs) and destroys it on the next turn of the loop.
   void close_peer(PeerId id, const std::string& reason);
+  // Closes the peer once what was sent to it has arrived, at most `timeout` later
+  // (rtc::PeerConnection::close_after_flush); then as close_peer.
+  void close_peer_after_flush(PeerId id, const std::string& reason, std::chrono::milliseconds timeout);
   // Closes every peer; the socket stays open until destruction.
   void close_all(const std::string& reason);
 

@@ -400,6 +400,14 @@ void PeerConnection::send_check(Clock::time_point now) {
 
 void PeerConnection::tick(Clock::time_point now) {
   if (state_ == State::Closed) return;
+  if (graceful_) {
+    if (!graceful_->deadline) graceful_->deadline = now + graceful_->timeout;
+    if (now >= *graceful_->deadline) {
+      log().info("peer {}: graceful close not done within {} ms; aborting", local_ufrag_, graceful_->timeout.count());
+      if (sctp_ && !sctp_closed_) sctp_->give_up_shutdown();
+      return close(graceful_->reason);
+    }
+  }
   if (state_ != State::Connected && now - created_ > config_.connect_timeout)
     return fail("connection not established within " +
                 std::to_string(config_.connect_timeout.count()) + " ms");
@@ -664,6 +672,16 @@ void PeerConnection::close(const std::string& reason) {
   if (cb_.on_closed) cb_.on_closed(reason);
 }
 
-void PeerConnection::fail(const std::string& reason) { close(reason); }
+void PeerConnection::close_after_flush(const std::string& reason, std::chrono::milliseconds timeout) {
+  if (state_ == State::Closed || closing_ || graceful_) return;
+  if (!sctp_ || sctp_closed_ || state_ != State::Connected) return close(reason);
+  graceful_ = Graceful{reason, timeout, std::nullopt};
+  log().debug("peer {}: closing after the queue drains: {}", local_ufrag_, reason);
+  sctp_->shutdown_after_flush();  // may end the association at once (on_closed -> fail -> close)
+}
+
+// While closing gracefully, any end (SHUTDOWN complete, the peer's ABORT, consent) reports the
+// reason the close was asked for.
+void PeerConnection::fail(const std::string& reason) { close(graceful_ ? graceful_->reason : reason); }
 
 }  // namespace peerrtc::rtc

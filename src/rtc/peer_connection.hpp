@@ -121,7 +121,15 @@ class PeerConnection {
   SendStatus send(uint16_t stream, ByteView data, bool binary);
   SendStatus send_text(uint16_t stream, std::string_view text) { return send(stream, as_bytes(text), false); }
   void close_channel(uint16_t stream);
-  void close(const std::string& reason = "closed locally");  // graceful: SCTP ABORT + close_notify
+  void close(const std::string& reason = "closed locally");  // at once: SCTP ABORT + close_notify
+  // Closes once everything already sent has arrived (the last event before a server-side close,
+  // e.g. `moved` or `kicked`, must not be lost in an ABORT): sends are refused from now on, the
+  // SCTP queue drains, then SHUTDOWN (sctp::Association::shutdown_after_flush). on_closed(reason)
+  // runs when the SHUTDOWN completes, or at the first tick() past `timeout` (then ABORT, counted
+  // as sctp graceful_close_timeouts), or on any other end meanwhile. Without an association up,
+  // the same as close().
+  void close_after_flush(const std::string& reason, std::chrono::milliseconds timeout);
+  bool closing_gracefully() const { return graceful_.has_value(); }
 
   const std::string& local_ufrag() const { return local_ufrag_; }
   // ICE restart (server only; RFC 8445 §9, RFC 8839 §4.4.1.1.1): a new offer from the same
@@ -218,6 +226,12 @@ class PeerConnection {
   Counters counters_;
   bool closing_ = false;
   bool sctp_closed_ = false;
+  struct Graceful {
+    std::string reason;
+    std::chrono::milliseconds timeout;
+    std::optional<Clock::time_point> deadline;  // set by the first tick after close_after_flush
+  };
+  std::optional<Graceful> graceful_;
   bool receive_paused_ = false;
 };
 

@@ -59,6 +59,7 @@ struct Registry {
   uint64_t packets_bundled = 0;   // usrsctp's packets that rode in an earlier one (bundle_packets)
   uint64_t path_returns = 0;      // Association::path_returned() calls that sent a HEARTBEAT
   uint64_t path_return_resends = 0;  // packets of a timeout sent again by path_returned()
+  uint64_t graceful_closes = 0, graceful_close_timeouts = 0;  // shutdown_after_flush / give_up_shutdown
   bool in_timer_walk = false;     // inside usrsctp_handle_timers(): output is a timer's
   // From the outermost begin_batch() until end_batch() has flushed: each association holds its
   // last outgoing packet, to bundle what follows into it (Association::on_usrsctp_output).
@@ -223,6 +224,8 @@ const Stack::Counters& fold_counters() {
                        d(st.sctps_outoftheblue, o.sctps_outoftheblue);
   t.path_returns = r.path_returns;
   t.path_return_resends = r.path_return_resends;
+  t.graceful_closes = r.graceful_closes;
+  t.graceful_close_timeouts = r.graceful_close_timeouts;
   t.heartbeat_acks_in += d(st.sctps_recvheartbeatack, o.sctps_recvheartbeatack);
   r.last_stat = st;
   r.ms_since_fold = 0;
@@ -462,7 +465,7 @@ bool Association::try_send_now(uint16_t stream, uint32_t ppid, ByteView data,
 
 SendStatus Association::send(uint16_t stream, uint32_t ppid, ByteView data, const Reliability& rel) {
   if (data.size() > config_.max_message_size) return SendStatus::TooLarge;
-  if (!sock_ || !connected_ || closed_) return SendStatus::NotConnected;
+  if (!sock_ || !connected_ || closed_ || shutdown_pending_) return SendStatus::NotConnected;
   // SCTP can't carry empty user messages; WebRTC sends one byte with PPID 56/57 instead.
   if (data.empty()) return SendStatus::Error;
   if (stream >= config_.streams) return SendStatus::Error;
@@ -544,6 +547,7 @@ void Association::drain_now() {
   if (nagle && sock_) set_nodelay(true);
   draining_ = false;
   if (queue_.empty()) apply_deferred_resets();
+  if (shutdown_pending_) return finish_flush_shutdown();  // nobody sends any more: no buffered_low
   if (had && queue_.empty() && !closed_ && !destroying_ && cb_.on_buffered_low) cb_.on_buffered_low();
 }
 
@@ -610,6 +614,32 @@ void Association::shutdown() {
   if (usrsctp_shutdown(sock_, SHUT_WR) != 0 && errno != ENOTCONN) {
     close_with(std::string("shutdown failed: ") + std::strerror(errno));
   }
+}
+
+void Association::shutdown_after_flush() {
+  if (!sock_ || closed_ || shutdown_pending_) return;
+  if (!connected_) return abort();
+  shutdown_pending_ = true;
+  ++registry().graceful_closes;
+  drain_now();  // what a batch held goes now (a later flush_batched finds nothing); SHUT_WR when empty
+  finish_flush_shutdown();
+}
+
+// Our queue is empty (everything accepted is in usrsctp's hands): SHUT_WR. usrsctp sends the
+// SHUTDOWN chunk only after every queued DATA chunk has been acknowledged (RFC 9260 §9.2).
+void Association::finish_flush_shutdown() {
+  if (!shutdown_pending_ || shutdown_sent_ || !queue_.empty() || closed_ || !sock_ || destroying_) return;
+  shutdown_sent_ = true;
+  connected_ = false;
+  deferred_resets_.clear();
+  if (usrsctp_shutdown(sock_, SHUT_WR) != 0 && errno != ENOTCONN)
+    close_with(std::string("shutdown failed: ") + std::strerror(errno));
+}
+
+void Association::give_up_shutdown() {
+  if (!sock_ || closed_) return;
+  ++registry().graceful_close_timeouts;
+  abort();
 }
 
 void Association::abort() {

@@ -74,6 +74,10 @@ class Stack {
     // Packets a retransmission timeout had sent that path_returned() sent again at once (the
     // lowest outstanding TSNs).
     uint64_t path_return_resends = 0;
+    // Graceful closes (Association::shutdown_after_flush: the last event, e.g. `moved`, must
+    // arrive) begun, and those that did not complete by their deadline and were ABORTed
+    // (Association::give_up_shutdown).
+    uint64_t graceful_closes = 0, graceful_close_timeouts = 0;
   };
   static Counters counters();
 
@@ -163,7 +167,16 @@ class Association {
   // and sent as space frees up, in order.
   SendStatus send(uint16_t stream, uint32_t ppid, ByteView data, const Reliability& rel);
   void reset_stream(uint16_t stream);  // reset our outgoing stream (we close a channel)
-  void shutdown();                     // graceful SHUTDOWN
+  void shutdown();                     // graceful SHUTDOWN (drops our own unsent queue)
+  // Graceful close that loses nothing already accepted: send() refuses from now on; our own
+  // queue goes to usrsctp as room frees up, then SHUTDOWN (SHUT_WR), which usrsctp sends once
+  // every queued chunk is acknowledged; on_closed("shutdown complete") follows SHUTDOWN_COMPLETE.
+  // Not connected: the same as abort(). The owner bounds the wait with give_up_shutdown().
+  void shutdown_after_flush();
+  bool shutting_down() const { return shutdown_pending_; }
+  // The graceful close took too long (a dead or stalled peer): ABORT (counted as
+  // graceful_close_timeouts). No on_closed, as abort().
+  void give_up_shutdown();
   void abort();                        // ABORT
 
   // Stops (true) or resumes (false) reading from the association. While paused, incoming data
@@ -250,6 +263,9 @@ class Association {
   bool receive_paused_ = false;
   uint16_t streams_out_ = 0, streams_in_ = 0;
   bool reading_ = false;
+  bool shutdown_pending_ = false;  // shutdown_after_flush(): SHUT_WR once queue_ is empty
+  bool shutdown_sent_ = false;
+  void finish_flush_shutdown();
   bool dirty_ = false;  // listed for the current batch's flush
   Bytes held_out_;      // the last packet usrsctp made in this batch, waiting for more to bundle
   Bytes timeout_packet_;  // the last packet a T3-rtx timeout sent (DATA), for path_returned()

@@ -155,6 +155,12 @@ const std::vector<FamilySpec>& families() {
        {{"sctp.path_return_resends"}}},
       {"peerrtc_sctp_heartbeat_acks_total", MetricType::Counter, "SCTP HEARTBEAT-ACK chunks received.",
        {{"sctp.heartbeat_acks_in"}}},
+      {"peerrtc_sctp_graceful_closes_total", MetricType::Counter,
+       "Server-side closes with a last event (moved, kicked) that waited for the queue to be acknowledged.",
+       {{"sctp.graceful_closes"}}},
+      {"peerrtc_sctp_graceful_close_timeouts_total", MetricType::Counter,
+       "Graceful closes ABORTed at their deadline (the peer did not acknowledge the queue in time).",
+       {{"sctp.graceful_close_timeouts"}}},
   };
   return table;
 }

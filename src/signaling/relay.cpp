@@ -719,17 +719,18 @@ bool Relay::kick(const std::string& room, const std::string& name, const std::st
     if (m->inbox) post_inbox(m->inbox, event, 0, true);
     run_or_defer([this, room, name, why] { member_left(room, name, why); });
   } else {
-    // The event goes out (SCTP sends at once, NODELAY) before the ABORT that closes the
-    // association; on_closed then removes the member with `why` (after this turn). An away
-    // member has no connection: it leaves now.
+    // The member leaves now (after this turn: the others see peer_left). The event goes last on
+    // its channel and the connection closes once the peer has acknowledged everything queued
+    // before it, so `kicked` is never lost behind a backlog (an ABORT would discard the queue);
+    // the session's on_closed finds no member then. An away member has no connection.
     m->leaving = true;
+    run_or_defer([this, room, name, why] { member_left(room, name, why); });
     if (m->away) {
-      run_or_defer([this, room, name, why] { member_left(room, name, why); });
       link_.close(m->engine_id, why);
       return true;
     }
     send_event(*m, event);
-    link_.close(m->engine_id, why);
+    link_.close_after_flush(m->engine_id, why, cfg_.final_event_timeout);
   }
   return true;
 }

@@ -41,6 +41,12 @@ class PeerLink {
   virtual size_t buffered_amount(PeerId id) = 0;
   virtual void set_receive_paused(PeerId id, bool paused) = 0;
   virtual void close(PeerId id, const std::string& reason) = 0;
+  // Closes once what was sent to the peer has arrived (its last event, e.g. `moved`, `kicked`),
+  // or at `timeout` (then at once, counted). on_closed may come much later, or inside the call.
+  virtual void close_after_flush(PeerId id, const std::string& reason, std::chrono::milliseconds timeout) {
+    (void)timeout;
+    close(id, reason);
+  }
   // The volatile lane's congestion signal: bytes sent to the peer and not yet acknowledged, in
   // the SCTP stack and our queue (rtc::PeerConnection::bytes_outstanding).
   virtual size_t bytes_outstanding(PeerId id) { return buffered_amount(id); }
@@ -74,6 +80,9 @@ struct RelayConfig {
   // that joins (0 = none).
   size_t history = 0;
   size_t history_bytes = 1024 * 1024;
+  // How long a server-side close that sends a last event (moved, kicked) waits for the peer to
+  // acknowledge what was queued before it ABORTs (PeerLink::close_after_flush).
+  std::chrono::milliseconds final_event_timeout{2000};
   // Protocol v2 resume (Config::resume_window, resume_buffer, resume_buffer_bytes).
   std::chrono::seconds resume_window{120};
   size_t resume_buffer = 10000;

@@ -166,7 +166,10 @@ size_t Relay::evict_room(const std::string& room_name, const std::string& reason
   log().info("room {} moved away from this node ({}): {} member(s) told", room_name, reason, names.size());
   for (auto& n : names) registry_.remove(room_name, n);  // the sessions no longer own a member
   history_.erase(room_name);
-  for (PeerId id : sessions) link_.close(id, "moved: " + reason);  // their on_closed finds nothing
+  // `moved` is the last frame on each channel; the connection closes once the peer has
+  // acknowledged it and everything before it (a backlog after a process pause), or ABORTs at
+  // the deadline. Their on_closed finds nothing.
+  for (PeerId id : sessions) link_.close_after_flush(id, "moved: " + reason, cfg_.final_event_timeout);
   return names.size();
 }
 

@@ -151,6 +151,9 @@ struct SignalingManager::Impl : signaling::PeerLink {
     if (auto* pc = engine->peer(id)) pc->set_receive_paused(paused);
   }
   void close(net::PeerId id, const std::string& reason) override { engine->close_peer(id, reason); }
+  void close_after_flush(net::PeerId id, const std::string& reason, std::chrono::milliseconds timeout) override {
+    engine->close_peer_after_flush(id, reason, timeout);
+  }
   size_t bytes_outstanding(net::PeerId id) override {
     auto* pc = engine->peer(id);
     return pc ? pc->bytes_outstanding() : 0;
@@ -481,7 +484,7 @@ Stats SignalingManager::stats() const {
                        sc.t3_timeouts, sc.t3_marked_chunks, sc.duplicate_data_in,
                        sc.delayed_sack_timeouts, sc.window_probes, sc.data_dropped_no_room,
                        sc.packets_dropped, sc.path_returns, sc.heartbeat_acks_in,
-                       sc.path_return_resends};
+                       sc.path_return_resends, sc.graceful_closes, sc.graceful_close_timeouts};
     return c;
   });
   s.hook_events = impl_->hooks.executor().executed();
@@ -614,7 +617,9 @@ json to_json(const Stats& s) {
                             {"packets_dropped", s.sctp.packets_dropped},
                             {"path_returns", s.sctp.path_returns},
                             {"heartbeat_acks_in", s.sctp.heartbeat_acks_in},
-                            {"path_return_resends", s.sctp.path_return_resends}}}};
+                            {"path_return_resends", s.sctp.path_return_resends},
+                            {"graceful_closes", s.sctp.graceful_closes},
+                            {"graceful_close_timeouts", s.sctp.graceful_close_timeouts}}}};
 }
 
 // --- Participant --------------------------------------------------------------------------------

@@ -141,6 +141,40 @@ test('send reaches only the named peer, as a direct message', async () => {
   assert.equal(a.frames.slice(0, idx).filter((f) => !f.event).length, 0, 'alice got a message sent to José');
 });
 
+// A kick (like a cluster's `moved`) is the last frame before the server closes the connection.
+// An SCTP ABORT would discard whatever is still queued to the peer, `kicked` with it; the close
+// waits instead until the peer has acknowledged the queue (at most 2 s, then ABORT, counted).
+// Megabytes of direct messages are still queued when the kick comes: every one whose send the
+// server reported delivered arrives, and then `kicked`.
+test('kick with a backlog queued: every queued message, then kicked, then the close', async () => {
+  const room = uniqueId('kickq');
+  const [a, b] = [await connect(room, 'alice'), await connect(room, 'mallory')];
+  await a.waitEvent('peer_joined', (e) => e.peer_id === 'mallory');
+  const before = (await server.request('GET', '/stats')).json.sctp;
+  const N = 80;
+  const big = (i) => `${String(i).padStart(5, '0')}:` + 'x'.repeat(60000);
+  // All in flight at once (8 HTTP threads): the kick goes out while most are queued in SCTP.
+  const sends = [];
+  for (let i = 0; i < N; i++) sends.push(server.request('POST', '/api/send', { room, peer_id: 'mallory', data: big(i) }, AUTH));
+  await sends[N / 2];
+  const kick = await server.request('POST', '/api/kick', { room, peer_id: 'mallory', reason: 'backlog' }, AUTH);
+  assert.equal(kick.status, 200, kick.text);
+  const answers = await Promise.all(sends);
+  const delivered = answers.filter((r) => r.status === 200 && r.json.delivered === 1).length;
+  const k = await b.waitEvent('kicked', () => true, 10000);
+  assert.equal(k.event.reason, 'backlog');
+  await b.waitClosed(10000);
+  const idx = b.frames.indexOf(k);
+  const got = b.frames.slice(0, idx).filter((f) => !f.event && f.text?.startsWith('dserver\n')).map((f) => f.text);
+  assert.equal(got.length, delivered, `mallory got ${got.length} of the ${delivered} messages queued before the kick`);
+  assert.ok(delivered > N / 2, `${delivered} delivered: the kick came after half the sends at least`);
+  assert.equal(b.frames.length, idx + 1, 'kicked is the last frame');
+  const after = (await server.request('GET', '/stats')).json.sctp;
+  assert.ok(after.graceful_closes > before.graceful_closes, JSON.stringify(after));
+  assert.equal(after.graceful_close_timeouts, before.graceful_close_timeouts, 'the close completed before its deadline');
+  await a.waitEvent('peer_left', (e) => e.peer_id === 'mallory');
+});
+
 test('kick: the peer is told and disconnected, the others see peer_left, /rooms no longer lists it', async () => {
   const room = uniqueId('kick');
   const [a, b] = [await connect(room, 'alice'), await connect(room, 'mallory')];

@@ -267,6 +267,46 @@ TEST(SctpTest, ShutdownClosesBothSides) {
   EXPECT_EQ(p.a.closed.size(), 1u);
 }
 
+// A server-side close with a last event (moved, kicked): everything accepted, including what
+// waits in our own queue beyond usrsctp's buffer, arrives; then SHUTDOWN. shutdown() and abort()
+// (the control) drop our queue.
+TEST(SctpTest, ShutdownAfterFlushDeliversTheBacklog) {
+  for (bool graceful : {true, false}) {
+    Pair p;
+    ASSERT_TRUE(p.connect());
+    const int n = 40;
+    for (int i = 0; i < n; ++i) ASSERT_EQ(p.a.assoc->send(0, 51, pattern(60000, static_cast<uint8_t>(i)), {}), SendStatus::Ok);
+    ASSERT_GT(p.a.assoc->buffered_amount(), 0u) << "a backlog in our own queue";
+    const auto before = Stack::counters();
+    if (graceful) p.a.assoc->shutdown_after_flush();
+    else p.a.assoc->shutdown();
+    EXPECT_EQ(p.a.assoc->send(0, 51, pattern(10, 0), {}), SendStatus::NotConnected) << "nothing new after it";
+    p.run_until([&] { return !p.b.closed.empty() && !p.a.closed.empty(); }, 20000);
+    if (graceful) {
+      EXPECT_EQ(p.b.messages.size(), size_t(n)) << "every message accepted before the close";
+      for (int i = 0; i < std::min<int>(n, int(p.b.messages.size())); ++i)
+        EXPECT_EQ(p.b.messages[i].data, pattern(60000, static_cast<uint8_t>(i))) << i;
+      EXPECT_EQ(p.a.closed, std::vector<std::string>{"shutdown complete"});
+      EXPECT_EQ(Stack::counters().graceful_closes, before.graceful_closes + 1);
+    } else {
+      EXPECT_LT(p.b.messages.size(), size_t(n)) << "the control: shutdown() drops our queue";
+    }
+  }
+}
+
+TEST(SctpTest, GiveUpShutdownAborts) {
+  Pair p;
+  ASSERT_TRUE(p.connect());
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(p.a.assoc->send(0, 51, pattern(60000, static_cast<uint8_t>(i)), {}), SendStatus::Ok);
+  p.a.assoc->shutdown_after_flush();
+  const auto before = Stack::counters();
+  p.a.assoc->give_up_shutdown();
+  EXPECT_EQ(Stack::counters().graceful_close_timeouts, before.graceful_close_timeouts + 1);
+  ASSERT_TRUE(p.run_until([&] { return !p.b.closed.empty(); }, 5000));
+  EXPECT_EQ(p.b.closed[0], "aborted by peer");
+  EXPECT_TRUE(p.a.closed.empty());
+}
+
 TEST(SctpTest, AbortClosesPeerOnly) {
   Pair p;
   ASSERT_TRUE(p.connect());
