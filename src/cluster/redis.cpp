@@ -237,9 +237,23 @@ struct Redis::Impl {
   bool dropping = false;  // the watchdog is freeing the connection
   std::vector<std::function<void()>> connect_hooks;
 
+  // What ev.data points at: one per connection (the commands', the Sentinel subscription's).
+  struct Slot {
+    std::shared_ptr<Watch> watch;
+  };
+
   // Redis thread only:
   redisAsyncContext* ac = nullptr;
-  std::shared_ptr<Watch> watch;
+  Slot main;  // ac's
+  // Sentinel: the subscription to +switch-master on one sentinel (rotating on failure).
+  redisAsyncContext* sub = nullptr;
+  Slot sub_slot;
+  size_t sub_index = 0;
+  bool announced = false;  // the next connect goes to the master +switch-master named, unasked
+  asio::steady_timer sub_retry{ioc};
+  // The master's address (url.host/port) is written on the Redis thread only, under url_m;
+  // other threads read it under url_m (url_text()).
+  mutable std::mutex url_m;
   std::chrono::milliseconds backoff = kBackoffMin;
   bool ever_connected = false;
   bool down_logged = false;
@@ -280,33 +294,55 @@ struct Redis::Impl {
   }
   static Impl* of(const redisAsyncContext* a) { return static_cast<Impl*>(a->data); }
   static void add_read(void* p) {
-    auto* self = static_cast<Impl*>(p);
+    auto* self = static_cast<Slot*>(p);
     if (!self->watch) return;
     self->watch->reading = true;
     arm_read(self->watch);
   }
   static void del_read(void* p) {
-    auto* self = static_cast<Impl*>(p);
+    auto* self = static_cast<Slot*>(p);
     if (self->watch) self->watch->reading = false;
   }
   static void add_write(void* p) {
-    auto* self = static_cast<Impl*>(p);
+    auto* self = static_cast<Slot*>(p);
     if (!self->watch) return;
     self->watch->writing = true;
     arm_write(self->watch);
   }
   static void del_write(void* p) {
-    auto* self = static_cast<Impl*>(p);
+    auto* self = static_cast<Slot*>(p);
     if (self->watch) self->watch->writing = false;
   }
   static void cleanup(void* p) {
-    auto* self = static_cast<Impl*>(p);
+    auto* self = static_cast<Slot*>(p);
     if (!self->watch) return;
     auto w = std::move(self->watch);
     w->alive = false;
     boost::system::error_code ignored;
     w->sd.cancel(ignored);
     w->sd.release();  // hiredis closes the descriptor itself
+  }
+
+  // hiredis' event hooks for `a` on the loop, through `slot`.
+  void attach(redisAsyncContext* a, Slot& slot) {
+    slot.watch = std::make_shared<Watch>(ioc, a->c.fd, a);
+    a->ev.data = &slot;
+    a->ev.addRead = add_read;
+    a->ev.delRead = del_read;
+    a->ev.addWrite = add_write;
+    a->ev.delWrite = del_write;
+    a->ev.cleanup = cleanup;
+  }
+
+  // The address for messages, from any thread.
+  std::string url_text() const {
+    std::lock_guard lock(url_m);
+    return url.to_string();
+  }
+  void set_master(const std::string& host, uint16_t port) {  // Redis thread
+    std::lock_guard lock(url_m);
+    url.host = host;
+    url.port = port;
   }
 
   // --- connection ---------------------------------------------------------------------------
@@ -343,8 +379,7 @@ struct Redis::Impl {
         if (ok) {
           if (host != url.host || port != url.port)
             log().info("redis: sentinel {}:{} names {}:{} as master '{}'", h, p, host, port, url.master_name);
-          url.host = host;
-          url.port = static_cast<uint16_t>(port);
+          set_master(host, static_cast<uint16_t>(port));
           return "";
         }
         why += (why.empty() ? "" : "; ") + h + ":" + std::to_string(p) + ": bad answer";
@@ -360,7 +395,7 @@ struct Redis::Impl {
 
   // Drops the connection at once (every pending command fails) and reconnects: a watchdog trip,
   // or a server that is not (or no longer) the master.
-  void drop(const std::string& why) {
+  void drop(const std::string& why, bool at_once = false) {
     if (!ac) return;
     log().warn("redis: {}: connection to {} dropped", why, url.to_string());
     redisAsyncContext* a = ac;
@@ -372,12 +407,102 @@ struct Redis::Impl {
     dropping = true;
     redisAsyncFree(a);
     dropping = false;
-    schedule_reconnect();
+    if (at_once) {
+      retry.cancel();
+      backoff = kBackoffMin;
+      asio::post(ioc, [this] {
+        if (!ac) connect();
+      });
+    } else {
+      schedule_reconnect();
+    }
+  }
+
+  // --- Sentinel: +switch-master -------------------------------------------------------------
+  // A failover is announced on every sentinel's +switch-master channel
+  // ("<name> <old ip> <old port> <new ip> <new port>") as soon as it is decided: the connection
+  // moves to the new master then, not only when the old one breaks or answers READONLY (a
+  // demoted master that stays reachable would otherwise take writes until it is reconfigured).
+  void subscribe_sentinel() {
+    if (stopping || url.sentinels.empty()) return;
+    auto& [h, p] = url.sentinels[sub_index % url.sentinels.size()];
+    redisAsyncContext* a = redisAsyncConnect(h.c_str(), p);
+    if (!a || a->err) {
+      log().debug("redis: cannot subscribe to sentinel {}:{}: {}", h, p, a ? a->errstr : "out of memory");
+      if (a) redisAsyncFree(a);
+      resubscribe_later();
+      return;
+    }
+    sub = a;
+    a->data = this;
+    attach(a, sub_slot);
+    redisAsyncSetDisconnectCallback(a, [](const redisAsyncContext* c, int) {
+      Impl* self = of(c);
+      if (self->sub == c) self->sub = nullptr;
+      if (self->stopping) return;
+      asio::post(self->ioc, [self] { self->resubscribe_later(); });
+    });
+    redisAsyncSetConnectCallback(a, [](const redisAsyncContext* c, int status) {
+      Impl* self = of(c);
+      if (status != REDIS_OK) {
+        if (self->sub == c) self->sub = nullptr;  // hiredis frees it after this callback
+        if (!self->stopping) asio::post(self->ioc, [self] { self->resubscribe_later(); });
+        return;
+      }
+      redisEnableKeepAlive(&const_cast<redisAsyncContext*>(c)->c);
+      log().debug("redis: subscribed to +switch-master on sentinel {}",
+                  self->url.sentinels[self->sub_index % self->url.sentinels.size()].first);
+    });
+    const char* argv[] = {"SUBSCRIBE", "+switch-master"};
+    size_t lens[] = {9, 14};
+    redisAsyncCommandArgv(a, on_switch_master, nullptr, 2, argv, lens);
+  }
+
+  void resubscribe_later() {
+    if (stopping) return;
+    ++sub_index;  // the next sentinel
+    sub_retry.expires_after(std::chrono::milliseconds(500));
+    sub_retry.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec && !sub) subscribe_sentinel();
+    });
+  }
+
+  static void on_switch_master(redisAsyncContext* a, void* r, void*) {
+    auto* reply = static_cast<redisReply*>(r);
+    if (!a || !a->data || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
+    Reply m = convert(reply);
+    if (m.elements[0].str != "message") return;
+    Impl* self = of(a);
+    std::vector<std::string> f;
+    std::string_view rest = m.elements[2].str;
+    while (!rest.empty()) {
+      size_t sp = rest.find(' ');
+      f.emplace_back(rest.substr(0, sp));
+      rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
+    }
+    unsigned long port = 0;
+    if (f.size() != 5 || f[0] != self->url.master_name || !parse_uint(f[4], 65535, port)) return;
+    log().warn("redis: Sentinel announced a failover of '{}': {}:{} -> {}:{}", f[0], f[1], f[2], f[3], f[4]);
+    const bool moved = f[3] != self->url.host || port != self->url.port;
+    self->set_master(f[3], static_cast<uint16_t>(port));
+    // (A lagging sentinel could still name the old master: the next connection goes where this
+    // announcement says; its ROLE is checked as always.)
+    if (!moved) return;
+    self->announced = true;
+    if (self->ac) {
+      self->drop("Sentinel announced a new master (+switch-master)", true);
+    } else {  // waiting to reconnect: now, to the new master
+      self->retry.cancel();
+      self->backoff = kBackoffMin;
+      asio::post(self->ioc, [self] {
+        if (!self->ac) self->connect();
+      });
+    }
   }
 
   void connect() {
     if (stopping) return;
-    if (!url.sentinels.empty()) {
+    if (!url.sentinels.empty() && !std::exchange(announced, false)) {
       if (auto why = ask_sentinels(); !why.empty()) {
         failed(why);
         return;
@@ -392,13 +517,7 @@ struct Redis::Impl {
     }
     ac = a;
     a->data = this;
-    watch = std::make_shared<Watch>(ioc, a->c.fd, a);
-    a->ev.data = this;
-    a->ev.addRead = add_read;
-    a->ev.delRead = del_read;
-    a->ev.addWrite = add_write;
-    a->ev.delWrite = del_write;
-    a->ev.cleanup = cleanup;
+    attach(a, main);
     redisAsyncSetDisconnectCallback(a, on_disconnect);
     redisAsyncSetConnectCallback(a, on_connected);  // after the adapter: it waits for writability
     connect_timer.expires_after(kConnectTimeout);
@@ -573,7 +692,10 @@ size_t Redis::in_flight() const { return impl_->in_flight.load(); }
 
 Redis::~Redis() { stop(); }
 
-const RedisUrl& Redis::url() const { return impl_->url; }
+RedisUrl Redis::url() const {
+  std::lock_guard lock(impl_->url_m);
+  return impl_->url;
+}
 bool Redis::connected() const { return impl_->is_connected; }
 
 void Redis::on_connect(std::function<void()> fn) {
@@ -590,12 +712,13 @@ std::string Redis::start(std::chrono::milliseconds timeout) {
   asio::post(im.ioc, [&im] {
     im.connect();
     im.arm_watchdog();
+    im.subscribe_sentinel();
   });
   std::string error;
   {
     std::unique_lock lock(im.m);
     if (!im.cv.wait_until(lock, deadline, [&] { return im.first_done; }))
-      return "cannot connect to " + im.url.to_string() + ": timed out after " + std::to_string(timeout.count()) + " ms";
+      return "cannot connect to " + im.url_text() + ": timed out after " + std::to_string(timeout.count()) + " ms";
     error = im.first_error;
   }
   if (!error.empty()) return error;
@@ -603,8 +726,8 @@ std::string Redis::start(std::chrono::milliseconds timeout) {
   Reply pong = command_sync({"PING"}, std::max(left, std::chrono::milliseconds(100)));
   if (!pong.ok()) {
     std::lock_guard lock(im.m);
-    if (!im.auth_error.empty()) return "Redis at " + im.url.to_string() + " refused the password: " + im.auth_error;
-    return "Redis at " + im.url.to_string() + " does not answer PING: " + pong.str;
+    if (!im.auth_error.empty()) return "Redis at " + im.url_text() + " refused the password: " + im.auth_error;
+    return "Redis at " + im.url_text() + " does not answer PING: " + pong.str;
   }
   return "";
 }
@@ -616,6 +739,12 @@ void Redis::stop() {
     im.retry.cancel();
     im.connect_timer.cancel();
     im.watchdog.cancel();
+    im.sub_retry.cancel();
+    if (im.sub) {
+      redisAsyncContext* s = im.sub;
+      im.sub = nullptr;
+      redisAsyncFree(s);
+    }
     if (im.ac) {
       redisAsyncContext* a = im.ac;
       im.ac = nullptr;
