@@ -484,14 +484,15 @@ struct Redis::Impl {
     if (f.size() != 5 || f[0] != self->url.master_name || !parse_uint(f[4], 65535, port)) return;
     log().warn("redis: Sentinel announced a failover of '{}': {}:{} -> {}:{}", f[0], f[1], f[2], f[3], f[4]);
     const bool moved = f[3] != self->url.host || port != self->url.port;
-    self->set_master(f[3], static_cast<uint16_t>(port));
-    // (A lagging sentinel could still name the old master: the next connection goes where this
-    // announcement says; its ROLE is checked as always.)
     if (!moved) return;
+    // (A lagging sentinel could still name the old master: the next connection goes where this
+    // announcement says; its ROLE is checked as always. The reconnect is posted: it runs after
+    // set_master below.)
     self->announced = true;
-    if (self->ac) {
-      self->drop("Sentinel announced a new master (+switch-master)", true);
-    } else {  // waiting to reconnect: now, to the new master
+    const bool was_connected = self->ac != nullptr;
+    if (was_connected) self->drop("Sentinel announced a new master (+switch-master)", true);
+    self->set_master(f[3], static_cast<uint16_t>(port));
+    if (!was_connected) {  // waiting to reconnect: now, to the new master
       self->retry.cancel();
       self->backoff = kBackoffMin;
       asio::post(self->ioc, [self] {
