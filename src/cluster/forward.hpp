@@ -2,13 +2,17 @@
 //
 // Trust. A request one node sends another carries
 //   X-PeerRTC-Forwarded: <sender node id>
-//   X-PeerRTC-Signature: v1 t=<unix ms> sig=<hex HMAC-SHA256>
-// over "peerrtc-forward-v1\n<node>\n<METHOD>\n<target?query>\n<hex SHA-256 of the body>\n<t>"
+//   X-PeerRTC-Signature: v2 t=<unix ms> n=<nonce, 32 hex> sig=<hex HMAC-SHA256>
+// over "peerrtc-forward-v2\n<node>\n<METHOD>\n<target?query>\n<hex SHA-256 of the body>\n<t>\n<n>"
 // with the cluster secret (--cluster-secret). A receiver accepts it within `window` of its own
 // clock (30 s) and refuses anything else with 401 `bad_forward_auth` before any Redis work: a
-// client cannot pin rooms or create one on a node that does not hold it. (A captured request
-// can be replayed within the window, to the same path with the same body: what that can do
-// is what the original did.)
+// client cannot pin rooms or create one on a node that does not hold it.
+//
+// Replay. Each node remembers every signature it accepted until its time leaves the window
+// (ReplayCache); the same signature again is refused with 401 `replayed_forward`. The cache is
+// bounded: when it is full of live entries, a new signed request is refused (503
+// `replay_cache_full`, counted) rather than let through unremembered: fail closed. The old v1
+// signature (no nonce) is refused.
 //
 // Bounds. At most `max_in_flight` forwards at once per node (each waits on an HTTP thread);
 // past it the answer is at once 503 `busy`, so a stalled node can hold at most that many of
@@ -18,10 +22,16 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <queue>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "http/http.hpp"
 
@@ -30,23 +40,52 @@ namespace peerrtc::cluster {
 inline constexpr const char* kForwardedHeader = "X-PeerRTC-Forwarded";
 inline constexpr const char* kSignatureHeader = "X-PeerRTC-Signature";
 
-// The signature header's value (pure).
+inline constexpr std::chrono::milliseconds kForwardWindow{30000};
+
+// The signature header's value (pure). `nonce`: 32 hex digits, fresh per request (random_nonce()).
 std::string sign_forward(std::string_view secret, std::string_view node, std::string_view method,
-                         std::string_view target, std::string_view body, int64_t unix_ms);
+                         std::string_view target, std::string_view body, int64_t unix_ms, std::string_view nonce);
+std::string random_nonce();  // 16 random bytes (OpenSSL RAND_bytes), hex
 // "" when `signature` (the header's value) is right for the rest, at `now_ms`, within `window`;
-// else why not. Constant-time comparison. Never throws.
+// else why not. Constant-time comparison. Never throws. On success, `*time_ms` (if given) is the
+// signature's time.
 std::string verify_forward(std::string_view secret, std::string_view node, std::string_view signature,
                            std::string_view method, std::string_view target, std::string_view body, int64_t now_ms,
-                           std::chrono::milliseconds window = std::chrono::seconds(30));
+                           std::chrono::milliseconds window = kForwardWindow, int64_t* time_ms = nullptr);
+
+// The signatures a node has accepted, each until its time + window (after that verify_forward
+// refuses it anyway). Thread-safe (HTTP threads). At most `max_entries` live entries.
+class ReplayCache {
+ public:
+  enum class Result { Fresh, Replayed, Full };
+  explicit ReplayCache(size_t max_entries = 100000, std::chrono::milliseconds window = kForwardWindow)
+      : max_(max_entries), window_(window.count()) {}
+  // Remembers `key` (a verified signature) signed at `t_ms`; Replayed if it was seen already,
+  // Full (not remembered) if `max_entries` live entries are held.
+  Result check(std::string_view key, int64_t t_ms, int64_t now_ms);
+  size_t size() const;
+
+ private:
+  void purge(int64_t now_ms);  // under m_
+  size_t max_;
+  int64_t window_;
+  mutable std::mutex m_;
+  std::unordered_map<std::string, int64_t> seen_;  // key -> expiry (unix ms)
+  std::priority_queue<std::pair<int64_t, std::string>, std::vector<std::pair<int64_t, std::string>>,
+                      std::greater<>>
+      expiry_;
+};
 
 // What a request says about where it comes from.
 struct ForwardOrigin {
-  enum class Kind { Client, Node, Forged } kind = Kind::Client;
+  // Replayed: a right signature seen before; CacheFull: right, but the replay cache is full.
+  enum class Kind { Client, Node, Forged, Replayed, CacheFull } kind = Kind::Client;
   std::string node;  // Node: the verified sender
   std::string why;   // Forged: why it was refused
 };
-ForwardOrigin forward_origin(std::string_view secret, const http::Request& req);
-// The 401 a forged forward gets.
+// With `replays`, a right signature is also checked against (and entered in) the cache.
+ForwardOrigin forward_origin(std::string_view secret, const http::Request& req, ReplayCache* replays = nullptr);
+// The answer a refused forward gets: 401 bad_forward_auth / replayed_forward, 503 replay_cache_full.
 http::Response forged_response(const ForwardOrigin& o);
 
 struct ForwardOptions {

@@ -46,6 +46,7 @@ class DeferredRouter : public server::RoomRouter {
   std::optional<http::Response> rooms(const http::Request& req) override;
   std::optional<http::Response> room_peers(const std::string& room, const http::Request& req) override;
   std::optional<http::Response> cluster_nodes(const http::Request& req) override;
+  json counters() override;
 
  private:
   std::shared_ptr<server::RoomRouter> get() const;
@@ -67,6 +68,8 @@ struct NodeOptions {
   // A room offered to this node keeps its lease this long even if no peer of it shows up in
   // the manager's rooms (the offer failed, or is still being handled): then it is released.
   std::chrono::milliseconds pending_hold{10000};
+  // Signatures remembered against replay (forward.hpp ReplayCache); past it, 503 replay_cache_full.
+  size_t replay_cache_max = 100000;
 };
 
 class Node {
@@ -87,7 +90,8 @@ class Node {
   std::vector<NodeInfo> live_nodes();
   // The room's fencing token while this node holds a proven lease on it (stream appends).
   std::optional<std::string> fence_token(const std::string& room) const;
-  // Counters: {"leases", "stepped_down", "forward": {...}, "forged_refused"}.
+  // Counters: {"leases", "stepped_down", "forward": {...}, "forged_refused", "replayed_refused",
+  // "replay_cache_full", "replay_cache"}.
   json counters() const;
   // More counters for GET /cluster/nodes' "counters" (e.g. the Stream's), under `name`.
   void add_counters(std::string name, std::function<json()> fn);

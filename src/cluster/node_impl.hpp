@@ -23,6 +23,7 @@ struct Node::Impl : std::enable_shared_from_this<Node::Impl> {
   int64_t started_ms;
   LeaseTable leases;
   Forwarder forwarder;
+  ReplayCache replays{opts.replay_cache_max};  // signatures accepted in the last window (forward.hpp)
 
   std::mutex m;
   std::condition_variable cv;        // heartbeat's sleep
@@ -43,7 +44,8 @@ struct Node::Impl : std::enable_shared_from_this<Node::Impl> {
 
   std::vector<std::pair<std::string, std::function<json()>>> extra_counters;  // under m
   json counters();
-  std::atomic<uint64_t> stepped_down{0}, forged_refused{0}, evicted_members{0};
+  std::atomic<uint64_t> stepped_down{0}, forged_refused{0}, evicted_members{0}, replayed_refused{0},
+      replay_cache_full{0};
 
   Reply cmd(std::vector<std::string> argv) { return redis.command_sync(std::move(argv), opts.redis_timeout); }
   NodeInfo self_info();

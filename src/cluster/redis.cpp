@@ -28,143 +28,13 @@ namespace peerrtc::cluster {
 
 namespace asio = boost::asio;
 
-// ---------------------------------------------------------------------------------------------
-// URL
+// (The URLs: redis_url.cpp.)
 
 namespace {
 bool parse_uint(std::string_view s, unsigned long max, unsigned long& out) {
   if (s.empty() || s.size() > 10) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc() && p == s.data() + s.size() && out <= max;
-}
-}  // namespace
-
-std::string RedisUrl::to_string() const {
-  if (!sentinels.empty()) {
-    std::string list;
-    for (auto& [h, p] : sentinels) list += (list.empty() ? "" : ",") + h + ":" + std::to_string(p);
-    std::string auth = password.empty() ? "" : (username.empty() ? ":***@" : username + ":***@");
-    return "sentinel://" + auth + list + "/" + master_name + "/" + std::to_string(db) + " (master " + host + ":" +
-           std::to_string(port) + ")";
-  }
-  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  std::string auth = password.empty() ? "" : (username.empty() ? ":***@" : username + ":***@");
-  return "redis://" + auth + h + ":" + std::to_string(port) + "/" + std::to_string(db);
-}
-
-namespace {
-ParsedRedisUrl parse_sentinel_url(std::string_view text);
-}
-
-ParsedRedisUrl parse_redis_url(std::string_view text) {
-  if (text.substr(0, 11) == "sentinel://") return parse_sentinel_url(text);
-  ParsedRedisUrl out;
-  auto fail = [&](const std::string& why) {
-    out.error = "bad Redis URL '" + std::string(text) + "': " + why +
-                " (expected redis://HOST[:PORT][/DB], e.g. redis://127.0.0.1:6379/0)";
-    return out;
-  };
-  constexpr std::string_view scheme = "redis://";
-  if (text.substr(0, 8) == "rediss:/") return fail("TLS (rediss://) is not supported");
-  if (text.substr(0, scheme.size()) != scheme) return fail("it must start with redis://");
-  std::string_view rest = text.substr(scheme.size());
-  if (rest.find_first_of("?#") != std::string_view::npos) return fail("query strings and fragments are not supported");
-  RedisUrl url;
-  size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  if (slash != std::string_view::npos) {
-    std::string_view db = rest.substr(slash + 1);
-    if (!db.empty()) {
-      unsigned long n = 0;
-      if (!parse_uint(db, 1u << 20, n)) return fail("the database '" + std::string(db) + "' is not a number");
-      url.db = static_cast<int>(n);
-    }
-  }
-  size_t at = authority.rfind('@');
-  if (at != std::string_view::npos) {
-    std::string_view userinfo = authority.substr(0, at);
-    authority = authority.substr(at + 1);
-    size_t colon = userinfo.find(':');
-    if (colon == std::string_view::npos) return fail("credentials must be USER:PASSWORD@ or :PASSWORD@");
-    url.username = std::string(userinfo.substr(0, colon));
-    url.password = std::string(userinfo.substr(colon + 1));
-    if (url.password.empty()) return fail("the password is empty");
-  }
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return fail("unclosed '[' in the host");
-    url.host = std::string(authority.substr(1, close - 1));
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return fail("junk after the host");
-      port = after.substr(1);
-      if (port.empty()) return fail("the port is empty");
-    }
-  } else {
-    size_t colon = authority.find(':');
-    url.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) {
-      port = authority.substr(colon + 1);
-      if (port.empty()) return fail("the port is empty");
-    }
-  }
-  if (url.host.empty()) return fail("the host is empty");
-  if (!port.empty()) {
-    unsigned long n = 0;
-    if (!parse_uint(port, 65535, n) || n == 0) return fail("the port '" + std::string(port) + "' is not 1..65535");
-    url.port = static_cast<uint16_t>(n);
-  }
-  out.url = std::move(url);
-  return out;
-}
-
-namespace {
-ParsedRedisUrl parse_sentinel_url(std::string_view text) {
-  ParsedRedisUrl out;
-  auto fail = [&](const std::string& why) {
-    out.error = "bad Sentinel URL '" + std::string(text) + "': " + why +
-                " (expected sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB])";
-    return out;
-  };
-  std::string_view rest = text.substr(11);
-  size_t slash = rest.find('/');
-  if (slash == std::string_view::npos) return fail("the master's name is missing");
-  std::string_view authority = rest.substr(0, slash), path = rest.substr(slash + 1);
-  RedisUrl url;
-  size_t at = authority.rfind('@');
-  if (at != std::string_view::npos) {
-    std::string_view userinfo = authority.substr(0, at);
-    authority = authority.substr(at + 1);
-    size_t colon = userinfo.find(':');
-    if (colon == std::string_view::npos) return fail("credentials must be USER:PASSWORD@ or :PASSWORD@");
-    url.username = std::string(userinfo.substr(0, colon));
-    url.password = std::string(userinfo.substr(colon + 1));
-    if (url.password.empty()) return fail("the password is empty");
-  }
-  while (!authority.empty()) {
-    size_t comma = authority.find(',');
-    std::string_view one = authority.substr(0, comma);
-    authority = comma == std::string_view::npos ? std::string_view{} : authority.substr(comma + 1);
-    size_t colon = one.rfind(':');
-    unsigned long port = 0;
-    if (colon == std::string_view::npos || colon == 0 || !parse_uint(one.substr(colon + 1), 65535, port) || port == 0)
-      return fail("each sentinel is HOST:PORT");
-    url.sentinels.emplace_back(std::string(one.substr(0, colon)), static_cast<uint16_t>(port));
-  }
-  if (url.sentinels.empty()) return fail("no sentinel");
-  size_t s2 = path.find('/');
-  url.master_name = std::string(path.substr(0, s2));
-  if (url.master_name.empty()) return fail("the master's name is empty");
-  if (s2 != std::string_view::npos && !path.substr(s2 + 1).empty()) {
-    unsigned long n = 0;
-    if (!parse_uint(path.substr(s2 + 1), 1u << 20, n)) return fail("the database is not a number");
-    url.db = static_cast<int>(n);
-  }
-  url.host = "";
-  url.port = 0;
-  out.url = std::move(url);
-  return out;
 }
 }  // namespace
 
@@ -237,9 +107,23 @@ struct Redis::Impl {
   bool dropping = false;  // the watchdog is freeing the connection
   std::vector<std::function<void()>> connect_hooks;
 
+  // What ev.data points at: one per connection (the commands', the Sentinel subscription's).
+  struct Slot {
+    std::shared_ptr<Watch> watch;
+  };
+
   // Redis thread only:
   redisAsyncContext* ac = nullptr;
-  std::shared_ptr<Watch> watch;
+  Slot main;  // ac's
+  // Sentinel: the subscription to +switch-master on one sentinel (rotating on failure).
+  redisAsyncContext* sub = nullptr;
+  Slot sub_slot;
+  size_t sub_index = 0;
+  bool announced = false;  // the next connect goes to the master +switch-master named, unasked
+  asio::steady_timer sub_retry{ioc};
+  // The master's address (url.host/port) is written on the Redis thread only, under url_m;
+  // other threads read it under url_m (url_text()).
+  mutable std::mutex url_m;
   std::chrono::milliseconds backoff = kBackoffMin;
   bool ever_connected = false;
   bool down_logged = false;
@@ -280,33 +164,55 @@ struct Redis::Impl {
   }
   static Impl* of(const redisAsyncContext* a) { return static_cast<Impl*>(a->data); }
   static void add_read(void* p) {
-    auto* self = static_cast<Impl*>(p);
+    auto* self = static_cast<Slot*>(p);
     if (!self->watch) return;
     self->watch->reading = true;
     arm_read(self->watch);
   }
   static void del_read(void* p) {
-    auto* self = static_cast<Impl*>(p);
+    auto* self = static_cast<Slot*>(p);
     if (self->watch) self->watch->reading = false;
   }
   static void add_write(void* p) {
-    auto* self = static_cast<Impl*>(p);
+    auto* self = static_cast<Slot*>(p);
     if (!self->watch) return;
     self->watch->writing = true;
     arm_write(self->watch);
   }
   static void del_write(void* p) {
-    auto* self = static_cast<Impl*>(p);
+    auto* self = static_cast<Slot*>(p);
     if (self->watch) self->watch->writing = false;
   }
   static void cleanup(void* p) {
-    auto* self = static_cast<Impl*>(p);
+    auto* self = static_cast<Slot*>(p);
     if (!self->watch) return;
     auto w = std::move(self->watch);
     w->alive = false;
     boost::system::error_code ignored;
     w->sd.cancel(ignored);
     w->sd.release();  // hiredis closes the descriptor itself
+  }
+
+  // hiredis' event hooks for `a` on the loop, through `slot`.
+  void attach(redisAsyncContext* a, Slot& slot) {
+    slot.watch = std::make_shared<Watch>(ioc, a->c.fd, a);
+    a->ev.data = &slot;
+    a->ev.addRead = add_read;
+    a->ev.delRead = del_read;
+    a->ev.addWrite = add_write;
+    a->ev.delWrite = del_write;
+    a->ev.cleanup = cleanup;
+  }
+
+  // The address for messages, from any thread.
+  std::string url_text() const {
+    std::lock_guard lock(url_m);
+    return url.to_string();
+  }
+  void set_master(const std::string& host, uint16_t port) {  // Redis thread
+    std::lock_guard lock(url_m);
+    url.host = host;
+    url.port = port;
   }
 
   // --- connection ---------------------------------------------------------------------------
@@ -343,8 +249,7 @@ struct Redis::Impl {
         if (ok) {
           if (host != url.host || port != url.port)
             log().info("redis: sentinel {}:{} names {}:{} as master '{}'", h, p, host, port, url.master_name);
-          url.host = host;
-          url.port = static_cast<uint16_t>(port);
+          set_master(host, static_cast<uint16_t>(port));
           return "";
         }
         why += (why.empty() ? "" : "; ") + h + ":" + std::to_string(p) + ": bad answer";
@@ -360,7 +265,7 @@ struct Redis::Impl {
 
   // Drops the connection at once (every pending command fails) and reconnects: a watchdog trip,
   // or a server that is not (or no longer) the master.
-  void drop(const std::string& why) {
+  void drop(const std::string& why, bool at_once = false) {
     if (!ac) return;
     log().warn("redis: {}: connection to {} dropped", why, url.to_string());
     redisAsyncContext* a = ac;
@@ -372,12 +277,103 @@ struct Redis::Impl {
     dropping = true;
     redisAsyncFree(a);
     dropping = false;
-    schedule_reconnect();
+    if (at_once) {
+      retry.cancel();
+      backoff = kBackoffMin;
+      asio::post(ioc, [this] {
+        if (!ac) connect();
+      });
+    } else {
+      schedule_reconnect();
+    }
+  }
+
+  // --- Sentinel: +switch-master -------------------------------------------------------------
+  // A failover is announced on every sentinel's +switch-master channel
+  // ("<name> <old ip> <old port> <new ip> <new port>") as soon as it is decided: the connection
+  // moves to the new master then, not only when the old one breaks or answers READONLY (a
+  // demoted master that stays reachable would otherwise take writes until it is reconfigured).
+  void subscribe_sentinel() {
+    if (stopping || url.sentinels.empty()) return;
+    auto& [h, p] = url.sentinels[sub_index % url.sentinels.size()];
+    redisAsyncContext* a = redisAsyncConnect(h.c_str(), p);
+    if (!a || a->err) {
+      log().debug("redis: cannot subscribe to sentinel {}:{}: {}", h, p, a ? a->errstr : "out of memory");
+      if (a) redisAsyncFree(a);
+      resubscribe_later();
+      return;
+    }
+    sub = a;
+    a->data = this;
+    attach(a, sub_slot);
+    redisAsyncSetDisconnectCallback(a, [](const redisAsyncContext* c, int) {
+      Impl* self = of(c);
+      if (self->sub == c) self->sub = nullptr;
+      if (self->stopping) return;
+      asio::post(self->ioc, [self] { self->resubscribe_later(); });
+    });
+    redisAsyncSetConnectCallback(a, [](const redisAsyncContext* c, int status) {
+      Impl* self = of(c);
+      if (status != REDIS_OK) {
+        if (self->sub == c) self->sub = nullptr;  // hiredis frees it after this callback
+        if (!self->stopping) asio::post(self->ioc, [self] { self->resubscribe_later(); });
+        return;
+      }
+      redisEnableKeepAlive(&const_cast<redisAsyncContext*>(c)->c);
+      log().debug("redis: subscribed to +switch-master on sentinel {}",
+                  self->url.sentinels[self->sub_index % self->url.sentinels.size()].first);
+    });
+    const char* argv[] = {"SUBSCRIBE", "+switch-master"};
+    size_t lens[] = {9, 14};
+    redisAsyncCommandArgv(a, on_switch_master, nullptr, 2, argv, lens);
+  }
+
+  void resubscribe_later() {
+    if (stopping) return;
+    ++sub_index;  // the next sentinel
+    sub_retry.expires_after(std::chrono::milliseconds(500));
+    sub_retry.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec && !sub) subscribe_sentinel();
+    });
+  }
+
+  static void on_switch_master(redisAsyncContext* a, void* r, void*) {
+    auto* reply = static_cast<redisReply*>(r);
+    if (!a || !a->data || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
+    Reply m = convert(reply);
+    if (m.elements[0].str != "message") return;
+    Impl* self = of(a);
+    std::vector<std::string> f;
+    std::string_view rest = m.elements[2].str;
+    while (!rest.empty()) {
+      size_t sp = rest.find(' ');
+      f.emplace_back(rest.substr(0, sp));
+      rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
+    }
+    unsigned long port = 0;
+    if (f.size() != 5 || f[0] != self->url.master_name || !parse_uint(f[4], 65535, port)) return;
+    log().warn("redis: Sentinel announced a failover of '{}': {}:{} -> {}:{}", f[0], f[1], f[2], f[3], f[4]);
+    const bool moved = f[3] != self->url.host || port != self->url.port;
+    if (!moved) return;
+    // (A lagging sentinel could still name the old master: the next connection goes where this
+    // announcement says; its ROLE is checked as always. The reconnect is posted: it runs after
+    // set_master below.)
+    self->announced = true;
+    const bool was_connected = self->ac != nullptr;
+    if (was_connected) self->drop("Sentinel announced a new master (+switch-master)", true);
+    self->set_master(f[3], static_cast<uint16_t>(port));
+    if (!was_connected) {  // waiting to reconnect: now, to the new master
+      self->retry.cancel();
+      self->backoff = kBackoffMin;
+      asio::post(self->ioc, [self] {
+        if (!self->ac) self->connect();
+      });
+    }
   }
 
   void connect() {
     if (stopping) return;
-    if (!url.sentinels.empty()) {
+    if (!url.sentinels.empty() && !std::exchange(announced, false)) {
       if (auto why = ask_sentinels(); !why.empty()) {
         failed(why);
         return;
@@ -392,13 +388,7 @@ struct Redis::Impl {
     }
     ac = a;
     a->data = this;
-    watch = std::make_shared<Watch>(ioc, a->c.fd, a);
-    a->ev.data = this;
-    a->ev.addRead = add_read;
-    a->ev.delRead = del_read;
-    a->ev.addWrite = add_write;
-    a->ev.delWrite = del_write;
-    a->ev.cleanup = cleanup;
+    attach(a, main);
     redisAsyncSetDisconnectCallback(a, on_disconnect);
     redisAsyncSetConnectCallback(a, on_connected);  // after the adapter: it waits for writability
     connect_timer.expires_after(kConnectTimeout);
@@ -573,7 +563,10 @@ size_t Redis::in_flight() const { return impl_->in_flight.load(); }
 
 Redis::~Redis() { stop(); }
 
-const RedisUrl& Redis::url() const { return impl_->url; }
+RedisUrl Redis::url() const {
+  std::lock_guard lock(impl_->url_m);
+  return impl_->url;
+}
 bool Redis::connected() const { return impl_->is_connected; }
 
 void Redis::on_connect(std::function<void()> fn) {
@@ -590,12 +583,13 @@ std::string Redis::start(std::chrono::milliseconds timeout) {
   asio::post(im.ioc, [&im] {
     im.connect();
     im.arm_watchdog();
+    im.subscribe_sentinel();
   });
   std::string error;
   {
     std::unique_lock lock(im.m);
     if (!im.cv.wait_until(lock, deadline, [&] { return im.first_done; }))
-      return "cannot connect to " + im.url.to_string() + ": timed out after " + std::to_string(timeout.count()) + " ms";
+      return "cannot connect to " + im.url_text() + ": timed out after " + std::to_string(timeout.count()) + " ms";
     error = im.first_error;
   }
   if (!error.empty()) return error;
@@ -603,8 +597,8 @@ std::string Redis::start(std::chrono::milliseconds timeout) {
   Reply pong = command_sync({"PING"}, std::max(left, std::chrono::milliseconds(100)));
   if (!pong.ok()) {
     std::lock_guard lock(im.m);
-    if (!im.auth_error.empty()) return "Redis at " + im.url.to_string() + " refused the password: " + im.auth_error;
-    return "Redis at " + im.url.to_string() + " does not answer PING: " + pong.str;
+    if (!im.auth_error.empty()) return "Redis at " + im.url_text() + " refused the password: " + im.auth_error;
+    return "Redis at " + im.url_text() + " does not answer PING: " + pong.str;
   }
   return "";
 }
@@ -616,6 +610,12 @@ void Redis::stop() {
     im.retry.cancel();
     im.connect_timer.cancel();
     im.watchdog.cancel();
+    im.sub_retry.cancel();
+    if (im.sub) {
+      redisAsyncContext* s = im.sub;
+      im.sub = nullptr;
+      redisAsyncFree(s);
+    }
     if (im.ac) {
       redisAsyncContext* a = im.ac;
       im.ac = nullptr;

@@ -106,7 +106,7 @@ class Redis {
   size_t in_flight() const;
   // Runs after every successful (re)connection, on the Redis thread. Add before start().
   void on_connect(std::function<void()> fn);
-  const RedisUrl& url() const;
+  RedisUrl url() const;  // a copy: with Sentinel, host/port follow the master (any thread)
 
  private:
   struct Impl;

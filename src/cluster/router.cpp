@@ -34,8 +34,8 @@ class RedisRouter : public server::RoomRouter {
 
   std::optional<http::Response> route(const std::string& room, Intent intent, const http::Request& req) override {
     auto& n = *n_;
-    const ForwardOrigin origin = forward_origin(n.opts.secret, req);
-    if (origin.kind == ForwardOrigin::Kind::Forged) return forged(origin, req);
+    const ForwardOrigin origin = forward_origin(n.opts.secret, req, &n.replays);
+    if (refused(origin)) return forged(origin, req);
     if (origin.kind == ForwardOrigin::Kind::Node) return route_forwarded(room, intent, origin.node);
 
     for (int attempt = 0; attempt < 3; ++attempt) {
@@ -73,8 +73,8 @@ class RedisRouter : public server::RoomRouter {
 
   std::optional<http::Response> rooms(const http::Request& req) override {
     auto& n = *n_;
-    const ForwardOrigin origin = forward_origin(n.opts.secret, req);
-    if (origin.kind == ForwardOrigin::Kind::Forged) return forged(origin, req);
+    const ForwardOrigin origin = forward_origin(n.opts.secret, req, &n.replays);
+    if (refused(origin)) return forged(origin, req);
     if (origin.kind == ForwardOrigin::Kind::Node) return std::nullopt;  // this node's own
     // One fan-out at a time: a request that arrives while one runs waits for it and shares its
     // answer. Anyone may ask, as often as they like; the cluster sees at most one round of
@@ -108,8 +108,8 @@ class RedisRouter : public server::RoomRouter {
 
   std::optional<http::Response> room_peers(const std::string& room, const http::Request& req) override {
     auto& n = *n_;
-    const ForwardOrigin origin = forward_origin(n.opts.secret, req);
-    if (origin.kind == ForwardOrigin::Kind::Forged) return forged(origin, req);
+    const ForwardOrigin origin = forward_origin(n.opts.secret, req, &n.replays);
+    if (refused(origin)) return forged(origin, req);
     if (origin.kind == ForwardOrigin::Kind::Node) return std::nullopt;
     Reply owner = n.cmd({"GET", room_key(n.opts.prefix, room)});
     if (!owner.ok() || owner.type != Reply::Type::String || owner.str == n.opts.id) return std::nullopt;
@@ -127,10 +127,12 @@ class RedisRouter : public server::RoomRouter {
     }
   }
 
+  json counters() override { return n_->counters(); }
+
   std::optional<http::Response> cluster_nodes(const http::Request& req) override {
     auto& n = *n_;
-    const ForwardOrigin origin = forward_origin(n.opts.secret, req);
-    if (origin.kind == ForwardOrigin::Kind::Forged) return forged(origin, req);
+    const ForwardOrigin origin = forward_origin(n.opts.secret, req, &n.replays);
+    if (refused(origin)) return forged(origin, req);
     std::vector<NodeInfo> nodes;
     try {
       nodes = n.fetch_nodes();
@@ -148,8 +150,17 @@ class RedisRouter : public server::RoomRouter {
   }
 
  private:
+  static bool refused(const ForwardOrigin& o) {
+    return o.kind != ForwardOrigin::Kind::Client && o.kind != ForwardOrigin::Kind::Node;
+  }
+
   http::Response forged(const ForwardOrigin& o, const http::Request& req) {
-    n_->forged_refused.fetch_add(1);
+    if (o.kind == ForwardOrigin::Kind::Replayed)
+      n_->replayed_refused.fetch_add(1);
+    else if (o.kind == ForwardOrigin::Kind::CacheFull)
+      n_->replay_cache_full.fetch_add(1);
+    else
+      n_->forged_refused.fetch_add(1);
     log().warn("cluster: refused {} {} from {} claiming to be node '{}': {}", req.method, req.target, req.remote_ip,
                o.node, o.why);
     return forged_response(o);
@@ -333,6 +344,10 @@ std::optional<http::Response> DeferredRouter::room_peers(const std::string& room
 std::optional<http::Response> DeferredRouter::cluster_nodes(const http::Request& req) {
   auto t = get();
   return t ? t->cluster_nodes(req) : std::nullopt;
+}
+json DeferredRouter::counters() {
+  auto t = get();
+  return t ? t->counters() : json(nullptr);
 }
 
 }  // namespace peerrtc::cluster

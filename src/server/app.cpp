@@ -87,6 +87,28 @@ std::optional<std::string> room_of_body(const std::string& body) {
 
 }  // namespace
 
+// The cluster's refused node-to-node requests, by reason (none without a router or counters).
+static std::vector<prometheus::MetricFamily> cluster_metric_families(RoomRouter* router) {
+  std::vector<prometheus::MetricFamily> out;
+  if (!router) return out;
+  json c = router->counters();
+  if (!c.is_object()) return out;
+  prometheus::MetricFamily f{"peerrtc_cluster_forward_refused_total",
+                             "Requests claiming to come from another node that were refused, by reason (forged: bad "
+                             "or missing signature; replayed: a signature seen before; replay_cache_full).",
+                             prometheus::MetricType::Counter,
+                             {}};
+  for (auto [field, reason] : {std::pair{"forged_refused", "forged"}, std::pair{"replayed_refused", "replayed"},
+                               std::pair{"replay_cache_full", "replay_cache_full"}}) {
+    prometheus::ClientMetric m;
+    m.label.push_back({"reason", reason});
+    m.counter.value = c.value(field, 0.0);
+    f.metric.push_back(std::move(m));
+  }
+  out.push_back(std::move(f));
+  return out;
+}
+
 http::Response routed(RoomRouter* router, const std::string& room, RoomRouter::Intent intent,
                       const http::Request& req, const std::function<http::Response()>& local) {
   if (router) {
@@ -290,14 +312,18 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
     });
   });
 
-  http.route("GET", "/stats", [&manager, started](const http::Request&) {
+  http.route("GET", "/stats", [&manager, started, router = o.router.get()](const http::Request&) {
     return guarded("stats", [&] {
       Stats s = manager.stats();
-      return reply(200, stats_json(s, seconds_since(started)));
+      json j = stats_json(s, seconds_since(started));
+      if (router)
+        if (json c = router->counters(); c.is_object()) j["cluster"] = std::move(c);
+      return reply(200, j);
     });
   });
 
-  install_metrics(http, manager, o.dashboard_dir, started);  // GET /metrics, /dashboard/
+  install_metrics(http, manager, o.dashboard_dir, started,  // GET /metrics, /dashboard/
+                  [router = o.router.get()] { return cluster_metric_families(router); });
   install_api(http, manager, o.api_key, router);
 
   // The JS client.

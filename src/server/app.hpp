@@ -51,6 +51,9 @@ class RoomRouter {
   }
   // GET /cluster/nodes: {"nodes": [...]}; nullopt: 404 (not in a cluster).
   virtual std::optional<http::Response> cluster_nodes(const http::Request&) { return std::nullopt; }
+  // The cluster's counters, shown in GET /stats as "cluster" and in /metrics
+  // (peerrtc_cluster_forward_refused_total); null: none.
+  virtual json counters() { return nullptr; }
 };
 
 // Runs a route's work: an ApiError (a manager call's refusal) answers with its status and

@@ -269,14 +269,18 @@ std::vector<MetricFamily> StatsCollector::Collect() const {
 }
 
 void install_metrics(http::Server& http, const SignalingManager& manager, const std::string& dashboard_dir,
-                     std::chrono::steady_clock::time_point started) {
+                     std::chrono::steady_clock::time_point started,
+                     std::function<std::vector<prometheus::MetricFamily>()> extra) {
   auto collector = std::make_shared<StatsCollector>(manager, started);
-  auto metrics = [collector](const http::Request&) {
+  auto metrics = [collector, extra](const http::Request&) {
     try {
       http::Response r;
       r.status = 200;
       r.content_type = kMetricsContentType;
-      r.body = prometheus::TextSerializer().Serialize(collector->Collect());
+      auto families = collector->Collect();
+      if (extra)
+        for (auto& f : extra()) families.push_back(std::move(f));
+      r.body = prometheus::TextSerializer().Serialize(families);
       r.headers["Cache-Control"] = "no-store";
       return r;
     } catch (const ApiError& e) {  // the network thread did not answer in time, or stopping

@@ -7,6 +7,7 @@
 // here. docs/deploy.md lists the names.
 #pragma once
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,9 @@ class StatsCollector : public prometheus::Collectable {
 
 // Registers GET /metrics and the dashboard's static files at /dashboard/ (from
 // `dashboard_dir`, which holds index.html).
+// `extra` (may be empty): more families appended to every scrape (the cluster's, app.cpp).
 void install_metrics(http::Server& http, const SignalingManager& manager, const std::string& dashboard_dir,
-                     std::chrono::steady_clock::time_point started);
+                     std::chrono::steady_clock::time_point started,
+                     std::function<std::vector<prometheus::MetricFamily>()> extra = {});
 
 }  // namespace peerrtc::server

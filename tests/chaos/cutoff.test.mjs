@@ -1,63 +1,48 @@
-// A node cut off from Redis while the rest of the cluster reaches it: node a talks to Redis
-// through a TCP proxy that the test blackholes (connections stay open, nothing passes: what a
-// partition looks like to TCP). a's Redis watchdog declares the connection lost, a steps down
-// from its room once its lease can no longer be proven (ttl), the room's peers re-offer through b
-// and the room forms on b; a never serves it at the same time for longer than ttl + 2 s. When
-// the partition heals, a registers again.
+// A node cut off from Redis while the rest of the cluster reaches it. Node a runs in its own
+// network namespace (tests/network/lib/netns.mjs) and reaches Redis, node b and the peers over a
+// veth pair; the test cuts a's Redis traffic with iptables DROP rules inside the namespace (a
+// silent cut: no FIN, no RST; the peers and b still reach a). a's Redis watchdog declares the
+// connection lost, a steps down from its room once its lease can no longer be proven (ttl), the
+// room's peers re-offer through b and the room forms on b; a never serves it at the same time for
+// longer than ttl + 2 s. When the cut heals, a registers again and the room stays on b alone.
+// The namespace (veth, rules) is removed at the end. Needs root.
 //
 //   bash tests/chaos/run.sh tests/chaos/cutoff.test.mjs
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect } from 'node:net';
 import { closeAll } from '../client/lib/util.mjs';
+import { SERVER_BIN } from '../server/lib.mjs';
+import { startProcess } from '../lib/server.mjs';
+import { createNetns, listNamespaces } from '../network/lib/netns.mjs';
 import {
-  startRedis, startNode, until, nodeIds, makeClient, waitFor, uid, localRooms, watchSplits, sequencer, checkDelivery,
-  counters,
+  startRedis, until, nodeIds, makeClient, waitFor, uid, localRooms, watchSplits, sequencer, checkDelivery,
+  counters, CLUSTER_SECRET, sleep,
 } from './lib.mjs';
 
 const TTL = 3000;
 const clients = [];
 const nodes = [];
 let redis;
-let proxy;
+let ns;
 after(async () => {
   await closeAll(clients);
   for (const n of nodes) if (!n.exitInfo()) await n.stop({ expectCleanExit: false }).catch(() => n.kill());
-  if (proxy) proxy.close();
+  if (ns) await ns.destroy();
   if (redis) await redis.stop();
 });
 
-// A TCP proxy to `port` whose traffic can be held and let through again: while blocked nothing
-// passes (what a partition looks like to TCP); what was held is delivered when it heals, as TCP's
-// retransmissions would.
-function startProxy(port) {
-  const state = { blocked: false, pairs: new Set(), held: [] };
-  const server = createServer((client) => {
-    const upstream = connect(port, '127.0.0.1');
-    const pair = { client, upstream };
-    state.pairs.add(pair);
-    const pipe = (from, to) => from.on('data', (d) => {
-      if (state.blocked) state.held.push(() => { if (!to.destroyed) to.write(d); });
-      else to.write(d);
-    });
-    pipe(client, upstream);
-    pipe(upstream, client);
-    const end = () => { client.destroy(); upstream.destroy(); state.pairs.delete(pair); };
-    client.on('error', end); upstream.on('error', end); client.on('close', end); upstream.on('close', end);
-  });
-  return new Promise((res) => server.listen(0, '127.0.0.1', () => res({
-    port: server.address().port,
-    block() { state.blocked = true; },
-    unblock() { state.blocked = false; for (const f of state.held.splice(0)) f(); },
-    close() { for (const p of state.pairs) { p.client.destroy(); p.upstream.destroy(); } server.close(); },
-  })));
-}
+const nodeArgs = (host, redisUrl, id) => ['--host', host, '--port', '0', '--no-examples', '--redis', redisUrl,
+  '--node-id', id, '--node-ttl-ms', String(TTL)];
+const env = { PEERRTC_CLUSTER_SECRET: CLUSTER_SECRET };
 
-test('a node cut off from Redis steps down after the ttl; its room forms on a node that reaches Redis', { timeout: 90000 }, async (t) => {
-  redis = await startRedis();
-  proxy = await startProxy(redis.port);
-  const a = await startNode({ url: `redis://127.0.0.1:${proxy.port}` }, 'a', ['--node-ttl-ms', String(TTL)]);
-  const b = await startNode(redis, 'b', ['--node-ttl-ms', String(TTL)]);
+test('a node cut off from Redis (netns, iptables DROP) steps down after the ttl; its room forms on a node that reaches Redis', { timeout: 60000 }, async (t) => {
+  ns = await createNetns();
+  redis = await startRedis(undefined, ['--bind', '127.0.0.1', ns.rootIp, '--protected-mode', 'no']);
+  const redisUrl = `redis://${ns.rootIp}:${redis.port}`;
+  // a inside the namespace (ip netns exec execs the server: same pid), b outside on the veth's root side.
+  const a = await startProcess('ip', ['netns', 'exec', ns.name, SERVER_BIN, ...nodeArgs(ns.nsIp, redisUrl, 'a')],
+    { name: 'node-a', env, httpHost: ns.nsIp });
+  const b = await startProcess(SERVER_BIN, nodeArgs(ns.rootIp, redisUrl, 'b'), { name: 'node-b', env, httpHost: ns.rootIp });
   nodes.push(a, b);
   await until(async () => (await nodeIds(b)).length === 2, 5000, 'b to see 2 nodes');
   const R = uid('R');
@@ -73,24 +58,36 @@ test('a node cut off from Redis steps down after the ttl; its room forms on a no
   sx.start();
   sy.start();
   const watch = watchSplits([a, b], [R]);
+  // Only a's traffic with Redis is dropped, both ways: a silent cut.
+  const rules = [['INPUT', '-p', 'tcp', '-s', ns.rootIp, '--sport', String(redis.port), '-j', 'DROP'],
+    ['OUTPUT', '-p', 'tcp', '-d', ns.rootIp, '--dport', String(redis.port), '-j', 'DROP']];
   try {
     await waitFor(() => y.rec.messages.length > 20, 10000, 'traffic');
-    proxy.block();
+    for (const r of rules) ns.iptables(['-I', ...r]);
     const t0 = Date.now();
-    await until(async () => { const v = await localRooms(a); return v && !v.has(R); }, TTL + 1000 + 2000, 'a to step down');
+    // a proves its lease for a ttl after its last renewal (<= ttl/3 before the cut): it steps
+    // down within ttl (+ the local thread's 100-ms tick and the probe's 1-s margin).
+    await until(async () => { const v = await localRooms(a); return v && !v.has(R); }, TTL + 1000, 'a to step down');
     const msDown = Date.now() - t0;
-    assert.ok(msDown >= TTL - 1000 - 200, `not before its lease could run out (${msDown} ms)`);
+    assert.ok(msDown >= TTL - TTL / 3 - 200, `not before its lease could run out (${msDown} ms)`);
     await until(async () => JSON.stringify((await localRooms(b))?.get(R)) === '["x","y"]', 20000, 'x and y in R on b');
     const msBack = Date.now() - t0;
     const n0 = y.rec.messages.length;
     await waitFor(() => y.rec.messages.length > n0 + 10, 10000, 'y hears x on b');
-    t.diagnostic(`cut off -> a steps down: ${msDown} ms; -> x and y together on b: ${msBack} ms`);
+    t.diagnostic(`cut off (iptables DROP) -> a steps down: ${msDown} ms; -> x and y together on b: ${msBack} ms`);
     const c = await counters(a).catch(() => null);  // a's /cluster/nodes needs Redis: 503 now
     assert.equal(c, null);
-    proxy.unblock();
+    for (const r of rules) ns.iptables(['-D', ...r]);
+    const t1 = Date.now();
     await until(async () => JSON.stringify(await nodeIds(a)) === '["a","b"]', 15000, 'a back in the cluster');
+    t.diagnostic(`healed -> a registered again: ${Date.now() - t1} ms`);
     const ca = await counters(a);
     assert.ok(ca.redis.watchdog_trips >= 1 && ca.stepped_down >= 1, JSON.stringify(ca));
+    // No split after the heal: a stays out of R while traffic goes on (one more ttl).
+    const n1 = y.rec.messages.length;
+    await waitFor(() => y.rec.messages.length > n1 + 10, 10000, 'traffic after the heal');
+    await sleep(TTL);  // an observation span: a would have claimed R again within one ttl
+    assert.equal((await localRooms(a))?.has(R), false, 'a does not serve R after the heal');
   } finally {
     sx.stop();
     sy.stop();
@@ -100,4 +97,9 @@ test('a node cut off from Redis steps down after the ttl; its room forms on a no
   assert.deepEqual(checkDelivery([x, y], [sx, sy]), []);
   assert.equal(await redis.cmd('GET', `peerrtc:room:${R}`), 'b');
   assert.equal(a.exitInfo(), null);
+  await closeAll(clients.splice(0));
+  for (const n of nodes.splice(0)) await n.stop({ expectCleanExit: false }).catch(() => n.kill());
+  await ns.destroy();
+  assert.ok(!listNamespaces().includes(ns.name), 'the namespace is gone');
+  ns = null;
 });

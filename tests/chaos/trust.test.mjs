@@ -1,6 +1,7 @@
 // Trust between nodes, and fencing: a request claiming to come from another node is refused
 // (401 bad_forward_auth) unless its HMAC over method, path, body digest and time checks out with
-// the cluster secret, and before any Redis work (no lease appears); an offer's join token is
+// the cluster secret, and before any Redis work (no lease appears); a signed request replayed is
+// refused (401 replayed_forward, counted in /stats and /metrics); an offer's join token is
 // checked before routing (no lease appears for a refused one); a forged fencing token in Redis
 // makes the holder's stream appends refused and the holder step down.
 //
@@ -42,7 +43,8 @@ test('forged forwarding headers: 401 before any Redis work; join tokens checked 
     ['an old signature', forwardHeaders('a', 'POST', '/offer', body, { t: Date.now() - 120000 }), /from this node's clock/],
     ['another body', forwardHeaders('a', 'POST', '/offer', body.replace('mallory', 'eve')), /bad signature/],
     ['another path', forwardHeaders('a', 'POST', '/leave', body), /bad signature/],
-    ['garbage', { 'X-PeerRTC-Forwarded': 'a', 'X-PeerRTC-Signature': 'v1 t=abc sig=00' }, /bad signature time/],
+    ['garbage', { 'X-PeerRTC-Forwarded': 'a', 'X-PeerRTC-Signature': `v2 t=abc n=${'0'.repeat(32)} sig=00` }, /bad signature time/],
+    ['a v1 signature (no nonce)', { 'X-PeerRTC-Forwarded': 'a', 'X-PeerRTC-Signature': `v1 t=${Date.now()} sig=00` }, /v1 \(no nonce\) is no longer accepted/],
   ];
   for (const [what, headers, re] of forged) {
     const r = await b.request('POST', '/offer', body, headers);
@@ -58,8 +60,23 @@ test('forged forwarding headers: 401 before any Redis work; join tokens checked 
   assert.ok((await counters(b)).forged_refused >= forged.length + 2);
   assert.match(b.output(), /refused POST \/offer from 127\.0\.0\.1 claiming to be node 'a'/);
   // A signed one is a node's: GET /rooms answers with b's own rooms.
-  const signed = await b.request('GET', '/rooms', undefined, forwardHeaders('a', 'GET', '/rooms'));
+  const captured = forwardHeaders('a', 'GET', '/rooms');
+  const signed = await b.request('GET', '/rooms', undefined, captured);
   assert.equal(signed.status, 200, signed.text);
+  // The same signed request again (captured on the wire, replayed within its 30-s window): refused.
+  for (let i = 0; i < 2; i++) {
+    const replay = await b.request('GET', '/rooms', undefined, captured);
+    assert.equal(replay.status, 401, replay.text);
+    assert.equal(replay.json.code, 'replayed_forward', replay.text);
+  }
+  // Counted, in /stats and /metrics.
+  const stats = await b.request('GET', '/stats');
+  assert.equal(stats.json.cluster?.replayed_refused, 2, stats.text);
+  const metrics = await b.request('GET', '/metrics');
+  assert.match(metrics.text, /peerrtc_cluster_forward_refused_total\{reason="replayed"\} 2\b/);
+  assert.match(metrics.text, /peerrtc_cluster_forward_refused_total\{reason="forged"\} [1-9]/);
+  // A fresh signature for the same request (a new nonce) is a new request.
+  assert.equal((await b.request('GET', '/rooms', undefined, forwardHeaders('a', 'GET', '/rooms'))).status, 200);
 
   // Join tokens: checked on the node the offer reaches, before placement.
   for (const [extra, status, re] of [[{}, 401, /join token is required/], [{ join_token: 'x.y.z' }, 403, /./]]) {

@@ -2,7 +2,7 @@
 // peerrtc-server nodes on it (--redis), and a tiny Redis client (RESP over a TCP socket) to look
 // at the keys the nodes keep.
 import { spawn } from 'node:child_process';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createServer, connect } from 'node:net';
 import { SERVER_BIN, sleep, startServer, withTimeout } from '../server/lib.mjs';
 
@@ -15,11 +15,11 @@ process.env.PEERRTC_CLUSTER_SECRET = CLUSTER_SECRET;
 
 // The headers a node puts on a request it forwards to another (src/cluster/forward.hpp): what a
 // test needs to speak as node `from`. `target` with its query string; `body` as sent.
-export function forwardHeaders(from, method, target, body = '', { secret = CLUSTER_SECRET, t = Date.now() } = {}) {
+export function forwardHeaders(from, method, target, body = '', { secret = CLUSTER_SECRET, t = Date.now(), nonce = randomBytes(16).toString('hex') } = {}) {
   const digest = createHash('sha256').update(body).digest('hex');
-  const msg = `peerrtc-forward-v1\n${from}\n${method}\n${target}\n${digest}\n${t}`;
+  const msg = `peerrtc-forward-v2\n${from}\n${method}\n${target}\n${digest}\n${t}\n${nonce}`;
   const sig = createHmac('sha256', secret).update(msg).digest('hex');
-  return { 'X-PeerRTC-Forwarded': from, 'X-PeerRTC-Signature': `v1 t=${t} sig=${sig}` };
+  return { 'X-PeerRTC-Forwarded': from, 'X-PeerRTC-Signature': `v2 t=${t} n=${nonce} sig=${sig}` };
 }
 
 export function freePort() {

@@ -21,9 +21,14 @@ using namespace std::chrono_literals;
 TEST(ForwardSignature, RoundTripAndEveryRefusal) {
   const std::string secret = "0123456789abcdef-secret";
   const int64_t t = 1'700'000'000'000;
-  const std::string sig = sign_forward(secret, "a", "POST", "/offer?x=1", "{\"room\":\"r\"}", t);
-  EXPECT_EQ(sig.rfind("v1 t=1700000000000 sig=", 0), 0u) << sig;
-  EXPECT_EQ(verify_forward(secret, "a", sig, "POST", "/offer?x=1", "{\"room\":\"r\"}", t + 1000), "");
+  const std::string nonce = "00112233445566778899aabbccddeeff";
+  const std::string sig = sign_forward(secret, "a", "POST", "/offer?x=1", "{\"room\":\"r\"}", t, nonce);
+  EXPECT_EQ(sig.rfind("v2 t=1700000000000 n=00112233445566778899aabbccddeeff sig=", 0), 0u) << sig;
+  int64_t signed_at = 0;
+  EXPECT_EQ(verify_forward(secret, "a", sig, "POST", "/offer?x=1", "{\"room\":\"r\"}", t + 1000, kForwardWindow,
+                           &signed_at),
+            "");
+  EXPECT_EQ(signed_at, t);
   EXPECT_NE(verify_forward(secret, "b", sig, "POST", "/offer?x=1", "{\"room\":\"r\"}", t), "");   // another node
   EXPECT_NE(verify_forward(secret, "a", sig, "GET", "/offer?x=1", "{\"room\":\"r\"}", t), "");    // method
   EXPECT_NE(verify_forward(secret, "a", sig, "POST", "/offer?x=2", "{\"room\":\"r\"}", t), "");   // query
@@ -31,10 +36,34 @@ TEST(ForwardSignature, RoundTripAndEveryRefusal) {
   EXPECT_NE(verify_forward("another-secret-0123", "a", sig, "POST", "/offer?x=1", "{\"room\":\"r\"}", t), "");
   EXPECT_NE(verify_forward(secret, "a", sig, "POST", "/offer?x=1", "{\"room\":\"r\"}", t + 31'000), "");  // late
   EXPECT_NE(verify_forward(secret, "a", sig, "POST", "/offer?x=1", "{\"room\":\"r\"}", t - 31'000), "");  // early
+  // Another nonce with the same MAC: the nonce is in the signed material.
+  std::string other = sig;
+  other.replace(other.find(" n=") + 3, 2, "ff");
+  EXPECT_NE(verify_forward(secret, "a", other, "POST", "/offer?x=1", "{\"room\":\"r\"}", t), "");
   EXPECT_NE(verify_forward(secret, "a", "", "POST", "/offer", "", t), "");
   EXPECT_NE(verify_forward(secret, "a", "v1 t=x sig=00", "POST", "/offer", "", t), "");
   EXPECT_NE(verify_forward(secret, "a", "v2 t=1 sig=00", "POST", "/offer", "", t), "");
+  EXPECT_NE(verify_forward(secret, "a", "v2 t=1 n=zz sig=00", "POST", "/offer", "", t), "");
   EXPECT_NE(verify_forward("", "a", sig, "POST", "/offer?x=1", "{\"room\":\"r\"}", t), "");  // no secret: nothing passes
+  EXPECT_NE(random_nonce(), random_nonce());
+  EXPECT_EQ(random_nonce().size(), 32u);
+}
+
+TEST(ForwardSignature, ReplayCacheRefusesACopyUntilTheWindowEndsAndFailsClosedWhenFull) {
+  using R = ReplayCache::Result;
+  ReplayCache c(2, 30s);
+  const int64_t t = 1'700'000'000'000;
+  EXPECT_EQ(c.check("sig-1", t, t), R::Fresh);
+  EXPECT_EQ(c.check("sig-1", t, t + 1000), R::Replayed);
+  EXPECT_EQ(c.check("sig-1", t, t + 30'000), R::Replayed);  // still inside the window: still refused
+  EXPECT_EQ(c.check("sig-2", t + 5000, t + 5000), R::Fresh);
+  EXPECT_EQ(c.check("sig-3", t + 5000, t + 5000), R::Full);   // two live entries: a third is refused
+  EXPECT_EQ(c.check("sig-3", t + 5000, t + 5000), R::Full);   // and not remembered
+  EXPECT_EQ(c.size(), 2u);
+  // sig-1 signed at t expires once verify_forward would refuse its time (t + 30 s): room again.
+  EXPECT_EQ(c.check("sig-3", t + 5000, t + 30'002), R::Fresh);
+  EXPECT_EQ(c.size(), 2u);
+  EXPECT_EQ(c.check("sig-2", t + 5000, t + 30'002), R::Replayed);
 }
 
 TEST(RedisUrl, SentinelUrls) {
