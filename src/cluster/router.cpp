@@ -147,6 +147,29 @@ class RedisRouter : public server::RoomRouter {
     return http::Response::json(200, dump(json{{"nodes", list}, {"self", n.opts.id}, {"counters", counters}}));
   }
 
+  std::optional<http::Response> node_stats(const std::string& node, const http::Request& req) override {
+    auto& n = *n_;
+    const ForwardOrigin origin = forward_origin(n.opts.secret, req);
+    if (origin.kind == ForwardOrigin::Kind::Forged) return forged(origin, req);
+    Reply rec = n.cmd({"GET", node_key(n.opts.prefix, node)});
+    if (!rec.ok()) return coded(503, "redis_unavailable", "the cluster's Redis is unavailable (" + rec.str + "); try again");
+    std::optional<NodeInfo> info = rec.type == Reply::Type::String ? node_from_json(rec.str) : std::nullopt;
+    if (!info) return error(404, "no node " + quote(node) + " in the cluster");
+    auto addr = parse_http_url(info->url);
+    if (!addr) return error(502, "node " + node + " has a bad url: " + info->url);
+    try {
+      auto r = n.forwarder.send(addr->host, addr->port, "GET", "/stats", {}, std::chrono::milliseconds(2000));
+      if (!r) return busy(node);
+      return http::Response::json(r->status, r->body);
+    } catch (const std::exception& e) {
+      return error(502, "node " + node + " (" + info->url + ") is unreachable: " + e.what());
+    }
+  }
+
+  bool from_node(const http::Request& req) override {
+    return forward_origin(n_->opts.secret, req).kind == ForwardOrigin::Kind::Node;
+  }
+
  private:
   http::Response forged(const ForwardOrigin& o, const http::Request& req) {
     n_->forged_refused.fetch_add(1);
@@ -333,6 +356,14 @@ std::optional<http::Response> DeferredRouter::room_peers(const std::string& room
 std::optional<http::Response> DeferredRouter::cluster_nodes(const http::Request& req) {
   auto t = get();
   return t ? t->cluster_nodes(req) : std::nullopt;
+}
+std::optional<http::Response> DeferredRouter::node_stats(const std::string& node, const http::Request& req) {
+  auto t = get();
+  return t ? t->node_stats(node, req) : std::nullopt;
+}
+bool DeferredRouter::from_node(const http::Request& req) {
+  auto t = get();
+  return t && t->from_node(req);
 }
 
 }  // namespace peerrtc::cluster

@@ -51,6 +51,14 @@ class RoomRouter {
   }
   // GET /cluster/nodes: {"nodes": [...]}; nullopt: 404 (not in a cluster).
   virtual std::optional<http::Response> cluster_nodes(const http::Request&) { return std::nullopt; }
+  // GET /cluster/stats?node=ID: that node's GET /stats, fetched by this node (so the dashboard
+  // calls only the node that served it); nullopt: 404 (not in a cluster).
+  virtual std::optional<http::Response> node_stats(const std::string& /*node*/, const http::Request&) {
+    return std::nullopt;
+  }
+  // True if `req` is a node-to-node request whose signature checks out (the surface policy lets
+  // it through: the node it came to checked the client). Never throws.
+  virtual bool from_node(const http::Request&) { return false; }
 };
 
 // Runs a route's work: an ApiError (a manager call's refusal) answers with its status and
@@ -92,6 +100,18 @@ struct Options {
   // The server API under /api/ (src/server/api.hpp), for `Authorization: Bearer <api_key>`;
   // empty = off (every /api/ route answers 404 saying so).
   std::string api_key;
+  // GET /stats and /metrics also take `Authorization: Bearer <metrics_key>` (a Prometheus scrape
+  // credential); set, it closes them even without api_key. Empty: none (server/policy.hpp).
+  std::string metrics_key;
+  // CORS allow-list: origins whose pages may call this server; {"*"} = any. Empty (the default):
+  // same-origin only, no Access-Control-* headers.
+  std::vector<std::string> cors_origins;
+  // Per-address token buckets on POST /offer, /candidate and GET /config (server/rate_limit.hpp):
+  // requests/s and burst per remote address; rate 0 = off. Loopback clients (127.0.0.0/8, ::1:
+  // tools and tests on this machine) are exempt unless rate_limit_loopback.
+  double rate_limit = 20;
+  double rate_burst = 60;
+  bool rate_limit_loopback = false;
   // Called on the HTTP thread with the room of an offer about to be handled by this process
   // (after the router let it through), e.g. to seed a room's history from Redis. May block
   // briefly; must not throw.
