@@ -170,6 +170,12 @@ class RedisRouter : public server::RoomRouter {
     return forward_origin(n_->opts.secret, req).kind == ForwardOrigin::Kind::Node;
   }
 
+  std::optional<http::Response> refuse_forged(const http::Request& req) override {
+    const ForwardOrigin origin = forward_origin(n_->opts.secret, req);
+    if (origin.kind == ForwardOrigin::Kind::Forged) return forged(origin, req);
+    return std::nullopt;
+  }
+
  private:
   http::Response forged(const ForwardOrigin& o, const http::Request& req) {
     n_->forged_refused.fetch_add(1);
@@ -364,6 +370,10 @@ std::optional<http::Response> DeferredRouter::node_stats(const std::string& node
 bool DeferredRouter::from_node(const http::Request& req) {
   auto t = get();
   return t && t->from_node(req);
+}
+std::optional<http::Response> DeferredRouter::refuse_forged(const http::Request& req) {
+  auto t = get();
+  return t ? t->refuse_forged(req) : std::nullopt;
 }
 
 }  // namespace peerrtc::cluster

@@ -57,8 +57,11 @@ class RoomRouter {
     return std::nullopt;
   }
   // True if `req` is a node-to-node request whose signature checks out (the surface policy lets
-  // it through: the node it came to checked the client). Never throws.
+  // it through: the node it came to checked the client). Pure; never throws.
   virtual bool from_node(const http::Request&) { return false; }
+  // The answer to a request that claims to come from a node and does not prove it (401
+  // `bad_forward_auth`, counted and logged); nullopt if it makes no such claim or proves it.
+  virtual std::optional<http::Response> refuse_forged(const http::Request&) { return std::nullopt; }
 };
 
 // Runs a route's work: an ApiError (a manager call's refusal) answers with its status and

@@ -48,7 +48,10 @@ Need config_need(const Surface& s) { return s.join_secret.empty() ? Need::Public
 std::optional<http::Response> check_access(Need need, const Surface& s, const http::Request& req,
                                            std::string_view what, RoomRouter* router) {
   if (need == Need::Public) return std::nullopt;
-  if (router && req.headers.count("x-peerrtc-forwarded") && router->from_node(req)) return std::nullopt;
+  if (router && req.headers.count("x-peerrtc-forwarded")) {
+    if (router->from_node(req)) return std::nullopt;                     // a node's: it checked the client
+    if (auto refused = router->refuse_forged(req)) return refused;       // claims to be one and is not
+  }
   const std::string_view auth = header(req, "authorization");
   const std::string route(what);
   if (need == Need::ApiKey || need == Need::StatsKey) {
