@@ -87,6 +87,12 @@ std::optional<std::string> room_of_body(const std::string& body) {
   return it->get<std::string>();
 }
 
+std::string number(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
 bool is_loopback(const std::string& ip) { return ip.rfind("127.", 0) == 0 || ip == "::1"; }
 
 // The surface policy and the rate limit around the routes (server/policy.hpp, rate_limit.hpp).
@@ -111,9 +117,8 @@ struct Gatekeeper {
     counters->rate_limited[route].fetch_add(1, std::memory_order_relaxed);
     const auto& l = limiter->limit();
     http::Response r = http::Response::error(
-        429, "too many requests from " + req.remote_ip + " (at most " + std::to_string(l.rate) + "/s, burst " +
-                 std::to_string(static_cast<long>(l.burst)) + ", on /offer, /candidate and /config together); retry in " +
-                 std::to_string(wait) + " s");
+        429, "too many requests from " + req.remote_ip + " (at most " + number(l.rate) + "/s, burst " + number(l.burst) +
+                 ", on /offer, /candidate and /config together); retry in " + std::to_string(wait) + " s");
     r.headers["Retry-After"] = std::to_string(wait);
     return r;
   }

@@ -8,8 +8,11 @@
 //
 // Routes (docs/protocol.md): POST /offer /candidate /leave (SignalingManager::handle),
 // GET /rooms, /rooms/peers?room=R, /config, /health, /stats, /metrics (server/metrics.hpp),
-// /cluster/nodes (404 unless a router says otherwise); the server API under /api/ (api.hpp, with
-// Options::api_key). Static: the dashboard at /dashboard/ from
+// /cluster/nodes and /cluster/stats?node=ID (404 unless a router says otherwise); the server API
+// under /api/ (api.hpp, with Options::api_key). Who may call which: server/policy.hpp (with
+// api_key or the manager's join secret the listings and counters need the key, /config a join
+// token); /offer, /candidate and /config are rate-limited per address (server/rate_limit.hpp).
+// App's answers carry security_headers() and CORS only for Options::cors_origins. Static: the dashboard at /dashboard/ from
 // <static_root>/clients/dashboard; /peerrtc-client.js and
 // /peerrtc-client.d.ts from <static_root>/clients/js; in examples mode the web examples from
 // <static_root>/examples/web (chat at /, whiteboard at /whiteboard/, echo at /echo/) and the echo

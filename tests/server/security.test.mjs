@@ -226,7 +226,7 @@ test('rate limit: a tight bucket gives 429 with Retry-After, counted in /stats a
   for (let i = 0; i < BURST; i++) assert.equal((await s.request('GET', '/config')).status, 200, `request ${i + 1} of the burst`);
   const r = await s.request('GET', '/config');
   assert.equal(r.status, 429, r.text);
-  assert.match(r.json.error, /too many requests/);
+  assert.match(r.json.error, /too many requests from 127\.0\.0\.1 \(at most 2\/s, burst 3,/);
   const retry = Number(r.headers.get('retry-after'));
   assert.ok(Number.isInteger(retry) && retry >= 1 && retry <= Math.ceil(1 / RATE), `Retry-After ${r.headers.get('retry-after')}`);
   // /offer and /candidate share the bucket: refused too, before the body is even looked at.
