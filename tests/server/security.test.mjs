@@ -142,6 +142,24 @@ for (const [m, mode] of MODE_FLAGS.entries()) {
         }
       }
     }
+    // Bad credentials and bad queries: clear JSON errors.
+    if (mode.key) {
+      const basic = await server.request('GET', '/rooms', undefined, { authorization: 'Basic YTpi' });
+      assert.equal(basic.status, 401);
+      assert.match(basic.json.error, /must be 'Bearer <key>'/);
+      const noNode = await server.request('GET', '/cluster/stats', undefined, { authorization: `Bearer ${KEY}` });
+      assert.equal(noNode.status, 400);
+      assert.match(noNode.json.error, /missing query parameter 'node'/);
+    }
+    if (mode.secret) {
+      const noRoom = await server.request('GET', `/config?peer_id=${PEER}`, undefined, { authorization: `Bearer ${rightToken()}` });
+      assert.equal(noRoom.status, 400);
+      assert.match(noRoom.json.error, /needs \?room=R&peer_id=P/);
+      const expired = jwt({ room: ROOM, sub: PEER, iat: now() - 600, exp: now() - 300 }, SECRET);
+      const old = await server.request('GET', `/config?room=${ROOM}&peer_id=${PEER}`, undefined, { authorization: `Bearer ${expired}` });
+      assert.equal(old.status, 403);
+      assert.match(old.json.error, /expired/);
+    }
     // A private server never lists names without the key, whatever the route returns.
     if (mode.key || mode.secret) {
       for (const route of ['GET /rooms', 'GET /rooms/peers', 'GET /stats', 'GET /metrics'])
