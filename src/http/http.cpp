@@ -391,10 +391,10 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool no_body = body_forbidden(r.status);
     if (!no_body && !r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
     if (is_json(r.content_type) && !no_body) res->set(bhttp::field::cache_control, "no-store");
-    if (auto allow = server_.cors_allow(origin_); !allow.empty()) {
+    if (auto allow = server_.cors_allow(origin_); !allow.empty())
       res->set(bhttp::field::access_control_allow_origin, allow);
-      if (allow != "*") res->set(bhttp::field::vary, "Origin");
-    }
+    // An allow-list: the answer depends on Origin, whether it was allowed or not (caches).
+    if (server_.cors() && server_.cors_allow("") != "*") res->set(bhttp::field::vary, "Origin");
     for (const auto& [name, value] : server_.config.default_headers)
       if (r.headers.find(name) == r.headers.end()) res->set(name, value);
     for (const auto& [name, value] : r.headers) {
