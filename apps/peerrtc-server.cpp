@@ -33,6 +33,7 @@
 #include "common/log.hpp"
 #include "peerrtc/peerrtc.hpp"
 #include "server/app.hpp"
+#include "surface_flags.hpp"
 #include "signaling/ice_config.hpp"
 #include "turn/turn.hpp"
 #include "workers.hpp"
@@ -303,13 +304,17 @@ int main(int argc, char** argv) {
       ->envname("PEERRTC_REDIS_STREAM_TTL")->check(CLI::Range(0LL, 3660LL * 86400))->capture_default_str()
       ->needs(redis_opt);
 
+  peerrtc::server::Options options;
+  peerrtc::apps::add_surface_flags(cli, options);  // --metrics-key, --cors-origin, --rate-limit ...
+
   cli.footer(
       "The default --host 127.0.0.1 serves this machine only; use --host 0.0.0.0 (and --public-ip behind NAT)\n"
       "to serve a network. Prints READY {\"http\":<port>,\"udp\":<port>,\"tcp\":<port|null>} once listening.\n"
       "One port number carries HTTP, UDP and ICE-TCP by default: open it for TCP and UDP (docs/deploy.md).\n"
       "Clients on networks that let nothing through but a TURN relay (e.g. only TLS on port 443) need\n"
       "--turn-url with --turn-secret; docs/deploy.md has the ports, NAT and a coturn set-up.\n"
-      "GET /metrics (Prometheus) and /dashboard/ (live charts) are always served (docs/deploy.md).\n"
+      "GET /metrics (Prometheus) and /dashboard/ (live charts) are always served; with --api-key or --join-secret\n"
+      "the listings and counters need the API key (docs/deploy.md \"What is public\").\n"
       "With --redis, processes sharing a Redis form a cluster: any node answers any request (docs/deploy.md).\n"
       "--workers N --redis URL: N processes share the HTTP port, worker i has its own UDP/ICE-TCP port\n"
       "(--udp-port + i, default --port + 1 + i); one READY line with \"workers\":[...] once all are up.\n"
@@ -442,7 +447,6 @@ int main(int argc, char** argv) {
     router = std::make_shared<peerrtc::cluster::DeferredRouter>();
   }
 
-  peerrtc::server::Options options;
   options.router = router;
   // A node's HTTP threads may wait for another node (forwarding): more of them, and at most half
   // of them forwarding at once (NodeOptions::max_forwards), so the other half always serves this
@@ -559,6 +563,7 @@ int main(int argc, char** argv) {
                                             : "credentials minted per request (ttl " + std::to_string(turn_ttl) + " s)");
   if (!api_key.empty()) peerrtc::log().info("peerrtc-server: server API on /api/");
   if (!config.join_secret.empty()) peerrtc::log().info("peerrtc-server: offers need a join token");
+  peerrtc::apps::warn_if_open(host, options, config.join_secret);
   nlohmann::json ready{{"http", http_port}, {"udp", udp}, {"tcp", nullptr}};
   if (config.ice_tcp) ready["tcp"] = udp;  // ICE-TCP: the UDP port's number (shared with HTTP by default)
   if (node) ready["node"] = node->id();

@@ -2,7 +2,10 @@
 // of the cluster when GET /cluster/nodes answers 200 (404: not in a cluster), and draws rooms,
 // peers, deliveries/s, drops/s and the relay-latency and handshake percentiles, computed from
 // the deltas between polls. No dependencies; canvas charts. State for tests and the console:
-// window.peerrtcDashboard.
+// window.peerrtcDashboard. Another node's /stats comes through this one (GET /cluster/stats?node=),
+// so the page talks to its own origin only. A server with --api-key or --join-secret wants
+// `Authorization: Bearer <key>`: on a 401/403 the page asks for the key and keeps it in this
+// tab's sessionStorage (never localStorage, never the URL).
 'use strict';
 (() => {
   const params = new URLSearchParams(location.search);
@@ -20,7 +23,10 @@
   const WIRE_DROPS = ['dropped_datagrams', 'dropped_stun', 'dropped_dtls', 'dropped_sctp_messages'];
 
   const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+  const KEY_ITEM = 'peerrtc-dashboard-key';
+  const storedKey = () => { try { return sessionStorage.getItem(KEY_ITEM) || ''; } catch { return ''; } };
   const state = {
+    locked: false,      // the server refused our (missing or wrong) key: the key form is shown
     mode: 'node',       // 'node' | 'cluster'
     nodes: [],          // {id, url, self, snapshots: [{t, stats}], ok, error}
     history: [],        // chart points
@@ -37,7 +43,10 @@
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), FETCH_TIMEOUT_MS);
     try {
-      const r = await fetch(url, { cache: 'no-store', signal: ctrl.signal });
+      const key = storedKey();
+      const headers = key ? { authorization: `Bearer ${key}` } : {};
+      const r = await fetch(url, { cache: 'no-store', signal: ctrl.signal, headers });
+      if (r.status === 401 || r.status === 403) state.locked = true;
       let body = null;
       try { body = await r.json(); } catch { /* not JSON */ }
       return { status: r.status, body };
@@ -75,8 +84,24 @@
 
   function statsUrl(node) {
     if (node.self) return '/stats';
-    return node.url.replace(/\/+$/, '') + '/stats';
+    return `/cluster/stats?node=${encodeURIComponent(node.id)}`;
   }
+
+  function showKeyForm() {
+    const form = $('key-form');
+    if (!form.hidden) return;
+    $('key-error').textContent = storedKey() ? 'the server refused this key' : '';
+    form.hidden = false;
+    $('key').focus();
+  }
+  $('key-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    try { sessionStorage.setItem(KEY_ITEM, $('key').value.trim()); } catch { /* storage off: this poll only */ }
+    $('key').value = '';
+    $('key-form').hidden = true;
+    state.locked = false;
+    state.topologyAt = 0;  // ask /cluster/nodes again with the key
+  });
 
   async function pollNode(node, now) {
     try {
@@ -304,9 +329,14 @@
     mode.dataset.mode = state.mode;
     mode.textContent = state.mode === 'cluster' ? `cluster · ${state.nodes.length} nodes` : 'this node';
     const status = $('status');
+    if (state.locked) {
+      status.dataset.status = 'locked';
+      status.textContent = 'needs the API key';
+      showKeyForm();
+    }
     const live = view.up > 0;
-    status.dataset.status = !live ? 'error' : view.up === state.nodes.length ? 'live' : 'degraded';
-    status.textContent = live
+    if (!state.locked) status.dataset.status = !live ? 'error' : view.up === state.nodes.length ? 'live' : 'degraded';
+    if (!state.locked) status.textContent = live
       ? (view.up === state.nodes.length ? 'live' : `${state.nodes.length - view.up} node(s) unreachable`)
       : (state.nodes[0] && state.nodes[0].error) || 'unreachable';
     $('updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -375,6 +405,7 @@
 
   async function tick() {
     const started = Date.now();
+    state.locked = false;  // set again by any 401/403 of this round
     try {
       const every = state.mode === 'cluster' || state.topologyError ? TOPOLOGY_MS : TOPOLOGY_ALONE_MS;
       if (!state.topologyAt || Date.now() - state.topologyAt >= every) {

@@ -67,7 +67,9 @@ export interface WebRTCConnectionOptions {
   /** console.debug logging. Default false. */
   debug?: boolean;
   /** ICE servers for the RTCPeerConnection, used for every attempt. Default (undefined or null):
-   *  GET serverUrl + '/config?peer_id=' + peerId before every connection attempt, so TURN
+   *  GET serverUrl + '/config?peer_id=' + peerId + '&room=' + room before every connection
+   *  attempt (with `Authorization: Bearer <joinToken>` when a joinToken is set: a server with
+   *  --join-secret asks for it), so TURN
    *  credentials minted by the server are fresh for each reconnect; a failed /config means no
    *  ICE servers (logged with `debug`), not a failed connect. */
   iceServers?: RTCIceServer[] | null;

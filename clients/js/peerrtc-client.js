@@ -778,9 +778,17 @@ export class WebRTCConnection {
     if (typeof RTCPC !== 'function') throw new PeerRTCError('no RTCPeerConnection: pass options.RTCPeerConnection (e.g. from @roamhq/wrtc in Node)');
     if (typeof this._fetch !== 'function') throw new PeerRTCError('no fetch: pass options.fetch');
 
+    // The join token (if any) of this attempt: GET /config needs it too on a server with
+    // --join-secret, so it is asked for once and used for both.
+    let joinToken = null;
+    if (this._joinToken !== null) {
+      joinToken = typeof this._joinToken === 'function' ? await this._joinToken() : this._joinToken;
+      this._checkCurrent(session);
+      if (typeof joinToken !== 'string') throw new PeerRTCError('joinToken() must give a string');
+    }
     let iceServers = this._iceServers;
     if (iceServers === undefined) {
-      iceServers = await this._loadIceServers();
+      iceServers = await this._loadIceServers(joinToken);
       this._checkCurrent(session);
     }
     const pc = new RTCPC({ iceServers, iceTransportPolicy: this.iceTransportPolicy });
@@ -819,12 +827,7 @@ export class WebRTCConnection {
         body.protocol = 2;
         if (this._token && this._epoch) body.resume = { epoch: this._epoch, seq: this._lastSeq };
       }
-      if (this._joinToken !== null) {
-        const jt = typeof this._joinToken === 'function' ? await this._joinToken() : this._joinToken;
-        this._checkCurrent(session);
-        if (typeof jt !== 'string') throw new PeerRTCError('joinToken() must give a string');
-        body.join_token = jt;
-      }
+      if (joinToken !== null) body.join_token = joinToken;
       this._log(`POST /offer (${isReconnect ? 'reconnect' : 'connect'})`);
       const answer = await Promise.race([this._post('/offer', body, this._attemptTimeout(isReconnect)), ready]);
       this._checkCurrent(session);
@@ -860,12 +863,15 @@ export class WebRTCConnection {
     if (this._session !== session) throw new PeerRTCError('connect attempt superseded');
   }
 
-  // GET /config for one attempt. A failure is not fatal: the server is ICE-lite and usually
-  // reachable without STUN/TURN, so the attempt goes on without ICE servers.
-  async _loadIceServers() {
+  // GET /config for one attempt (with the join token, which a server with --join-secret asks
+  // for). A failure is not fatal: the server is ICE-lite and usually reachable without
+  // STUN/TURN, so the attempt goes on without ICE servers.
+  async _loadIceServers(joinToken = null) {
     try {
-      const res = await this._request('GET', `/config?peer_id=${encodeURIComponent(this.peerId)}`, undefined,
-        this._attemptTimeout(this._status === STATUS.RECONNECTING));
+      const query = `peer_id=${encodeURIComponent(this.peerId)}&room=${encodeURIComponent(this.room)}`;
+      const headers = joinToken !== null ? { authorization: `Bearer ${joinToken}` } : undefined;
+      const res = await this._request('GET', `/config?${query}`, undefined,
+        this._attemptTimeout(this._status === STATUS.RECONNECTING), false, headers);
       if (res && Array.isArray(res.iceServers)) return res.iceServers;
       this._log('GET /config answered without an iceServers array, using no ICE servers');
     } catch (e) {
@@ -1350,7 +1356,7 @@ export class WebRTCConnection {
     return this._request('POST', path, body, timeoutMs, keepalive);
   }
 
-  async _request(method, path, body, timeoutMs, keepalive = false) {
+  async _request(method, path, body, timeoutMs, keepalive = false, headers = undefined) {
     const url = this.serverUrl + path;
     const ctl = typeof AbortController === 'function' ? new AbortController() : null;
     const timer = ctl ? setTimeout(() => ctl.abort(), timeoutMs) : null;
@@ -1358,8 +1364,9 @@ export class WebRTCConnection {
     let text;
     try {
       const init = { method, signal: ctl ? ctl.signal : undefined };
+      if (headers) init.headers = { ...headers };
       if (body !== undefined) {
-        init.headers = { 'content-type': 'application/json' };
+        init.headers = { ...init.headers, 'content-type': 'application/json' };
         init.body = JSON.stringify(body);
       }
       if (keepalive) init.keepalive = true;

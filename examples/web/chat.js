@@ -1,7 +1,7 @@
 // PeerRTC chat: rooms, presence, direct messages. Open `/?room=lobby&name=alice` to join directly.
 import { WebRTCConnection } from '/peerrtc-client.js';
 import {
-  queryParams, setQuery, randomHex, nameError, normalizeName, initial, showStatus, showError, wireError,
+  queryParams, joinTokenOption, setQuery, randomHex, nameError, normalizeName, initial, showStatus, showError, wireError,
   describeServerError, colourFor, clock, hexPreview,
 } from '/common.js';
 
@@ -169,7 +169,7 @@ async function join(room, name) {
   if (name === 'server') return showError(ui.error, 'The name "server" is reserved.');
   if (conn) await leave(true);
 
-  const c = new WebRTCConnection(room, { peerId: name, debug: params.debug === '1' });
+  const c = new WebRTCConnection(room, { peerId: name, debug: params.debug === '1', ...joinTokenOption(params) });
   conn = c;
   joined = false;
   window.__chat.conn = c;

@@ -11,6 +11,14 @@ export function queryParams() {
   return out;
 }
 
+/**
+ * `{joinToken}` from the page's `?join_token=` (a server with --join-secret: a backend links its
+ * users to `/?room=R&name=P&join_token=T`), else nothing. docs/deploy.md "What is public".
+ */
+export function joinTokenOption(params) {
+  return params.join_token ? { joinToken: params.join_token } : {};
+}
+
 /** Rewrites the page's query (no reload) so a reload or a shared link joins the same room. */
 export function setQuery(params) {
   const q = new URLSearchParams();

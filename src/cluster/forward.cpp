@@ -120,12 +120,18 @@ ReplayCache::Result ReplayCache::check(std::string_view key, int64_t t_ms, int64
   return Result::Fresh;
 }
 
+bool ReplayCache::seen(std::string_view key, int64_t now_ms) const {
+  std::lock_guard lock(m_);
+  auto it = seen_.find(std::string(key));
+  return it != seen_.end() && it->second >= now_ms;
+}
+
 size_t ReplayCache::size() const {
   std::lock_guard lock(m_);
   return seen_.size();
 }
 
-ForwardOrigin forward_origin(std::string_view secret, const http::Request& req, ReplayCache* replays) {
+ForwardOrigin forward_origin(std::string_view secret, const http::Request& req, ReplayCache* replays, bool peek) {
   ForwardOrigin o;
   auto it = req.headers.find("x-peerrtc-forwarded");
   if (it == req.headers.end()) return o;
@@ -140,7 +146,12 @@ ForwardOrigin forward_origin(std::string_view secret, const http::Request& req, 
     return o;
   }
   o.kind = ForwardOrigin::Kind::Node;
-  if (replays) {
+  if (replays && peek) {
+    if (replays->seen(signature, now)) {
+      o.kind = ForwardOrigin::Kind::Replayed;
+      o.why = "this signature was used already (a replayed request)";
+    }
+  } else if (replays) {
     // The whole header is the key: its MAC covers the nonce, so only a copy matches.
     switch (replays->check(signature, t, now)) {
       case ReplayCache::Result::Fresh:

@@ -63,6 +63,8 @@ class ReplayCache {
   // Remembers `key` (a verified signature) signed at `t_ms`; Replayed if it was seen already,
   // Full (not remembered) if `max_entries` live entries are held.
   Result check(std::string_view key, int64_t t_ms, int64_t now_ms);
+  // True if `key` is remembered (a look that remembers nothing: see forward_origin's `peek`).
+  bool seen(std::string_view key, int64_t now_ms) const;
   size_t size() const;
 
  private:
@@ -83,8 +85,12 @@ struct ForwardOrigin {
   std::string node;  // Node: the verified sender
   std::string why;   // Forged: why it was refused
 };
-// With `replays`, a right signature is also checked against (and entered in) the cache.
-ForwardOrigin forward_origin(std::string_view secret, const http::Request& req, ReplayCache* replays = nullptr);
+// With `replays`, a right signature is also checked against (and entered in) the cache; with
+// `peek` as well, only checked: for a gate in front of a route that checks it again and enters it
+// (the surface policy before the listing routes), so that the route does not take the request
+// for a replay of itself.
+ForwardOrigin forward_origin(std::string_view secret, const http::Request& req, ReplayCache* replays = nullptr,
+                             bool peek = false);
 // The answer a refused forward gets: 401 bad_forward_auth / replayed_forward, 503 replay_cache_full.
 http::Response forged_response(const ForwardOrigin& o);
 

@@ -47,6 +47,9 @@ class DeferredRouter : public server::RoomRouter {
   std::optional<http::Response> room_peers(const std::string& room, const http::Request& req) override;
   std::optional<http::Response> cluster_nodes(const http::Request& req) override;
   json counters() override;
+  std::optional<http::Response> node_stats(const std::string& node, const http::Request& req) override;
+  bool from_node(const http::Request& req, bool consume) override;
+  std::optional<http::Response> refuse_forged(const http::Request& req) override;
 
  private:
   std::shared_ptr<server::RoomRouter> get() const;

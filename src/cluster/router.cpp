@@ -149,6 +149,35 @@ class RedisRouter : public server::RoomRouter {
     return http::Response::json(200, dump(json{{"nodes", list}, {"self", n.opts.id}, {"counters", counters}}));
   }
 
+  std::optional<http::Response> node_stats(const std::string& node, const http::Request& req) override {
+    auto& n = *n_;
+    const ForwardOrigin origin = forward_origin(n.opts.secret, req, &n.replays);
+    if (refused(origin)) return forged(origin, req);
+    Reply rec = n.cmd({"GET", node_key(n.opts.prefix, node)});
+    if (!rec.ok()) return coded(503, "redis_unavailable", "the cluster's Redis is unavailable (" + rec.str + "); try again");
+    std::optional<NodeInfo> info = rec.type == Reply::Type::String ? node_from_json(rec.str) : std::nullopt;
+    if (!info) return error(404, "no node " + quote(node) + " in the cluster");
+    auto addr = parse_http_url(info->url);
+    if (!addr) return error(502, "node " + node + " has a bad url: " + info->url);
+    try {
+      auto r = n.forwarder.send(addr->host, addr->port, "GET", "/stats", {}, std::chrono::milliseconds(2000));
+      if (!r) return busy(node);
+      return http::Response::json(r->status, r->body);
+    } catch (const std::exception& e) {
+      return error(502, "node " + node + " (" + info->url + ") is unreachable: " + e.what());
+    }
+  }
+
+  bool from_node(const http::Request& req, bool consume) override {
+    return forward_origin(n_->opts.secret, req, &n_->replays, !consume).kind == ForwardOrigin::Kind::Node;
+  }
+
+  std::optional<http::Response> refuse_forged(const http::Request& req) override {
+    const ForwardOrigin origin = forward_origin(n_->opts.secret, req, &n_->replays, /*peek=*/true);
+    if (refused(origin)) return forged(origin, req);
+    return std::nullopt;
+  }
+
  private:
   static bool refused(const ForwardOrigin& o) {
     return o.kind != ForwardOrigin::Kind::Client && o.kind != ForwardOrigin::Kind::Node;
@@ -348,6 +377,18 @@ std::optional<http::Response> DeferredRouter::cluster_nodes(const http::Request&
 json DeferredRouter::counters() {
   auto t = get();
   return t ? t->counters() : json(nullptr);
+}
+std::optional<http::Response> DeferredRouter::node_stats(const std::string& node, const http::Request& req) {
+  auto t = get();
+  return t ? t->node_stats(node, req) : std::nullopt;
+}
+bool DeferredRouter::from_node(const http::Request& req, bool consume) {
+  auto t = get();
+  return t && t->from_node(req, consume);
+}
+std::optional<http::Response> DeferredRouter::refuse_forged(const http::Request& req) {
+  auto t = get();
+  return t ? t->refuse_forged(req) : std::nullopt;
 }
 
 }  // namespace peerrtc::cluster

@@ -202,6 +202,15 @@ struct ServerCore {
   Response dispatch(const Request& req);
   std::optional<Response> serve_static_file(const Request& req, bool& path_known);
   std::string allowed_methods(const std::string& path, bool& known) const;
+  bool cors() const { return !config.cors_origins.empty(); }
+  // The Access-Control-Allow-Origin for a request from `origin`: "" for none.
+  std::string cors_allow(const std::string& origin) const {
+    for (const auto& o : config.cors_origins) {
+      if (o == "*") return "*";
+      if (!origin.empty() && o == origin) return origin;
+    }
+    return {};
+  }
 
   void do_accept(Acceptor& a);
   void on_accept(Acceptor& a, beast::error_code ec, tcp::socket socket);
@@ -357,6 +366,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     req.body = std::move(msg.body());
     req.remote_ip = remote_ip_;
+    auto origin = req.headers.find("origin");
+    origin_ = origin == req.headers.end() ? std::string() : origin->second;
     const bool keep_alive = msg.keep_alive();
     const bool head = msg.method() == bhttp::verb::head;
     const unsigned version = msg.version();
@@ -380,7 +391,12 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool no_body = body_forbidden(r.status);
     if (!no_body && !r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
     if (is_json(r.content_type) && !no_body) res->set(bhttp::field::cache_control, "no-store");
-    if (server_.config.cors) res->set(bhttp::field::access_control_allow_origin, "*");
+    if (auto allow = server_.cors_allow(origin_); !allow.empty())
+      res->set(bhttp::field::access_control_allow_origin, allow);
+    // An allow-list: the answer depends on Origin, whether it was allowed or not (caches).
+    if (server_.cors() && server_.cors_allow("") != "*") res->set(bhttp::field::vary, "Origin");
+    for (const auto& [name, value] : server_.config.default_headers)
+      if (r.headers.find(name) == r.headers.end()) res->set(name, value);
     for (const auto& [name, value] : r.headers) {
       // No header injection through handler-supplied names/values.
       if (name.empty() || name.find_first_of("\r\n: ") != std::string::npos ||
@@ -443,6 +459,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string remote_ip_;
+  std::string origin_;  // the current request's Origin header (CORS)
   std::vector<char> drain_buf_;
   std::size_t drained_ = 0;
   bool closed_ = false;
@@ -505,7 +522,7 @@ std::string ServerCore::allowed_methods(const std::string& path, bool& known) co
       }
     }
   }
-  if (config.cors && known && std::find(methods.begin(), methods.end(), "OPTIONS") == methods.end()) {
+  if (cors() && known && std::find(methods.begin(), methods.end(), "OPTIONS") == methods.end()) {
     methods.push_back("OPTIONS");
   }
   std::string out;
@@ -539,7 +556,7 @@ Response ServerCore::dispatch(const Request& req) {
   }
 
   // 2. CORS preflight.
-  if (req.method == "OPTIONS" && config.cors) {
+  if (req.method == "OPTIONS" && cors()) {
     bool known = false;
     std::string allow = allowed_methods(req.target, known);
     if (!known) return Response::error(404, "not found: " + req.target);

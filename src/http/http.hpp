@@ -40,7 +40,12 @@ struct ServerConfig {
   size_t max_body_bytes = 256 * 1024;
   std::chrono::seconds read_timeout{15};
   unsigned threads = 1;
-  bool cors = true;  // Access-Control-Allow-Origin: * and OPTIONS preflight
+  // CORS: the origins whose pages may call this server from another origin. {"*"}: any (the
+  // header is "*"); a list: a request's Origin that is in it is echoed back (with Vary: Origin);
+  // empty: same-origin only (no Access-Control-* headers, no OPTIONS preflight answer).
+  std::vector<std::string> cors_origins = {"*"};
+  // Added to every response that does not set the header itself (e.g. security headers).
+  std::map<std::string, std::string> default_headers;
   // SO_REUSEPORT: other sockets of this user that set it too (other processes: the workers of
   // `peerrtc-server --workers N`) listen on the same port, and the kernel spreads new
   // connections over them.

@@ -11,6 +11,8 @@
 #include "server/api.hpp"
 #include "signaling/requests.hpp"
 #include "server/metrics.hpp"
+#include "server/policy.hpp"
+#include "server/rate_limit.hpp"
 
 namespace peerrtc::server {
 
@@ -84,6 +86,43 @@ std::optional<std::string> room_of_body(const std::string& body) {
   if (it == j.end() || !it->is_string()) return std::nullopt;
   return it->get<std::string>();
 }
+
+std::string number(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+bool is_loopback(const std::string& ip) { return ip.rfind("127.", 0) == 0 || ip == "::1"; }
+
+// The surface policy and the rate limit around the routes (server/policy.hpp, rate_limit.hpp).
+struct Gatekeeper {
+  Surface surface;
+  RoomRouter* router = nullptr;
+  std::unique_ptr<RateLimiter> limiter;
+  bool limit_loopback = false;
+  std::shared_ptr<HttpCounters> counters = std::make_shared<HttpCounters>();
+
+  std::optional<http::Response> access(Need need, const http::Request& req, std::string_view what) const {
+    return check_access(need, surface, req, what, router);
+  }
+  // 429 with Retry-After when the remote address has used up its bucket (route: an index into
+  // HttpCounters::kRoutes). Node-to-node requests were counted at the node they came to.
+  std::optional<http::Response> rate(size_t route, const http::Request& req) const {
+    if (!limiter || !limiter->enabled()) return std::nullopt;
+    if (!limit_loopback && is_loopback(req.remote_ip)) return std::nullopt;
+    if (router && req.headers.count("x-peerrtc-forwarded") && router->from_node(req, /*consume=*/false)) return std::nullopt;
+    const uint32_t wait = limiter->take(req.remote_ip);
+    if (wait == 0) return std::nullopt;
+    counters->rate_limited[route].fetch_add(1, std::memory_order_relaxed);
+    const auto& l = limiter->limit();
+    http::Response r = http::Response::error(
+        429, "too many requests from " + req.remote_ip + " (at most " + number(l.rate) + "/s, burst " + number(l.burst) +
+                 ", on /offer, /candidate and /config together); retry in " + std::to_string(wait) + " s");
+    r.headers["Retry-After"] = std::to_string(wait);
+    return r;
+  }
+};
 
 }  // namespace
 
@@ -218,9 +257,17 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
   }
 
   RoomRouter* router = o.router.get();
+  auto gk = std::make_shared<Gatekeeper>();
+  gk->surface = Surface{o.api_key, o.metrics_key, manager.config().join_secret};
+  gk->router = router;
+  gk->limiter = std::make_unique<RateLimiter>(RateLimit{o.rate_limit, o.rate_burst});
+  gk->limit_loopback = o.rate_limit_loopback;
   for (const char* action : {"offer", "candidate", "leave"}) {
     http.route("POST", std::string("/") + action,
-               [&manager, router, name = std::string(action), before_offer = o.before_offer](const http::Request& req) {
+               [&manager, router, gk, name = std::string(action), before_offer = o.before_offer](const http::Request& req) {
+                 if (name != "leave") {
+                   if (auto limited = gk->rate(name == "offer" ? 0 : 1, req)) return std::move(*limited);
+                 }
                  auto handle = [&] {
                    return guarded(name.c_str(), [&] {
                      auto [status, body] = manager.handle(name, req.body);
@@ -253,7 +300,8 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
                });
   }
 
-  http.route("GET", "/rooms", [&manager, router](const http::Request& req) {
+  http.route("GET", "/rooms", [&manager, router, gk](const http::Request& req) {
+    if (auto denied = gk->access(listing_need(gk->surface), req, "GET /rooms")) return std::move(*denied);
     return guarded("rooms", [&] {
       if (router) {
         if (auto r = router->rooms(req)) return std::move(*r);
@@ -262,7 +310,8 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
     });
   });
 
-  http.route("GET", "/rooms/peers", [&manager, router](const http::Request& req) {
+  http.route("GET", "/rooms/peers", [&manager, router, gk](const http::Request& req) {
+    if (auto denied = gk->access(listing_need(gk->surface), req, "GET /rooms/peers")) return std::move(*denied);
     auto q = parse_query(req.query);
     if (!q) return http::Response::error(400, "bad query string (invalid %-escape)");
     auto it = q->find("room");
@@ -277,7 +326,8 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
     });
   });
 
-  http.route("GET", "/cluster/nodes", [router](const http::Request& req) {
+  http.route("GET", "/cluster/nodes", [router, gk](const http::Request& req) {
+    if (auto denied = gk->access(listing_need(gk->surface), req, "GET /cluster/nodes")) return std::move(*denied);
     return guarded("cluster_nodes", [&] {
       if (router) {
         if (auto r = router->cluster_nodes(req)) return std::move(*r);
@@ -286,9 +336,27 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
     });
   });
 
+  // Another node's /stats through this one (the dashboard's cluster view).
+  http.route("GET", "/cluster/stats", [router, gk](const http::Request& req) {
+    if (auto denied = gk->access(listing_need(gk->surface), req, "GET /cluster/stats")) return std::move(*denied);
+    auto q = parse_query(req.query);
+    if (!q) return http::Response::error(400, "bad query string (invalid %-escape)");
+    auto it = q->find("node");
+    if (it == q->end() || it->second.empty()) return http::Response::error(400, "missing query parameter 'node'");
+    const std::string node = it->second;
+    return guarded("cluster_stats", [&] {
+      if (router) {
+        if (auto r = router->node_stats(node, req)) return std::move(*r);
+      }
+      return http::Response::error(404, "not in a cluster (start peerrtc-server with --redis)");
+    });
+  });
+
   // ICE servers for clients, with TURN credentials minted for this request (for the peer named
   // by ?peer_id=, else a random id): never cached by the browser or a proxy.
-  http.route("GET", "/config", [&manager](const http::Request& req) {
+  http.route("GET", "/config", [&manager, gk](const http::Request& req) {
+    if (auto limited = gk->rate(2, req)) return std::move(*limited);
+    if (auto denied = gk->access(config_need(gk->surface), req, "GET /config")) return std::move(*denied);
     auto q = parse_query(req.query);
     if (!q) return http::Response::error(400, "bad query string (invalid %-escape)");
     std::string peer_id;
@@ -312,18 +380,23 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
     });
   });
 
-  http.route("GET", "/stats", [&manager, started, router = o.router.get()](const http::Request&) {
+  http.route("GET", "/stats", [&manager, started, gk, router = o.router.get()](const http::Request& req) {
+    if (auto denied = gk->access(stats_need(gk->surface), req, "GET /stats")) return std::move(*denied);
     return guarded("stats", [&] {
       Stats s = manager.stats();
       json j = stats_json(s, seconds_since(started));
+      j["http_rate_limited"] = gk->counters->to_json();
       if (router)
         if (json c = router->counters(); c.is_object()) j["cluster"] = std::move(c);
       return reply(200, j);
     });
   });
 
-  install_metrics(http, manager, o.dashboard_dir, started,  // GET /metrics, /dashboard/
-                  [router = o.router.get()] { return cluster_metric_families(router); });
+  // GET /metrics, /dashboard/
+  install_metrics(
+      http, manager, o.dashboard_dir, started,
+      [gk](const http::Request& req) { return gk->access(stats_need(gk->surface), req, "GET /metrics"); },
+      gk->counters, [router = o.router.get()] { return cluster_metric_families(router); });
   install_api(http, manager, o.api_key, router);
 
   // The JS client.
@@ -345,6 +418,7 @@ void install(http::Server& http, SignalingManager& manager, const Options& opts,
                              {"endpoints",
                               {"POST /offer", "POST /candidate", "POST /leave", "GET /rooms",
                                "GET /rooms/peers?room=R", "GET /config", "GET /health", "GET /stats",
+                               "GET /cluster/nodes", "GET /cluster/stats?node=ID",
                                "GET /metrics", "GET /dashboard/", "GET /peerrtc-client.js", "/api/ (with --api-key)"}}});
     });
   }
@@ -356,6 +430,8 @@ App::App(SignalingManager& manager, Options options) : options_(resolve(std::mov
   hc.port = options_.http_port;
   hc.max_body_bytes = options_.max_body_bytes;
   hc.threads = options_.http_threads == 0 ? 1 : options_.http_threads;
+  hc.cors_origins = options_.cors_origins;
+  hc.default_headers = security_headers();
   if (options_.shared_http_port) hc.more_listeners.push_back({options_.host, *options_.shared_http_port, true});
   http_ = std::make_unique<http::Server>(hc);
   install(*http_, manager, options_);

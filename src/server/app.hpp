@@ -8,8 +8,11 @@
 //
 // Routes (docs/protocol.md): POST /offer /candidate /leave (SignalingManager::handle),
 // GET /rooms, /rooms/peers?room=R, /config, /health, /stats, /metrics (server/metrics.hpp),
-// /cluster/nodes (404 unless a router says otherwise); the server API under /api/ (api.hpp, with
-// Options::api_key). Static: the dashboard at /dashboard/ from
+// /cluster/nodes and /cluster/stats?node=ID (404 unless a router says otherwise); the server API
+// under /api/ (api.hpp, with Options::api_key). Who may call which: server/policy.hpp (with
+// api_key or the manager's join secret the listings and counters need the key, /config a join
+// token); /offer, /candidate and /config are rate-limited per address (server/rate_limit.hpp).
+// App's answers carry security_headers() and CORS only for Options::cors_origins. Static: the dashboard at /dashboard/ from
 // <static_root>/clients/dashboard; /peerrtc-client.js and
 // /peerrtc-client.d.ts from <static_root>/clients/js; in examples mode the web examples from
 // <static_root>/examples/web (chat at /, whiteboard at /whiteboard/, echo at /echo/) and the echo
@@ -54,6 +57,19 @@ class RoomRouter {
   // The cluster's counters, shown in GET /stats as "cluster" and in /metrics
   // (peerrtc_cluster_forward_refused_total); null: none.
   virtual json counters() { return nullptr; }
+  // GET /cluster/stats?node=ID: that node's GET /stats, fetched by this node (so the dashboard
+  // calls only the node that served it); nullopt: 404 (not in a cluster).
+  virtual std::optional<http::Response> node_stats(const std::string& /*node*/, const http::Request&) {
+    return std::nullopt;
+  }
+  // True if `req` is a node-to-node request whose signature checks out and was not seen before
+  // (the surface policy lets it through: the node it came to checked the client). `consume`:
+  // remember the signature, so that a copy is refused as a replay (for a route nothing checks
+  // after the policy); else only look (the route checks and remembers it). Never throws.
+  virtual bool from_node(const http::Request&, bool /*consume*/) { return false; }
+  // The answer to a request that claims to come from a node and does not prove it (401
+  // `bad_forward_auth`, counted and logged); nullopt if it makes no such claim or proves it.
+  virtual std::optional<http::Response> refuse_forged(const http::Request&) { return std::nullopt; }
 };
 
 // Runs a route's work: an ApiError (a manager call's refusal) answers with its status and
@@ -95,6 +111,18 @@ struct Options {
   // The server API under /api/ (src/server/api.hpp), for `Authorization: Bearer <api_key>`;
   // empty = off (every /api/ route answers 404 saying so).
   std::string api_key;
+  // GET /stats and /metrics also take `Authorization: Bearer <metrics_key>` (a Prometheus scrape
+  // credential); set, it closes them even without api_key. Empty: none (server/policy.hpp).
+  std::string metrics_key;
+  // CORS allow-list: origins whose pages may call this server; {"*"} = any. Empty (the default):
+  // same-origin only, no Access-Control-* headers.
+  std::vector<std::string> cors_origins;
+  // Per-address token buckets on POST /offer, /candidate and GET /config (server/rate_limit.hpp):
+  // requests/s and burst per remote address; rate 0 = off. Loopback clients (127.0.0.0/8, ::1:
+  // tools and tests on this machine) are exempt unless rate_limit_loopback.
+  double rate_limit = 20;
+  double rate_burst = 60;
+  bool rate_limit_loopback = false;
   // Called on the HTTP thread with the room of an offer about to be handled by this process
   // (after the router let it through), e.g. to seed a room's history from Redis. May block
   // briefly; must not throw.

@@ -268,11 +268,36 @@ std::vector<MetricFamily> StatsCollector::Collect() const {
   return metric_families(manager_.stats(), static_cast<double>(ms) / 1000.0);
 }
 
+json HttpCounters::to_json() const {
+  json j = json::object();
+  for (size_t i = 0; i < kRoutes.size(); ++i) j[kRoutes[i]] = rate_limited[i].load();
+  return j;
+}
+
+std::vector<MetricFamily> http_metric_families(const HttpCounters& c) {
+  MetricFamily fam{"peerrtc_http_rate_limited_total",
+                   "Requests refused with 429 by the per-address rate limit (--rate-limit), by route.",
+                   MetricType::Counter,
+                   {}};
+  for (size_t i = 0; i < HttpCounters::kRoutes.size(); ++i) {
+    ClientMetric m;
+    m.label.push_back({"route", HttpCounters::kRoutes[i]});
+    m.counter.value = static_cast<double>(c.rate_limited[i].load());
+    fam.metric.push_back(std::move(m));
+  }
+  return {fam};
+}
+
 void install_metrics(http::Server& http, const SignalingManager& manager, const std::string& dashboard_dir,
                      std::chrono::steady_clock::time_point started,
+                     std::function<std::optional<http::Response>(const http::Request&)> gate,
+                     std::shared_ptr<const HttpCounters> counters,
                      std::function<std::vector<prometheus::MetricFamily>()> extra) {
   auto collector = std::make_shared<StatsCollector>(manager, started);
-  auto metrics = [collector, extra](const http::Request&) {
+  auto metrics = [collector, gate, counters, extra](const http::Request& req) {
+    if (gate) {
+      if (auto denied = gate(req)) return std::move(*denied);
+    }
     try {
       http::Response r;
       r.status = 200;
@@ -280,6 +305,8 @@ void install_metrics(http::Server& http, const SignalingManager& manager, const 
       auto families = collector->Collect();
       if (extra)
         for (auto& f : extra()) families.push_back(std::move(f));
+      if (counters)
+        for (auto& f : http_metric_families(*counters)) families.push_back(std::move(f));
       r.body = prometheus::TextSerializer().Serialize(families);
       r.headers["Cache-Control"] = "no-store";
       return r;

@@ -6,8 +6,12 @@
 // them with SignalingManager::stats() on an HTTP thread and converts them to metric families
 // here. docs/deploy.md lists the names.
 #pragma once
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,11 +51,24 @@ class StatsCollector : public prometheus::Collectable {
   std::chrono::steady_clock::time_point started_;
 };
 
+// The HTTP layer's own counters (not the manager's Stats): requests refused by the per-address
+// rate limit (server/rate_limit.hpp), by route. In GET /stats as "http_rate_limited" and in
+// /metrics as peerrtc_http_rate_limited_total{route}.
+struct HttpCounters {
+  static constexpr std::array<const char*, 3> kRoutes = {"offer", "candidate", "config"};
+  std::array<std::atomic<uint64_t>, 3> rate_limited{};
+  json to_json() const;
+};
+std::vector<prometheus::MetricFamily> http_metric_families(const HttpCounters& c);
+
 // Registers GET /metrics and the dashboard's static files at /dashboard/ (from
-// `dashboard_dir`, which holds index.html).
+// `dashboard_dir`, which holds index.html). `gate` (may be empty) answers a request to /metrics
+// that may not have them (the surface policy); `counters` (may be null) are exported too;
 // `extra` (may be empty): more families appended to every scrape (the cluster's, app.cpp).
 void install_metrics(http::Server& http, const SignalingManager& manager, const std::string& dashboard_dir,
                      std::chrono::steady_clock::time_point started,
+                     std::function<std::optional<http::Response>(const http::Request&)> gate = {},
+                     std::shared_ptr<const HttpCounters> counters = nullptr,
                      std::function<std::vector<prometheus::MetricFamily>()> extra = {});
 
 }  // namespace peerrtc::server

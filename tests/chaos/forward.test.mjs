@@ -47,7 +47,7 @@ test('cross-node calls storm, then with one node paused: /health never waits, bu
   const RB = uid('RB');
   raw.push(await connectPeer(a, RA, 'pa'));
   assert.equal(await redis.cmd('GET', `peerrtc:room:${RA}`), 'a');
-  await until(async () => (await a.request('GET', '/cluster/nodes')).json.nodes.find((n) => n.id === 'a').peers >= 1, 5000, 'a\'s load');
+  await until(async () => (await a.request('GET', '/cluster/nodes', undefined, a.auth)).json.nodes.find((n) => n.id === 'a').peers >= 1, 5000, 'a\'s load');
   await sleep(1200);
   raw.push(await connectPeer(a, RB, 'pb'));
   assert.equal(await redis.cmd('GET', `peerrtc:room:${RB}`), 'b');

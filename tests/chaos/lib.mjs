@@ -106,7 +106,7 @@ export function checkDelivery(receivers, senders, { complete = false } = {}) {
 
 // A node's counters (GET /cluster/nodes "counters").
 export async function counters(node) {
-  const r = await node.request('GET', '/cluster/nodes');
+  const r = await node.request('GET', '/cluster/nodes', undefined, node.auth);
   if (r.status !== 200) throw new Error(`${node.name}: GET /cluster/nodes ${r.status} ${r.text}`);
   return r.json.counters;
 }

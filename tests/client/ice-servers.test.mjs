@@ -30,10 +30,11 @@ const closedPort = () => new Promise((res) => {
 function recordingFetch(log, { failConfig = null } = {}) {
   return async (url, init = {}) => {
     const u = new URL(url);
-    const entry = { method: init.method || 'GET', path: u.pathname, search: u.search };
+    const entry = { method: init.method || 'GET', path: u.pathname, search: u.search, headers: { ...init.headers } };
     log.push(entry);
     if (u.pathname === '/config' && failConfig) return failConfig(url, init);
     const res = await fetch(url, init);
+    entry.status = res.status;
     if (u.pathname === '/config') entry.body = await res.clone().json();
     return res;
   };
@@ -54,12 +55,14 @@ test('without iceServers: GET /config?peer_id= before every offer, its TURN cred
   const log = [];
   const configs = [];
   const peerId = uid('cfg:alice@x');
-  const c = makeClient(server, uid('room'), peerId, { fetch: recordingFetch(log), RTCPeerConnection: recordingPC(configs), disconnectTimeout: 2000 });
+  const room = uid('room');
+  const c = makeClient(server, room, peerId, { fetch: recordingFetch(log), RTCPeerConnection: recordingPC(configs), disconnectTimeout: 2000 });
   live.push(c);
   await c.connect();
 
   assert.deepEqual(log.map((e) => `${e.method} ${e.path}`), ['GET /config', 'POST /offer']);
-  assert.equal(log[0].search, `?peer_id=${encodeURIComponent(peerId)}`);
+  assert.equal(log[0].search, `?peer_id=${encodeURIComponent(peerId)}&room=${encodeURIComponent(room)}`);
+  assert.equal(log[0].headers.authorization, undefined, 'no join token, no Authorization');
   assert.equal(configs.length, 1);
   assert.deepEqual(configs[0].iceServers, log[0].body.iceServers, 'the RTCPeerConnection got exactly /config\'s servers');
   assert.equal(configs[0].iceTransportPolicy, 'all');
@@ -151,4 +154,34 @@ test('bad iceServers / iceTransportPolicy options throw a TypeError at once', ()
   assert.equal(mk({}).iceTransportPolicy, 'all');
   assert.equal(mk({ iceTransportPolicy: 'relay' }).iceTransportPolicy, 'relay');
   mk({ iceServers: null }); // null = not given: from /config
+});
+
+// A server with --join-secret answers GET /config only with a join token for the room and peer
+// (docs/deploy.md "What is public"): the client sends the token it has for the offer, asking its
+// joinToken function once per attempt, so TURN credentials still come.
+test('with a joinToken on a --join-secret server: GET /config carries it (one call of the function per attempt) and gets the TURN credentials', { timeout: 60000 }, async () => {
+  const JOIN = 'client-join-secret';
+  const turnUrl = `turn:127.0.0.1:${await closedPort()}?transport=udp`;
+  const server = await startServer({ name: 'cfg-join', extraArgs: ['--turn-url', turnUrl, '--turn-secret', SECRET, '--join-secret', JOIN] });
+  servers.push(server);
+  const room = uid('room');
+  const peerId = uid('jo');
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ room, sub: peerId, iat: now, exp: now + 300 })}`;
+  const token = `${input}.${createHmac('sha256', JOIN).update(input).digest('base64url')}`;
+  let calls = 0;
+  const log = [];
+  const configs = [];
+  const c = makeClient(server, room, peerId, { fetch: recordingFetch(log), RTCPeerConnection: recordingPC(configs), joinToken: async () => { calls++; return token; } });
+  live.push(c);
+  await c.connect();
+  assert.deepEqual(log.map((e) => `${e.method} ${e.path} ${e.status}`), ['GET /config 200', 'POST /offer 200']);
+  assert.equal(log[0].headers.authorization, `Bearer ${token}`);
+  assert.equal(calls, 1, 'the joinToken function is asked once per attempt');
+  assert.deepEqual(configs[0].iceServers[0].urls, [turnUrl], 'the TURN server, with credentials');
+  assert.ok(configs[0].iceServers[0].username.endsWith(`:${peerId}`));
+  // Without the token the server refuses /config (the client goes on without ICE servers).
+  const bare = await fetch(`${server.baseUrl}/config?room=${room}&peer_id=${peerId}`);
+  assert.equal(bare.status, 401);
 });

@@ -89,6 +89,7 @@ test('a kicked client is told (onKicked), closes and does not reconnect', { time
   await waitFor(() => a.rec.left.includes('mallory'), 10000, 'alice to see mallory leave');
   await new Promise((r) => setTimeout(r, 1500));  // longer than the first reconnect backoff
   assert.ok(!m.rec.statuses.includes('reconnecting'), JSON.stringify(m.rec.statuses));
-  const peers = await (await fetch(`${server.baseUrl}/rooms/peers?room=${encodeURIComponent(room)}`)).json();
+  const peers = await (await fetch(`${server.baseUrl}/rooms/peers?room=${encodeURIComponent(room)}`,
+    { headers: { authorization: `Bearer ${KEY}` } })).json();  // a server with --api-key lists only with it
   assert.deepEqual(peers.peers, ['alice']);
 });

@@ -113,6 +113,11 @@ export async function startNode(redis, id, extraArgs = [], { env = {} } = {}) {
   const args = ['--host', '127.0.0.1', '--port', '0', '--no-examples', '--redis', redis.url, '--node-id', id, ...extraArgs];
   const node = await startServer(SERVER_BIN, args, { name: `node-${id}`, env });
   node.id = id;
+  // A node with an API key lists rooms and nodes only with it (docs/deploy.md "What is public"):
+  // the helpers below send node.auth.
+  const i = extraArgs.indexOf('--api-key');
+  const key = i >= 0 ? extraArgs[i + 1] : env.PEERRTC_API_KEY;
+  node.auth = key ? { authorization: `Bearer ${key}` } : {};
   return node;
 }
 
@@ -132,7 +137,7 @@ export async function until(fn, ms, what) {
 
 // The cluster's view of the rooms from `node`: {room: [peers sorted]} (and the raw answer).
 export async function roomsOf(node) {
-  const r = await node.request('GET', '/rooms');
+  const r = await node.request('GET', '/rooms', undefined, node.auth);
   if (r.status !== 200) throw new Error(`${node.name}: GET /rooms ${r.status} ${r.text}`);
   const out = {};
   for (const x of r.json.rooms) out[x.room] = [...x.peers].sort();
@@ -140,7 +145,7 @@ export async function roomsOf(node) {
 }
 
 export async function nodeIds(node) {
-  const r = await node.request('GET', '/cluster/nodes');
+  const r = await node.request('GET', '/cluster/nodes', undefined, node.auth);
   if (r.status !== 200) throw new Error(`${node.name}: GET /cluster/nodes ${r.status} ${r.text}`);
   return r.json.nodes.map((n) => n.id).sort();
 }

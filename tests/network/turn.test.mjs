@@ -116,11 +116,13 @@ async function chromiumPeer(server, room, peerId) {
   if (!browser) browser = await launchBrowser();
   const page = await browser.open(`${server.baseUrl}/health`, peerId);
   await page.evaluate(async ({ room, peerId, selectedPathSrc, fnvSrc }) => {
-    const { WebRTCConnection } = await import('/peerrtc-client.js');
+    // Before the first await: the server's Content-Security-Policy has no 'unsafe-eval', and
+    // DevTools lets this call's own evaluation through only while it runs synchronously.
     // eslint-disable-next-line no-new-func
     window.selectedPath = new Function(`return (${selectedPathSrc})`)();
     // eslint-disable-next-line no-new-func
     window.fnv = new Function(`return (${fnvSrc})`)();
+    const { WebRTCConnection } = await import('/peerrtc-client.js');
     const c = new WebRTCConnection(room, { peerId, iceTransportPolicy: 'relay', connectTimeout: 20000 });
     window.peer = c;
     window.rec = { messages: [], errors: [], joined: [] };

@@ -187,7 +187,7 @@ test('kick: the peer is told and disconnected, the others see peer_left, /rooms 
   await b.waitClosed(10000);
   const left = await a.waitEvent('peer_left', (e) => e.peer_id === 'mallory');
   assert.equal(left.event.reason, 'kicked: spam');
-  const rooms = await server.request('GET', '/rooms');
+  const rooms = await server.request('GET', '/rooms', undefined, AUTH);
   assert.deepEqual(rooms.json.rooms.find((x) => x.room === room).peers, ['alice']);
   const api = await server.request('GET', '/api/rooms', undefined, AUTH);
   assert.equal(api.status, 200);
@@ -200,7 +200,7 @@ test('kick: the peer is told and disconnected, the others see peer_left, /rooms 
   assert.equal((await a.waitEvent('kicked')).event.reason, '');
   await a.waitClosed(10000);
   for (let i = 0; i < 50; i++) {
-    const rr = await server.request('GET', '/rooms');
+    const rr = await server.request('GET', '/rooms', undefined, AUTH);
     if (!rr.json.rooms.some((x) => x.room === room)) return;
     await new Promise((res) => setTimeout(res, 100));
   }

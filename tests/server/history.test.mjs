@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { SERVER_BIN, connectPeer, startServer, uniqueId } from './lib.mjs';
 
 const KEY = 'history-key';
+const AUTH = { authorization: `Bearer ${KEY}` };  // /rooms needs it on a server with --api-key
 let server;   // --history 4
 let off;      // no --history
 const peers = [];
@@ -106,7 +107,7 @@ test('the history goes with the room: an emptied room starts afresh', async () =
   a.close();
   b.close();
   for (let i = 0; ; i++) {
-    const r = await server.request('GET', '/rooms');
+    const r = await server.request('GET', '/rooms', undefined, AUTH);
     if (!r.json.rooms.some((x) => x.room === room)) break;
     assert.ok(i < 100, 'the room did not empty');
     await new Promise((res) => setTimeout(res, 100));

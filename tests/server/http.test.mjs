@@ -67,7 +67,7 @@ test('GET /health, /stats, /config, /rooms on an idle server', async () => {
     assert.equal(typeof s.json[k], 'number', `/stats.${k}`);
   }
   for (const [k, v] of Object.entries(s.json)) {
-    if (['ice_tcp', 'sctp', 'volatile', 'relay_latency', 'handshake'].includes(k)) continue;
+    if (['ice_tcp', 'sctp', 'volatile', 'relay_latency', 'handshake', 'http_rate_limited'].includes(k)) continue;
     assert.equal(typeof v, 'number', `/stats.${k}`);
   }
   for (const h of ['relay_latency', 'handshake']) {  // the histograms (tests/server/metrics.test.mjs)
@@ -84,6 +84,7 @@ test('GET /health, /stats, /config, /rooms on an idle server', async () => {
     'delayed_sack_timeouts', 'duplicate_data_in', 'fast_retransmits', 'graceful_close_timeouts', 'graceful_closes', 'heartbeat_acks_in', 'packets_bundled', 'packets_dropped', 'packets_in', 'packets_out',
     'path_return_resends', 'path_returns', 'retransmitted_chunks', 'sacks_in', 'sacks_out', 't3_marked_chunks', 't3_timeouts', 'window_probes']);
   for (const [k, v] of Object.entries(s.json.sctp)) assert.equal(v, 0, `/stats.sctp.${k} on an idle server`);
+  assert.deepEqual(s.json.http_rate_limited, { offer: 0, candidate: 0, config: 0 });  // tests/server/security.test.mjs
 
   const c = await server.request('GET', '/config');
   assert.equal(c.status, 200);

@@ -44,9 +44,9 @@ async function mint(room, peerId, ttl) {
 }
 
 async function assertNothingCreated(room) {
-  const rooms = await server.request('GET', '/rooms');
+  const rooms = await server.request('GET', '/rooms', undefined, AUTH);
   assert.ok(!rooms.json.rooms.some((x) => x.room === room), `room ${room} exists: ${rooms.text}`);
-  const stats = await server.request('GET', '/stats');
+  const stats = await server.request('GET', '/stats', undefined, AUTH);
   assert.equal(stats.json.pending, 0, 'a handshake is pending');
 }
 
@@ -100,7 +100,7 @@ test('a token from POST /api/tokens, or minted elsewhere with the secret, lets t
   // A stranger still cannot join the now-existing room, nor take José's id.
   const r = await server.request('POST', '/offer', { room, peer_id: 'eve', offer: { sdp: offerSdp, type: 'offer' } });
   assert.equal(r.status, 401);
-  const rooms = await server.request('GET', `/rooms/peers?room=${encodeURIComponent(room)}`);
+  const rooms = await server.request('GET', `/rooms/peers?room=${encodeURIComponent(room)}`, undefined, AUTH);
   assert.deepEqual(rooms.json.peers.sort(), ['José', 'bob']);
 });
 

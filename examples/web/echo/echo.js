@@ -1,7 +1,7 @@
 // PeerRTC echo: joins a room whose name starts with `echo`; the server sends every message back
 // to its sender (text as "echo: <text>", binary unchanged). `?room=echo-mine` picks the room.
 import { WebRTCConnection } from '/peerrtc-client.js';
-import { queryParams, setQuery, randomHex, asName, showStatus, showError, wireError, describeServerError, hexPreview, clock } from '/common.js';
+import { queryParams, joinTokenOption, setQuery, randomHex, asName, showStatus, showError, wireError, describeServerError, hexPreview, clock } from '/common.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const ui = {
@@ -38,7 +38,7 @@ function log(kind, who, text, extra = {}) {
   ui.log.scrollTop = ui.log.scrollHeight;
 }
 
-const conn = new WebRTCConnection(room, { peerId: name, debug: params.debug === '1' });
+const conn = new WebRTCConnection(room, { peerId: name, debug: params.debug === '1', ...joinTokenOption(params) });
 window.__echo = { conn, answers: [] };
 const setEnabled = (on) => { ui.text.disabled = ui.send.disabled = ui.sendBinary.disabled = !on; };
 conn.onStatusChange = (s) => { showStatus(ui.status, s); setEnabled(s === 'connected'); };

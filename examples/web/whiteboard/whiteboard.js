@@ -16,7 +16,7 @@
 // (segments from others), window.__clears (clears applied), window.__inkPixels() (non-white pixels),
 // window.__cursorUpdates (cursor updates received), window.__cursors() ({name: {x, y}} shown now).
 import { WebRTCConnection } from '/peerrtc-client.js';
-import { queryParams, setQuery, randomHex, asName, showStatus, showError, wireError, describeServerError } from '/common.js';
+import { queryParams, joinTokenOption, setQuery, randomHex, asName, showStatus, showError, wireError, describeServerError } from '/common.js';
 
 const FLUSH_MS = 40;
 const CURSOR_MS = 33;          // ~30 cursor updates a second at most
@@ -115,7 +115,7 @@ ui.title.textContent = `# ${room}`;
 ui.me.textContent = `as ${name}`;
 wireError(ui.error);
 
-const conn = new WebRTCConnection(room, { peerId: name, debug: params.debug === '1' });
+const conn = new WebRTCConnection(room, { peerId: name, debug: params.debug === '1', ...joinTokenOption(params) });
 window.__whiteboard = { conn };
 const updatePeers = () => {
   const n = conn.peers().length;
