@@ -70,6 +70,19 @@ struct ServerOptions {
   // Moderation: text messages containing a blocked word (case-insensitive) are dropped and the
   // sender told; masked words are replaced by asterisks. Empty: no filter is installed.
   std::vector<std::string> block_words, mask_words;
+  // GET /stats and /metrics also take `Authorization: Bearer <metrics_key>` (a scrape credential
+  // that can do nothing else); set, it closes them even without api_key. Empty: none.
+  std::string metrics_key;
+  // Origins allowed to call the server from another page (CORS); "*" = any. Empty (the
+  // default): same-origin only, no CORS headers.
+  std::vector<std::string> cors_origins;
+  // Per remote address, on POST /offer, /candidate and GET /config together: a token bucket of
+  // `rate_limit` requests a second, `rate_burst` deep; past it, 429 with Retry-After. 0 = off.
+  // Loopback addresses are exempt unless rate_limit_loopback (behind a local reverse proxy
+  // every client is loopback: limit at the proxy).
+  double rate_limit = 20;
+  double rate_burst = 60;
+  bool rate_limit_loopback = false;
 };
 
 class Server {

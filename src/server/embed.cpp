@@ -42,6 +42,11 @@ server::Options to_options(const ServerOptions& o) {
   s.api_key = o.api_key;
   s.block_words = o.block_words;
   s.mask_words = o.mask_words;
+  s.metrics_key = o.metrics_key;
+  s.cors_origins = o.cors_origins;
+  s.rate_limit = o.rate_limit;
+  s.rate_burst = o.rate_burst;
+  s.rate_limit_loopback = o.rate_limit_loopback;
   return s;
 }
 }  // namespace
