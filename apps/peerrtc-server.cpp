@@ -30,6 +30,7 @@
 #include "cluster/node.hpp"
 #include "cluster/redis.hpp"
 #include "cluster/stream.hpp"
+#include "config_file.hpp"
 #include "common/log.hpp"
 #include "peerrtc/peerrtc.hpp"
 #include "server/app.hpp"
@@ -40,6 +41,9 @@
 
 #ifndef PEERRTC_SOURCE_DIR
 #define PEERRTC_SOURCE_DIR "."
+#endif
+#ifndef PEERRTC_VERSION
+#define PEERRTC_VERSION "unknown"
 #endif
 
 namespace {
@@ -71,7 +75,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> public_ips, ice_servers;
   std::string log_level = "info";
   bool debug = false, no_examples = false;
-  std::string static_root = PEERRTC_SOURCE_DIR;
+  std::string static_root = peerrtc::apps::default_static_root(PEERRTC_SOURCE_DIR);
   peerrtc::Config config;
   long long consent_ms = config.consent_timeout.count();
 
@@ -148,8 +152,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
   cli.add_flag("--debug", debug, "debug logging of the library (same as --log-level debug)")->envname("PEERRTC_DEBUG");
-  cli.add_option("--static-root", static_root, "directory holding clients/js, clients/dashboard and examples/web")
-      ->envname("PEERRTC_STATIC_ROOT")->capture_default_str();
+  cli.add_option("--static-root", static_root,
+                 "directory holding clients/js, clients/dashboard and examples/web (default: <binary>/../share/peerrtc "
+                 "when installed, else the source tree of the build)")
+      ->envname("PEERRTC_STATIC_ROOT");
   cli.add_flag("--no-examples", no_examples, "don't serve the web examples or run the echo room")
       ->envname("PEERRTC_NO_EXAMPLES");
   cli.add_option("--max-rooms", config.max_rooms, "most rooms at once")
@@ -319,11 +325,22 @@ int main(int argc, char** argv) {
       "--workers N --redis URL: N processes share the HTTP port, worker i has its own UDP/ICE-TCP port\n"
       "(--udp-port + i, default --port + 1 + i); one READY line with \"workers\":[...] once all are up.\n"
       "Exit: 0 after SIGINT/SIGTERM, 1 if it cannot start (e.g. port in use, Redis unreachable), 2 on bad flags.");
+  // --config FILE, --print-config, --version (apps/config_file.hpp).
+  cli.set_config("--config", "", "read every flag from this file (TOML/INI: port = 8080); --print-config prints one");
+  cli.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error, not ignored
+  bool print_config = false;
+  cli.add_flag("--print-config", print_config, "print a config file with every flag, commented out, and exit")
+      ->configurable(false);
+  cli.set_version_flag("--version", PEERRTC_VERSION);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = cli.exit(e);  // prints help (rc 0) or the error and a hint (stderr)
     return rc == 0 ? 0 : 2;
+  }
+  if (print_config) {
+    std::cout << peerrtc::apps::config_template(cli);
+    return 0;
   }
   if (!turn_urls.empty() && turn_secret.empty() && turn_username.empty()) {
     std::cerr << "--turn-url needs credentials: --turn-secret S (the static-auth-secret of a coturn with "

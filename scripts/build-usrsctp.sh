@@ -34,10 +34,17 @@ has_src() {
 }
 if ! has_src; then
   main=/etc/apt/sources.list.d/debian.sources
-  [ -f "$main" ] || { echo "build-usrsctp: no deb-src entry and no $main to derive one from" >&2; exit 1; }
-  echo "build-usrsctp: adding /etc/apt/sources.list.d/peerrtc-deb-src.sources (deb-src of $main)"
-  # The same stanzas with Types: deb-src (comments dropped).
-  sed -e '/^#/d' -e 's/^Types:.*/Types: deb-src/' "$main" | $SUDO tee /etc/apt/sources.list.d/peerrtc-deb-src.sources >/dev/null
+  if [ -f "$main" ]; then
+    echo "build-usrsctp: adding /etc/apt/sources.list.d/peerrtc-deb-src.sources (deb-src of $main)"
+    # The same stanzas with Types: deb-src (comments dropped).
+    sed -e '/^#/d' -e 's/^Types:.*/Types: deb-src/' "$main" | $SUDO tee /etc/apt/sources.list.d/peerrtc-deb-src.sources >/dev/null
+  elif grep -qsE '^\s*deb\s' /etc/apt/sources.list; then
+    # One-line format (a Debian installed by debootstrap or the installer): the deb lines as deb-src.
+    echo "build-usrsctp: adding /etc/apt/sources.list.d/peerrtc-deb-src.list (deb-src of /etc/apt/sources.list)"
+    sed -n 's/^\s*deb\s/deb-src /p' /etc/apt/sources.list | $SUDO tee /etc/apt/sources.list.d/peerrtc-deb-src.list >/dev/null
+  else
+    echo "build-usrsctp: no deb-src entry and no $main nor /etc/apt/sources.list to derive one from" >&2; exit 1
+  fi
   $SUDO apt-get update -qq
 fi
 

@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # Configures and builds into build/ (or $BUILD_DIR). Extra arguments go to cmake's configure step.
+#   scripts/build.sh                      everything: tests and the Python module on (scripts/test.sh)
+#   BUILD_SET=server scripts/build.sh     peerrtc-server only, configured without the tests and the
+#                                         Python module, so their packages need not be installed
+#                                         (scripts/run.sh; `scripts/setup.sh server` installs the rest)
+# Both use the same compile flags, so switching between them in one build directory recompiles nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} "$@" >/dev/null
-cmake --build "$BUILD_DIR" -j2
+case "${BUILD_SET:-all}" in
+  all) set_args=(-DPEERRTC_TESTS=ON -DPEERRTC_PYTHON=ON) targets=() ;;
+  server) set_args=(-DPEERRTC_TESTS=OFF -DPEERRTC_PYTHON=OFF) targets=(--target peerrtc-server) ;;
+  *) echo "build: BUILD_SET must be all or server, not '$BUILD_SET'" >&2; exit 2 ;;
+esac
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} "${set_args[@]}" "$@" >/dev/null
+cmake --build "$BUILD_DIR" -j2 "${targets[@]}"

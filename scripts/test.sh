@@ -22,6 +22,10 @@
 #      real wrtc peers, handlers, filter, participants, errors, interpreter exit
 #   7d. the installed C++ package: cmake --install into a temporary prefix, then the
 #      quick start built out of tree against find_package(peerrtc) and pkg-config
+#   7e. the packages: cpack -G DEB (peerrtc-server, libpeerrtc-dev, python3-peerpyrtc): contents,
+#      the systemd unit, the config file, the extracted server serving Chromium, the quick start
+#      against the extracted libpeerrtc-dev; the npm package of the JS client (tsc --strict,
+#      esbuild, the bundle in Chromium); run.sh's package list stays lean
 #   8. the same code built with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/):
 #      ctest, engine interop, server, client and cluster suites again. (The browser and fault suites
 #      assert RSS and timing, which ASan's shadow memory and quarantine distort; they run on
@@ -100,6 +104,9 @@ counted pytest "Python module (pytest)" bash tests/python/run.sh
 
 stage "installed C++ package (find_package(peerrtc), pkg-config) with the quick start out of tree"
 bash tests/install/run.sh
+
+stage "packages: .deb (cpack), the installed server in Chromium, npm (tsc --strict, esbuild)"
+bash tests/package/run.sh
 
 if [[ "${PEERRTC_SKIP_SANITIZE:-0}" != "1" ]]; then
   stage "sanitizers: build (ASan + UBSan)" -

@@ -41,7 +41,7 @@ from . import _peerpyrtc as _core
 __all__ = ["SignalingManager", "Broadcaster", "Participant", "PeerRTCError", "Drop", "Replace", "make_join_token"]
 
 make_join_token = _core.make_join_token
-__version__ = "0.1.0"
+__version__ = _core.__version__  # VERSION at the top of the source tree
 
 Data = Union[str, bytes]
 

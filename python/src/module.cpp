@@ -289,6 +289,7 @@ void set_ms(peerrtc::Config& c, std::chrono::milliseconds peerrtc::Config::*f, T
 
 PYBIND11_MODULE(_peerpyrtc, mod) {
   mod.doc() = "The compiled core of peerpyrtc (PeerRTC's C++ engine). Use the peerpyrtc package.";
+  mod.attr("__version__") = PEERRTC_VERSION;
   g_error_type = py::module_::import("peerpyrtc._errors").attr("PeerRTCError");
   py::register_exception_translator([](std::exception_ptr p) {
     try {

@@ -9,16 +9,27 @@
 #      the terminal chat run from its copy: READY, GET /config -> 200, POST /offer {} -> 400;
 #   5. the Python module (component python, when built) imported from the prefix alone.
 # Nothing of the source tree is on an include or link path of the builds.
+# PEERRTC_PREFIX=DIR: use that prefix as it is (tests/package: libpeerrtc-dev and python3-peerpyrtc
+# extracted with dpkg-deb -x, DIR = <root>/usr) instead of step 1. PEERRTC_INSTALL_WORKDIR=DIR:
+# work in DIR (emptied first; a fixed path lets ccache hit on reruns) instead of a temporary one.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${BUILD_DIR:-build}
-cmake --build "$BUILD_DIR" -j2 --target peerrtc_static >/dev/null
-tmp=$(mktemp -d)
+if [ -n "${PEERRTC_INSTALL_WORKDIR:-}" ]; then
+  rm -rf "$PEERRTC_INSTALL_WORKDIR"; mkdir -p "$PEERRTC_INSTALL_WORKDIR"; tmp=$(cd "$PEERRTC_INSTALL_WORKDIR" && pwd)
+else
+  tmp=$(mktemp -d)
+fi
 qs_pid=""
 cleanup() { [ -n "$qs_pid" ] && kill "$qs_pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
-prefix="$tmp/prefix"
-cmake --install "$BUILD_DIR" --component dev --prefix "$prefix" >/dev/null
+if [ -n "${PEERRTC_PREFIX:-}" ]; then
+  prefix=$(cd "$PEERRTC_PREFIX" && pwd)
+else
+  cmake --build "$BUILD_DIR" -j2 --target peerrtc_static >/dev/null
+  prefix="$tmp/prefix"
+  cmake --install "$BUILD_DIR" --component dev --prefix "$prefix" >/dev/null
+fi
 echo "install: $(cd "$prefix" && find . -type f | sort | tr '\n' ' ')"
 test -f "$prefix/include/peerrtc/peerrtc.hpp"
 # Nothing installed may point back into the source or build tree (e.g. the optimised usrsctp of
@@ -88,8 +99,9 @@ echo "install: terminal chat GET /config -> $config; POST /offer {} -> $offer"
 echo "/quit" >&3; exec 3>&-
 wait "$qs_pid"; qs_pid=""
 if compgen -G "$OLDPWD/$BUILD_DIR/python/peerpyrtc/_peerpyrtc*.so" >/dev/null; then
-  cmake --install "$OLDPWD/$BUILD_DIR" --component python --prefix "$prefix" >/dev/null
+  [ -n "${PEERRTC_PREFIX:-}" ] || cmake --install "$OLDPWD/$BUILD_DIR" --component python --prefix "$prefix" >/dev/null
   site=$(find "$prefix" -type d -name dist-packages | head -1)
+  [ -n "$site" ] || { echo "install: no dist-packages under $prefix (python3-peerpyrtc not extracted there?)"; exit 1; }
   PYTHONPATH="$site" /usr/bin/python3 -c '
 import peerpyrtc, sys
 assert peerpyrtc.__file__.startswith(sys.argv[1]), peerpyrtc.__file__
