@@ -150,7 +150,7 @@ test('kick with a backlog queued: every queued message, then kicked, then the cl
   const room = uniqueId('kickq');
   const [a, b] = [await connect(room, 'alice'), await connect(room, 'mallory')];
   await a.waitEvent('peer_joined', (e) => e.peer_id === 'mallory');
-  const before = (await server.request('GET', '/stats')).json.sctp;
+  const before = (await server.request('GET', '/stats', undefined, AUTH)).json.sctp;
   const N = 80;
   const big = (i) => `${String(i).padStart(5, '0')}:` + 'x'.repeat(60000);
   // All in flight at once (8 HTTP threads): the kick goes out while most are queued in SCTP.
@@ -169,7 +169,7 @@ test('kick with a backlog queued: every queued message, then kicked, then the cl
   assert.equal(got.length, delivered, `mallory got ${got.length} of the ${delivered} messages queued before the kick`);
   assert.ok(delivered > N / 2, `${delivered} delivered: the kick came after half the sends at least`);
   assert.equal(b.frames.length, idx + 1, 'kicked is the last frame');
-  const after = (await server.request('GET', '/stats')).json.sctp;
+  const after = (await server.request('GET', '/stats', undefined, AUTH)).json.sctp;
   assert.ok(after.graceful_closes > before.graceful_closes, JSON.stringify(after));
   assert.equal(after.graceful_close_timeouts, before.graceful_close_timeouts, 'the close completed before its deadline');
   await a.waitEvent('peer_left', (e) => e.peer_id === 'mallory');
