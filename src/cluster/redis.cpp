@@ -30,13 +30,6 @@ namespace asio = boost::asio;
 
 // (The URLs: redis_url.cpp.)
 
-namespace {
-bool parse_uint(std::string_view s, unsigned long max, unsigned long& out) {
-  if (s.empty() || s.size() > 10) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size() && out <= max;
-}
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Client

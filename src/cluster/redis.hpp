@@ -55,6 +55,9 @@ struct ParsedRedisUrl {
   explicit operator bool() const { return url.has_value(); }
 };
 ParsedRedisUrl parse_redis_url(std::string_view text);
+// A decimal number of at most 10 digits, at most `max` (the URLs' ports and databases, the
+// Sentinel's answers); false for anything else. Pure.
+bool parse_uint(std::string_view s, unsigned long max, unsigned long& out);
 
 // An owned copy of a hiredis reply.
 struct Reply {

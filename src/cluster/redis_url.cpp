@@ -5,11 +5,26 @@
 
 namespace peerrtc::cluster {
 
-namespace {
 bool parse_uint(std::string_view s, unsigned long max, unsigned long& out) {
   if (s.empty() || s.size() > 10) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc() && p == s.data() + s.size() && out <= max;
+}
+
+namespace {
+// USER:PASSWORD@ (or :PASSWORD@) at the front of `authority`, if any, into `url`; `authority`
+// keeps what follows. Returns why it is bad, or "".
+std::string take_userinfo(std::string_view& authority, RedisUrl& url) {
+  size_t at = authority.rfind('@');
+  if (at == std::string_view::npos) return "";
+  std::string_view userinfo = authority.substr(0, at);
+  authority = authority.substr(at + 1);
+  size_t colon = userinfo.find(':');
+  if (colon == std::string_view::npos) return "credentials must be USER:PASSWORD@ or :PASSWORD@";
+  url.username = std::string(userinfo.substr(0, colon));
+  url.password = std::string(userinfo.substr(colon + 1));
+  if (url.password.empty()) return "the password is empty";
+  return "";
 }
 }  // namespace
 
@@ -54,16 +69,7 @@ ParsedRedisUrl parse_redis_url(std::string_view text) {
       url.db = static_cast<int>(n);
     }
   }
-  size_t at = authority.rfind('@');
-  if (at != std::string_view::npos) {
-    std::string_view userinfo = authority.substr(0, at);
-    authority = authority.substr(at + 1);
-    size_t colon = userinfo.find(':');
-    if (colon == std::string_view::npos) return fail("credentials must be USER:PASSWORD@ or :PASSWORD@");
-    url.username = std::string(userinfo.substr(0, colon));
-    url.password = std::string(userinfo.substr(colon + 1));
-    if (url.password.empty()) return fail("the password is empty");
-  }
+  if (std::string why = take_userinfo(authority, url); !why.empty()) return fail(why);
   std::string_view port;
   if (!authority.empty() && authority.front() == '[') {
     size_t close = authority.find(']');
@@ -106,16 +112,7 @@ ParsedRedisUrl parse_sentinel_url(std::string_view text) {
   if (slash == std::string_view::npos) return fail("the master's name is missing");
   std::string_view authority = rest.substr(0, slash), path = rest.substr(slash + 1);
   RedisUrl url;
-  size_t at = authority.rfind('@');
-  if (at != std::string_view::npos) {
-    std::string_view userinfo = authority.substr(0, at);
-    authority = authority.substr(at + 1);
-    size_t colon = userinfo.find(':');
-    if (colon == std::string_view::npos) return fail("credentials must be USER:PASSWORD@ or :PASSWORD@");
-    url.username = std::string(userinfo.substr(0, colon));
-    url.password = std::string(userinfo.substr(colon + 1));
-    if (url.password.empty()) return fail("the password is empty");
-  }
+  if (std::string why = take_userinfo(authority, url); !why.empty()) return fail(why);
   while (!authority.empty()) {
     size_t comma = authority.find(',');
     std::string_view one = authority.substr(0, comma);
