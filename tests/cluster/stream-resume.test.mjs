@@ -9,7 +9,10 @@
 //   - nothing doubled, nothing reordered: each receiver's numbers from each sender increase;
 //   - silence is reported: every receiver that crossed the epoch got a resume_gap for it, and
 //     every relayed (acked) message a receiver lacks has a seq inside one of its gaps;
-//   - `away` got what only the Stream still held (the messages of its outage on a).
+//   - `away` got what only the Stream still held (the messages of its outage on a);
+//   - cmids across nodes: 5 messages `away` sent on a and saw no ack for are sent again after the
+//     resume and relayed once (the new node knows their cmids from the Stream).
+// Sends on the old connection that the Stream does not show are rejected `outcome_unknown`.
 //
 //   bash tests/cluster/run.sh tests/cluster/stream-resume.test.mjs
 import { test, after } from 'node:test';
