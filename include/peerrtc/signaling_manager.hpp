@@ -242,7 +242,8 @@ class SignalingManager {
   // here yet, the relayed messages of its last epoch elsewhere (e.g. read back from a Redis
   // Stream; Message::seq, epoch and cmid set; items of another epoch than the last item's are
   // ignored). A v2 peer whose offer resumes that epoch gets them after its welcome, and its
-  // cmids among them count as seen. Kept for the resume window. No-op without a window.
+  // cmids among them count as seen. Kept for the resume window, at most Config::resume_buffer
+  // messages and resume_buffer_bytes (the newest). No-op without a window.
   void seed_resume(const std::string& room, std::vector<Message> items);
 
   // Cluster: this node no longer serves `room` (its lease was lost). Every peer is told

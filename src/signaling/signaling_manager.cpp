@@ -422,6 +422,14 @@ void SignalingManager::seed_resume(const std::string& room, std::vector<Message>
     prior.entries.push_back({i.seq, std::move(i.sender), i.to.value_or(std::string()), std::move(i.data), i.binary,
                              {}, i.cmid});
   }
+  // As much as the room's resume buffer would hold, the newest (older ones become a counted gap).
+  size_t bytes = 0;
+  for (const auto& e : prior.entries) bytes += signaling::ResumeBuffer::cost(e);
+  while (!prior.entries.empty() &&
+         (bytes > impl_->cfg.resume_buffer_bytes || prior.entries.size() > impl_->cfg.resume_buffer)) {
+    bytes -= signaling::ResumeBuffer::cost(prior.entries.front());
+    prior.entries.pop_front();
+  }
   impl_->call([impl = impl_.get(), room, prior = std::move(prior)]() mutable {
     impl->relay->seed_resume(room, std::move(prior));
   });
