@@ -52,7 +52,7 @@ test('a holder paused past its lease steps down on waking; its peers move to the
   assert.equal(await redis.cmd('GET', `peerrtc:room:${R}`), 'a');
   const r1 = await connectPeer(a, R, 'r1');  // a raw peer: it shows the `moved` event itself
   raw.push(r1);
-  await until(async () => (await b.request('GET', '/cluster/nodes')).json.nodes.find((n) => n.id === 'a').peers >= 3,
+  await until(async () => (await b.request('GET', '/cluster/nodes', undefined, b.auth)).json.nodes.find((n) => n.id === 'a').peers >= 3,
     5000, 'a to report its peers');
   await sleep(1200);  // b's view has a's load
   const q1 = makeClient(a, Q, 'q1');
@@ -103,7 +103,7 @@ test('a holder paused past its lease steps down on waking; its peers move to the
     const moved = r1.frames.find((f) => f.event?.type === 'moved');
     const answers = await Promise.all(sends);
     const delivered = answers.filter((r) => r.status === 200 && r.json?.delivered === 1).length;
-    const sc = (await a.request('GET', '/stats')).json.sctp;
+    const sc = (await a.request('GET', '/stats', undefined, a.auth)).json.sctp;
     t.diagnostic(`a: graceful_closes ${sc.graceful_closes}, graceful_close_timeouts ${sc.graceful_close_timeouts}`);
     assert.ok(sc.graceful_closes >= 1, `the moved peers' connections close after their queue: ${JSON.stringify(sc)}`);
     if (moved) {

@@ -70,9 +70,9 @@ test('forged forwarding headers: 401 before any Redis work; join tokens checked 
     assert.equal(replay.json.code, 'replayed_forward', replay.text);
   }
   // Counted, in /stats and /metrics.
-  const stats = await b.request('GET', '/stats');
+  const stats = await b.request('GET', '/stats', undefined, b.auth);
   assert.equal(stats.json.cluster?.replayed_refused, 2, stats.text);
-  const metrics = await b.request('GET', '/metrics');
+  const metrics = await b.request('GET', '/metrics', undefined, b.auth);
   assert.match(metrics.text, /peerrtc_cluster_forward_refused_total\{reason="replayed"\} 2\b/);
   assert.match(metrics.text, /peerrtc_cluster_forward_refused_total\{reason="forged"\} [1-9]/);
   // A fresh signature for the same request (a new nonce) is a new request.
