@@ -507,6 +507,9 @@ int main(int argc, char** argv) {
       so.maxlen = redis_stream;
       so.history = config.history;
       so.ttl = std::chrono::seconds(redis_stream_ttl);
+      // Cluster resume: the room's last epoch, as far as the resume buffer would have held it.
+      if (config.resume_window.count() > 0) so.resume = std::min(config.resume_buffer, redis_stream);
+      so.resume_window = config.resume_window;
       stream = std::make_unique<peerrtc::cluster::RedisStream>(*redis, *manager, so);
     }
     try {

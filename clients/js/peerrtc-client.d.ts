@@ -40,7 +40,10 @@ export interface ResumeGapEvent {
   missed: number | null;
   from_seq: number;
   to_seq: number | null;
-  reason: 'restarted' | 'window_expired' | 'buffer_overflow' | 'no_buffer' | (string & {});
+  reason: 'restarted' | 'window_expired' | 'buffer_overflow' | 'no_buffer' | 'stream_gap' | 'moved' | (string & {});
+  /** Which epoch the seqs belong to (a cluster resume from the Redis Stream crosses an epoch
+   *  change: docs/protocol.md "Cluster resume"). */
+  epoch?: string;
 }
 
 /** A protocol `error` event: a frame of this client was dropped by the server. */

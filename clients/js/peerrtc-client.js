@@ -565,9 +565,11 @@ export class WebRTCConnection {
   // a message that went out on an earlier connection and was not acked may or may not have been
   // relayed. It is not sent again (that could double it); its Promise rejects with code
   // 'outcome_unknown' (docs/protocol.md "The JS client"). Messages queued and never sent go on.
-  _dropUnknownOutcomes() {
+  // known: the highest cmid the server knows from the Stream (a cluster resume): those up to it
+  // are sent again (a repeat is relayed once and acked).
+  _dropUnknownOutcomes(known = 0) {
     for (const e of Array.from(this._outbox.values())) {
-      if (!e.sent) continue;
+      if (!e.sent || e.cmid <= known) continue;
       this._outbox.delete(e.cmid);
       e.reject(new PeerRTCError(`message ${e.cmid} may or may not have been relayed before the server lost this ` +
         'session (resume_gap); not sent again, so that it is never doubled', { code: 'outcome_unknown' }));
@@ -771,7 +773,7 @@ export class WebRTCConnection {
     const session = {
       gen, pc: null, dc: null, vdc: null, opened: false, welcomed: false, iceTimer: null, restart: null, failed: null,
       iceErrors: [], candidates: 0, gathered: false, historyLeft: 0, historyTs: [],
-      v2: false, replayLeft: 0, replayTo: 0,
+      v2: false, replayLeft: 0, replayTo: 0, carriedLeft: 0, nextEpoch: null,
     };
     this._session = session;
     const RTCPC = this._RTCPeerConnection;
@@ -1026,7 +1028,16 @@ export class WebRTCConnection {
       this._saveStateSoon();
       this._call('onMessage', from, message, { direct, binary, seq });
     }
+    if (session.carriedLeft > 0 && --session.carriedLeft === 0) this._enterEpoch(session);
     if (session.replayLeft > 0 && --session.replayLeft === 0) this._replayDone(session);
+  }
+
+  // Resumed across an epoch change (welcome `carried`): the old epoch's messages are handed
+  // over; from here on the seqs are the new epoch's, from 0.
+  _enterEpoch(session) {
+    this._epoch = session.nextEpoch;
+    this._lastSeq = 0;
+    this._saveState();
   }
 
   _replayDone(session) {
@@ -1157,9 +1168,27 @@ export class WebRTCConnection {
   // A welcome's v2 part: the negotiated protocol, the room's epoch, where this peer stands.
   _onWelcomeV2(session, ev) {
     this._v2 = session.v2 && ev.protocol === 2;
-    if (!(this._v2 && ev.resumed === true)) this._dropUnknownOutcomes();
+    // The room moved to another node, which read its last epoch back from the Redis Stream
+    // (docs/protocol.md "Cluster resume"): `carried.replay` messages of our epoch follow, then
+    // `replay` of the new one; our cmids up to `carried.cmid` are known there (sent again, they
+    // are relayed once).
+    const c = ev.carried;
+    const carried = this._v2 && ev.resumed !== true && c && typeof c === 'object' && c.epoch === this._epoch &&
+      Number.isSafeInteger(c.replay) && c.replay >= 0 && typeof ev.epoch === 'string' ? c : null;
+    if (!(this._v2 && ev.resumed === true)) this._dropUnknownOutcomes(carried && Number.isSafeInteger(c.cmid) ? c.cmid : 0);
     if (!this._v2) return;
     const seq = Number.isSafeInteger(ev.seq) ? ev.seq : 0;
+    if (carried) {
+      session.nextEpoch = ev.epoch;
+      session.carriedLeft = carried.replay;
+      session.replayTo = seq;
+      session.replayLeft = carried.replay + (Number.isSafeInteger(ev.replay) ? ev.replay : 0);
+      this._rate = ev.rate && typeof ev.rate === 'object' ? ev.rate : null;
+      if (session.carriedLeft === 0) this._enterEpoch(session);
+      if (session.replayLeft === 0) this._replayDone(session);
+      this._saveState();
+      return;
+    }
     if (ev.resumed === true) {
       // What was missed follows (ev.replay messages), then live ones.
       session.replayTo = seq;

@@ -48,6 +48,13 @@ struct Message {
   std::string data;    // text (UTF-8 as sent) or raw bytes
   bool binary = false;
   std::optional<std::string> to;  // set for a direct message
+  // Protocol v2 (docs/protocol.md "v2"): the room's seq this message was stamped with and the
+  // room's epoch then; the sender's client message id (0: none, a v1 peer or the backend). Set
+  // for on_relayed (the Redis Stream keeps them so that another node can resume the room);
+  // seq 0 / empty epoch elsewhere (on_message, filters, participants).
+  uint64_t seq = 0;
+  std::string epoch;
+  uint64_t cmid = 0;
 };
 
 // What the filter decides for a message before it is relayed.
@@ -231,6 +238,13 @@ class SignalingManager {
     int64_t ts_ms = 0;  // Unix ms
   };
   void seed_history(const std::string& room, std::vector<HistoryItem> items);
+  // Protocol v2 across nodes (docs/protocol.md "Cluster resume"): gives `room`, if it is not
+  // here yet, the relayed messages of its last epoch elsewhere (e.g. read back from a Redis
+  // Stream; Message::seq, epoch and cmid set; items of another epoch than the last item's are
+  // ignored). A v2 peer whose offer resumes that epoch gets them after its welcome, and its
+  // cmids among them count as seen. Kept for the resume window, at most Config::resume_buffer
+  // messages and resume_buffer_bytes (the newest). No-op without a window.
+  void seed_resume(const std::string& room, std::vector<Message> items);
 
   // Cluster: this node no longer serves `room` (its lease was lost). Every peer is told
   // {"type":"moved","reason"} and closed (the JS client re-offers at once with `resume` and

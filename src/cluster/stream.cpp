@@ -18,15 +18,21 @@ std::string stream_key(std::string_view prefix, std::string_view room) {
   return std::string(prefix) + "stream:" + std::string(room);
 }
 
+namespace {
+// The entry's fields and values, after the command's own arguments.
+void append_fields(std::vector<std::string>& argv, const Message& m, int64_t ts_ms) {
+  argv.insert(argv.end(), {"room", m.room, "sender", m.sender, "data", m.data, "binary", m.binary ? "1" : "0", "ts",
+                           std::to_string(ts_ms)});
+  if (m.to) argv.insert(argv.end(), {"to", *m.to});
+  // Protocol v2: what another node needs to resume the room (docs/protocol.md "Cluster resume").
+  if (m.seq) argv.insert(argv.end(), {"seq", std::to_string(m.seq), "epoch", m.epoch});
+  if (m.cmid) argv.insert(argv.end(), {"cmid", std::to_string(m.cmid)});
+}
+}  // namespace
+
 std::vector<std::string> xadd_argv(std::string_view prefix, size_t maxlen, const Message& m, int64_t ts_ms) {
-  std::vector<std::string> argv{"XADD",   stream_key(prefix, m.room), "MAXLEN", "~",  std::to_string(maxlen),
-                                "*",      "room",                     m.room,   "sender", m.sender,
-                                "data",   m.data,                     "binary", m.binary ? "1" : "0",
-                                "ts",     std::to_string(ts_ms)};
-  if (m.to) {
-    argv.push_back("to");
-    argv.push_back(*m.to);
-  }
+  std::vector<std::string> argv{"XADD", stream_key(prefix, m.room), "MAXLEN", "~", std::to_string(maxlen), "*"};
+  append_fields(argv, m, ts_ms);
   return argv;
 }
 
@@ -43,13 +49,8 @@ return id)";
 std::vector<std::string> fenced_xadd_argv(std::string_view prefix, size_t maxlen, const Message& m, int64_t ts_ms,
                                           const std::string& token, int64_t ttl_ms) {
   std::vector<std::string> argv{"EVAL", kFencedXadd, "2", std::string(prefix) + "fence:" + m.room,
-                                stream_key(prefix, m.room), token, std::to_string(maxlen), std::to_string(ttl_ms),
-                                "room", m.room, "sender", m.sender, "data", m.data, "binary", m.binary ? "1" : "0",
-                                "ts", std::to_string(ts_ms)};
-  if (m.to) {
-    argv.push_back("to");
-    argv.push_back(*m.to);
-  }
+                                stream_key(prefix, m.room), token, std::to_string(maxlen), std::to_string(ttl_ms)};
+  append_fields(argv, m, ts_ms);
   return argv;
 }
 
@@ -85,6 +86,42 @@ std::vector<SignalingManager::HistoryItem> history_from_xrevrange(const Reply& r
     }
     if (!has_sender || !has_data || direct) continue;
     out.push_back(std::move(item));
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::vector<Message> resume_items_from_xrevrange(const Reply& reply, int64_t min_ts_ms) {
+  std::vector<Message> out;  // newest first until the end
+  if (reply.type != Reply::Type::Array) return out;
+  for (const auto& entry : reply.elements) {
+    if (entry.type != Reply::Type::Array || entry.elements.size() != 2) continue;
+    const Reply& fields = entry.elements[1];
+    if (fields.type != Reply::Type::Array || fields.elements.size() % 2 != 0) continue;
+    Message m;
+    int64_t ts = 0;
+    bool has_sender = false, has_data = false, ok = true;
+    for (size_t i = 0; i + 1 < fields.elements.size() && ok; i += 2) {
+      const std::string& k = fields.elements[i].str;
+      const std::string& v = fields.elements[i + 1].str;
+      try {
+        if (k == "room") m.room = v;
+        else if (k == "sender") has_sender = (m.sender = v, true);
+        else if (k == "data") has_data = (m.data = v, true);
+        else if (k == "binary") m.binary = v == "1";
+        else if (k == "to") m.to = v;
+        else if (k == "epoch") m.epoch = v;
+        else if (k == "ts") ts = std::stoll(v);
+        else if (k == "seq") m.seq = std::stoull(v);
+        else if (k == "cmid") m.cmid = std::stoull(v);
+      } catch (...) {
+        ok = false;  // not a number: malformed
+      }
+    }
+    if (!ok || !has_sender || !has_data || m.seq == 0 || m.epoch.empty()) continue;
+    if (ts < min_ts_ms) break;  // older than the window, and so is the rest
+    if (!out.empty() && m.epoch != out.front().epoch) break;  // an earlier life of the room
+    out.push_back(std::move(m));
   }
   std::reverse(out.begin(), out.end());
   return out;
@@ -137,7 +174,7 @@ void RedisStream::set_fence(FenceSource source) {
 RedisStream::~RedisStream() { manager_.remove_handler(handler_); }
 
 void RedisStream::seed(const std::string& room) {
-  if (opts_.history == 0) return;
+  if (opts_.history == 0 && opts_.resume == 0) return;
   try {
     manager_.room_peers(room);
     return;  // here already: it has its own history
@@ -146,6 +183,22 @@ void RedisStream::seed(const std::string& room) {
   } catch (const std::exception&) {
     return;
   }
+  if (opts_.resume > 0) {
+    Reply r = redis_.command_sync(
+        {"XREVRANGE", stream_key(opts_.prefix, room), "+", "-", "COUNT", std::to_string(opts_.resume)}, opts_.timeout);
+    if (!r.ok()) {
+      log().warn("stream: cannot read room '{}' back from Redis for resumes: {}", room, r.str);
+    } else if (auto items = resume_items_from_xrevrange(r, now_ms() - opts_.resume_window.count()); !items.empty()) {
+      try {
+        log().debug("stream: room '{}' carries {} messages of epoch {} from Redis", room, items.size(),
+                    items.back().epoch);
+        manager_.seed_resume(room, std::move(items));
+      } catch (const std::exception& e) {
+        log().warn("stream: seeding room '{}' for resumes failed: {}", room, e.what());
+      }
+    }
+  }
+  if (opts_.history == 0) return;
   // Newest first, a page of `history` entries at a time: direct messages are in the Stream but
   // not in the history, so a page may hold fewer than needed (at most 8 pages are read).
   std::vector<SignalingManager::HistoryItem> items;  // oldest first

@@ -44,12 +44,22 @@ std::vector<std::string> fenced_xadd_argv(std::string_view prefix, size_t maxlen
 // malformed entries are skipped).
 std::vector<SignalingManager::HistoryItem> history_from_xrevrange(const Reply& reply);
 
+// The relayed messages (oldest first) of the newest epoch in an XREVRANGE reply, for
+// SignalingManager::seed_resume: entries with seq and epoch, direct ones included, none older
+// than min_ts_ms (pure; malformed entries and entries without a seq are skipped).
+std::vector<Message> resume_items_from_xrevrange(const Reply& reply, int64_t min_ts_ms);
+
 struct StreamOptions {
   std::string prefix = "peerrtc:";
   size_t maxlen = 1000;   // MAXLEN ~ maxlen
   size_t history = 0;     // Config::history: entries read back to seed a room (0 = no seeding)
   std::chrono::milliseconds timeout{1000};  // seed's wait for Redis
   std::chrono::milliseconds ttl{0};         // the Stream expires this long after its last append (0 = never)
+  // Cluster resume (docs/protocol.md "Cluster resume"): entries read back (newest first, at most
+  // this many) to seed a room's earlier epoch for v2 resumes; 0 = off. Entries older than
+  // resume_window are left out.
+  size_t resume = 0;
+  std::chrono::milliseconds resume_window{120000};
 };
 
 class RedisStream {
@@ -61,7 +71,8 @@ class RedisStream {
   RedisStream& operator=(const RedisStream&) = delete;
 
   // Before a local offer for `room` (HTTP thread): if seeding is on and the room is not on this
-  // node, gives it the Stream's last `history` messages. Never throws; a Redis error is logged
+  // node, gives it the Stream's last `history` messages, and (resume > 0) its last epoch's
+  // messages within the resume window for v2 resumes (SignalingManager::seed_resume). Never throws; a Redis error is logged
   // and the room starts without history.
   void seed(const std::string& room);
 

@@ -347,6 +347,9 @@ void Relay::tick(Clock::time_point now) {
   if (now - last_slow_check_ < std::chrono::milliseconds(250)) return;
   last_slow_check_ = now;
   std::erase_if(seeds_, [now](const auto& kv) { return now - kv.second.at > kSeedLifetime; });
+  std::erase_if(priors_, [&](const auto& kv) {
+    return now - kv.second.at > cfg_.resume_window + std::chrono::seconds(10);
+  });
   Turn t(*this);
   for (auto& [room_name, r] : registry_.rooms()) {
     // What is older than the resume window (and a margin for the resume's handshake) is no
@@ -438,7 +441,7 @@ uint64_t Relay::relay(Room& room, const std::string& room_name, const std::strin
   auto deliver = [&](const std::string& id, Member& m) {
     if (m.is_participant()) {
       if (deliver_to_participant(room_name, id, m, sender, sender_member,
-                                 Message{room_name, sender, std::string(as_chars(payload)), binary, opt_string(to)}) &&
+                                 Message{room_name, sender, std::string(as_chars(payload)), binary, opt_string(to), 0, {}, 0}) &&
           delivered)
         ++*delivered;
       return;
@@ -545,7 +548,7 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
   if (filter) {
     FilterResult r;
     try {
-      r = filter(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to)});
+      r = filter(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to), 0, {}, 0});
     } catch (const std::exception& e) {
       log().error("filter threw: {}; message dropped", e.what());
       r = FilterResult::drop("message rejected");
@@ -574,16 +577,20 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
   counters_.relay_latency.observe(static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - received).count()));
   if (!frame->to) remember(ref->room, ref->name, payload, binary);
-  notify_hooks(ref->room, ref->name, payload, binary, frame->to, true);
+  notify_hooks(ref->room, ref->name, payload, binary, frame->to, true, seq, cmid);
   if (cfg_.hook_high_water) hold_for_hooks(ref->room, ref->name, me);
 }
 
 void Relay::notify_hooks(const std::string& room, const std::string& sender, ByteView payload, bool binary,
-                         std::optional<std::string_view> to, bool message_hooks) {
-  if (hooks_.wants_relayed())
-    hooks_.relayed(Message{room, sender, std::string(as_chars(payload)), binary, opt_string(to)});
+                         std::optional<std::string_view> to, bool message_hooks, uint64_t seq, uint64_t cmid) {
+  if (hooks_.wants_relayed()) {
+    // Looked up again: the relay may have dropped members (a slow receiver), never the epoch.
+    const Room* r = registry_.room(room);
+    hooks_.relayed(Message{room, sender, std::string(as_chars(payload)), binary, opt_string(to), seq,
+                           r ? r->epoch : std::string(), cmid});
+  }
   if (message_hooks && hooks_.wants_messages())
-    hooks_.message(Message{room, sender, std::string(as_chars(payload)), binary, opt_string(to)});
+    hooks_.message(Message{room, sender, std::string(as_chars(payload)), binary, opt_string(to), 0, {}, 0});
 }
 
 size_t Relay::send(const std::string& room_name, const std::string& sender, ByteView payload, bool binary,
@@ -600,9 +607,10 @@ size_t Relay::send(const std::string& room_name, const std::string& sender, Byte
                payload.size(), sender, room_name, kMaxPayloadV2);
     return 0;
   }
-  if (!relay(*room, room_name, sender, payload, binary, to, nullptr, &delivered)) return 0;
+  const uint64_t seq = relay(*room, room_name, sender, payload, binary, to, nullptr, &delivered);
+  if (!seq) return 0;
   if (!to) remember(room_name, sender, payload, binary);
-  notify_hooks(room_name, sender, payload, binary, to, hook);
+  notify_hooks(room_name, sender, payload, binary, to, hook, seq);
   return delivered;
 }
 

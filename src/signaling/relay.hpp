@@ -123,6 +123,11 @@ class Relay {
   // A new v2 member's offer asked to resume (the server did not know its token): its welcome is
   // followed by a resume_gap saying why nothing could be replayed.
   void fresh_join_resume(const std::string& room, const std::string& peer_id, Member::ResumeFrom from);
+  // The room's messages of an earlier epoch, from the Redis Stream (a room that came to this node
+  // after its node failed or lost its lease): a fresh join whose `resume` names that epoch gets
+  // them (docs/protocol.md "Cluster resume"). Kept for the resume window (+10 s); replaces an
+  // earlier one unless the room is here already.
+  void seed_resume(const std::string& room, PriorEpoch prior);
 
   // The room is no longer served here (a cluster node lost its lease): every peer gets
   // {"type":"moved","reason"} and is closed, participants get the event last; nobody sees a
@@ -181,9 +186,10 @@ class Relay {
   bool deliver_to_participant(const std::string& room_name, const std::string& id, Member& m,
                               const std::string& sender, Member* sender_member, Message msg);
   void send_event(Member& m, const json& event);
-  // After a relay: the on_relayed hooks, and the message hooks too when `message_hooks`.
+  // After a relay: the on_relayed hooks (with the seq, the room's epoch and the cmid), and the
+  // message hooks too when `message_hooks`.
   void notify_hooks(const std::string& room, const std::string& sender, ByteView payload, bool binary,
-                    std::optional<std::string_view> to, bool message_hooks);
+                    std::optional<std::string_view> to, bool message_hooks, uint64_t seq, uint64_t cmid = 0);
   void announce(Room& room, const std::string& except, const json& event);
   void tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to = {},
                    uint64_t cmid = 0);
@@ -243,6 +249,10 @@ class Relay {
   static constexpr std::chrono::seconds kSeedLifetime{60};
   static constexpr size_t kMaxSeeds = 1000;
   std::unordered_map<std::string, Seed> seeds_;
+  std::unordered_map<std::string, PriorEpoch> priors_;  // seed_resume, by room; at most kMaxSeeds
+  // welcome_v2 for a fresh join that resumes an epoch of the Stream: gaps, cmids, replay.
+  json carry_over(Room& room, const std::string& name, Member& m, const PriorEpoch& prior, uint64_t after,
+                  std::vector<const BufferedMessage*>& replay, std::vector<json>& gaps);
   std::vector<PeerId> ack_pending_;  // sessions with acks to send (Member::acks)
   std::vector<std::pair<std::string, std::string>> hook_held_;  // (room, name) paused for the hooks
 };

@@ -2,6 +2,7 @@
 // acks, away members, the resume welcome with its gap and replay, and evicting a room that moved.
 // Same class and rules as relay.cpp (every entry point runs as a turn); split off to keep each
 // file legible.
+#include <algorithm>
 #include <utility>
 
 #include "common/log.hpp"
@@ -68,11 +69,64 @@ void Relay::fresh_join_resume(const std::string& room, const std::string& peer_i
   if (Member* m = registry_.find(room, peer_id)) m->resume_from = std::move(from);
 }
 
+void Relay::seed_resume(const std::string& room, PriorEpoch prior) {
+  if (cfg_.resume_window.count() == 0 || prior.entries.empty() || registry_.room(room)) return;
+  if (priors_.size() >= kMaxSeeds && !priors_.count(room)) priors_.erase(priors_.begin());
+  prior.at = Clock::now();
+  priors_[room] = std::move(prior);
+}
+
+// A fresh join whose resume names `prior`'s epoch (the room lived on another node): the peer
+// gets the prior epoch's messages after `after` that the Stream holds, then this epoch's that it
+// would have had as a member (the room's buffer up to now), each gap said with counts; its cmids
+// found in the Stream count as seen (a message it sends again is relayed once).
+json Relay::carry_over(Room& room, const std::string& name, Member& m, const PriorEpoch& prior, uint64_t after,
+                       std::vector<const BufferedMessage*>& replay, std::vector<json>& gaps) {
+  auto wanted = [&](const BufferedMessage& e) { return e.sender != name && (e.to.empty() || e.to == name); };
+  const size_t first = prior.index_after(after);
+  size_t carried = 0;
+  for (size_t i = first; i < prior.entries.size(); ++i)
+    if (wanted(prior.entries[i])) {
+      replay.push_back(&prior.entries[i]);
+      ++carried;
+    }
+  const uint64_t max_seq = prior.max_seq();
+  const uint64_t held = prior.entries.size() - first;
+  if (max_seq > after && max_seq - after > held)
+    gaps.push_back({{"missed", max_seq - after - held},
+                    {"from_seq", after + 1},
+                    {"to_seq", max_seq},
+                    {"epoch", prior.epoch},
+                    {"reason", "stream_gap"}});
+  // What the old node stamped after the Stream's last entry (appends in flight when it died) is
+  // unknowable here: said, without a count.
+  gaps.push_back({{"missed", nullptr},
+                  {"from_seq", std::max(max_seq, after) + 1},
+                  {"to_seq", nullptr},
+                  {"epoch", prior.epoch},
+                  {"reason", "moved"}});
+  // This epoch so far: the buffer holds (lost_through, room.seq].
+  const auto& entries = room.buffer.entries();
+  for (const auto& e : entries)
+    if (wanted(e)) replay.push_back(&e);
+  if (room.buffer.lost_through() > 0)
+    gaps.push_back({{"missed", room.buffer.lost_through()},
+                    {"from_seq", 1},
+                    {"to_seq", room.buffer.lost_through()},
+                    {"epoch", room.epoch},
+                    {"reason", cfg_.resume_window.count() == 0 ? "no_buffer" : "buffer_overflow"}});
+  for (const auto& e : prior.entries)
+    if (e.sender == name && e.cmid) m.cmids.record(e.cmid, 0);  // seq 0: not a seq of this epoch
+  return {{"epoch", prior.epoch}, {"replay", carried}, {"cmid", m.cmids.highest()}};
+}
+
 // A v2 welcome, then (a resume) resume_gap if some of the missed messages are gone, then the
 // missed ones in order; all in this turn, so no live message comes between them.
 void Relay::welcome_v2(Room& room, const std::string& room_name, const std::string& name, Member& m, bool resumed,
                        std::optional<Member::ResumeFrom> from, bool reconnect) {
-  json gap;
+  json gap, carried;
+  std::vector<const BufferedMessage*> carried_replay;
+  std::vector<json> carried_gaps;
   const auto& entries = room.buffer.entries();
   size_t first = entries.size();
   size_t count = 0;
@@ -90,6 +144,9 @@ void Relay::welcome_v2(Room& room, const std::string& room_name, const std::stri
       first = room.buffer.index_after(after);
       for (size_t i = first; i < entries.size(); ++i) count += wanted(entries[i]);
     }
+  } else if (auto p = from ? priors_.find(room_name) : priors_.end();
+             p != priors_.end() && p->second.epoch == from->epoch && from->epoch != room.epoch) {
+    carried = carry_over(room, name, m, p->second, from->seq, carried_replay, carried_gaps);
   } else if (from) {
     // A fresh join that asked to resume: the server does not know its token.
     const bool same_boot = from->epoch.rfind(boot_id() + ".", 0) == 0;
@@ -119,14 +176,33 @@ void Relay::welcome_v2(Room& room, const std::string& room_name, const std::stri
                          {"bytes", cfg_.byte_rate},
                          {"byte_burst", cfg_.byte_burst}}}};
   if (resumed && from) welcome["replay"] = count;
+  if (!carried.is_null()) {
+    // Across an epoch change: carried.replay frames of the old epoch, then `replay` of this one.
+    welcome["carried"] = carried;
+    welcome["replay"] = carried_replay.size() - carried["replay"].get<size_t>();
+    ++counters_.resumes;
+  }
   send_event(m, welcome);
-  if (!gap.is_null()) {
+  if (!gap.is_null()) carried_gaps.insert(carried_gaps.begin(), std::move(gap));
+  for (auto& g : carried_gaps) {
     ++counters_.resume_gaps;
-    gap["type"] = "resume_gap";
-    log().info("peer {} in {}: resume gap ({})", name, room_name, gap.dump());
-    send_event(m, gap);
+    g["type"] = "resume_gap";
+    log().info("peer {} in {}: resume gap ({})", name, room_name, g.dump());
+    send_event(m, g);
   }
   if (resumed && from) ++counters_.resumes;
+  for (const BufferedMessage* e : carried_replay) {
+    const bool direct = !e->to.empty();
+    const std::string frame = e->binary ? server_binary_frame_v2(e->seq, e->sender, as_bytes(e->data), direct)
+                                        : server_text_frame_v2(e->seq, e->sender, as_bytes(e->data), direct);
+    auto st = link_.send(m.engine_id, m.stream, as_bytes(frame), e->binary);
+    if (st != rtc::SendStatus::Ok) {
+      ++counters_.dropped_send;
+      if (st == rtc::SendStatus::BufferFull) disconnect_slow(room_name, name, m, "resume replay overflowed its queue");
+      return;
+    }
+    ++counters_.deliveries;
+  }
   if (reconnect && resumed) {
     for (size_t i = first; i < entries.size(); ++i) {
       const auto& e = entries[i];

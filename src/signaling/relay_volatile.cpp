@@ -53,7 +53,7 @@ void Relay::handle_volatile(const RoomRegistry::Ref& ref, bool binary, ByteView 
     FilterResult r;
     try {
       r = filter(Message{ref.room, ref.name, std::string(as_chars(payload)), binary,
-                         frame->to ? std::optional<std::string>(std::string(*frame->to)) : std::nullopt});
+                         frame->to ? std::optional<std::string>(std::string(*frame->to)) : std::nullopt, 0, {}, 0});
     } catch (const std::exception& e) {
       log().error("filter threw: {}; volatile message dropped", e.what());
       r = FilterResult::drop("message rejected");

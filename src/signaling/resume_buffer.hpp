@@ -23,6 +23,24 @@ struct BufferedMessage {
   std::string data;  // text (UTF-8) or raw bytes
   bool binary = false;
   std::chrono::steady_clock::time_point at{};
+  uint64_t cmid = 0;  // the sender's client message id (PriorEpoch only; 0: none)
+};
+
+// A room's messages from an earlier life of it, on another node or this one, read back from the
+// Redis Stream (docs/protocol.md "Cluster resume"): one epoch, in seq order, unique seqs, with
+// holes where the Stream lacks a seq (appends dropped or lost with the node). A resume naming
+// that epoch is served from it (Relay::welcome_v2).
+struct PriorEpoch {
+  std::string epoch;
+  std::deque<BufferedMessage> entries;
+  std::chrono::steady_clock::time_point at{};  // when it was read (dropped after the window)
+  uint64_t max_seq() const { return entries.empty() ? 0 : entries.back().seq; }
+  // Index of the first entry with seq > after.
+  size_t index_after(uint64_t after) const {
+    return static_cast<size_t>(std::upper_bound(entries.begin(), entries.end(), after,
+                                                [](uint64_t a, const BufferedMessage& e) { return a < e.seq; }) -
+                               entries.begin());
+  }
 };
 
 class ResumeBuffer {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <utility>
@@ -404,6 +405,33 @@ void SignalingManager::seed_history(const std::string& room, std::vector<History
   }
   impl_->call([impl = impl_.get(), room, entries = std::move(entries)]() mutable {
     impl->relay->seed_history(room, std::move(entries));
+  });
+}
+
+void SignalingManager::seed_resume(const std::string& room, std::vector<Message> items) {
+  check_name("room", room);
+  if (impl_->cfg.resume_window.count() == 0 || items.empty()) return;
+  signaling::PriorEpoch prior;
+  prior.epoch = items.back().epoch;
+  if (prior.epoch.empty()) return;
+  std::sort(items.begin(), items.end(), [](const Message& a, const Message& b) { return a.seq < b.seq; });
+  for (auto& i : items) {
+    if (i.epoch != prior.epoch || i.seq == 0 || i.data.size() > kMaxPayloadV2 || !signaling::valid_name(i.sender))
+      continue;  // not a relayed message of that epoch
+    if (!prior.entries.empty() && prior.entries.back().seq == i.seq) continue;
+    prior.entries.push_back({i.seq, std::move(i.sender), i.to.value_or(std::string()), std::move(i.data), i.binary,
+                             {}, i.cmid});
+  }
+  // As much as the room's resume buffer would hold, the newest (older ones become a counted gap).
+  size_t bytes = 0;
+  for (const auto& e : prior.entries) bytes += signaling::ResumeBuffer::cost(e);
+  while (!prior.entries.empty() &&
+         (bytes > impl_->cfg.resume_buffer_bytes || prior.entries.size() > impl_->cfg.resume_buffer)) {
+    bytes -= signaling::ResumeBuffer::cost(prior.entries.front());
+    prior.entries.pop_front();
+  }
+  impl_->call([impl = impl_.get(), room, prior = std::move(prior)]() mutable {
+    impl->relay->seed_resume(room, std::move(prior));
   });
 }
 

@@ -15,6 +15,7 @@ const AUTH = { authorization: `Bearer ${KEY}` };
 const peers = [];
 const nodes = [];
 let redis;
+let firstEpoch;
 after(async () => {
   for (const p of peers) p.close();
   try {
@@ -101,6 +102,16 @@ test('stream, API across nodes, and history that survives its node', { timeout: 
     assert.equal(got.length, n + 4);
     for (let i = 1; i < f.length; i++) assert.ok(Number(f[i].ts) >= Number(f[i - 1].ts), 'ts in order');
     assert.ok(Math.abs(Number(f[0].ts) - Date.now()) < 60000);
+    // Protocol v2's stamp (docs/protocol.md "Cluster resume"): every entry has the room's seq,
+    // consecutive (the kick and joins relay nothing), and a's epoch; no cmid from v1 peers.
+    firstEpoch = f[0].epoch;
+    assert.match(firstEpoch, /^[0-9a-f]{8}\.[0-9a-f]{8}$/);
+    for (let i = 0; i < f.length; i++) {
+      assert.equal(f[i].epoch, firstEpoch);
+      assert.equal(Number(f[i].seq), Number(f[0].seq) + i, `entry ${i}'s seq`);
+      assert.equal(f[i].cmid, undefined);
+    }
+    assert.equal(f[0].seq, '1');
   });
 
   await t.test('SIGKILL of the room\'s node: the room comes back on b with its history from the Stream', async () => {
@@ -121,6 +132,25 @@ test('stream, API across nodes, and history that survives its node', { timeout: 
     assert.equal(h.count, 5);
     assert.deepEqual(frames.slice(1, 5).map((x) => x.text), [46, 47, 48, 49].map((i) => `malice\nmsg ${i}`));
     assert.deepEqual([...frames[5].bin], [0x01, 3, ...Buffer.from('bob'), 0x41, 0x00, 0x7f]);
+  });
+
+  await t.test('a v2 peer\'s entries carry its cmid, the seq and the epoch of the room on b (a new one)', async () => {
+    const erin = await connectPeer(b, room, 'erin', { extra: { protocol: 2 } });
+    peers.push(erin);
+    const before = (await redis.cmd('XRANGE', key, '-', '+')).length;
+    erin.sendText('M7 seven');
+    erin.sendText('M9 nine');
+    await erin.waitFrame((f) => f.text === 'A9:2' || f.text === 'A7:1,9:2', 10000, 'the acks');
+    let got = [];
+    await until(async () => {
+      got = entries([[key, await redis.cmd('XRANGE', key, '-', '+')]]).slice(before);
+      return got.length >= 2;
+    }, 10000, 'the two entries');
+    const f = got.map((e) => e.fields);
+    assert.deepEqual(f.map((x) => [x.sender, x.data, x.cmid, x.seq]), [['erin', 'seven', '7', '1'], ['erin', 'nine', '9', '2']]);
+    assert.equal(f[0].epoch, f[1].epoch);
+    assert.match(f[0].epoch, /^[0-9a-f]{8}\.[0-9a-f]{8}$/);
+    assert.notEqual(f[0].epoch, firstEpoch, 'b made the room anew');
   });
 
   await t.test('SIGTERM: the surviving node exits 0 (the sanitizer build: no leak of the stream or history at exit)', async () => {
