@@ -39,7 +39,10 @@ const STORAGE_PREFIX = 'peerrtc:';
 const STATE_SAVE_MS = 250;
 const CMID_BLOCK = 256;
 
-export const STATUS = Object.freeze({
+export // The ICE restart's POST /offer: each try after the first, while none gets an HTTP answer.
+const RESTART_RETRY_MS = 2000;
+
+const STATUS = Object.freeze({
   CONNECTING: 'connecting',
   CONNECTED: 'connected',
   RECONNECTING: 'reconnecting',
@@ -1248,20 +1251,32 @@ export class WebRTCConnection {
       }
       this._log('POST /offer (ICE restart)');
       // The address just changed: fetch may send this on a keep-alive connection from the old
-      // address, which hangs (its packets have no way back) until the timeout. So the first try
-      // gets a third of the budget, and a try that got no HTTP answer (a network error or that
-      // timeout) is made once more, on a new connection (the aborted one is gone). A repeat is
-      // harmless: the server answers the same offer again with the same credentials.
+      // address, which hangs (its packets have no way back) until the timeout; or the network is
+      // still away, and a new connection's SYNs back off (1 s, 2 s, 4 s) past the network's
+      // return. So the first try gets a third of the budget, and while a try gets no HTTP answer
+      // (a network error or its timeout) the POST is made again, on a new connection (the aborted
+      // one is gone), each try at most RESTART_RETRY_MS, until the budget is spent: the first try
+      // after the network's return gets through. A repeat is harmless: the server answers the
+      // same offer again with the same credentials. An HTTP answer (an error status) stands.
       const budget = Math.min(this.requestTimeout, this.iceRestartTimeout);
-      const firstTry = Math.max(2000, Math.floor(budget / 3));
       const t0 = Date.now();
+      const left = () => budget - (Date.now() - t0);
       let answer;
-      try {
-        answer = await this._post('/offer', body, Math.min(budget, firstTry));
-      } catch (e) {
-        if (session.restart !== r || (e && e.status) || Date.now() - t0 >= budget) throw e; // an HTTP answer stands
-        this._log('POST /offer (ICE restart) got no answer, once more on a new connection:', e.message);
-        answer = await this._post('/offer', body, budget - (Date.now() - t0));
+      for (let attempt = 0; ; attempt++) {
+        const tryMs = Math.min(left(), attempt === 0 ? Math.max(2000, Math.floor(budget / 3)) : RESTART_RETRY_MS);
+        const started = Date.now();
+        try {
+          answer = await this._post('/offer', body, tryMs);
+          break;
+        } catch (e) {
+          if (session.restart !== r || (e && e.status) || left() <= 0) throw e;
+          this._log(`POST /offer (ICE restart) got no answer (${e.message}); again on a new connection`);
+          // A quick failure (unreachable) waits out the rest of a short beat before the next try.
+          const beat = Math.min(left(), 250 - (Date.now() - started));
+          if (beat > 0) await new Promise((res) => setTimeout(res, beat));
+          if (session.restart !== r) return;
+          if (left() <= 0) throw e;
+        }
       }
       if (session.restart !== r) return;
       if (!answer || answer.type !== 'answer' || typeof answer.sdp !== 'string') {
