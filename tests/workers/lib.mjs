@@ -1,7 +1,9 @@
 // Helpers of the --workers tests: a real redis-server on a free port (tests/cluster/lib.mjs), a supervisor with its
 // workers (READY and WORKER lines), requests to one worker's own port, process liveness.
 import { readFileSync } from 'node:fs';
+import dgram from 'node:dgram';
 import http from 'node:http';
+import net from 'node:net';
 import { startProcess } from '../lib/server.mjs';
 import { freePort, startRedis } from '../cluster/lib.mjs';
 import { SERVER_BIN, runToExit, sleep, withTimeout } from '../server/lib.mjs';
@@ -9,6 +11,35 @@ import { SERVER_BIN, runToExit, sleep, withTimeout } from '../server/lib.mjs';
 export { SERVER_BIN, runToExit, sleep, withTimeout };
 
 export { freePort, startRedis };  // a throwaway redis-server on a free port (tests/cluster)
+
+// Whether `port` can be bound on 127.0.0.1 for TCP and for UDP right now.
+async function bindable(port) {
+  const tcp = await new Promise((res) => {
+    const s = net.createServer();
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+  if (!tcp) return false;
+  return new Promise((res) => {
+    const u = dgram.createSocket('udp4');
+    u.once('error', () => { u.close(); res(false); });
+    u.bind(port, '127.0.0.1', () => u.close(() => res(true)));
+  });
+}
+
+// A base port whose next `count` ports (base .. base + count - 1) are all free for TCP and UDP:
+// the workers' own ports with --udp-port base. freePort() alone vouches for one port only (seen:
+// base + 1 taken by another process's connection, a worker failing to start).
+export async function freePorts(count) {
+  for (let i = 0; i < 50; i++) {
+    const base = await freePort();
+    if (base + count - 1 > 65535) continue;
+    let ok = true;
+    for (let p = base; p < base + count && ok; p++) ok = await bindable(p);
+    if (ok) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
 
 // Starts `peerrtc-server --workers N ...`; resolves with the process (startProcess's object,
 // every stdout line kept) and `ready` (the supervisor's READY JSON).

@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { SERVER_BIN, alive, freePort, freshGet, portClient, runToExit, startRedis, startWorkers, waitUntil } from './lib.mjs';
+import { SERVER_BIN, alive, freePort, freePorts, freshGet, portClient, runToExit, startRedis, startWorkers, waitUntil } from './lib.mjs';
 
 let redis;
 before(async () => { redis = await startRedis(); });
@@ -67,7 +67,7 @@ test('one READY for the set; the shared port reaches both workers; SIGTERM stops
 });
 
 test('a SIGKILLed worker is restarted (same own port when fixed), logged and counted; SIGINT stops all', async () => {
-  const base = await freePort();  // the workers' own ports: base, base + 1
+  const base = await freePorts(2);  // the workers' own ports: base, base + 1
   const sup = await startWorkers(2, redis, ['--udp-port', String(base)]);
   try {
     const ready = JSON.parse(sup.lines.find((l) => l.startsWith('READY ')).slice(6));
