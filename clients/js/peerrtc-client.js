@@ -39,10 +39,10 @@ const STORAGE_PREFIX = 'peerrtc:';
 const STATE_SAVE_MS = 250;
 const CMID_BLOCK = 256;
 
-export // The ICE restart's POST /offer: each try after the first, while none gets an HTTP answer.
+// The ICE restart's POST /offer: each try after the first, while none gets an HTTP answer.
 const RESTART_RETRY_MS = 2000;
 
-const STATUS = Object.freeze({
+export const STATUS = Object.freeze({
   CONNECTING: 'connecting',
   CONNECTED: 'connected',
   RECONNECTING: 'reconnecting',
