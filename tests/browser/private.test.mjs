@@ -4,7 +4,7 @@
 // and GET /config carry it) and two pages talk; no page breaks the Content-Security-Policy.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { joinToken as signJoinToken } from '../lib/jwt.mjs';
 import {
   startProcess, serverBinary, launchBrowser, waitForStatus, waitForPeers, waitForMessage, sendChat, chatUrl, tid,
 } from './lib/harness.mjs';
@@ -44,12 +44,7 @@ async function collectViolations() {
   }
 }
 
-function joinToken(room, sub) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const now = Math.floor(Date.now() / 1000);
-  const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ room, sub, iat: now, exp: now + 300 })}`;
-  return `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
-}
+const joinToken = (room, sub) => signJoinToken(SECRET, room, sub);
 
 test('private: the dashboard asks for the key, refuses a wrong one, keeps the right one in sessionStorage only', { timeout: 60000 }, async () => {
   const page = await open(`${server.baseUrl}/dashboard/?interval=250`, 'dashboard');

@@ -6,6 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { joinToken } from '../lib/jwt.mjs';
 import { createServer } from 'node:net';
 import { WebRTCConnection } from '../../clients/js/peerrtc-client.js';
 import { startServer } from './lib/server.mjs';
@@ -166,10 +167,7 @@ test('with a joinToken on a --join-secret server: GET /config carries it (one ca
   servers.push(server);
   const room = uid('room');
   const peerId = uid('jo');
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const now = Math.floor(Date.now() / 1000);
-  const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ room, sub: peerId, iat: now, exp: now + 300 })}`;
-  const token = `${input}.${createHmac('sha256', JOIN).update(input).digest('base64url')}`;
+  const token = joinToken(JOIN, room, peerId);
   let calls = 0;
   const log = [];
   const configs = [];

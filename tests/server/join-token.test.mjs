@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { jwt as signJwt } from '../lib/jwt.mjs';
 import { SERVER_BIN, connectPeer, makeOfferSdp, startServer, uniqueId } from './lib.mjs';
 
 const SECRET = 'join-secret-for-tests';
@@ -29,12 +30,8 @@ after(async () => {
   }
 });
 
-// An HS256 JWT made here, independently of the server's code.
-function jwt(claims, secret = SECRET, header = { alg: 'HS256', typ: 'JWT' }) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const input = `${b64(header)}.${b64(claims)}`;
-  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
-}
+// An HS256 JWT made here, independently of the server's code (tests/lib/jwt.mjs).
+const jwt = (claims, secret = SECRET, header) => signJwt(claims, secret, header);
 const now = () => Math.floor(Date.now() / 1000);
 
 async function mint(room, peerId, ttl) {

@@ -7,7 +7,7 @@
 //   node --test tests/server/security.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { jwt } from '../lib/jwt.mjs';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, SERVER_BIN, startServer, stopAll } from './lib.mjs';
@@ -36,12 +36,6 @@ function readTable() {
 }
 const TABLE = readTable();
 
-// An HS256 JWT made here, independently of the server's code.
-function jwt(claims, secret) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
-  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
-}
 const now = () => Math.floor(Date.now() / 1000);
 const ROOM = 'sec-room';
 const PEER = 'sec-peer';
