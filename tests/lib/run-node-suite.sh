@@ -21,7 +21,7 @@ shift 3
 if [[ $# -gt 0 ]]; then targets=("$@"); else targets=("$default"); fi
 start=$(date +%s)
 # What the suite needs before it can run (set by the suite's run.sh): PEERRTC_SUITE_NEEDS, words
-# `npm:PACKAGE` (under node_modules/) and `cmd:COMMAND` (on PATH). A missing one exits 2 with the
+# `npm:PACKAGE` (under node_modules/), `cmd:COMMAND` (on PATH) and `root` (ip netns, iptables). A missing one exits 2 with the
 # fix, before any test runs.
 for need in ${PEERRTC_SUITE_NEEDS:-}; do
   case "$need" in
@@ -29,6 +29,7 @@ for need in ${PEERRTC_SUITE_NEEDS:-}; do
       { echo "$name: node_modules/${need#npm:} missing; run 'npm ci' in $PWD (scripts/setup.sh does)" >&2; exit 2; } ;;
     cmd:*) command -v "${need#cmd:}" >/dev/null ||
       { echo "$name: ${need#cmd:} missing (scripts/setup.sh installs it)" >&2; exit 2; } ;;
+    root) [[ "$(id -u)" -eq 0 ]] || { echo "$name: need root for ip netns / iptables" >&2; exit 2; } ;;
     *) echo "$name: bad PEERRTC_SUITE_NEEDS word '$need'" >&2; exit 2 ;;
   esac
 done

@@ -13,8 +13,4 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-if [[ "$(id -u)" -ne 0 ]]; then
-  echo "network tests: need root for ip netns / iptables" >&2
-  exit 2
-fi
-PEERRTC_SUITE_NEEDS="npm:@roamhq/wrtc npm:playwright-core" exec bash tests/lib/run-node-suite.sh "network tests" "${PEERRTC_NETWORK_TIMEOUT:-600}" tests/network/ "$@"
+PEERRTC_SUITE_NEEDS="root npm:@roamhq/wrtc npm:playwright-core" exec bash tests/lib/run-node-suite.sh "network tests" "${PEERRTC_NETWORK_TIMEOUT:-600}" tests/network/ "$@"
