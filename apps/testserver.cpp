@@ -82,7 +82,8 @@ class TestServer {
                                      {"closed_bad_frame", s.tcp.closed_bad_frame},
                                      {"frames_in", s.tcp.frames_in},
                                      {"frames_out", s.tcp.frames_out},
-                                     {"dropped_send", s.tcp.dropped_send}}},
+                                     {"dropped_send", s.tcp.dropped_send},
+                                     {"path_fallbacks", s.tcp.path_fallbacks}}},
                     {"sctp_retransmitted_chunks", sctp::Stack::retransmitted_chunks()}};
       }, kApiTimeout);
     } catch (const net::NetThread::Unavailable& e) {

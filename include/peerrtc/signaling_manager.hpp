@@ -156,6 +156,9 @@ struct Stats {
   // time or a bad frame first, frames each way, packets dropped at a full write queue, open now.
   uint64_t tcp_accepted = 0, tcp_refused = 0, tcp_closed_no_stun = 0, tcp_closed_bad_frame = 0;
   uint64_t tcp_frames_in = 0, tcp_frames_out = 0, tcp_dropped_send = 0;
+  // Peers whose selected ICE-TCP connection closed and that went on over another path they had
+  // proven (a UDP address) instead of ending.
+  uint64_t tcp_path_fallbacks = 0;
   size_t tcp_open = 0;
   // One sample per relayed message (count == messages_relayed) and per peer joined.
   DurationHistogram<kRelayLatencyBoundsNs.size()> relay_latency{kRelayLatencyBoundsNs};

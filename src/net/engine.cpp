@@ -416,11 +416,34 @@ void Engine::drop_tcp(uint64_t id, const std::string& reason, uint64_t* counter)
   auto p = peers_.find(peer);
   if (p == peers_.end()) return;
   std::erase(p->second.tcp, id);
-  // The peer's data path was this connection: it is gone, so is the peer (a client that was
-  // killed is noticed now, not after the consent timeout).
+  std::erase(p->second.addresses, remote);
+  if (auto a = by_address_.find(remote); a != by_address_.end() && a->second == peer) by_address_.erase(a);
   const auto& selected = p->second.pc->remote_address();
-  if (selected && *selected == remote && p->second.pc->state() != rtc::State::Closed)
-    p->second.pc->close("ICE-TCP connection closed: " + reason);
+  if (!selected || *selected != remote || p->second.pc->state() == rtc::State::Closed) return;
+  // The peer's data path was this connection. If the peer proved another path before (UDP, say,
+  // until libwebrtc nominated its TCP pair when the network came back; libwebrtc closes an ICE
+  // generation's TCP connections after an ICE restart), that path takes over: consent freshness
+  // decides whether it lives. Else the peer is gone with its only path (a client that was
+  // killed is noticed now, not after the consent timeout).
+  if (auto other = other_path(p->second)) {
+    ++stats_.tcp.path_fallbacks;
+    log().info("engine: peer {}: its ICE-TCP path from {} closed ({}); back on {}", p->second.pc->local_ufrag(),
+               to_string(remote), reason, to_string(*other));
+    p->second.pc->fall_back_to(*other);
+    return;
+  }
+  p->second.pc->close("ICE-TCP connection closed: " + reason);
+}
+
+std::optional<stun::Address> Engine::other_path(const Entry& e) const {
+  // The latest proven first: a UDP address, or an address of one of the peer's live ICE-TCP
+  // connections (one whose connection closed was taken out of `addresses` then).
+  for (auto a = e.addresses.rbegin(); a != e.addresses.rend(); ++a) {
+    if (!a->tcp) return *a;
+    auto t = tcp_by_address_.find(*a);
+    if (t != tcp_by_address_.end() && std::find(e.tcp.begin(), e.tcp.end(), t->second) != e.tcp.end()) return *a;
+  }
+  return std::nullopt;
 }
 
 void Engine::tcp_tick(Loop::Clock::time_point now) {

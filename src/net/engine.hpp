@@ -70,6 +70,9 @@ struct TcpStats {
   uint64_t closed_bad_frame = 0;  // not STUN first, empty or oversized frame
   uint64_t frames_in = 0, frames_out = 0;
   uint64_t dropped_send = 0;      // packets dropped at a full write queue
+  // The peer's selected path was a connection that closed, and another path it had proven (a UDP
+  // address, another ICE-TCP connection) took over instead of the peer ending.
+  uint64_t path_fallbacks = 0;
   size_t open = 0;
 };
 
@@ -160,6 +163,8 @@ class Engine {
   struct AddressHash {
     size_t operator()(const stun::Address& a) const noexcept;
   };
+  // A path of `e` other than its selected one that is still usable (see drop_tcp), or none.
+  std::optional<stun::Address> other_path(const Entry& e) const;
   void start_receive();
   void read_ready();
   void on_datagram(ByteView data, const stun::Address& from, Loop::Clock::time_point now);

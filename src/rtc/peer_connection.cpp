@@ -357,6 +357,16 @@ Result<bool> PeerConnection::restart_ice(const sdp::Description& offer) {
   return true;
 }
 
+void PeerConnection::fall_back_to(const Endpoint& path) {
+  if (role_ != Role::Server) throw std::logic_error("fall_back_to on a client peer");
+  if (state_ == State::Closed || (selected_ && *selected_ == path)) return;
+  selected_ = path;
+  nominated_ = false;  // the next nominating check selects its path
+  log().debug("peer {}: back on an earlier path", local_ufrag_);
+  if (cb_.on_address) cb_.on_address(path);
+  if (sctp_ && !sctp_closed_) sctp_->path_returned();
+}
+
 void PeerConnection::handle_stun_response(const stun::Message& res, ByteView datagram,
                                           const Endpoint& from, Clock::time_point now) {
   if (role_ != Role::Client || !pending_check_ || res.transaction_id != *pending_check_) return;

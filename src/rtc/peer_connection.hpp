@@ -142,6 +142,11 @@ class PeerConnection {
   // credentials changed: an offer with the same ice-ufrag and ice-pwd is no restart (RFC 8839)
   // and keeps the local ones too.
   Result<bool> restart_ice(const sdp::Description& offer);
+  // Server: the selected path's transport closed (an ICE-TCP connection); `path`, an address
+  // this peer proved by a valid check before, becomes the selected one until a nominating check
+  // selects another, and SCTP sends what is outstanding there at once. Consent freshness decides
+  // whether the peer lives on it.
+  void fall_back_to(const Endpoint& path);
   const sdp::Fingerprint& remote_fingerprint() const { return remote_fingerprint_; }
   // The ufrag of the credentials an ICE restart replaced, until they are retired (else empty).
   const std::string& previous_ufrag() const { return prev_ufrag_; }

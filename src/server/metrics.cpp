@@ -108,6 +108,9 @@ const std::vector<FamilySpec>& families() {
        "ICE-TCP connections closed by the server, by reason (no_stun: no valid STUN request in time; "
        "bad_frame: a bad first frame).",
        {{"ice_tcp.closed_no_stun", "reason", "no_stun"}, {"ice_tcp.closed_bad_frame", "reason", "bad_frame"}}},
+      {"peerrtc_ice_tcp_path_fallbacks_total", MetricType::Counter,
+       "Peers whose selected ICE-TCP connection closed and that went on over another path they had proven.",
+       {{"ice_tcp.path_fallbacks"}}},
       {"peerrtc_ice_tcp_connections_open", MetricType::Gauge, "ICE-TCP connections open now.", {{"ice_tcp.open"}}},
       {"peerrtc_ice_tcp_frames_received_total", MetricType::Counter, "RFC 4571 frames received over ICE-TCP.",
        {{"ice_tcp.frames_in"}}},

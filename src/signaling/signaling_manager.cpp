@@ -502,6 +502,7 @@ Stats SignalingManager::stats() const {
     c.tcp_refused = es.tcp.refused;
     c.tcp_closed_no_stun = es.tcp.closed_no_stun;
     c.tcp_closed_bad_frame = es.tcp.closed_bad_frame;
+    c.tcp_path_fallbacks = es.tcp.path_fallbacks;
     c.tcp_frames_in = es.tcp.frames_in;
     c.tcp_frames_out = es.tcp.frames_out;
     c.tcp_dropped_send = es.tcp.dropped_send;
@@ -624,7 +625,8 @@ json to_json(const Stats& s) {
                                {"closed_bad_frame", s.tcp_closed_bad_frame},
                                {"frames_in", s.tcp_frames_in},
                                {"frames_out", s.tcp_frames_out},
-                               {"dropped_send", s.tcp_dropped_send}}},
+                               {"dropped_send", s.tcp_dropped_send},
+                               {"path_fallbacks", s.tcp_path_fallbacks}}},
               {"relay_latency", histogram_json(s.relay_latency)},
               {"handshake", histogram_json(s.handshake)},
               {"sctp", json{{"packets_in", s.sctp.packets_in},

@@ -85,7 +85,7 @@ function streamPeer(inNs, job, name) {
 
 async function sctpStats() {
   const s = await server.stats();
-  return { ...s.sctp, dropped_rate_limited: s.dropped_rate_limited };
+  return { ...s.sctp, dropped_rate_limited: s.dropped_rate_limited, ice_tcp_path_fallbacks: s.ice_tcp.path_fallbacks };
 }
 
 /**
@@ -120,10 +120,10 @@ async function setUp(row) {
   const senderId = uid('snd');
   const receiverId = uid('rcv');
   const url = server.baseUrl;
-  const receiver = streamPeer(row.victim === 'receiver', { baseUrl: url, room, peerId: receiverId, options: CLIENT_OPTIONS }, `receiver-${seq}`);
+  const receiver = streamPeer(row.victim === 'receiver', { baseUrl: url, room, peerId: receiverId, options: CLIENT_OPTIONS, debug: true }, `receiver-${seq}`);
   const rc = await receiver.waitFor((x) => x.type === 'connected' || x.type === 'error', 20000, 'the receiver to connect');
   assert.equal(rc.type, 'connected', JSON.stringify(rc));
-  const sender = streamPeer(row.victim === 'sender', { baseUrl: url, room, peerId: senderId, options: CLIENT_OPTIONS }, `sender-${seq}`);
+  const sender = streamPeer(row.victim === 'sender', { baseUrl: url, room, peerId: senderId, options: CLIENT_OPTIONS, debug: true }, `sender-${seq}`);
   const sc = await sender.waitFor((x) => x.type === 'connected' || x.type === 'error', 20000, 'the sender to connect');
   assert.equal(sc.type, 'connected', JSON.stringify(sc));
   await receiver.waitFor((x) => x.type === 'peer_joined' && x.peer === senderId, 10000, 'the receiver to see the sender join');
@@ -143,14 +143,19 @@ async function finish(r, back) {
 
 function verify(t, r, { stopped, msgs }, { back, cutAt, startAt, s0, s1 }) {
   const { row, sender, receiver } = r;
-  const events = (p) => JSON.stringify(p.messages.filter((x) => !['m', 'started', 'stopped'].includes(x.type)).map((x) => ({ ...x, t: x.t ? x.t - back : undefined })));
+  const events = (p) => JSON.stringify(p.messages.filter((x) => !['m', 'started', 'stopped', 'log'].includes(x.type)).map((x) => ({ ...x, t: x.t ? x.t - back : undefined })));
   assert.equal(stopped.send_errors, 0, `every sendMessage() was accepted; sender's events (t from the return): ${events(sender)}`);
   const c = check(msgs, stopped.sent, back);
   const d = (k) => s1[k] - s0[k];
   t.diagnostic(`${row.victim} cut ${back - cutAt} ms at ${row.rate} msg/s: sent ${stopped.sent}, received ${msgs.length}, ` +
     `lost ${c.lost}, duplicated ${c.dup}, reordered ${c.reordered}; first message ${c.firstAfterReturnMs} ms after the return, ` +
     `longest silence ${c.silenceMs} ms; server sctp (all rows of this outage): t3_timeouts +${d('t3_timeouts')}, fast_retransmits +${d('fast_retransmits')}, ` +
-    `path_returns +${d('path_returns')}, path_return_resends +${d('path_return_resends')}, heartbeat_acks_in +${d('heartbeat_acks_in')}`);
+    `path_returns +${d('path_returns')}, path_return_resends +${d('path_return_resends')}, heartbeat_acks_in +${d('heartbeat_acks_in')}; ` +
+    `ICE-TCP path fallbacks +${d('ice_tcp_path_fallbacks')}`);
+  for (const p of [sender, receiver]) {
+    const ice = p.messages.filter((x) => x.type === 'log' && x.t >= cutAt && /ice:|ICE restart|POST \/offer|connection lost/.test(x.text));
+    if (ice.length) t.diagnostic(`${p.name}'s client (ms from the return): ${ice.map((x) => `${x.t - back}: ${x.text.replace(/^\[[^\]]*\] /, '')}`).join(' | ')}`);
+  }
   assert.equal(d('dropped_rate_limited'), 0, 'the server dropped nothing for the rate limit');
   assert.equal(c.lost, 0, `lost ${c.lost} of ${stopped.sent}`);
   assert.equal(c.dup, 0, `duplicated ${c.dup}`);
@@ -170,7 +175,8 @@ function verify(t, r, { stopped, msgs }, { back, cutAt, startAt, s0, s1 }) {
   // The same connection survived: nobody left or reconnected.
   for (const p of [sender, receiver]) {
     const bad = p.messages.filter((x) => x.type === 'peer_left' || x.type === 'client_error' || x.type === 'server_error' || (x.type === 'status' && x.t >= startAt));
-    assert.deepEqual(bad, [], `${p.name}: no peer_left, reconnect or client error`);
+    const log = p.messages.filter((x) => x.type === 'log' && x.t >= cutAt - 1000).map((x) => `${x.t - back} ms: ${x.text}`).join('\n');
+    assert.deepEqual(bad, [], `${p.name}: no peer_left, reconnect or client error; its client's log from the cut on (ms from the return):\n${log}`);
   }
 }
 

@@ -301,3 +301,79 @@ test('an ICE-TCP peer whose network is cut (no FIN, no RST) leaves by the consen
     await s.stop();
   }
 });
+
+// A peer on UDP whose network then drops UDP moves to its ICE-TCP pair (libwebrtc nominates it;
+// the server's selected path becomes the TCP connection). When that connection ends while UDP
+// works again (here: the kernel destroys the socket, `ss -K`; in a real run libwebrtc closes an
+// old ICE generation's TCP connection after an ICE restart), the server goes back to the UDP
+// path the peer proved before (ice_tcp.path_fallbacks) instead of ending the peer: no leave, and
+// messages go both ways. Before, the peer ended on the close (peer_left with "ICE-TCP connection
+// closed"; with a resume window, a reconnect; tests/network/dropout.test.mjs saw it 1 run in ~7).
+test('a peer whose selected ICE-TCP connection closes goes back to the UDP path it proved before: no leave, messages both ways', { timeout: 90000 }, async (t) => {
+  // --resume-window 0: an ended peer leaves at once, which the observer would see.
+  const s = await startPeerServer(ns.rootIp, { name: 'server-fallback', args: ['--resume-window', '0'] });
+  const room = uid('fallback');
+  const victimId = uid('fb-victim');
+  const observerId = uid('fb-observer');
+  ns.setUdp('allowed');
+  // No ICE restart and a long disconnect grace: the path changes are libwebrtc's own, within one
+  // ICE generation, and the client does not reconnect while UDP is away.
+  const clientOptions = { iceRestart: false, disconnectTimeout: 60000 };
+  const observer = peer(null, { mode: 'client', baseUrl: s.baseUrl, room, peerId: observerId }, 'fb-observer');
+  const victim = peer(ns, { mode: 'client', baseUrl: s.baseUrl, room, peerId: victimId, clientOptions }, 'fb-victim');
+  const path = async () => {
+    victim.send({ cmd: 'path' });
+    const n = victim.messages.length;
+    return (await victim.waitFor((x, i) => x.type === 'path' && (i === undefined || i >= n), 5000, 'the victim\'s path')).path;
+  };
+  try {
+    const v = await victim.waitFor((x) => x.type === 'connected' || x.type === 'error', 20000, 'the victim to connect');
+    assert.equal(v.type, 'connected', JSON.stringify(v));
+    checkPath(v.path, 'udp', s.udp, 'victim before');
+    await observer.waitFor((x) => (x.type === 'connected' && x.peers.includes(victimId)) || (x.type === 'peer_joined' && x.peer === victimId),
+      20000, 'the observer to know the victim');
+    // UDP goes away: libwebrtc moves to its TCP pair.
+    ns.setUdp('dropped');
+    let p;
+    const deadline = Date.now() + 30000;
+    while (Date.now() < deadline) {
+      p = await path();
+      if (p && p.local && p.local.protocol === 'tcp') break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    checkPath(p, 'tcp', s.tcp, 'victim with UDP dropped');
+    // The server's selected path is the TCP connection once a message gets through both ways.
+    observer.send({ cmd: 'send', text: 'over tcp' });
+    await victim.waitFor((x) => x.type === 'message' && x.from === observerId, 15000, 'the victim to receive over TCP');
+    victim.send({ cmd: 'send', text: 'over tcp' });
+    await observer.waitFor((x) => x.type === 'message' && x.from === victimId, 15000, 'the observer to receive over TCP');
+    const before = await iceTcpStats(s);
+    assert.equal(before.open, 1, `one ICE-TCP connection: ${JSON.stringify(before)}`);
+    // UDP is back; the TCP connection ends (the kernel aborts the client's socket: a RST).
+    ns.setUdp('allowed');
+    const killed = ns.inside(['ss', '-K', 'dst', s.host, 'dport', '=', String(s.tcp)], { allowFail: true });
+    const t0 = Date.now();
+    let st;
+    while ((st = await iceTcpStats(s)).open !== 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(st.open, 0, `the TCP connection ended (ss -K: ${killed.code} ${killed.stderr.trim()}): ${JSON.stringify(st)}`);
+    // Messages both ways on the same session.
+    const nv = victim.messages.filter((x) => x.type === 'message').length;
+    const no = observer.messages.filter((x) => x.type === 'message').length;
+    observer.send({ cmd: 'send', text: 'to the victim' });
+    const got = await victim.waitFor(() => victim.messages.filter((x) => x.type === 'message' && x.from === observerId).length > nv, 15000, 'the victim to receive');
+    victim.send({ cmd: 'send', text: 'from the victim' });
+    await observer.waitFor(() => observer.messages.filter((x) => x.type === 'message' && x.from === victimId).length > no, 15000, 'the observer to receive');
+    const ms = Date.now() - t0;
+    const after = await path();
+    t.diagnostic(`selected ICE-TCP closed: path_fallbacks +1, messages both ways ${ms} ms after the close; victim path now ${after?.local?.protocol}; ${JSON.stringify(got.digest)}`);
+    const bad = [...victim.messages, ...observer.messages].filter((x) => x.type === 'peer_left' || x.type === 'client_error' ||
+      (x.type === 'status' && x.status !== 'connecting' && x.status !== 'connected'));
+    assert.deepEqual(bad, [], 'no leave, reconnect or error');
+    assert.equal(st.path_fallbacks - before.path_fallbacks, 1, `the server went back to the UDP path: ${JSON.stringify(st)}`);
+  } finally {
+    await victim.stop();
+    await observer.stop();
+    ns.setUdp('dropped');
+    await s.stop();
+  }
+});

@@ -75,7 +75,7 @@ test('GET /health, /stats, /config, /rooms on an idle server', async () => {
     assert.equal(s.json[h].counts.length, s.json[h].le_us.length + 1, `/stats.${h}`);
   }
   assert.deepEqual(Object.keys(s.json.ice_tcp).sort(), ['accepted', 'closed_bad_frame', 'closed_no_stun',
-    'dropped_send', 'frames_in', 'frames_out', 'open', 'refused']);
+    'dropped_send', 'frames_in', 'frames_out', 'open', 'path_fallbacks', 'refused']);
   for (const [k, v] of Object.entries(s.json.ice_tcp)) assert.equal(v, 0, `/stats.ice_tcp.${k} on an idle server`);
   assert.deepEqual(Object.keys(s.json.volatile).sort(), ['deliveries', 'dropped_congested', 'dropped_no_channel',
     'dropped_send', 'relayed']);

@@ -37,7 +37,7 @@ export async function startTestServer(host, { name = 'testserver', args = [] } =
  */
 export async function startPeerServer(host, { name = 'server', args = [] } = {}) {
   const s = await startProcess(binaryPath('peerrtc-server'),
-    ['--host', host, '--port', '0', '--no-examples', '--log-level', 'warn', ...args],
+    ['--host', host, '--port', '0', '--no-examples', '--log-level', process.env.PEERRTC_NETWORK_SERVER_LOG_LEVEL || 'warn', ...args],
     { name, httpHost: host, expectCleanExit: true });
   s.host = host;
   s.stats = () => stats(s);

@@ -26,11 +26,17 @@ const job = JSON.parse(process.argv[2] || '{}');
 const emit = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const errText = (e) => String(e && e.message ? e.message : e);
 const t0 = Date.now();
+// The client's debug log (job.debug) comes back as {type:'log', text, t} lines: a check that
+// fails (a reconnect where none was due) says what the client saw and did.
+if (job.debug) {
+  console.debug = (...args) => emit({ type: 'log', text: args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '), t: Date.now() });
+}
 
 // job.options: more WebRTCConnection options (none: the defaults).
 const c = new WebRTCConnection(job.room, {
   peerId: job.peerId, serverUrl: job.baseUrl, RTCPeerConnection: wrtc.RTCPeerConnection, fetch: globalThis.fetch,
   ...(job.options || {}),
+  debug: !!job.debug,
 });
 c.onMessage = (from, message) => {
   const text = typeof message === 'string' ? message : '';

@@ -1026,6 +1026,46 @@ TEST_F(PeerConnectionTest, CheckWithUseCandidateFromANewAddressMovesThePath) {
   EXPECT_TRUE(sev.closed.empty());
 }
 
+// The selected path's transport closed (the engine: an ICE-TCP connection) and the peer had
+// proven another path before: that one takes over, both ways, and nothing ends.
+TEST_F(PeerConnectionTest, FallBackToAnEarlierPathWhenTheSelectedOneCloses) {
+  connect_pair();
+  ASSERT_FALSE(HasFatalFailure());
+  const Endpoint first = client_addr;
+  auto c = client->open_channel(ch("chat"));
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(run_until([&] { return sev.opened.size() == 1; }, 500));
+  // A second path gets nominated (libwebrtc's ICE-TCP pair after a cut, say).
+  client_addr = v4(198, 51, 100, 9, 61000);
+  ASSERT_TRUE(run_until([&] { return sev.addresses.size() == 2; }, 3000));
+  ASSERT_EQ(server->remote_address(), std::optional<Endpoint>(client_addr));
+  // Its connection closes; the client is reachable on the first path again.
+  client_addr = first;
+  server->fall_back_to(first);
+  EXPECT_EQ(server->remote_address(), std::optional<Endpoint>(first));
+  ASSERT_EQ(sev.addresses.size(), 3u);
+  EXPECT_EQ(sev.addresses.back(), first);
+  const size_t mark = net.sent.size();
+  const auto dropped = server->counters().dtls_dropped;
+  ASSERT_EQ(server->send_text(*c, "to the first path"), rtc::SendStatus::Ok);
+  ASSERT_TRUE(run_until([&] { return cev.messages.size() == 1; }, 1000));
+  ASSERT_EQ(client->send_text(*c, "from the first path"), rtc::SendStatus::Ok);
+  ASSERT_TRUE(run_until([&] { return sev.messages.size() == 1; }, 1000));
+  EXPECT_EQ(str(sev.messages[0].data), "from the first path");
+  EXPECT_EQ(server->counters().dtls_dropped, dropped);  // DTLS from there is the path's again
+  for (size_t i = mark; i < net.sent.size(); ++i) {
+    if (net.sent[i].from == server_addr && is_dtls(net.sent[i].data)) {
+      EXPECT_EQ(net.sent[i].to, first);
+    }
+  }
+  // A later nominating check still moves the path (the fallback is not nominated).
+  client_addr = v4(198, 51, 100, 10, 62000);
+  ASSERT_TRUE(run_until([&] { return sev.addresses.size() == 4; }, 3000));
+  EXPECT_EQ(server->remote_address(), std::optional<Endpoint>(client_addr));
+  EXPECT_EQ(server->state(), rtc::State::Connected);
+  EXPECT_TRUE(sev.closed.empty());
+}
+
 // =============================================================================================
 // ICE restart (RFC 8445 §9, RFC 8839): new ICE credentials, same DTLS and SCTP association.
 

@@ -30,7 +30,8 @@ Stats distinct_stats() {
                       &s.volatile_dropped_congested, &s.volatile_dropped_no_channel, &s.volatile_dropped_send,
                       &s.hook_events, &s.hook_dropped, &s.hook_backpressure_pauses, &s.resumes, &s.resume_gaps,
                       &s.repeats_dropped, &s.tcp_accepted, &s.tcp_refused, &s.tcp_closed_no_stun,
-                      &s.tcp_closed_bad_frame, &s.tcp_frames_in, &s.tcp_frames_out, &s.tcp_dropped_send})
+                      &s.tcp_closed_bad_frame, &s.tcp_frames_in, &s.tcp_frames_out, &s.tcp_dropped_send,
+                      &s.tcp_path_fallbacks})
     *c = v++;
   s.tcp_open = v++;
   return s;
@@ -153,6 +154,7 @@ TEST(Metrics, NamesTypesHelpAndValues) {
       {"peerrtc_ice_tcp_connections_refused_total", static_cast<double>(s.tcp_refused)},
       {"peerrtc_ice_tcp_connections_closed_total{reason=\"no_stun\"}", static_cast<double>(s.tcp_closed_no_stun)},
       {"peerrtc_ice_tcp_connections_closed_total{reason=\"bad_frame\"}", static_cast<double>(s.tcp_closed_bad_frame)},
+      {"peerrtc_ice_tcp_path_fallbacks_total", static_cast<double>(s.tcp_path_fallbacks)},
       {"peerrtc_ice_tcp_connections_open", static_cast<double>(s.tcp_open)},
       {"peerrtc_ice_tcp_frames_received_total", static_cast<double>(s.tcp_frames_in)},
       {"peerrtc_ice_tcp_frames_sent_total", static_cast<double>(s.tcp_frames_out)},
