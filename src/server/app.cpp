@@ -93,8 +93,6 @@ std::string number(double v) {
   return s.str();
 }
 
-bool is_loopback(const std::string& ip) { return ip.rfind("127.", 0) == 0 || ip == "::1"; }
-
 // The surface policy and the rate limit around the routes (server/policy.hpp, rate_limit.hpp).
 struct Gatekeeper {
   Surface surface;
@@ -110,9 +108,9 @@ struct Gatekeeper {
   // HttpCounters::kRoutes). Node-to-node requests were counted at the node they came to.
   std::optional<http::Response> rate(size_t route, const http::Request& req) const {
     if (!limiter || !limiter->enabled()) return std::nullopt;
-    if (!limit_loopback && is_loopback(req.remote_ip)) return std::nullopt;
+    if (!limit_loopback && is_loopback_ip(req.remote_ip)) return std::nullopt;
     if (router && req.headers.count("x-peerrtc-forwarded") && router->from_node(req, /*consume=*/false)) return std::nullopt;
-    const uint32_t wait = limiter->take(req.remote_ip);
+    const uint32_t wait = limiter->take(rate_key(req.remote_ip));
     if (wait == 0) return std::nullopt;
     counters->rate_limited[route].fetch_add(1, std::memory_order_relaxed);
     const auto& l = limiter->limit();

@@ -1,10 +1,55 @@
 // See rate_limit.hpp.
 #include "server/rate_limit.hpp"
 
+#include <arpa/inet.h>
+
+#include <cstring>
+
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace peerrtc::server {
+
+namespace {
+// The 16 bytes of an IPv6 address, or of an IPv4 address as IPv4-mapped IPv6; false if neither.
+bool parse_ip(const std::string& ip, std::array<unsigned char, 16>& out) {
+  in_addr v4{};
+  if (inet_pton(AF_INET, ip.c_str(), &v4) == 1) {
+    out.fill(0);
+    out[10] = out[11] = 0xff;
+    std::memcpy(out.data() + 12, &v4, 4);
+    return true;
+  }
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, ip.c_str(), &v6) != 1) return false;
+  std::memcpy(out.data(), &v6, 16);
+  return true;
+}
+bool v4_mapped(const std::array<unsigned char, 16>& a) {
+  return std::all_of(a.begin(), a.begin() + 10, [](unsigned char c) { return c == 0; }) && a[10] == 0xff && a[11] == 0xff;
+}
+}  // namespace
+
+std::string rate_key(const std::string& ip) {
+  std::array<unsigned char, 16> a{};
+  if (!parse_ip(ip, a)) return ip;
+  char text[INET6_ADDRSTRLEN] = {};
+  if (v4_mapped(a)) {
+    inet_ntop(AF_INET, a.data() + 12, text, sizeof text);
+    return text;
+  }
+  std::fill(a.begin() + 8, a.end(), 0);
+  inet_ntop(AF_INET6, a.data(), text, sizeof text);
+  return std::string(text) + "/64";
+}
+
+bool is_loopback_ip(const std::string& ip) {
+  std::array<unsigned char, 16> a{};
+  if (!parse_ip(ip, a)) return false;
+  if (v4_mapped(a)) return a[12] == 127;
+  return std::all_of(a.begin(), a.begin() + 15, [](unsigned char c) { return c == 0; }) && a[15] == 1;
+}
 
 RateLimiter::RateLimiter(RateLimit limit) : limit_(limit) {
   if (limit_.rate < 0) limit_.rate = 0;

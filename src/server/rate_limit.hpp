@@ -18,6 +18,14 @@
 
 namespace peerrtc::server {
 
+// The bucket key of a remote address as the HTTP server reports it: an IPv4 address as it is;
+// an IPv4-mapped IPv6 address (a dual-stack listener, "::ffff:1.2.3.4") as its IPv4 address;
+// any other IPv6 address as its /64 ("2001:db8:1:2::/64": one host commonly holds a whole /64,
+// so a key per address would give it 2^64 buckets). Anything unparsable as it is.
+std::string rate_key(const std::string& ip);
+// 127.0.0.0/8, ::1, and IPv4-mapped 127.0.0.0/8 ("::ffff:127.0.0.1", from a dual-stack listener).
+bool is_loopback_ip(const std::string& ip);
+
 struct RateLimit {
   double rate = 0;   // tokens per second; 0 = no limit
   double burst = 0;  // bucket size (at least 1 when rate > 0)

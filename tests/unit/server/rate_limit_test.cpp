@@ -60,3 +60,29 @@ TEST(RateLimiter, EvictionKeepsABusyRecentAddressLimited) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(rl.take("other" + std::to_string(i), t0), 0u);
   EXPECT_GT(rl.take("attacker", t0), 0u);
 }
+
+// The bucket key: IPv4 as it is, IPv4-mapped IPv6 as its IPv4 (one client, one bucket, whatever
+// the listener), other IPv6 by /64 (a host with a /64 gets one bucket, not 2^64).
+TEST(RateLimiter, KeysAreIPv4OrTheIPv6Slash64) {
+  using peerrtc::server::rate_key;
+  EXPECT_EQ(rate_key("203.0.113.7"), "203.0.113.7");
+  EXPECT_EQ(rate_key("::ffff:203.0.113.7"), "203.0.113.7");
+  EXPECT_EQ(rate_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+  EXPECT_EQ(rate_key("2001:db8:1:2::1"), rate_key("2001:db8:1:2:ffff::9"));
+  EXPECT_NE(rate_key("2001:db8:1:2::1"), rate_key("2001:db8:1:3::1"));
+  EXPECT_EQ(rate_key("not an address"), "not an address");
+  // Every address of one /64 shares one bucket.
+  RateLimiter l(RateLimit{1, 2});
+  const auto t0 = RateLimiter::Clock::now();
+  EXPECT_EQ(l.take(rate_key("2001:db8::1"), t0), 0u);
+  EXPECT_EQ(l.take(rate_key("2001:db8::2"), t0), 0u);
+  EXPECT_GT(l.take(rate_key("2001:db8::3"), t0), 0u);
+  EXPECT_EQ(l.take(rate_key("2001:db8:0:1::1"), t0), 0u);
+}
+
+TEST(RateLimiter, LoopbackIncludesIPv4MappedAndNothingElse) {
+  using peerrtc::server::is_loopback_ip;
+  for (const char* ip : {"127.0.0.1", "127.9.8.7", "::1", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:1"}) EXPECT_TRUE(is_loopback_ip(ip)) << ip;
+  for (const char* ip : {"128.0.0.1", "10.0.0.1", "::2", "::ffff:10.0.0.1", "::127.0.0.1", "fe80::1", "127.0.0.1.evil", "", "localhost"})
+    EXPECT_FALSE(is_loopback_ip(ip)) << ip;
+}
