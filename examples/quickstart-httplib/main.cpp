@@ -6,8 +6,7 @@
 #include <peerrtc/peerrtc.hpp>
 #include <string>
 
-int main(int argc, char** argv) {
-  int port = argc == 3 && std::string(argv[1]) == "--port" ? std::stoi(argv[2]) : 5000;
+int serve(int port) {
   peerrtc::Config config;
   config.udp_port = static_cast<uint16_t>(port);  // one UDP port for every peer (0 = ephemeral)
   peerrtc::SignalingManager manager(config);
@@ -34,4 +33,12 @@ int main(int argc, char** argv) {
     return std::cerr << "cannot listen on port " << port << " (in use?)\n", 1;
   std::cout << "READY {\"http\":" << port << ",\"udp\":" << manager.udp_port() << "}" << std::endl;
   app.listen_after_bind();
+  return 0;
+}
+
+int main(int argc, char** argv) try {
+  return serve(argc == 3 && std::string(argv[1]) == "--port" ? std::stoi(argv[2]) : 5000);
+} catch (const std::exception& e) {  // e.g. the UDP port is in use: SignalingManager's constructor says so
+  std::cerr << "quickstart-httplib: " << e.what() << "\n";
+  return 1;
 }

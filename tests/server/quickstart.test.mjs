@@ -73,10 +73,12 @@ test('bad input gets the manager\'s JSON errors through handle()', async () => {
 });
 
 // cpp-httplib listens with SO_REUSEPORT, so a second copy on a busy HTTP port is not refused; a
-// busy UDP port is (the SignalingManager constructor throws, uncaught in the example).
+// busy UDP port is (the SignalingManager constructor throws; the example says why and exits 1,
+// no abort and no core).
 test('a UDP port in use stops it before READY', { timeout: 15000 }, async () => {
   const r = await runToExit(QUICKSTART_BIN, ['--port', String(server.udp)]);
-  assert.ok(r.code !== 0, `exit ${r.code} signal ${r.signal}; stderr ${r.stderr}`);
+  assert.equal(r.code, 1, `exit ${r.code} signal ${r.signal}; stderr ${r.stderr}`);
+  assert.equal(r.signal, null, `no signal: ${r.signal}`);
   assert.ok(!r.stdout.includes('READY'));
   assert.match(r.stderr, /bind|in use|UDP/i);
 });
