@@ -115,6 +115,11 @@ export interface WebRTCConnectionOptions {
   /** Protocol v2: most messages waiting (sent and not acked, or queued while reconnecting);
    *  past it a send made while reconnecting is rejected with code 'queue_full'. Default 1000. */
   maxQueuedMessages?: number;
+  /** Protocol v2: when the oldest sent message has had no ack for this many ms, later sends
+   *  wait (in order, not on the wire) until acks come back or the connection is replaced, so
+   *  that a dead connection (a cluster node killed) swallows at most this long of messages
+   *  whose outcome is then unknown. 0 = never wait. Default 1000. */
+  ackStallMs?: number;
   /** Protocol v2: ms each request of a reconnect attempt may take while the resume window may
    *  be open (2 min after the drop), so that an attempt begun while the network was down gives
    *  way to a fresh one soon after it returns. Default 2500 (at most requestTimeout). */
@@ -191,6 +196,8 @@ export declare class WebRTCConnection {
   readonly resumePoint: { epoch: string; seq: number } | null;
   /** Protocol v2: messages sent and not yet acked, queued ones included. */
   readonly unackedCount: number;
+  /** Protocol v2: times sends waited because acks stalled (ackStallMs). */
+  readonly ackHolds: number;
   protocol: 1 | 2;
   maxQueuedMessages: number;
   /** The volatile lane (cursors, pointers, game state): to every other peer, or with `to` one

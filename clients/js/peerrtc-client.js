@@ -42,6 +42,13 @@ const CMID_BLOCK = 256;
 // The ICE restart's POST /offer: each try after the first, while none gets an HTTP answer.
 const RESTART_RETRY_MS = 2000;
 
+// Protocol v2: when the oldest message on the wire has had no ack for this long, later sends
+// wait in the outbox instead of going out (option ackStallMs; 0 = never). A connection whose
+// server is gone (a node killed, its network cut) takes seconds to be noticed; what was sent
+// into it meanwhile has an unknown outcome after a resume on another node, what waited is sent
+// there. Acks come back within a round trip on a live connection, so this never waits there.
+const ACK_STALL_MS = 1000;
+
 export const STATUS = Object.freeze({
   CONNECTING: 'connecting',
   CONNECTED: 'connected',
@@ -228,6 +235,8 @@ export class WebRTCConnection {
     if (proto !== 1 && proto !== 2) throw new TypeError(`protocol must be 1 or 2 (got ${JSON.stringify(options.protocol)})`);
     this.protocol = proto;
     this.maxQueuedMessages = options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED;
+    this.ackStallMs = options.ackStallMs ?? ACK_STALL_MS;
+    if (!(Number.isFinite(this.ackStallMs) && this.ackStallMs >= 0)) throw new TypeError(`ackStallMs must be a number >= 0 (got ${JSON.stringify(options.ackStallMs)})`);
     // Where the resume state (token, epoch, last seq, cmid) is kept across page reloads: a
     // Storage (sessionStorage by default in browsers), or null for none.
     const store = options.storage !== undefined ? options.storage
@@ -284,6 +293,8 @@ export class WebRTCConnection {
     this._lostAt = null;
     this._rate = null; // the server's rate limits for this peer (v2 welcome)
     this._flushing = false;
+    this._holding = false; // sends wait for acks (see ACK_STALL_MS)
+    this._holds = 0;
     this._pace = null;
     this._pumpTimer = null;
     this._loadState();
@@ -307,6 +318,8 @@ export class WebRTCConnection {
 
   /** ICE restarts that kept the session (the connection's path changed, nothing was lost). */
   get iceRestarts() { return this._iceRestarts; }
+  // Protocol v2: times sends were held because acks stalled (ackStallMs).
+  get ackHolds() { return this._holds; }
 
   /**
    * The RTCStatsReport of the current connection's RTCPeerConnection, or null when there is
@@ -501,14 +514,40 @@ export class WebRTCConnection {
     const p = new Promise((resolve, reject) => { entry.resolve = resolve; entry.reject = reject; });
     p.catch(() => {}); // a caller that ignores the Promise gets no unhandled rejection (onServerError still fires)
     this._outbox.set(cmid, entry);
-    if (open && !this._flushing) this._sendEntry(entry);
-    else if (open) this._pump(); // behind what the resume is still sending, in order
+    if (open && !this._flushing) {
+      if (this._ackStalled()) this._hold(); // this one and later ones wait for acks (or the next connection)
+      else this._sendEntry(entry);
+    } else if (open) this._pump(); // behind what the resume is still sending, in order
     return p;
+  }
+
+  // The oldest message on the wire has waited ackStallMs or more for its ack. Entries go out in
+  // cmid order, so the first sent entry of the outbox is the oldest unacked one.
+  _ackStalled() {
+    if (!(this.ackStallMs > 0)) return false;
+    for (const e of this._outbox.values()) if (e.sent) return Date.now() - e.sentAt >= this.ackStallMs;
+    return false;
+  }
+
+  _hold() {
+    if (this._holding) return;
+    this._holding = true;
+    this._holds++;
+    this._flushing = true; // later sends queue behind, in order
+    this._log(`no ack for ${this.ackStallMs} ms: sends wait until acks come back or the connection is replaced`);
+  }
+
+  // Acks came back: what waited goes, paced by the server's rate limits.
+  _release() {
+    this._holding = false;
+    this._log('acks are back: sending what waited');
+    this._startPump();
   }
 
   // The v2 frame of an outbox entry: M<cmid> <text>, D<cmid> <to>\n<text>, 0x11/0x12 binary.
   _sendEntry(entry) {
     entry.sent = true;
+    entry.sentAt = Date.now();
     const { cmid, to, payload } = entry;
     let frame;
     if (typeof payload === 'string') {
@@ -556,6 +595,7 @@ export class WebRTCConnection {
       if (seq > this._lastSeq) { this._lastSeq = seq; this._saveStateSoon(); }
       if (entry) this._settle(entry, seq || null, null);
     }
+    if (this._holding && !this._ackStalled()) this._release();
   }
 
   _settle(entry, seq, err) {
@@ -589,6 +629,7 @@ export class WebRTCConnection {
   // After a (re)connect: what was sent and not acked, then what was queued, in cmid order and
   // with the same cmids (the server relays a repeat once and acks it with its first seq).
   _resendOutbox() {
+    this._holding = false; // a new connection: what waited for the old one's acks goes now
     if (!this._outbox.size) return;
     this._dropQueue(); // frames of the old session: their entries are all in the outbox
     this._log(`sending ${this._outbox.size} unacked/queued message(s) again`);
@@ -600,9 +641,14 @@ export class WebRTCConnection {
       }
       return;
     }
-    // Paced by the server's rate limits (welcome `rate`), so that what piled up during an
-    // outage is not refused as rate_limited: half a burst at once, then 90 % of the rate.
     for (const e of this._outbox.values()) e.sent = false;
+    this._startPump();
+  }
+
+  // Sends the outbox's unsent entries in order (_pump), paced by the server's rate limits
+  // (welcome `rate`), so that what piled up during an outage or a hold is not refused as
+  // rate_limited: half a burst at once, then 90 % of the rate.
+  _startPump() {
     const r = this._rate;
     const lim = (rate, burst) => (Number(rate) > 0 ? { rate: rate * 0.9, cap: Math.max(1, (Number(burst) || rate) / 2) } : null);
     this._pace = r ? { m: lim(r.messages, r.message_burst), b: lim(r.bytes, r.byte_burst), at: Date.now() } : { m: null, b: null, at: Date.now() };
@@ -614,6 +660,7 @@ export class WebRTCConnection {
 
   _pump() {
     if (this._pumpTimer) { clearTimeout(this._pumpTimer); this._pumpTimer = null; }
+    if (this._holding) return;
     const s = this._session;
     if (!this._flushing || !s || !s.dc || s.dc.readyState !== 'open' || this._status !== STATUS.CONNECTED) return;
     const pace = this._pace;

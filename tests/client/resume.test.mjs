@@ -274,6 +274,57 @@ test('sends while reconnecting are queued up to maxQueuedMessages; past it queue
   await assert.rejects(() => Promise.resolve().then(() => a.sendMessage('after close')), /not connected/);
 });
 
+// The server stalls (SIGSTOP, like a long GC pause or a frozen VM) for 2.5 s while a client
+// sends 50 msg/s: after ackStallMs (1 s) without an ack the client stops putting messages on the
+// wire (they wait in its outbox, in order); when the server resumes and acks come back, what
+// waited goes (paced), and the receiver gets every message once, in order. On a connection that
+// dies instead (a cluster node killed) the waiting ones are sent on the next connection rather
+// than lost with the old one (tests/cluster/stream-resume.test.mjs counts outcome_unknown).
+test('acks stall (the server paused 2.5 s): later sends wait off the wire, then all arrive once, in order', { timeout: 30000 }, async (t) => {
+  const room = uid('stall');
+  const a = makeClient(server, room, uid('a'));
+  const b = makeClient(server, room, uid('b'));
+  live.push(a, b);
+  await a.connect();
+  await b.connect();
+  await waitFor(() => a.peers().length === 1, 5000, 'a to see b');
+  const sends = [];
+  let n = 0;
+  const tick = () => { sends.push(a.sendMessage(String(n++))); };
+  const timer = setInterval(tick, 20);
+  try {
+    await sleep(300);
+    assert.equal(a.ackHolds, 0, 'no hold while acks flow');
+    server.child.kill('SIGSTOP');
+    const stoppedAt = Date.now();
+    let onWire = 0;
+    let held = 0;
+    try {
+      await sleep(2500);
+      const entries = [...a._outbox.values()];
+      onWire = entries.filter((e) => e.sent).length;
+      held = entries.filter((e) => !e.sent).length;
+    } finally {
+      server.child.kill('SIGCONT');
+    }
+    t.diagnostic(`server stopped ${Date.now() - stoppedAt} ms at 50 msg/s: ${onWire} on the wire unacked, ${held} waiting off the wire; holds ${a.ackHolds}`);
+    assert.equal(a.ackHolds, 1, 'one hold');
+    // On the wire: what went before the hold (~1 s of sends, plus ticks a loaded machine bunches).
+    assert.ok(onWire <= 50 * 1.5 + 10, `at most ~1 s of sends on the wire: ${onWire}`);
+    assert.ok(held >= 50, `the rest waited: ${held}`);
+    await sleep(500);
+  } finally {
+    clearInterval(timer);
+  }
+  const seqs = await Promise.all(sends);
+  for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1] + 1, `acked in order: ${seqs[i - 1]} then ${seqs[i]}`);
+  await waitFor(() => b.rec.messages.length >= n, 10000, `b to get all ${n}`);
+  await sleep(200);
+  assertExactly(numbers(b, a.peerId), n, 'b');
+  assert.equal(a.unackedCount, 0);
+  await closeAll([a, b]);
+});
+
 test('moved: the client re-offers at once (no backoff) with resume, and nothing is lost', { timeout: 30000 }, async () => {
   // The server's `moved` (SignalingManager::evict_room, a cluster node losing a room's lease)
   // is injected into the client as the frame would arrive; the re-offer lands on the same

@@ -12,7 +12,8 @@
 //   - `away` got what only the Stream still held (the messages of its outage on a);
 //   - cmids across nodes: 5 messages `away` sent on a and saw no ack for are sent again after the
 //     resume and relayed once (the new node knows their cmids from the Stream).
-// Sends on the old connection that the Stream does not show are rejected `outcome_unknown`.
+// Sends on the old connection that the Stream does not show are rejected `outcome_unknown`; the
+// clients stop sending into it after 1 s without acks (ackStallMs), so those are ~1 s of sends.
 //
 //   bash tests/cluster/run.sh tests/cluster/stream-resume.test.mjs
 import { test, after } from 'node:test';
@@ -177,5 +178,11 @@ test('SIGKILL of the room\'s node: v2 peers resume on another node from the Stre
       `${sent.filter((o) => o.err === 'outcome_unknown').length} outcome_unknown, ` +
       `${sent.filter((o) => o.err && o.err !== 'outcome_unknown').length} other errors; Stream ${entries.length} entries; ` +
       `gaps ${clients.map((cl) => `${cl.peerId} ${JSON.stringify(cl.rec.gaps.map((g) => [g.reason, g.missed]))}`).join(', ')}`);
+    // Once the oldest send has waited ackStallMs (1 s) for its ack the clients stop sending into
+    // the dead connection (their later sends wait and go to the new node): at most ~1 s of each
+    // sender's 50 msg/s ends outcome_unknown, plus a second for timers on a loaded machine.
+    // (Before the hold: every send until the kill was noticed, ~800 here.)
+    const unknown = sent.filter((o) => o.err === 'outcome_unknown').length;
+    assert.ok(unknown <= 2 * 50 * 2, `outcome_unknown ${unknown}: more than ~1 s of sends went into the dead connection`);
   });
 });
