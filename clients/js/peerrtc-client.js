@@ -663,6 +663,7 @@ export class WebRTCConnection {
     if (this._holding) return;
     const s = this._session;
     if (!this._flushing || !s || !s.dc || s.dc.readyState !== 'open' || this._status !== STATUS.CONNECTED) return;
+    if (this._ackStalled()) { this._hold(); return; } // a long paced flush meets a stall too
     const pace = this._pace;
     const now = Date.now();
     const dt = (now - pace.at) / 1000;
