@@ -61,6 +61,7 @@ bool LossProbe::due(ByteView p, Clock::time_point now) {
       if (!have_ack_ || serial_gt(cum, cum_ack_)) cum_ack_ = cum;
       have_ack_ = true;
       last_sack_ = now;
+      unanswered_ = 0;
       return false;
     }
     data = data || p[off] == kData;
@@ -68,12 +69,12 @@ bool LossProbe::due(ByteView p, Clock::time_point now) {
   }
   if (!data || !have_data_ || !count_) return false;
   if (have_ack_ && !serial_gt(highest_tsn_, cum_ack_)) return false;  // all acknowledged
-  return now - last_data_ >= kMinDelay && now - last_sack_ >= kMinDelay;
+  return now - last_data_ >= delay() && now - last_sack_ >= delay();
 }
 
 bool LossProbe::confirm(Clock::time_point now, std::chrono::milliseconds srtt) const {
-  const auto delay = std::max<Clock::duration>(kMinDelay, 2 * srtt);
-  return now - last_data_ >= delay && now - last_sack_ >= delay;
+  const auto d = std::max<Clock::duration>(delay(), 2 * srtt);
+  return now - last_data_ >= d && now - last_sack_ >= d;
 }
 
 }  // namespace peerrtc::sctp

@@ -36,9 +36,11 @@ class LossProbe {
 
   // A packet we send (as on the wire, any chunks): its DATA chunks are the last ones sent.
   void on_sent(ByteView packet, Clock::time_point now);
-  // A packet from the peer, before usrsctp reads it. True when a probe is due by kMinDelay: the
-  // packet has DATA but no SACK, DATA of ours above the peer's cumulative TSN ack is
-  // outstanding, and both our last DATA and the peer's last SACK are at least kMinDelay old.
+  // A packet from the peer, before usrsctp reads it. True when a probe is due: the packet has
+  // DATA but no SACK, DATA of ours above the peer's cumulative TSN ack is outstanding, and both
+  // our last DATA (or probe) and the peer's last SACK are at least the delay old: kMinDelay,
+  // doubled for each probe the peer has not answered with a SACK (up to 16 x), so a peer that
+  // never bundles its SACKs into DATA does not draw a probe every 10 ms.
   bool due(ByteView packet, Clock::time_point now);
   // With the association's smoothed RTT: whether the probe goes out now (2 x SRTT have passed
   // too). The caller then sends probe(0) .. probe(probes() - 1) and calls probed(now), which
@@ -48,12 +50,18 @@ class LossProbe {
   // header of our last DATA packet and one of the last DATA chunks sent, flagged I; checksum zero.
   size_t probes() const { return count_; }
   Bytes probe(size_t i) const;
-  void probed(Clock::time_point now) { last_data_ = now; }
+  void probed(Clock::time_point now) {
+    last_data_ = now;
+    if (unanswered_ < kMaxBackoff) ++unanswered_;
+  }
 
  private:
   Bytes header_;
   std::array<Bytes, kChunks> chunks_;  // ring: the last DATA chunks sent, newest at next_ - 1
   size_t next_ = 0, count_ = 0;
+  static constexpr unsigned kMaxBackoff = 4;
+  unsigned unanswered_ = 0;  // probes since the peer's last SACK
+  Clock::duration delay() const { return kMinDelay * (1 << unanswered_); }
   bool have_data_ = false, have_ack_ = false;
   uint32_t highest_tsn_ = 0;  // highest TSN we sent (serial arithmetic, RFC 1982)
   uint32_t cum_ack_ = 0;      // highest cumulative TSN ack the peer sent

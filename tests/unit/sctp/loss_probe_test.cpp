@@ -96,12 +96,21 @@ TEST(LossProbe, NoProbeOnceAcknowledgedOrWhileSacksComeOrWithoutPeerData) {
   EXPECT_FALSE(lp.due(hb, t0 + 40ms));
   EXPECT_FALSE(lp.due(packet({sack(100)}), t0 + 50ms));
   EXPECT_FALSE(lp.due(packet({data(8)}), t0 + 100ms));
-  // New data outstanding again; the probe itself (sent) restarts the delay.
+  // New data outstanding again; a probe restarts the delay, doubled while no SACK answers.
   lp.on_sent(packet({data(101)}), t0 + 100ms);
   EXPECT_TRUE(lp.due(packet({data(9)}), t0 + 110ms));
   lp.probed(t0 + 110ms);
-  EXPECT_FALSE(lp.due(packet({data(10)}), t0 + 115ms));
-  EXPECT_TRUE(lp.due(packet({data(11)}), t0 + 120ms));
+  EXPECT_FALSE(lp.due(packet({data(10)}), t0 + 125ms));
+  EXPECT_TRUE(lp.due(packet({data(11)}), t0 + 130ms));
+  lp.probed(t0 + 130ms);
+  EXPECT_FALSE(lp.due(packet({data(12)}), t0 + 165ms));
+  EXPECT_TRUE(lp.due(packet({data(13)}), t0 + 170ms));
+  for (int i = 0; i < 10; ++i) lp.probed(t0 + 170ms);  // at most 16 x kMinDelay
+  EXPECT_FALSE(lp.due(packet({data(14)}), t0 + 320ms));
+  EXPECT_TRUE(lp.due(packet({data(15)}), t0 + 330ms));
+  // A SACK (not acknowledging everything) resets the backoff.
+  EXPECT_FALSE(lp.due(packet({sack(100)}), t0 + 330ms));
+  EXPECT_TRUE(lp.due(packet({data(16)}), t0 + 340ms));
 }
 
 TEST(LossProbe, SerialArithmeticAndMalformedInput) {
