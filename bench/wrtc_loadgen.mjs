@@ -12,6 +12,9 @@
 // --transport tcp hands each peer the answer without its UDP candidates, so its only path is
 // ICE-TCP to the server's port (as for a client whose network drops UDP).
 //
+// --trace FILE (with --procs): every delivery's sender, receiver, send time and latency, and the
+// server's /stats sctp every 20 ms, on one clock (CLOCK_MONOTONIC ms), as JSON (bench/loss_trace.py).
+//
 // --procs K (chat only) spreads the peers over K Node processes (this file forked with
 // --worker), so one Node process's event loop and libwebrtc threads are not the clients'
 // limit: the coordinator starts them, waits until every peer has joined, reads the server's
@@ -91,7 +94,7 @@ async function join(i) {
   const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
   const dc = pc.createDataChannel('peerrtc');
   dc.binaryType = 'arraybuffer';
-  const peer = { i, id: `p${i + peerOffset}`, pc, dc, received: 0, bytes: 0, lat: [], cmid: 0, acks: 0 };
+  const peer = { i, id: `p${i + peerOffset}`, pc, dc, received: 0, bytes: 0, lat: [], rec: [], cmid: 0, acks: 0 };
   const welcome = new Promise((res, rej) => {
     const t = setTimeout(() => rej(new Error(`peer ${i}: no welcome in 20 s`)), 20000);
     dc.onmessage = (ev) => {
@@ -112,6 +115,7 @@ async function join(i) {
   });
   const j = await r.json();
   if (r.status !== 200) throw new Error(`offer ${i}: ${r.status} ${JSON.stringify(j)}`);
+  peer.serverUfrag = /a=ice-ufrag:(\S+)/.exec(j.sdp)?.[1] ?? null;  // names it in a server-side trace
   await pc.setRemoteDescription({ type: 'answer', sdp: transport === 'tcp' ? withoutUdp(j.sdp) : j.sdp });
   await welcome;
   peer.joinMs = Number(nowNs() - t0) / 1e6;
@@ -124,13 +128,22 @@ function onFrame(peer, data) {
     if (data[0] !== 'm' && data[0] !== 'M') return;
     const nl = data.indexOf('\n');
     const ts = data.slice(nl + 1, nl + 17);
-    peer.lat.push(Number(nowNs() - BigInt(`0x${ts}`)) / 1e6);
+    const sent = BigInt(`0x${ts}`);
+    const ms = Number(nowNs() - sent) / 1e6;
+    peer.lat.push(ms);
+    // Who sent it (`m<from>\n`, docs/protocol.md), when, and how late: the per-sender and
+    // per-receiver breakdown (a stall on one sender's messages to everyone is that client's
+    // SCTP sending to the server; on one receiver's from everyone, the server's to that client).
+    if (data[0] === 'm') peer.rec.push(peerIndex(data.slice(1, nl)), Number(sent / 1000n) / 1000, ms);
     peer.received++;
   } else {
     peer.received++;
     peer.bytes += data.byteLength;
   }
 }
+
+// `p<k>` -> k (the load generator's peer ids), else -1.
+function peerIndex(id) { return /^p\d+$/.test(id) ? Number(id.slice(1)) : -1; }
 
 function pct(sorted, p) { return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : null; }
 
@@ -244,6 +257,7 @@ async function worker() {
     ev: 'report',
     received: peers.reduce((a, p) => a + p.received, 0),
     lat: peers.flatMap((p) => p.lat),
+    recs: peers.map((p) => ({ to: p.i + peerOffset, ufrag: p.serverUfrag, rec: p.rec })),
     cpuS: (cpu.user + cpu.system) / 1e6,
     packets: pk1.reduce((a, v, i) => a + v - pkStart[i], 0),
     joinPackets: pkStart.reduce((a, v, i) => a + v - pk0[i], 0),
@@ -291,6 +305,17 @@ async function coordinator() {
     const machine0 = machineTicks();
     const t0 = nowNs();
     const at = Date.now() + 100;
+    // --trace FILE: the server's /stats sctp every 20 ms on the same clock as the messages' times.
+    const polls = [];
+    let polling = !!args.trace;
+    const poller = (async () => {
+      while (polling) {
+        const t = Number(nowNs() / 1000n) / 1000;
+        const s = await stats();
+        if (s?.sctp) polls.push([t, s.sctp]);
+        await sleep(20);
+      }
+    })();
     for (const w of workers) w.child.send({ cmd: 'start', at });
     const sent = await Promise.all(workers.map((w) => w.next('sent', duration * 1000 + 30000)));
     const offered = sent.reduce((a, m) => a + m.offered, 0);
@@ -304,8 +329,30 @@ async function coordinator() {
     const c1 = serverCpuUs(serverPid);
     const machine1 = machineTicks();
     const s1 = await stats();
+    polling = false;
+    await poller;
     for (const w of workers) w.child.send({ cmd: 'report' });
     const reports = await Promise.all(workers.map((w) => w.next('report')));
+    const recs = reports.flatMap((r) => r.recs);
+    if (args.trace) {
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(args.trace, JSON.stringify({ t_start_ms: Number(t0 / 1000n) / 1000, receivers: recs, stats: polls }));
+    }
+    // p99 of each sender's messages (over every receiver) and of each receiver's (from every
+    // sender): a stall on one client's SCTP towards the server shows in one sender's column, the
+    // server's towards one client in one receiver's.
+    const byFrom = new Map(), byTo = new Map();
+    for (const { to, rec } of recs) {
+      for (let k = 0; k < rec.length; k += 3) {
+        const from = rec[k], ms = rec[k + 2];
+        if (!byFrom.has(from)) byFrom.set(from, []);
+        byFrom.get(from).push(ms);
+        if (!byTo.has(to)) byTo.set(to, []);
+        byTo.get(to).push(ms);
+      }
+    }
+    const p99Of = (m) => Object.fromEntries([...m].sort((a, b) => a[0] - b[0])
+      .map(([k, v]) => [`p${k}`, Math.round(pct(Float64Array.from(v).sort(), 0.99) * 10) / 10]));
     const delivered = reports.reduce((a, r) => a + r.received, 0);
     const deliveries = s0 && s1 ? s1.deliveries - s0.deliveries : delivered;
     const lat = Float64Array.from(reports.flatMap((r) => r.lat)).sort();
@@ -321,6 +368,8 @@ async function coordinator() {
       server_deliveries: deliveries,
       lat_p50_ms: pct(lat, 0.5), lat_p99_ms: pct(lat, 0.99), lat_max_ms: lat.length ? lat[lat.length - 1] : null,
       join_ms_max: Math.max(...workers.flatMap((w) => w.joined.joinMs)),
+      lat_p99_by_sender_ms: p99Of(byFrom),
+      lat_p99_by_receiver_ms: p99Of(byTo),
       server_cpu_us_per_delivery: cpuUs,
       server_cpu_pct: c0 === null ? null : ((c1 - c0) / 1e6 / secs) * 100,
       // UDP datagrams both ways per delivery: the server's count (/stats) and the clients' count

@@ -9,6 +9,10 @@
 #
 #   bench/wrtc_loss.sh [--runs 10] [--rate 100] [--duration 5] [--servers "peerrtc pion"]
 #
+# TRACE_DIR=<dir>: per run, the load generator's --trace (every delivery's sender, receiver and
+# latency, the server's /stats sctp every 20 ms) in <dir>/<server>-<run>.json; bench/loss_trace.py
+# reads it.
+#
 # Needs root (ip netns, iptables). Servers: peerrtc ($PEERRTC_SERVER, default
 # build-bench/apps/peerrtc-server), peerrtc-b ($PEERRTC_SERVER_B: another build side by side),
 # pion ($PION_RELAY, default build-bench/pion-relay; bench/setup.sh builds both).
@@ -64,9 +68,11 @@ for run in $(seq "$RUNS"); do
       *) echo "unknown server $s" >&2; exit 2 ;;
     esac
     PID=$!
+    trace=()
+    [[ -n "${TRACE_DIR:-}" ]] && { mkdir -p "$TRACE_DIR"; trace=(--trace "$TRACE_DIR/$s-$run.json"); }
     for _ in $(seq 200); do grep -q '^READY' "$srv_out" 2>/dev/null && break; sleep 0.05; done
     line=$(timeout 120 ip netns exec "$NS" node "$ROOT/bench/wrtc_loadgen.mjs" --host "$HOST" --http-port "$PORT" \
-             --server-pid "$PID" --peers 8 --procs "$PROCS" --rate "$RATE" --duration "$DURATION" 2>/dev/null | grep '^{' | tail -1 || true)
+             --server-pid "$PID" --peers 8 --procs "$PROCS" --rate "$RATE" --duration "$DURATION" "${trace[@]}" 2>/dev/null | grep '^{' | tail -1 || true)
     [[ -n "$line" ]] || line='{"error":"loadgen failed"}'
     echo "{\"server\":\"$s\",\"rate\":$RATE,\"loss\":$LOSS,\"run\":$run,\"load1\":$(cut -d' ' -f1 /proc/loadavg),\"r\":$line}" >>"$OUT"
     stop
@@ -91,6 +97,6 @@ for server, v in d.items():
     print(line)
     sc = [x.get("sctp") for x in ok if x.get("sctp")]
     if sc:
-        keys = ["t3_timeouts", "fast_retransmits", "retransmitted_chunks", "path_returns", "sacks_in", "packets_out"]
+        keys = ["t3_timeouts", "fast_retransmits", "retransmitted_chunks", "path_returns", "loss_probes", "sacks_in", "packets_out"]
         print("  sctp per run: " + "; ".join(", ".join(f"{k} {c.get(k, '-')}" for k in keys) for c in sc))
 PY

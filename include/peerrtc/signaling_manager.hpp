@@ -123,6 +123,10 @@ struct SctpStats {
   // Server-side closes that send a last event (moved, kicked) wait for the peer to acknowledge
   // what was queued, then SHUTDOWN: begun, and ABORTed at their 2-s deadline.
   uint64_t graceful_closes = 0, graceful_close_timeouts = 0;
+  // Our last DATA chunk sent again (flagged SACK-immediately) because a peer kept sending DATA
+  // without a SACK while ours waited for one: a stall only the T3-rtx timeout would have ended
+  // (docs/architecture.md "SCTP timers").
+  uint64_t loss_probes = 0;
 };
 
 struct Stats {

@@ -60,6 +60,7 @@ struct Registry {
   uint64_t path_returns = 0;      // Association::path_returned() calls that sent a HEARTBEAT
   uint64_t path_return_resends = 0;  // packets of a timeout sent again by path_returned()
   uint64_t graceful_closes = 0, graceful_close_timeouts = 0;  // shutdown_after_flush / give_up_shutdown
+  uint64_t loss_probes = 0;       // Association::receive() sent loss_probe_'s packet
   bool in_timer_walk = false;     // inside usrsctp_handle_timers(): output is a timer's
   // From the outermost begin_batch() until end_batch() has flushed: each association holds its
   // last outgoing packet, to bundle what follows into it (Association::on_usrsctp_output).
@@ -226,6 +227,7 @@ const Stack::Counters& fold_counters() {
   t.path_return_resends = r.path_return_resends;
   t.graceful_closes = r.graceful_closes;
   t.graceful_close_timeouts = r.graceful_close_timeouts;
+  t.loss_probes = r.loss_probes;
   t.heartbeat_acks_in += d(st.sctps_recvheartbeatack, o.sctps_recvheartbeatack);
   r.last_stat = st;
   r.ms_since_fold = 0;
@@ -427,6 +429,12 @@ void Association::receive(ByteView packet) {
     return;
   }
   registry().input_since_walk = true;
+  // Before usrsctp reads it (its callbacks may end this association): a peer's DATA without a
+  // SACK while ours waits for one (sctp/loss_probe.hpp).
+  if (connected_ && !closed_ && !destroying_) {
+    const auto now = LossProbe::Clock::now();
+    if (loss_probe_.due(packet, now)) send_loss_probe(now);
+  }
   usrsctp_conninput(reinterpret_cast<void*>(id_), packet.data(), packet.size(), 0);
 }
 
@@ -763,6 +771,21 @@ void Association::send_held_output() {
   send_packet(p.data(), p.size());
 }
 
+void Association::send_loss_probe(LossProbe::Clock::time_point now) {
+  struct sctp_status st{};
+  socklen_t len = sizeof(st);
+  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, SCTP_STATUS, &st, &len) != 0) return;
+  if (!loss_probe_.confirm(now, std::chrono::milliseconds(st.sstat_primary.spinfo_srtt))) return;
+  ++registry().loss_probes;
+  probing_ = true;  // send_packet() must not take the probes for newly sent chunks
+  for (size_t i = 0; i < loss_probe_.probes(); ++i) {
+    Bytes p = loss_probe_.probe(i);
+    send_packet(p.data(), p.size());
+  }
+  probing_ = false;
+  loss_probe_.probed(now);
+}
+
 void Association::send_packet(uint8_t* p, size_t n) {
   // CRC32c "offload" (usrsctp_enable_crc32c_offload) makes usrsctp skip the checksum on receive
   // AND on send (it leaves 0 in the field). DTLS already protects the packets, but the remote
@@ -772,6 +795,7 @@ void Association::send_packet(uint8_t* p, size_t n) {
   const uint32_t crc = checksum(ByteView(p, n));
   std::memcpy(p + kChecksumOffset, &crc, 4);
   ++registry().packets_out;
+  if (!probing_) loss_probe_.on_sent(ByteView(p, n), LossProbe::Clock::now());
   if (cb_.send) cb_.send(ByteView(p, n));
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/bytes.hpp"
+#include "sctp/loss_probe.hpp"
 #include "peerrtc/limits.hpp"
 
 struct socket;
@@ -78,6 +79,9 @@ class Stack {
     // arrive) begun, and those that did not complete by their deadline and were ABORTed
     // (Association::give_up_shutdown).
     uint64_t graceful_closes = 0, graceful_close_timeouts = 0;
+    // Loss probes (sctp/loss_probe.hpp): our last DATA chunk sent again because the peer kept
+    // sending DATA without a SACK while ours waited for one (a stall only T3-rtx would end).
+    uint64_t loss_probes = 0;
   };
   static Counters counters();
 
@@ -269,8 +273,11 @@ class Association {
   bool dirty_ = false;  // listed for the current batch's flush
   Bytes held_out_;      // the last packet usrsctp made in this batch, waiting for more to bundle
   Bytes timeout_packet_;  // the last packet a T3-rtx timeout sent (DATA), for path_returned()
+  LossProbe loss_probe_;  // our last DATA chunks, and when a peer's DATA without SACK asks for them
+  bool probing_ = false;  // send_loss_probe() is sending them
   bool output_listed_ = false;  // listed for the batch's end to send held_out_
   void send_held_output();
+  void send_loss_probe(LossProbe::Clock::time_point now);  // loss_probe_'s packet, if 2 x SRTT passed
   void send_packet(uint8_t* packet, size_t len);  // checksum (in place), count, Callbacks::send
   void reset_now(uint16_t stream);
   void apply_deferred_resets();

@@ -156,6 +156,10 @@ const std::vector<FamilySpec>& families() {
       {"peerrtc_sctp_path_return_resends_total", MetricType::Counter,
        "Packets of an SCTP retransmission timeout sent again at once when the peer's path came back.",
        {{"sctp.path_return_resends"}}},
+      {"peerrtc_sctp_loss_probes_total", MetricType::Counter,
+       "SCTP loss probes: the last DATA chunk sent again because a peer sent DATA without a SACK "
+       "while ours waited for one.",
+       {{"sctp.loss_probes"}}},
       {"peerrtc_sctp_heartbeat_acks_total", MetricType::Counter, "SCTP HEARTBEAT-ACK chunks received.",
        {{"sctp.heartbeat_acks_in"}}},
       {"peerrtc_sctp_graceful_closes_total", MetricType::Counter,

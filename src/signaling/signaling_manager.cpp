@@ -513,7 +513,8 @@ Stats SignalingManager::stats() const {
                        sc.t3_timeouts, sc.t3_marked_chunks, sc.duplicate_data_in,
                        sc.delayed_sack_timeouts, sc.window_probes, sc.data_dropped_no_room,
                        sc.packets_dropped, sc.path_returns, sc.heartbeat_acks_in,
-                       sc.path_return_resends, sc.graceful_closes, sc.graceful_close_timeouts};
+                       sc.path_return_resends, sc.graceful_closes, sc.graceful_close_timeouts,
+                       sc.loss_probes};
     return c;
   });
   s.hook_events = impl_->hooks.executor().executed();
@@ -649,7 +650,8 @@ json to_json(const Stats& s) {
                             {"heartbeat_acks_in", s.sctp.heartbeat_acks_in},
                             {"path_return_resends", s.sctp.path_return_resends},
                             {"graceful_closes", s.sctp.graceful_closes},
-                            {"graceful_close_timeouts", s.sctp.graceful_close_timeouts}}}};
+                            {"graceful_close_timeouts", s.sctp.graceful_close_timeouts},
+                            {"loss_probes", s.sctp.loss_probes}}}};
 }
 
 // --- Participant --------------------------------------------------------------------------------

@@ -130,3 +130,47 @@ test('the last datagram of a burst dropped: a T3 timeout retransmits it, counted
     assert.ok(d.retransmitted_chunks >= 1, `retransmitted_chunks ${d.retransmitted_chunks}`);
   } finally { sender.close(); receiver.close(); proxy.close(); }
 });
+
+// Issue 19 (bench/RESULTS.md): under random loss a receiver that also sends stalled for 200-660 ms.
+// The shape, made deterministic: every datagram to the receiver is dropped until the server
+// stops sending (its congestion window is full of lost DATA), while the receiver keeps sending
+// a message every 10 ms. Nothing of ours reaches it, so it owes no SACK and its DATA comes
+// without one; without a probe only the T3-rtx timeout (RTO.min 220 ms, doubled after each)
+// ends the stall. The server's loss probe (src/sctp/loss_probe.hpp) resends its last DATA chunk
+// when such a packet arrives, and the SACK for it restarts the fast retransmits.
+test('a talking receiver whose window of DATA is lost: a loss probe ends the stall before any T3', async () => {
+  const { proxy, receiver, sender } = await pair();
+  const tick = setInterval(() => receiver.sendText(`mtick ${'z'.repeat(40)}`), 10);
+  try {
+    await sleep(300);
+    const before = await sctpStats();
+    const COUNT = 60;   // ~8 KB: more than usrsctp's initial window (4,380 bytes) can carry at once
+    let quietSince = null;
+    proxy.drop = (buf) => { if (buf.length > 200) quietSince = performance.now(); return true; };
+    const t0 = performance.now();
+    for (let i = 0; i < COUNT; i++) sender.sendText(`mburst:${i}:${'x'.repeat(80)}`);
+    // Drop from the first DATA-sized datagram until none has come for 15 ms: all the server had
+    // in flight is lost.
+    while ((quietSince === null || performance.now() - quietSince < 15) && performance.now() - t0 < 5000) await sleep(2);
+    proxy.drop = () => false;
+    const tOpen = performance.now();
+    const lost = proxy.dropped;
+    while (messages(receiver, '\nburst:').length < COUNT && performance.now() - t0 < 10000) await sleep(2);
+    const tAll = performance.now();
+    const got = messages(receiver, '\nburst:');
+    const d = diff(before, await sctpStats());
+    console.log(`# ${lost} datagrams dropped over ${(tOpen - t0).toFixed(0)} ms; all ${COUNT} arrived ` +
+      `${(tAll - tOpen).toFixed(0)} ms after the drops ended, ${(tAll - t0).toFixed(0)} ms after the first send; sctp ${JSON.stringify(d)}`);
+    assert.equal(got.length, COUNT);
+    got.forEach((f, i) => assert.ok(f.text.includes(`burst:${i}:`), `message ${i} out of order`));
+    assert.ok(lost >= 2, `the proxy dropped ${lost}`);
+    assert.ok(d.loss_probes >= 1, `loss_probes ${d.loss_probes}`);
+    // Recovered by fast retransmit, which needs SACKs that only the probes' chunks can bring
+    // (main without probes: 0 fast retransmits, a T3-rtx 200-210 ms after the drops ended).
+    assert.ok(d.fast_retransmits >= 1, `fast_retransmits ${d.fast_retransmits}`);
+    // The probe needs the receiver's next packet (10 ms) and 10 ms of quiet: well inside the
+    // earliest T3-rtx (RTO.min less the timer walk's lag), with the rest as a margin for load.
+    assert.ok(tAll - tOpen < RTO_MIN_MS - TIMER_WALK_MS,
+      `all arrived ${(tAll - tOpen).toFixed(0)} ms after the drops ended: not before the earliest T3-rtx (${RTO_MIN_MS} - ${TIMER_WALK_MS} ms)`);
+  } finally { clearInterval(tick); sender.close(); receiver.close(); proxy.close(); }
+});

@@ -81,7 +81,7 @@ test('GET /health, /stats, /config, /rooms on an idle server', async () => {
     'dropped_send', 'relayed']);
   for (const k of ['ice_restarts', 'hook_backpressure_pauses']) assert.equal(s.json[k], 0, `/stats.${k} on an idle server`);
   assert.deepEqual(Object.keys(s.json.sctp).sort(), ['data_chunks_in', 'data_chunks_out', 'data_dropped_no_room',
-    'delayed_sack_timeouts', 'duplicate_data_in', 'fast_retransmits', 'graceful_close_timeouts', 'graceful_closes', 'heartbeat_acks_in', 'packets_bundled', 'packets_dropped', 'packets_in', 'packets_out',
+    'delayed_sack_timeouts', 'duplicate_data_in', 'fast_retransmits', 'graceful_close_timeouts', 'graceful_closes', 'heartbeat_acks_in', 'loss_probes', 'packets_bundled', 'packets_dropped', 'packets_in', 'packets_out',
     'path_return_resends', 'path_returns', 'retransmitted_chunks', 'sacks_in', 'sacks_out', 't3_marked_chunks', 't3_timeouts', 'window_probes']);
   for (const [k, v] of Object.entries(s.json.sctp)) assert.equal(v, 0, `/stats.sctp.${k} on an idle server`);
   assert.deepEqual(s.json.http_rate_limited, { offer: 0, candidate: 0, config: 0 });  // tests/server/security.test.mjs
