@@ -19,7 +19,7 @@ esac
 # What building and running peerrtc-server needs (scripts/run.sh). Only the build's needs go
 # here: the tests' packages go in TEST_PACKAGES below.
 SERVER_PACKAGES=(
-  build-essential cmake pkg-config
+  build-essential cmake ninja-build pkg-config
   libssl-dev libusrsctp-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   libspdlog-dev libcli11-dev libhiredis-dev prometheus-cpp-dev
 )

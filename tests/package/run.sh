@@ -27,7 +27,7 @@ start=$(date +%s)
 rm -rf "$BUILD_DIR/packages"
 # The packaged targets (CMAKE_SKIP_INSTALL_ALL_DEPENDENCY: cpack does not build them itself).
 packaged=(peerrtc-server peerrtc_static)
-[[ -f "$BUILD_DIR/python/Makefile" ]] && packaged+=(_peerpyrtc)  # the Python module is configured
+[[ -f "$BUILD_DIR/python/cmake_install.cmake" ]] && packaged+=(_peerpyrtc)  # the Python module is configured
 cmake --build "$BUILD_DIR" -j2 --target "${packaged[@]}" >/dev/null
 if ! (cd "$BUILD_DIR" && cpack -G DEB) > "$BUILD_DIR/cpack.log" 2>&1; then
   echo "package: cpack -G DEB failed:" >&2; cat "$BUILD_DIR/cpack.log" >&2; exit 1
