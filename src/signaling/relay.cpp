@@ -342,7 +342,7 @@ void Relay::hooks_drained() {
 void Relay::tick(Clock::time_point now) {
   {
     Turn t(*this);
-    flush_acks();
+    flush_acks(now);
   }
   if (now - last_slow_check_ < std::chrono::milliseconds(250)) return;
   last_slow_check_ = now;
@@ -418,10 +418,11 @@ uint64_t Relay::relay(Room& room, const std::string& room_name, const std::strin
     }
   }
   const uint64_t seq = ++room.seq;
+  const auto now = Clock::now();
   // Kept for resumes while the room has a v2 peer; otherwise the seq is marked as not kept.
   if (room.v2_members > 0 && cfg_.resume_window.count() > 0)
     room.buffer.push(BufferedMessage{seq, sender, direct ? std::string(*to) : std::string(),
-                                     std::string(as_chars(payload)), binary, Clock::now()},
+                                     std::string(as_chars(payload)), binary, now},
                      cfg_.resume_buffer, cfg_.resume_buffer_bytes);
   else
     room.buffer.skip(seq);
@@ -451,8 +452,9 @@ uint64_t Relay::relay(Room& room, const std::string& room_name, const std::strin
     if (st == rtc::SendStatus::Ok) {
       ++counters_.deliveries;
       // Acks waiting for this member ride along (same turn: the same SCTP packet), after the
-      // message, so the ack-follows-its-messages rule holds; the tick sends the rest.
-      if (!m.acks.empty()) {
+      // message, so the ack-follows-its-messages rule holds, once the oldest has waited
+      // ack_delay for company; the tick sends the rest.
+      if (!m.acks.empty() && now - m.acks_since >= cfg_.ack_delay) {
         link_.send(m.engine_id, m.stream, as_bytes(m.acks), false);
         m.acks.clear();
       }
@@ -519,7 +521,7 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
     ++counters_.repeats_dropped;
     const auto* o = me.cmids.find(cmid);
     if (o && o->code) return nack(me, cmid, o->code);
-    if (me.acks.empty()) ack_pending_.push_back(me.engine_id);
+    ack_pending(me, Clock::now());
     append_ack(me.acks, cmid, o ? o->seq : 0);
     return;
   }

@@ -12,33 +12,48 @@
 
 namespace peerrtc::signaling {
 
+void Relay::ack_pending(Member& m, Clock::time_point now) {
+  if (!m.acks.empty()) return;
+  ack_pending_.push_back(m.engine_id);
+  m.acks_since = now;
+}
+
 void Relay::ack(Member& m, uint64_t cmid, uint64_t seq) {
-  if (m.acks.empty()) ack_pending_.push_back(m.engine_id);
+  ack_pending(m, Clock::now());
   append_ack(m.acks, cmid, seq);
 }
 
 void Relay::nack(Member& m, uint64_t cmid, const char* code) {
   m.cmids.record(cmid, 0, code);
-  if (m.acks.empty()) ack_pending_.push_back(m.engine_id);
+  ack_pending(m, Clock::now());
   append_nack(m.acks, cmid, code);
 }
 
-// Every tick: one frame per sender with the acks that did not ride on a delivery to it. The
-// frame goes on the sender's ordered channel after every message stamped before it, so a client
-// that reads the ack of seq S has been handed every message up to S meant for it. Acks for a
-// session that is gone are dropped: the client sends those messages again after its resume, and
-// the repeat is acked from the member's CmidLog.
-void Relay::flush_acks() {
+// Every tick: one frame per sender with the acks that did not ride on a delivery to it, once the
+// oldest has waited RelayConfig::ack_delay (younger ones wait for the next tick). The frame goes
+// on the sender's ordered channel after every message stamped before it, so a client that reads
+// the ack of seq S has been handed every message up to S meant for it. Acks for a session that
+// is gone are dropped: the client sends those messages again after its resume, and the repeat is
+// acked from the member's CmidLog.
+void Relay::flush_acks(Clock::time_point now) {
   if (ack_pending_.empty()) return;
   auto pending = std::move(ack_pending_);
   ack_pending_.clear();
+  // An id is listed again when its acks rode on a delivery and new ones came: once is enough.
+  std::sort(pending.begin(), pending.end());
+  pending.erase(std::unique(pending.begin(), pending.end()), pending.end());
   for (PeerId id : pending) {
     auto ref = registry_.by_engine(id);
     if (!ref) continue;
     Member& m = *ref->member;
+    if (m.acks.empty()) continue;  // they rode on a delivery (or the member went away)
+    if (now - m.acks_since < cfg_.ack_delay) {
+      ack_pending_.push_back(id);
+      continue;
+    }
     std::string frame = std::move(m.acks);
     m.acks.clear();
-    if (frame.empty() || !m.joined || m.away || m.stream == 0xFFFF) continue;
+    if (!m.joined || m.away || m.stream == 0xFFFF) continue;
     link_.send(m.engine_id, m.stream, as_bytes(frame), false);
   }
 }

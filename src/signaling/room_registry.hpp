@@ -56,7 +56,8 @@ struct Member {
   bool resumed = false;       // the pending session took over this member (right token)
   bool leaving = false;       // closed by a leave or a kick: no away
   CmidLog cmids;
-  std::string acks;           // acks not yet sent (Relay flushes them every tick)
+  std::string acks;           // acks not yet sent (Relay::flush_acks, or riding on a delivery)
+  Clock::time_point acks_since{};  // when `acks` stopped being empty
   bool is_participant() const { return engine_id == 0; }
 };
 

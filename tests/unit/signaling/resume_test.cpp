@@ -3,6 +3,8 @@
 // relay_test.cpp: a PeerLink whose close() calls Relay::on_closed before it returns).
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <map>
 
 #include "signaling/frames.hpp"
@@ -198,6 +200,7 @@ class RelayV2 : public ::testing::Test {
   static RelayConfig config() {
     RelayConfig c;
     c.resume_window = 60s;
+    c.ack_delay = 0ms;  // acks at once: these tests are about their content and order
     return c;
   }
   PeerId add(const std::string& name, int protocol = 2, const std::string& room = "r") {
@@ -267,6 +270,55 @@ TEST_F(RelayV2, WelcomeAndFramesPerProtocolAndBatchedAcks) {
   EXPECT_EQ(messages(a).size(), 2u);  // no ack before the tick when nothing else goes to a
   tick();
   EXPECT_EQ(messages(a).back(), "A3:4");
+}
+
+// RelayConfig::ack_delay: an ack waits for company, so a sender of many messages gets one ack
+// frame per few messages (each frame is an SCTP message of its own), riding on a delivery to it
+// or sent at a tick, but only once the oldest pending ack has waited the delay.
+TEST(RelayV2AckDelay, AcksWaitTheDelayThenRideOrGoAtATick) {
+  FakeLink link;
+  RegistryLimits l;
+  l.message_rate = 0;
+  l.byte_rate = 0;
+  RoomRegistry registry(l);
+  Hooks hooks(1, 10);
+  RelayConfig c;
+  c.resume_window = 60s;
+  c.ack_delay = 50ms;
+  Relay relay(c, registry, link, hooks, [](std::function<void()>) { return true; });
+  link.relay = &relay;
+  auto add = [&](const std::string& name, PeerId id) {
+    registry.add_peer("r", name, id, 2);
+    link.peers[id];
+    relay.on_channel_open(id, 1, "peerrtc");
+  };
+  add("a", 1);
+  add("b", 2);
+  auto frames = [&](PeerId id) {
+    std::vector<std::string> out;
+    for (auto& f : link.peers[id].frames)
+      if (!f.empty() && f[0] == 'A') out.push_back(f);
+    return out;
+  };
+  const auto t0 = Clock::now();
+  relay.on_message(1, 1, false, as_bytes(std::string("M1 one")));
+  relay.on_message(1, 1, false, as_bytes(std::string("M2 two")));
+  relay.on_message(2, 1, false, as_bytes(std::string("M1 from b")));  // a delivery to a: too soon to ride
+  EXPECT_TRUE(frames(1).empty());
+  relay.tick(t0 + 10ms);  // younger than the delay: they wait
+  EXPECT_TRUE(frames(1).empty());
+  relay.tick(t0 + 60ms);
+  EXPECT_EQ(frames(1), (std::vector<std::string>{"A1:1,2:2"}));
+  EXPECT_EQ(frames(2).size(), 1u);  // b's ack too, in its own frame
+  relay.tick(t0 + 200ms);
+  EXPECT_EQ(frames(1).size(), 1u);  // nothing more
+  // Past the delay, the next delivery to a carries its ack (same turn, after the message).
+  relay.on_message(1, 1, false, as_bytes(std::string("M3 three")));
+  std::this_thread::sleep_for(60ms);
+  relay.on_message(2, 1, false, as_bytes(std::string("M2 again from b")));
+  EXPECT_EQ(frames(1), (std::vector<std::string>{"A1:1,2:2", "A3:4"}));
+  EXPECT_EQ(link.peers[1].frames.back(), "A3:4");
+  hooks.executor().stop();
 }
 
 TEST_F(RelayV2, ARepeatedCmidIsRelayedOnceAndAckedWithItsSeq) {
