@@ -32,8 +32,9 @@ test('server restart on the same ports: clients go reconnecting -> connected by 
   for (const p of peers) await p.connect();
   await waitFor(() => peers.every((p) => p.peers().length === 2), 5000, 'full room');
   const [a, b, c] = peers;
-  a.sendMessage('before');
+  const acked = a.sendMessage('before');
   await waitFor(() => b.rec.messages.length === 1 && c.rec.messages.length === 1, 5000, 'first message');
+  await acked; // its ack (20-30 ms after it: acks wait for company) came before the stop
   const tokens = peers.map((p) => p.token);
 
   const tStop = Date.now();
