@@ -1,5 +1,7 @@
 #include "sctp/bundle.hpp"
 
+#include "sctp/chunks.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <iterator>
@@ -9,8 +11,8 @@ namespace peerrtc::sctp {
 
 namespace {
 
-constexpr size_t kHeader = 12;  // ports, verification tag, checksum
-constexpr uint8_t kData = 0, kSack = 3;
+constexpr size_t kHeader = wire::kCommonHeader;
+using wire::kData, wire::kSack, wire::padded;
 constexpr size_t kMinChunk = 16;  // both a DATA and a SACK chunk have 16 bytes before any payload
 
 struct Chunk {
@@ -23,8 +25,6 @@ struct Parsed {
   size_t data_count = 0;
   size_t data_bytes = 0;  // padded
 };
-
-size_t padded(size_t n) { return (n + 3) & ~size_t{3}; }
 
 // Only DATA and SACK chunks, each well formed; at most one SACK and 64 DATA chunks (a packet of
 // 1,200 bytes holds at most 74 one-byte DATA chunks; usrsctp never makes those for us).

@@ -15,13 +15,14 @@
 
 #include "common/log.hpp"
 #include "sctp/bundle.hpp"
+#include "sctp/chunks.hpp"
 
 namespace peerrtc::sctp {
 
 namespace {
 
-constexpr size_t kCommonHeaderSize = 12;  // src port, dst port, vtag, CRC32c
-constexpr size_t kChecksumOffset = 8;
+constexpr size_t kCommonHeaderSize = wire::kCommonHeader;
+using wire::kChecksumOffset;
 // Socket buffer floor: usrsctp only accepts a whole message (explicit EOR off) when it fits in
 // SO_SNDBUF next to what is already queued, so the buffer must exceed max_message_size.
 constexpr int kMinSocketBuffer = 1024 * 1024;
@@ -33,17 +34,14 @@ constexpr size_t kNagleMaxBytes = 64 * 1024;
 // leaves its name out; the value is netinet/sctp.h's (and FreeBSD's), the same in every release.
 constexpr int kSctpPluggableCc = 0x00001202;
 
-// Whether an SCTP packet has a DATA (0) or I-DATA (64) chunk.
+// Whether an SCTP packet (one usrsctp made) has a DATA or I-DATA chunk.
 bool carries_data(ByteView p) {
-  size_t off = kCommonHeaderSize;
-  while (off + 4 <= p.size()) {
-    const uint8_t type = p[off];
-    if (type == 0 || type == 64) return true;
-    const size_t clen = (size_t{p[off + 2]} << 8) | p[off + 3];
-    if (clen < 4) return false;
-    off += (clen + 3) & ~size_t{3};
-  }
-  return false;
+  bool data = false;
+  wire::for_each_chunk(p, [&](uint8_t type, size_t, size_t) {
+    data = type == wire::kData || type == wire::kIData;
+    return !data;
+  });
+  return data;
 }
 
 struct Registry {
@@ -60,7 +58,7 @@ struct Registry {
   uint64_t path_returns = 0;      // Association::path_returned() calls that sent a HEARTBEAT
   uint64_t path_return_resends = 0;  // packets of a timeout sent again by path_returned()
   uint64_t graceful_closes = 0, graceful_close_timeouts = 0;  // shutdown_after_flush / give_up_shutdown
-  uint64_t loss_probes = 0;       // Association::receive() sent loss_probe_'s packet
+  uint64_t loss_probes = 0;       // Association::receive() sent loss_probe_'s packets
   bool in_timer_walk = false;     // inside usrsctp_handle_timers(): output is a timer's
   // From the outermost begin_batch() until end_batch() has flushed: each association holds its
   // last outgoing packet, to bundle what follows into it (Association::on_usrsctp_output).

@@ -79,8 +79,8 @@ class Stack {
     // arrive) begun, and those that did not complete by their deadline and were ABORTed
     // (Association::give_up_shutdown).
     uint64_t graceful_closes = 0, graceful_close_timeouts = 0;
-    // Loss probes (sctp/loss_probe.hpp): our last DATA chunk sent again because the peer kept
-    // sending DATA without a SACK while ours waited for one (a stall only T3-rtx would end).
+    // Loss probes (sctp/loss_probe.hpp): our last DATA chunks (up to 3) sent again because the
+    // peer kept sending DATA without a SACK while ours waited for one (a stall only T3-rtx would end).
     uint64_t loss_probes = 0;
   };
   static Counters counters();
