@@ -521,9 +521,7 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
     ++counters_.repeats_dropped;
     const auto* o = me.cmids.find(cmid);
     if (o && o->code) return nack(me, cmid, o->code);
-    ack_pending(me, Clock::now());
-    append_ack(me.acks, cmid, o ? o->seq : 0);
-    return;
+    return ack(me, cmid, o ? o->seq : 0);
   }
   if (const size_t limit = max_payload_for(*room, &me); frame->payload.size() > limit) {
     ++counters_.dropped_too_large;

@@ -197,10 +197,10 @@ class Relay {
   void announce(Room& room, const std::string& except, const json& event);
   void tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to = {},
                    uint64_t cmid = 0);
-  // v2: a cmid's outcome, acked in the next tick's batch.
+  // v2: a cmid's outcome, sent in a batch once the oldest pending ack waited ack_delay.
   void ack(Member& m, uint64_t cmid, uint64_t seq);
   // `m` gets its first pending ack: remember when, and flush it later.
-  void ack_pending(Member& m, Clock::time_point now);
+  void mark_ack_pending(Member& m, Clock::time_point now);
   void nack(Member& m, uint64_t cmid, const char* code);
   void flush_acks(Clock::time_point now);
   // v2: the connection ended without a leave; the member stays, away, for the resume window.

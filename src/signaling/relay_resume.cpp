@@ -12,20 +12,20 @@
 
 namespace peerrtc::signaling {
 
-void Relay::ack_pending(Member& m, Clock::time_point now) {
+void Relay::mark_ack_pending(Member& m, Clock::time_point now) {
   if (!m.acks.empty()) return;
   ack_pending_.push_back(m.engine_id);
   m.acks_since = now;
 }
 
 void Relay::ack(Member& m, uint64_t cmid, uint64_t seq) {
-  ack_pending(m, Clock::now());
+  mark_ack_pending(m, Clock::now());
   append_ack(m.acks, cmid, seq);
 }
 
 void Relay::nack(Member& m, uint64_t cmid, const char* code) {
   m.cmids.record(cmid, 0, code);
-  ack_pending(m, Clock::now());
+  mark_ack_pending(m, Clock::now());
   append_nack(m.acks, cmid, code);
 }
 
