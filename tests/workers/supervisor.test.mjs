@@ -142,8 +142,11 @@ test('SIGKILL of the supervisor: the workers exit too (no orphans)', async () =>
 });
 
 test('a worker that cannot start (its own port taken) stops the set: exit 1 with its error', async () => {
+  // Worker 0's port (base) must be free and worker 1's (base + 1) taken: a port the OS chose for
+  // the blocker says nothing of the one below it (a full run once found it in use).
+  const base = await freePorts(2);
   const blocker = net.createServer();
-  await new Promise((res) => blocker.listen(0, '127.0.0.1', res));
+  await new Promise((res, rej) => { blocker.once('error', rej); blocker.listen(base + 1, '127.0.0.1', res); });
   const taken = blocker.address().port;
   try {
     // Worker 1's own port is taken: worker 0 starts, then is stopped.
