@@ -2,7 +2,9 @@
 // inside a network namespace whose network the test cuts. Reports JSON lines on stdout:
 //   {type:'connected'}, {type:'message', from, text, seq}, {type:'event', event: {type, ...}}
 //   (peer_joined, peer_left, peer_away, peer_back, resume_gap), {type:'status', status},
-//   {type:'acked', n} once every message of a send command is acked.
+//   {type:'acked', n} once every message of a send command is acked, {type:'started', t} when a
+//   send command starts (t = Date.now(); message i is sent at t + i * 1000 / rate or later),
+//   {type:'log', text, t} the client's debug log when the job has `debug: true`.
 // Commands on stdin, one JSON object a line:
 //   {cmd:'send', n, rate}   sends "0" .. "<n-1>" at `rate` per second (queued while reconnecting)
 //   {cmd:'close'}           closeConnection(), then exit
@@ -13,9 +15,12 @@ import { WebRTCConnection } from '../../../clients/js/peerrtc-client.js';
 
 const job = JSON.parse(process.argv[2] || '{}');
 const emit = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+if (job.debug) {
+  console.debug = (...args) => emit({ type: 'log', text: args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '), t: Date.now() });
+}
 const c = new WebRTCConnection(job.room, {
   peerId: job.peerId, serverUrl: job.baseUrl, RTCPeerConnection: wrtc.RTCPeerConnection, iceServers: [],
-  disconnectTimeout: job.disconnectTimeout ?? 5000, maxQueuedMessages: 100000,
+  disconnectTimeout: job.disconnectTimeout ?? 5000, maxQueuedMessages: 100000, debug: !!job.debug,
 });
 c.onMessage = (from, text, info) => emit({ type: 'message', from, text, seq: info.seq ?? null });
 for (const [cb, type] of [['onPeerJoined', 'peer_joined'], ['onPeerLeft', 'peer_left'], ['onPeerAway', 'peer_away'], ['onPeerBack', 'peer_back']]) {
@@ -29,6 +34,7 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
   const cmd = JSON.parse(line);
   if (cmd.cmd === 'send') {
     const t0 = Date.now();
+    emit({ type: 'started', t: t0 });
     const acks = [];
     for (let i = 0; i < cmd.n; i++) {
       const due = t0 + (i * 1000) / cmd.rate;
