@@ -24,7 +24,7 @@
 // row's peer and server output goes to DIR/<row>.log (with PEERRTC_NETWORK_SERVER_LOG_LEVEL=debug
 // for the server's own debug log).
 import { appendFileSync, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
-import { execSync } from 'node:child_process';
+import { execFile, execSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
@@ -65,9 +65,21 @@ const load1m = () => Number(loadavg()[0].toFixed(2));
 // a veth to the root namespace: proxy ARP and forwarding inside it, the leaf at .3 of its /24),
 // and the cut is DROP in the router's FORWARD chain: every packet both ways leaves its sender and
 // vanishes on the way, as on a real network. Nothing is added to the root namespace.
+// cut() and uncut() resolve once their rules are in place. They run iptables asynchronously (the
+// xtables lock is machine-wide: under load a call can take seconds, and a synchronous one would
+// stall every other row's timers); arrival times come from the peers' own clocks (`t`).
+const iptables = (ns, args) => new Promise((res, rej) => {
+  execFile('ip', ['netns', 'exec', ns.name, 'iptables', '-w', ...args], { timeout: 60000 }, (e, _out, err) => (e ? rej(new Error(`iptables ${args.join(' ')} in ${ns.name}: ${e.message} ${err}`)) : res()));
+});
 async function peerNetns() {
   const router = await createNetns({ udp: 'allowed' });
-  if (CUT === 'local') return { ns: router, serverIp: router.rootIp, cut: () => router.cut(), uncut: () => router.uncut(), destroy: () => router.destroy() };
+  if (CUT === 'local') {
+    return {
+      ns: router, serverIp: router.rootIp, destroy: () => router.destroy(),
+      cut: async () => { await iptables(router, ['-I', 'OUTPUT', '-j', 'DROP']); await iptables(router, ['-I', 'INPUT', '-j', 'DROP']); },
+      uncut: async () => { await iptables(router, ['-D', 'INPUT', '-j', 'DROP']); await iptables(router, ['-D', 'OUTPUT', '-j', 'DROP']); },
+    };
+  }
   let leaf;
   try {
     leaf = await createNetns({ udp: 'allowed' });
@@ -90,8 +102,8 @@ async function peerNetns() {
   return {
     ns: leaf,
     serverIp: router.rootIp,
-    cut: () => router.iptables(['-I', 'FORWARD', '-j', 'DROP']),
-    uncut: () => router.iptables(['-D', 'FORWARD', '-j', 'DROP']),
+    cut: () => iptables(router, ['-I', 'FORWARD', '-j', 'DROP']),
+    uncut: () => iptables(router, ['-D', 'FORWARD', '-j', 'DROP']),
     destroy: async () => { await leaf.destroy().catch(() => {}); await router.destroy(); },
   };
 }
@@ -140,12 +152,14 @@ async function row(stack, role, outageS, rate, run) {
     sender.send({ cmd: 'send', n, rate });
     const tStart = (await sender.waitFor((m) => m.type === 'started', 5000, 'sending started')).t;
     await sleepUntil(tStart + BEFORE_MS);
-    net.cut();
+    await net.cut();
     const tCut = Date.now();
     await sleepUntil(tCut + outageMs);
-    net.uncut();
-    const tBack = Date.now();
-    const got = () => receiver.messages.filter((m) => m.type === 'message' && m.from === 's');
+    const tUncut = Date.now();
+    await net.uncut();
+    const tBack = Date.now(); // "the return": the rules are gone (some time between tUncut and now)
+    // Arrival times: the receiver's clock when its client handed the message over (`t`).
+    const got = () => receiver.messages.filter((m) => m.type === 'message' && m.from === 's').map((m) => ({ ...m, at: m.t ?? m.at }));
     const sendEnd = tStart + (n * 1000) / rate;
     for (;;) {
       const msgs = got();
@@ -166,7 +180,7 @@ async function row(stack, role, outageS, rate, run) {
     // Receiver cut: its first arrival after the return. Sender cut: the first arrival of a
     // message sent at or after the cut (message i is sent at tStart + i * 1000 / rate or later).
     const firstSentInCut = Math.ceil(((tCut - tStart) * rate) / 1000);
-    const first = role === 'receiver' ? msgs.find((m) => m.at >= tBack)
+    const first = role === 'receiver' ? msgs.find((m) => m.at >= tUncut)
       : msgs.filter((m) => Number(m.text) >= firstSentInCut).sort((a, b) => a.at - b.at)[0];
     const acked = sender.messages.find((m) => m.type === 'acked')
       || await sender.waitFor((m) => m.type === 'acked', 5000, 'acked').catch(() => null);
@@ -181,7 +195,7 @@ async function row(stack, role, outageS, rate, run) {
       longest_silence_ms: silence,
       sender_acked: acked ? acked.n : null, sender_buffered: acked && acked.buffered !== undefined ? acked.buffered : undefined,
       receiver_states: states(receiver), sender_states: states(sender),
-      cut_at_ms: tCut - tStart, cut: CUT, load1: load,
+      cut_at_ms: tCut - tStart, outage_ms: tBack - tCut, uncut_ms: tBack - tUncut, cut: CUT, load1: load,
     };
   } finally {
     for (const f of cleanup.reverse()) await f().catch(() => {});
@@ -205,7 +219,8 @@ for (let run = 1; run <= RUNS; run++) {
   const order = run % 2 ? STACKS : [...STACKS].reverse();
   for (const stack of order) {
     for (const role of (run % 2 ? ROLES : [...ROLES].reverse())) {
-      const rs = await Promise.all(RATES.flatMap((rate) => OUTAGES.map((o) => row(stack, role, o, rate, run))));
+      const rs = await Promise.all(RATES.flatMap((rate) => OUTAGES.map((o) => row(stack, role, o, rate, run)
+        .catch((e) => ({ stack, run, role, outage_s: o, rate, error: String(e.message || e).slice(0, 2000) })))));
       for (const r of rs) {
         r.commit = commit;
         console.log(JSON.stringify(r));
@@ -217,7 +232,7 @@ for (let run = 1; run <= RUNS; run++) {
 }
 const load1 = loadavg().map((x) => x.toFixed(2)).join(' ');
 const minutes = ((Date.now() - t0) / 60000).toFixed(1);
-const loads = rows.map((r) => r.load1);
+const loads = rows.filter((r) => !r.error).map((r) => r.load1);
 const fmt = (x, unit = '') => (x === null ? '—' : `${x.toLocaleString('en-US')}${unit}`);
 const cell = (rs, key, unit = '', scale = 1) => {
   const vals = rs.map((r) => (r[key] === null ? null : Math.round((r[key] / scale) * 100) / 100));
@@ -233,14 +248,15 @@ for (const role of ROLES) {
   for (const rate of RATES) {
     for (const o of OUTAGES) {
       for (const s of STACKS) {
-        const rs = rows.filter((r) => r.stack === s && r.role === role && r.rate === rate && r.outage_s === o);
+        const rs = rows.filter((r) => r.stack === s && r.role === role && r.rate === rate && r.outage_s === o && !r.error);
         out.push(`| ${role} | ${o} s | ${rate}/s | ${s} | ${cell(rs, 'sent')} | ${cell(rs, 'lost')} | ${cell(rs, 'doubled')} | ${cell(rs, 'reordered')} | ${cell(rs, 'first_after_return_ms')} | ${cell(rs, 'longest_silence_ms', '', 1000)} |`);
       }
     }
   }
 }
+for (const r of rows.filter((x) => x.error)) out.push('', `Failed (not in the table): ${r.stack} ${r.role} ${r.outage_s} s ${r.rate}/s run ${r.run}: ${r.error.split('\n')[0]}`);
 out.push('', 'States of the peer that was cut, per run (Socket.IO senders: emits made while the client knew it was disconnected):', '');
-for (const r of rows) {
+for (const r of rows.filter((x) => !x.error)) {
   const st = r.role === 'receiver' ? r.receiver_states : r.sender_states;
   out.push(`* ${r.stack} ${r.role} ${r.outage_s} s ${r.rate}/s run ${r.run}: ${st || '(stayed connected)'}${r.sender_buffered ? `; ${r.sender_buffered} buffered` : ''}`);
 }

@@ -1,6 +1,6 @@
 // A Socket.IO 4 client (npm socket.io-client, WebSocket transport, default options otherwise)
 // for bench/outage.mjs, speaking the same JSON lines as tests/network/lib/resume-peer.mjs:
-//   out: {type:'connected'}, {type:'message', from, text}, {type:'status', status}
+//   out: {type:'connected'}, {type:'message', from, text, t}, {type:'status', status}
 //        ({recovered} on each reconnect, {reason} on a disconnect), {type:'started', t} when a send
 //        command starts (message i is emitted at t + i * 1000 / rate or later), {type:'acked', n,
 //        buffered} after it (buffered: the emits made while the client knew it was disconnected)
@@ -21,7 +21,7 @@ socket.on('connect', () => {
   if (first) { first = false; emit({ type: 'connected' }); } else emit({ type: 'status', status: 'connected', recovered: socket.recovered });
 });
 socket.on('disconnect', (reason) => emit({ type: 'status', status: 'disconnected', reason }));
-socket.on('m', (m) => emit({ type: 'message', from: m.from, text: m.text }));
+socket.on('m', (m) => emit({ type: 'message', from: m.from, text: m.text, t: Date.now() }));
 
 createInterface({ input: process.stdin }).on('line', async (line) => {
   const cmd = JSON.parse(line);

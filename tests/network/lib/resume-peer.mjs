@@ -1,6 +1,6 @@
 // A peerrtc-client (clients/js, protocol v2, reconnecting) as its own process, so that it can run
 // inside a network namespace whose network the test cuts. Reports JSON lines on stdout:
-//   {type:'connected'}, {type:'message', from, text, seq}, {type:'event', event: {type, ...}}
+//   {type:'connected'}, {type:'message', from, text, seq, t}, {type:'event', event: {type, ...}}
 //   (peer_joined, peer_left, peer_away, peer_back, resume_gap), {type:'status', status},
 //   {type:'acked', n} once every message of a send command is acked, {type:'started', t} when a
 //   send command starts (t = Date.now(); message i is sent at t + i * 1000 / rate or later),
@@ -22,7 +22,7 @@ const c = new WebRTCConnection(job.room, {
   peerId: job.peerId, serverUrl: job.baseUrl, RTCPeerConnection: wrtc.RTCPeerConnection, iceServers: [],
   disconnectTimeout: job.disconnectTimeout ?? 5000, maxQueuedMessages: 100000, debug: !!job.debug,
 });
-c.onMessage = (from, text, info) => emit({ type: 'message', from, text, seq: info.seq ?? null });
+c.onMessage = (from, text, info) => emit({ type: 'message', from, text, seq: info.seq ?? null, t: Date.now() });
 for (const [cb, type] of [['onPeerJoined', 'peer_joined'], ['onPeerLeft', 'peer_left'], ['onPeerAway', 'peer_away'], ['onPeerBack', 'peer_back']]) {
   c[cb] = (p) => emit({ type: 'event', event: { type, peer_id: p } });
 }
