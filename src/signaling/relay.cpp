@@ -419,20 +419,20 @@ uint64_t Relay::relay(Room& room, const std::string& room_name, const std::strin
   }
   const uint64_t seq = ++room.seq;
   const auto now = Clock::now();
-  // Kept for resumes while the room has a v2 peer; otherwise the seq is marked as not kept.
-  if (room.v2_members > 0 && cfg_.resume_window.count() > 0)
-    room.buffer.push(BufferedMessage{seq, sender, direct ? std::string(*to) : std::string(),
-                                     std::string(as_chars(payload)), binary, now},
-                     cfg_.resume_buffer, cfg_.resume_buffer_bytes);
-  else
-    room.buffer.skip(seq);
-  // Each form is made once, when the first receiver that speaks it comes.
+  // Kept for resumes while the room has a v2 peer (the v2 frame itself, pushed after the fan-out:
+  // nothing in a fan-out reads the buffer); otherwise the seq is marked as not kept.
+  const bool keep = room.v2_members > 0 && cfg_.resume_window.count() > 0;
+  if (!keep) room.buffer.skip(seq);
+  // Each form is made once, when the first receiver that speaks it comes (v2 at once when kept).
   std::string frame_v1, frame_v2;
+  auto make_v2 = [&] {
+    frame_v2 = binary ? server_binary_frame_v2(seq, sender, payload, direct)
+                      : server_text_frame_v2(seq, sender, payload, direct);
+  };
+  if (keep) make_v2();
   auto frame_for = [&](const Member& m) -> const std::string& {
     if (m.protocol >= 2) {
-      if (frame_v2.empty())
-        frame_v2 = binary ? server_binary_frame_v2(seq, sender, payload, direct)
-                          : server_text_frame_v2(seq, sender, payload, direct);
+      if (frame_v2.empty()) make_v2();
       return frame_v2;
     }
     if (frame_v1.empty())
@@ -475,9 +475,17 @@ uint64_t Relay::relay(Room& room, const std::string& room_name, const std::strin
   };
   if (direct) {
     deliver(target->first, target->second);
+  } else if (sender_member) {
+    for (auto& [id, m] : room.members)
+      if (&m != sender_member) deliver(id, m);
   } else {
     for (auto& [id, m] : room.members)
       if (id != sender) deliver(id, m);
+  }
+  if (keep) {
+    BufferedMessage kept{seq, sender, direct ? std::string(*to) : std::string(), std::move(frame_v2), binary, now};
+    kept.framed = true;
+    room.buffer.push(std::move(kept), cfg_.resume_buffer, cfg_.resume_buffer_bytes);
   }
   return seq;
 }
@@ -571,7 +579,7 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
   if (!seq) return;
   if (cmid) {
     me.cmids.record(cmid, seq);
-    ack(me, cmid, seq);
+    ack(me, cmid, seq, received);
   }
   ++counters_.messages_relayed;
   counters_.relay_latency.observe(static_cast<uint64_t>(

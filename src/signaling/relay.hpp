@@ -198,7 +198,7 @@ class Relay {
   void tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to = {},
                    uint64_t cmid = 0);
   // v2: a cmid's outcome, sent in a batch once the oldest pending ack waited ack_delay.
-  void ack(Member& m, uint64_t cmid, uint64_t seq);
+  void ack(Member& m, uint64_t cmid, uint64_t seq, Clock::time_point now = Clock::now());
   // `m` gets its first pending ack: remember when, and flush it later.
   void mark_ack_pending(Member& m, Clock::time_point now);
   void nack(Member& m, uint64_t cmid, const char* code);
