@@ -1,5 +1,6 @@
 #include "config_file.hpp"
 
+#include <charconv>
 #include <filesystem>
 #include <sstream>
 #include <system_error>
@@ -33,6 +34,12 @@ std::string config_template(const CLI::App& cli) {
     }
   }
   return out.str();
+}
+
+std::string exact_number(double v) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 std::string default_static_root(const std::string& source_dir) {

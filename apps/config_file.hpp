@@ -15,6 +15,11 @@ namespace peerrtc::apps {
 // The config file of `cli`: every configurable option of a visible group, commented out.
 std::string config_template(const CLI::App& cli);
 
+// `v` as the shortest text that reads back as the same double (16777216, 0.5, 1e+300):
+// CLI11's own default text of a double has 6 digits (1.67772e+07), which --print-config would
+// write into the config file and a later --config would read back as another number.
+std::string exact_number(double v);
+
 // Where the web assets are when no --static-root is given: <dir of the binary>/../share/peerrtc
 // when it holds the JS client (an installed package: /usr/bin -> /usr/share/peerrtc), else
 // `source_dir` (a build tree run in place).

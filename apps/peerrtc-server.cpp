@@ -175,13 +175,17 @@ int main(int argc, char** argv) {
   cli.add_option("--max-pending", config.max_pending_handshakes, "most handshakes in progress at once (503 beyond)")
       ->envname("PEERRTC_MAX_PENDING")->check(CLI::PositiveNumber)->capture_default_str();
   cli.add_option("--peer-message-rate", config.peer_message_rate, "messages/s a peer may send (0 = unlimited)")
-      ->envname("PEERRTC_PEER_MESSAGE_RATE")->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->envname("PEERRTC_PEER_MESSAGE_RATE")->check(CLI::NonNegativeNumber)
+      ->default_str(peerrtc::apps::exact_number(config.peer_message_rate));
   cli.add_option("--peer-message-burst", config.peer_message_burst, "burst of the message rate")
-      ->envname("PEERRTC_PEER_MESSAGE_BURST")->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->envname("PEERRTC_PEER_MESSAGE_BURST")->check(CLI::NonNegativeNumber)
+      ->default_str(peerrtc::apps::exact_number(config.peer_message_burst));
   cli.add_option("--peer-byte-rate", config.peer_byte_rate, "bytes/s a peer may send (0 = unlimited)")
-      ->envname("PEERRTC_PEER_BYTE_RATE")->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->envname("PEERRTC_PEER_BYTE_RATE")->check(CLI::NonNegativeNumber)
+      ->default_str(peerrtc::apps::exact_number(config.peer_byte_rate));
   cli.add_option("--peer-byte-burst", config.peer_byte_burst, "burst of the byte rate")
-      ->envname("PEERRTC_PEER_BYTE_BURST")->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->envname("PEERRTC_PEER_BYTE_BURST")->check(CLI::NonNegativeNumber)
+      ->default_str(peerrtc::apps::exact_number(config.peer_byte_burst));
   long long grace_ms = config.slow_receiver_grace.count();
   cli.add_option("--slow-receiver-grace-ms", grace_ms, "a receiver congested this long is disconnected")
       ->envname("PEERRTC_SLOW_RECEIVER_GRACE_MS")->check(CLI::Range(100LL, 3600LL * 1000))->capture_default_str();

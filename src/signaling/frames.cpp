@@ -1,5 +1,7 @@
 #include "signaling/frames.hpp"
 
+#include <charconv>
+
 namespace peerrtc::signaling {
 
 const char* to_string(FrameError e) {
@@ -38,17 +40,16 @@ uint64_t read_u64(ByteView b) {
 }
 
 void put_u64(std::string& out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  char buf[8];
+  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>((v >> (8 * (7 - i))) & 0xFF);
+  out.append(buf, 8);
 }
 
+// One append (no per-digit capacity check): seqs and cmids go into every v2 frame and ack.
 void put_decimal(std::string& out, uint64_t v) {
   char buf[24];
-  size_t n = 0;
-  do {
-    buf[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v);
-  while (n) out.push_back(buf[--n]);
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 }  // namespace
 

@@ -419,20 +419,20 @@ uint64_t Relay::relay(Room& room, const std::string& room_name, const std::strin
   }
   const uint64_t seq = ++room.seq;
   const auto now = Clock::now();
-  // Kept for resumes while the room has a v2 peer; otherwise the seq is marked as not kept.
-  if (room.v2_members > 0 && cfg_.resume_window.count() > 0)
-    room.buffer.push(BufferedMessage{seq, sender, direct ? std::string(*to) : std::string(),
-                                     std::string(as_chars(payload)), binary, now},
-                     cfg_.resume_buffer, cfg_.resume_buffer_bytes);
-  else
-    room.buffer.skip(seq);
-  // Each form is made once, when the first receiver that speaks it comes.
+  // Kept for resumes while the room has a v2 peer (the v2 frame itself, pushed after the fan-out:
+  // nothing in a fan-out reads the buffer); otherwise the seq is marked as not kept.
+  const bool keep = room.v2_members > 0 && cfg_.resume_window.count() > 0;
+  if (!keep) room.buffer.skip(seq);
+  // Each form is made once, when the first receiver that speaks it comes (v2 at once when kept).
   std::string frame_v1, frame_v2;
+  auto make_v2 = [&] {
+    frame_v2 = binary ? server_binary_frame_v2(seq, sender, payload, direct)
+                      : server_text_frame_v2(seq, sender, payload, direct);
+  };
+  if (keep) make_v2();
   auto frame_for = [&](const Member& m) -> const std::string& {
     if (m.protocol >= 2) {
-      if (frame_v2.empty())
-        frame_v2 = binary ? server_binary_frame_v2(seq, sender, payload, direct)
-                          : server_text_frame_v2(seq, sender, payload, direct);
+      if (frame_v2.empty()) make_v2();
       return frame_v2;
     }
     if (frame_v1.empty())
@@ -475,9 +475,17 @@ uint64_t Relay::relay(Room& room, const std::string& room_name, const std::strin
   };
   if (direct) {
     deliver(target->first, target->second);
+  } else if (sender_member) {
+    for (auto& [id, m] : room.members)
+      if (&m != sender_member) deliver(id, m);
   } else {
     for (auto& [id, m] : room.members)
       if (id != sender) deliver(id, m);
+  }
+  if (keep) {
+    BufferedMessage kept{seq, sender, direct ? std::string(*to) : std::string(), std::move(frame_v2), binary, now};
+    kept.framed = true;
+    room.buffer.push(std::move(kept), cfg_.resume_buffer, cfg_.resume_buffer_bytes);
   }
   return seq;
 }
@@ -530,48 +538,17 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
                            std::to_string(limit) + (limit < kMaxPayload ? " (a room with protocol 2 peers)" : ""),
                        {}, cmid);
   }
-  const auto now = received;
-  if (!me.message_rate.take(1, now) || !me.byte_rate.take(static_cast<double>(data.size()), now)) {
-    ++counters_.dropped_rate_limited;
-    if (cmid) nack(me, cmid, "rate_limited");
-    if (now - me.last_rate_error > std::chrono::seconds(1)) {
-      me.last_rate_error = now;
-      log().info("peer {} in {} is over its rate limit; messages dropped", ref->name, ref->room);
-      tell_sender(me, "rate_limited",
-                  "message dropped: over the rate limit (" + std::to_string(static_cast<long>(cfg_.message_rate)) +
-                      " messages/s, " + std::to_string(static_cast<long>(cfg_.byte_rate)) + " bytes/s)");
-    }
-    return;
-  }
+  if (!take_rate(me, *ref, data.size(), received, cmid)) return;
   ByteView payload = frame->payload;
   std::string replaced;
-  if (filter) {
-    FilterResult r;
-    try {
-      r = filter(Message{ref->room, ref->name, std::string(as_chars(payload)), binary, opt_string(frame->to), 0, {}, 0});
-    } catch (const std::exception& e) {
-      log().error("filter threw: {}; message dropped", e.what());
-      r = FilterResult::drop("message rejected");
-    }
-    if (r.action == FilterResult::Action::Drop) {
-      ++counters_.dropped_filtered;
-      return tell_sender(me, "filtered", r.reason.empty() ? "message rejected" : r.reason, {}, cmid);
-    }
-    if (r.action == FilterResult::Action::Replace) {
-      if (r.replacement.size() > max_payload_for(*room, &me)) {
-        ++counters_.dropped_too_large;
-        return tell_sender(me, "too_large", "the filter's replacement is too large", {}, cmid);
-      }
-      replaced = std::move(r.replacement);
-      payload = as_bytes(replaced);
-    }
-  }
+  if (!run_filter(me, *ref, payload, replaced, binary, frame->to, cmid, max_payload_for(*room, &me), "message"))
+    return;
   // A direct message to nobody is refused (unknown_peer): not relayed, not seen by the hooks.
   const uint64_t seq = relay(*room, ref->room, ref->name, payload, binary, frame->to, &me, nullptr, cmid);
   if (!seq) return;
   if (cmid) {
     me.cmids.record(cmid, seq);
-    ack(me, cmid, seq);
+    ack(me, cmid, seq, received);
   }
   ++counters_.messages_relayed;
   counters_.relay_latency.observe(static_cast<uint64_t>(
@@ -579,6 +556,47 @@ void Relay::handle_message(PeerId id, uint16_t stream, bool binary, ByteView dat
   if (!frame->to) remember(ref->room, ref->name, payload, binary);
   notify_hooks(ref->room, ref->name, payload, binary, frame->to, true, seq, cmid);
   if (cfg_.hook_high_water) hold_for_hooks(ref->room, ref->name, me);
+}
+
+bool Relay::take_rate(Member& me, const RoomRegistry::Ref& ref, size_t data_size, Clock::time_point now, uint64_t cmid) {
+  if (me.message_rate.take(1, now) && me.byte_rate.take(static_cast<double>(data_size), now)) return true;
+  ++counters_.dropped_rate_limited;
+  if (cmid) nack(me, cmid, "rate_limited");
+  if (now - me.last_rate_error > std::chrono::seconds(1)) {
+    me.last_rate_error = now;
+    log().info("peer {} in {} is over its rate limit; messages dropped", ref.name, ref.room);
+    tell_sender(me, "rate_limited",
+                "message dropped: over the rate limit (" + std::to_string(static_cast<long>(cfg_.message_rate)) +
+                    " messages/s, " + std::to_string(static_cast<long>(cfg_.byte_rate)) + " bytes/s)");
+  }
+  return false;
+}
+
+bool Relay::run_filter(Member& me, const RoomRegistry::Ref& ref, ByteView& payload, std::string& replaced, bool binary,
+                       std::optional<std::string_view> to, uint64_t cmid, size_t limit, const char* lane) {
+  if (!filter) return true;
+  FilterResult r;
+  try {
+    r = filter(Message{ref.room, ref.name, std::string(as_chars(payload)), binary, opt_string(to), 0, {}, 0});
+  } catch (const std::exception& e) {
+    log().error("filter threw: {}; {} dropped", e.what(), lane);
+    r = FilterResult::drop("message rejected");
+  }
+  if (r.action == FilterResult::Action::Drop) {
+    ++counters_.dropped_filtered;
+    tell_sender(me, "filtered", r.reason.empty() ? "message rejected" : r.reason, {}, cmid);
+    return false;
+  }
+  if (r.action == FilterResult::Action::Replace) {
+    if (r.replacement.size() > limit) {
+      ++counters_.dropped_too_large;
+      tell_sender(me, "too_large", "the filter's replacement is too large", {}, cmid);
+      return false;
+    }
+    replaced = std::move(r.replacement);
+    payload = as_bytes(replaced);
+  }
+  return true;
 }
 
 void Relay::notify_hooks(const std::string& room, const std::string& sender, ByteView payload, bool binary,

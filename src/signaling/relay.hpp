@@ -198,7 +198,7 @@ class Relay {
   void tell_sender(Member& m, const char* code, const std::string& error, std::optional<std::string_view> to = {},
                    uint64_t cmid = 0);
   // v2: a cmid's outcome, sent in a batch once the oldest pending ack waited ack_delay.
-  void ack(Member& m, uint64_t cmid, uint64_t seq);
+  void ack(Member& m, uint64_t cmid, uint64_t seq, Clock::time_point now = Clock::now());
   // `m` gets its first pending ack: remember when, and flush it later.
   void mark_ack_pending(Member& m, Clock::time_point now);
   void nack(Member& m, uint64_t cmid, const char* code);
@@ -228,6 +228,14 @@ class Relay {
   // The volatile lane (relay_volatile.cpp): a frame from a peer's `peerrtc-volatile` channel,
   // relayed only to the others' volatile channels, dropped (counted) where it would wait.
   void handle_volatile(const RoomRegistry::Ref& ref, bool binary, ByteView data, Clock::time_point received);
+  // The checks both lanes make on what a member sends, in this order. take_rate: its message and
+  // byte buckets (`data_size` is the whole frame); over them, counted, a nack for a cmid and at
+  // most one `rate_limited` event a second. run_filter: the filter, if any, may drop (counted,
+  // `filtered`) or replace the payload (`replaced` then holds it; too large for `limit`:
+  // `too_large`). Each returns false when the message is not to be relayed.
+  bool take_rate(Member& me, const RoomRegistry::Ref& ref, size_t data_size, Clock::time_point now, uint64_t cmid);
+  bool run_filter(Member& me, const RoomRegistry::Ref& ref, ByteView& payload, std::string& replaced, bool binary,
+                  std::optional<std::string_view> to, uint64_t cmid, size_t limit, const char* lane);
   bool volatile_congested(const Member& m);
   // Queues an item for a participant (not once it stopped accepting, unless `last`: the event
   // that tells it why it was removed).

@@ -18,8 +18,18 @@ void Relay::mark_ack_pending(Member& m, Clock::time_point now) {
   m.acks_since = now;
 }
 
-void Relay::ack(Member& m, uint64_t cmid, uint64_t seq) {
-  mark_ack_pending(m, Clock::now());
+// The v2 frame of a buffered message: the one the fan-out built, or one made from a PriorEpoch
+// entry's payload (into `scratch`).
+static const std::string& replay_frame(const BufferedMessage& e, std::string& scratch) {
+  if (e.framed) return e.data;
+  const bool direct = !e.to.empty();
+  scratch = e.binary ? server_binary_frame_v2(e.seq, e.sender, as_bytes(e.data), direct)
+                     : server_text_frame_v2(e.seq, e.sender, as_bytes(e.data), direct);
+  return scratch;
+}
+
+void Relay::ack(Member& m, uint64_t cmid, uint64_t seq, Clock::time_point now) {
+  mark_ack_pending(m, now);
   append_ack(m.acks, cmid, seq);
 }
 
@@ -206,11 +216,9 @@ void Relay::welcome_v2(Room& room, const std::string& room_name, const std::stri
     send_event(m, g);
   }
   if (resumed && from) ++counters_.resumes;
+  std::string scratch;
   for (const BufferedMessage* e : carried_replay) {
-    const bool direct = !e->to.empty();
-    const std::string frame = e->binary ? server_binary_frame_v2(e->seq, e->sender, as_bytes(e->data), direct)
-                                        : server_text_frame_v2(e->seq, e->sender, as_bytes(e->data), direct);
-    auto st = link_.send(m.engine_id, m.stream, as_bytes(frame), e->binary);
+    auto st = link_.send(m.engine_id, m.stream, as_bytes(replay_frame(*e, scratch)), e->binary);
     if (st != rtc::SendStatus::Ok) {
       ++counters_.dropped_send;
       if (st == rtc::SendStatus::BufferFull) disconnect_slow(room_name, name, m, "resume replay overflowed its queue");
@@ -222,10 +230,7 @@ void Relay::welcome_v2(Room& room, const std::string& room_name, const std::stri
     for (size_t i = first; i < entries.size(); ++i) {
       const auto& e = entries[i];
       if (!wanted(e)) continue;
-      const bool direct = !e.to.empty();
-      const std::string frame = e.binary ? server_binary_frame_v2(e.seq, e.sender, as_bytes(e.data), direct)
-                                         : server_text_frame_v2(e.seq, e.sender, as_bytes(e.data), direct);
-      auto st = link_.send(m.engine_id, m.stream, as_bytes(frame), e.binary);
+      auto st = link_.send(m.engine_id, m.stream, as_bytes(replay_frame(e, scratch)), e.binary);
       if (st != rtc::SendStatus::Ok) {
         // The queue is full: the peer is disconnected as too slow and resumes again from the
         // last message it got.

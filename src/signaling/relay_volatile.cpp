@@ -37,40 +37,10 @@ void Relay::handle_volatile(const RoomRegistry::Ref& ref, bool binary, ByteView 
     return tell_sender(me, "too_large", "volatile message of " + std::to_string(frame->payload.size()) +
                                             " bytes exceeds the maximum of " + std::to_string(kMaxPayload));
   }
-  if (!me.message_rate.take(1, received) || !me.byte_rate.take(static_cast<double>(data.size()), received)) {
-    ++counters_.dropped_rate_limited;
-    if (received - me.last_rate_error > std::chrono::seconds(1)) {
-      me.last_rate_error = received;
-      tell_sender(me, "rate_limited",
-                  "message dropped: over the rate limit (" + std::to_string(static_cast<long>(cfg_.message_rate)) +
-                      " messages/s, " + std::to_string(static_cast<long>(cfg_.byte_rate)) + " bytes/s)");
-    }
-    return;
-  }
+  if (!take_rate(me, ref, data.size(), received, 0)) return;
   ByteView payload = frame->payload;
   std::string replaced;
-  if (filter) {
-    FilterResult r;
-    try {
-      r = filter(Message{ref.room, ref.name, std::string(as_chars(payload)), binary,
-                         frame->to ? std::optional<std::string>(std::string(*frame->to)) : std::nullopt, 0, {}, 0});
-    } catch (const std::exception& e) {
-      log().error("filter threw: {}; volatile message dropped", e.what());
-      r = FilterResult::drop("message rejected");
-    }
-    if (r.action == FilterResult::Action::Drop) {
-      ++counters_.dropped_filtered;
-      return tell_sender(me, "filtered", r.reason.empty() ? "message rejected" : r.reason);
-    }
-    if (r.action == FilterResult::Action::Replace) {
-      if (r.replacement.size() > kMaxPayload) {
-        ++counters_.dropped_too_large;
-        return tell_sender(me, "too_large", "the filter's replacement is too large");
-      }
-      replaced = std::move(r.replacement);
-      payload = as_bytes(replaced);
-    }
-  }
+  if (!run_filter(me, ref, payload, replaced, binary, frame->to, 0, kMaxPayload, "volatile message")) return;
   const bool direct = frame->to.has_value();
   const std::string out = binary ? server_binary_frame(ref.name, payload, direct)
                                  : server_text_frame(ref.name, payload, direct);

@@ -20,10 +20,14 @@ struct BufferedMessage {
   uint64_t seq = 0;
   std::string sender;
   std::string to;    // empty: room-wide
-  std::string data;  // text (UTF-8) or raw bytes
+  std::string data;  // text (UTF-8) or raw bytes; or, when `framed`, the whole v2 frame
   bool binary = false;
   std::chrono::steady_clock::time_point at{};
   uint64_t cmid = 0;  // the sender's client message id (PriorEpoch only; 0: none)
+  // `data` is the v2 frame the members got (server_*_frame_v2 of seq, sender, payload, direct):
+  // the room's buffer keeps the frame the fan-out built, so a relayed message is not copied
+  // again, and a replay sends it as it is. PriorEpoch entries hold the payload.
+  bool framed = false;
 };
 
 // A room's messages from an earlier life of it, on another node or this one, read back from the

@@ -118,7 +118,12 @@ test('SIGKILL of the room\'s node: v2 peers resume on another node from the Stre
   await until(async () => {
     const have = new Set(fieldsOf(await redis.cmd('XREVRANGE', key, '+', '-', 'COUNT', '10')).map((e) => e.data));
     return ['s1', 's2'].every((s) => have.has(`${s}:${outcomes[s].findLast((o) => o.seq).n}`));
-  }, 5000, 'the last acked message in the Stream');
+  }, 5000, 'the last acked message in the Stream').catch(async (e) => {
+    const last = fieldsOf(await redis.cmd('XREVRANGE', key, '+', '-', 'COUNT', '14'));
+    console.log('DEBUG last entries', JSON.stringify(last.map((x) => [x.id, x.data, x.seq, x.epoch, x.from ?? x.sender])));
+    for (const s of ['s1', 's2']) console.log('DEBUG', s, JSON.stringify(outcomes[s].slice(-8)));
+    throw e;
+  });
 
   const entries = fieldsOf(await redis.cmd('XRANGE', key, '-', '+'));
   const epochs = [...new Set(entries.map((e) => e.epoch))];

@@ -120,6 +120,11 @@ test('deb: the config file lists every flag, commented, and is --print-config; -
   const keys = [...conf.matchAll(/^# ([a-z0-9-]+) = /gm)].map((m) => m[1]);
   assert.deepEqual(flags.filter((f) => !keys.includes(f)), [], 'every flag of --help is in the config file');
   assert.deepEqual(conf.split('\n').filter((l) => l.trim() && !l.startsWith('#')), [], 'every line commented');
+  // Defaults are exact: a double's default read back from the file is the same number (CLI11
+  // printed 16 MiB/s as 1.67772e+07 = 16,777,200).
+  assert.match(conf, /^# peer-byte-rate = 16777216$/m);
+  assert.match(conf, /^# peer-byte-burst = 33554432$/m);
+  assert.doesNotMatch(conf, /^# [a-z0-9-]+ = -?[0-9.]+e[+-]?[0-9]+$/m, 'no default rounded to 6 digits');
   assert.equal(sh(server, ['--version']).trim(), VERSION);
 });
 

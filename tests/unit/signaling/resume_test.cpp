@@ -375,6 +375,32 @@ TEST_F(RelayV2, AwayThenResumeReplaysWhatWasMissedInOrder) {
   EXPECT_EQ(relay.counters().resumes, 1u);
 }
 
+// The room's buffer keeps the v2 frame the fan-out built (no second copy of the payload), and a
+// replay sends exactly the bytes a member that stayed got: text, direct and binary.
+TEST_F(RelayV2, TheBufferKeepsTheFrameAndTheReplayIsByteForByteTheLiveOne) {
+  auto a = add("a");
+  auto b = add("b");
+  auto c = add("c");
+  link.close(b, "consent timeout");
+  const std::string bin = client_binary_frame_v2(1, as_bytes(std::string("\0\xff\x01", 3)), std::nullopt);
+  send(a, bin, true);
+  send(a, "M2 text");
+  send(a, "D3 b\nto b");
+  const auto& entries = registry.room("r")->buffer.entries();
+  ASSERT_EQ(entries.size(), 3u);
+  for (const auto& e : entries) EXPECT_TRUE(e.framed) << e.seq;
+  const std::string want_bin = server_binary_frame_v2(1, "a", as_bytes(std::string("\0\xff\x01", 3)), false);
+  EXPECT_EQ(entries[0].data, want_bin);
+  EXPECT_TRUE(entries[0].binary);
+  EXPECT_EQ(entries[1].data, "M2 a\ntext");
+  EXPECT_EQ(entries[2].data, "D3 a\nto b");
+  EXPECT_EQ(entries[2].to, "b");
+  // c stayed: it got the two room-wide frames live; b gets the same bytes, and its direct one.
+  EXPECT_EQ(messages(c), (std::vector<std::string>{want_bin, "M2 a\ntext"}));
+  auto b2 = resume("b", Member::ResumeFrom{epoch(), 0});
+  EXPECT_EQ(messages(b2), (std::vector<std::string>{want_bin, "M2 a\ntext", "D3 a\nto b"}));
+}
+
 TEST_F(RelayV2, AFastReconnectIsSilentAndStillReplaysWhatWasInFlight) {
   auto a = add("a");
   auto b = add("b");
