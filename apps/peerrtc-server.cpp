@@ -535,6 +535,14 @@ int main(int argc, char** argv) {
   }
   const uint16_t http_port = app->port();
   const uint16_t udp = manager->udp_port();
+  // Chromium and libwebrtc ignore every remote ICE candidate on a port below 1024 (measured:
+  // UDP 80, 443, 1023 never connect, 1024 does; docs/deploy.md "Ports below 1024"): native peers
+  // still connect, browsers never would. HTTP may stay on 443; the media port must not.
+  if (udp != 0 && udp < 1024)
+    peerrtc::log().warn(
+        "peerrtc-server: the WebRTC port (UDP and ICE-TCP) is {}, below 1024: browsers (Chromium, libwebrtc) ignore "
+        "ICE candidates on such ports and will not connect; give --udp-port a port from 1024 up (HTTP can stay on {})",
+        udp, http_port);
   std::unique_ptr<peerrtc::cluster::Node> node;
   if (redis) {
     peerrtc::cluster::NodeOptions no;

@@ -115,11 +115,13 @@ test('SIGKILL of the room\'s node: v2 peers resume on another node from the Stre
   await waitFor(() => [...outcomes.s1, ...outcomes.s2].every((o) => o.seq !== undefined || o.err !== undefined), 15000,
     'every send settled');
   for (const cl of clients) await flush(cl);
+  // The tail, not the last 10: a sender whose sends waited for acks (ackStallMs) sends them in a
+  // burst after the resume, and 10 of its entries can follow the other sender's last one.
   await until(async () => {
-    const have = new Set(fieldsOf(await redis.cmd('XREVRANGE', key, '+', '-', 'COUNT', '10')).map((e) => e.data));
+    const have = new Set(fieldsOf(await redis.cmd('XREVRANGE', key, '+', '-', 'COUNT', '500')).map((e) => e.data));
     return ['s1', 's2'].every((s) => have.has(`${s}:${outcomes[s].findLast((o) => o.seq).n}`));
   }, 5000, 'the last acked message in the Stream').catch(async (e) => {
-    const last = fieldsOf(await redis.cmd('XREVRANGE', key, '+', '-', 'COUNT', '14'));
+    const last = fieldsOf(await redis.cmd('XREVRANGE', key, '+', '-', 'COUNT', '20'));
     console.log('DEBUG last entries', JSON.stringify(last.map((x) => [x.id, x.data, x.seq, x.epoch, x.from ?? x.sender])));
     for (const s of ['s1', 's2']) console.log('DEBUG', s, JSON.stringify(outcomes[s].slice(-8)));
     throw e;

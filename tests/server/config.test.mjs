@@ -201,3 +201,25 @@ test('bad TURN/ICE flags exit 2 with a clear message (flags and environment)', {
     assert.ok(h.stdout.includes(s), `--help mentions ${s}`);
   }
 });
+
+// Chromium and libwebrtc ignore remote ICE candidates on ports below 1024 (docs/deploy.md): a
+// server whose WebRTC port is there says so at start; one with HTTP below 1024 and the WebRTC port
+// above says nothing. (Binding below 1024 needs root, which the test command runs as.)
+test('a WebRTC port below 1024 is warned about at start; HTTP below 1024 alone is not', { timeout: 20000 }, async (t) => {
+  if (process.getuid && process.getuid() !== 0) return t.skip('needs root to bind a port below 1024');
+  const low = await startServer(SERVER_BIN, ['--host', '127.0.0.1', '--no-examples', '--port', '0', '--udp-port', '1019'],
+    { name: 'low-udp' });
+  try {
+    assert.equal(low.udp, 1019);
+    // The warning goes to stderr before READY to stdout; two pipes, so wait for it a little.
+    for (let i = 0; i < 60 && !/below 1024/.test(low.output()); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(low.output(), /WebRTC port \(UDP and ICE-TCP\) is 1019, below 1024: browsers .* will not connect; give --udp-port a port from 1024 up/);
+  } finally { await low.stop(); }
+  const http = await startServer(SERVER_BIN, ['--host', '127.0.0.1', '--no-examples', '--port', '1018', '--udp-port', '0'],
+    { name: 'low-http' });
+  try {
+    assert.equal(http.http, 1018);
+    assert.ok(http.udp >= 1024, `udp ${http.udp}`);
+    assert.doesNotMatch(http.output(), /below 1024/);
+  } finally { await http.stop(); }
+});
