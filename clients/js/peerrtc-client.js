@@ -459,33 +459,9 @@ export class WebRTCConnection {
   }
 
   _sendV1(to, message) {
-    let frame;
-    let size;
-    if (typeof message === 'string') {
-      size = utf8Length(message);
-      this._checkSize(size);
-      frame = to === null ? 'm' + message : 'd' + to + '\n' + message;
-    } else {
-      const bytes = toBytes(message);
-      if (!bytes) throw new TypeError('message must be a string, an ArrayBuffer or an ArrayBufferView');
-      size = bytes.byteLength;
-      this._checkSize(size);
-      let out;
-      if (to === null) {
-        out = new Uint8Array(1 + size);
-        out[0] = 0x01;
-        out.set(bytes, 1);
-      } else {
-        const id = utf8Bytes(to);
-        out = new Uint8Array(2 + id.length + size);
-        out[0] = 0x02;
-        out[1] = id.length;
-        out.set(id, 2);
-        out.set(bytes, 2 + id.length);
-      }
-      frame = out.buffer;
-    }
-    this._sendFrame(frame, typeof frame === 'string' ? size + 66 : frame.byteLength);
+    const frame = this._frame(to, message);
+    // A text frame's bytes: the message's UTF-8 size plus at most a header (d<64-byte id>\n).
+    this._sendFrame(frame, typeof frame === 'string' ? utf8Length(message) + 66 : frame.byteLength);
   }
 
   // ---------------------------------------------------------------- protocol v2: acked sends
@@ -735,8 +711,8 @@ export class WebRTCConnection {
     try { this._storage.removeItem(this._storageKey); } catch { /* ignore */ }
   }
 
-  // The client frame for `message` to `to` (null: the room), for the volatile lane; the same
-  // formats and size checks as _send.
+  // The v1 client frame for `message` to `to` (null: the room), size-checked: v1 sends and the
+  // volatile lane.
   _frame(to, message) {
     if (typeof message === 'string') {
       this._checkSize(utf8Length(message));
