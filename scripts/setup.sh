@@ -60,8 +60,9 @@ if ((${#missing[@]})); then
   # both (it ran a second update of its own on a fresh machine).
   [ -f "${PEERRTC_DEPS:-build-deps}/usrsctp/lib/libusrsctp.a" ] || ./scripts/build-usrsctp.sh --deb-src
   $SUDO apt-get update -qq
-  # --force-unsafe-io: dpkg skips its fsync per unpacked file (Boost's headers alone are ~14000),
-  # as Debian's container images do; a crash mid-install means reinstalling, as it does anyway.
+  # --force-unsafe-io: dpkg skips its fsync per unpacked file (Boost's headers alone are ~15000),
+  # as Debian's container images do; the price (dpkg's manual) is an unlikely zero-length file if
+  # the machine loses power during the install.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     -o Dpkg::Options::=--force-unsafe-io "${missing[@]}"
 fi
