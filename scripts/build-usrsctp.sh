@@ -8,6 +8,9 @@
 # Idempotent: does nothing when the prefix holds a library of the installed package's version.
 #
 #   scripts/build-usrsctp.sh            (PEERRTC_DEPS=<dir> to move <deps>, default build-deps/)
+#   scripts/build-usrsctp.sh --deb-src  only writes the deb-src entry below when there is none, no
+#                                       apt-get update: scripts/setup.sh calls it before its own
+#                                       update, so that a fresh machine runs one update, not two
 #
 # Needs root only when no deb-src entry exists: it then writes
 # /etc/apt/sources.list.d/peerrtc-deb-src.sources with the URIs, suites and keyring of the
@@ -18,22 +21,14 @@ DEPS="${PEERRTC_DEPS:-$ROOT/build-deps}"
 PREFIX="$DEPS/usrsctp"
 SRC_CACHE="$DEPS/src"
 
-version=$(dpkg-query -W -f='${Version}' libusrsctp-dev 2>/dev/null || true)
-[ -n "$version" ] || version=$(apt-cache policy libusrsctp-dev | sed -n 's/ *Candidate: //p')
-[ -n "$version" ] && [ "$version" != "(none)" ] || { echo "build-usrsctp: no libusrsctp-dev version known to apt" >&2; exit 1; }
-if [ -f "$PREFIX/lib/libusrsctp.a" ] && [ "$(cat "$PREFIX/VERSION" 2>/dev/null)" = "$version" ]; then
-  exit 0
-fi
-start=$(date +%s)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-
 # A deb-src entry for the machine's Debian sources, if there is none.
 has_src() {
   grep -rqsE '^\s*deb-src\s|^Types:.*deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
 }
-if ! has_src; then
-  main=/etc/apt/sources.list.d/debian.sources
+add_src() {
+  local main=/etc/apt/sources.list.d/debian.sources
   if [ -f "$main" ]; then
     echo "build-usrsctp: adding /etc/apt/sources.list.d/peerrtc-deb-src.sources (deb-src of $main)"
     # The same stanzas with Types: deb-src (comments dropped).
@@ -45,6 +40,23 @@ if ! has_src; then
   else
     echo "build-usrsctp: no deb-src entry and no $main nor /etc/apt/sources.list to derive one from" >&2; exit 1
   fi
+}
+if [[ "${1:-}" == "--deb-src" ]]; then
+  has_src || add_src
+  exit 0
+fi
+
+version=$(dpkg-query -W -f='${Version}' libusrsctp-dev 2>/dev/null || true)
+[ -n "$version" ] || version=$(apt-cache policy libusrsctp-dev | sed -n 's/ *Candidate: //p')
+[ -n "$version" ] && [ "$version" != "(none)" ] || { echo "build-usrsctp: no libusrsctp-dev version known to apt" >&2; exit 1; }
+if [ -f "$PREFIX/lib/libusrsctp.a" ] && [ "$(cat "$PREFIX/VERSION" 2>/dev/null)" = "$version" ]; then
+  exit 0
+fi
+start=$(date +%s)
+echo "build-usrsctp: building usrsctp $version"
+
+if ! has_src; then
+  add_src
   $SUDO apt-get update -qq
 fi
 

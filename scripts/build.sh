@@ -17,7 +17,12 @@ esac
 # compiles the sources of every library at once, where Make waits for each library to be archived
 # before the sources of the next one in the chain start, one core idle at each step (issue 22: the
 # first run). An existing directory keeps its generator.
+# A new build directory is also a unity build (PEERRTC_UNITY, CMakeLists.txt): each target's
+# sources compiled in batches, the shared templates generated once per batch, not once per file.
 gen_args=()
-if [ ! -f "$BUILD_DIR/CMakeCache.txt" ] && command -v ninja >/dev/null; then gen_args=(-G Ninja); fi
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  gen_args=(-DPEERRTC_UNITY=ON)
+  if command -v ninja >/dev/null; then gen_args+=(-G Ninja); fi
+fi
 cmake -S . -B "$BUILD_DIR" "${gen_args[@]}" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} "${set_args[@]}" "$@" >/dev/null
 cmake --build "$BUILD_DIR" -j2 "${targets[@]}"

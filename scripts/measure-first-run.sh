@@ -32,7 +32,7 @@ mark() {
 }
 mark "run.sh starts"
 while kill -0 $pid 2>/dev/null; do
-  grep -q 'build-usrsctp: adding' "$out" && mark "packages installed; usrsctp"
+  grep -q 'build-usrsctp: building' "$out" && mark "packages installed; usrsctp"
   grep -qE '^\[ *[0-9]+(%|/[0-9]+)\] Building' "$out" && mark "server compile starts"  # Make or Ninja
   if grep -q '^READY' "$out"; then mark "READY"; break; fi
   sleep 0.5

@@ -56,8 +56,15 @@ if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  # The deb-src entry scripts/build-usrsctp.sh needs goes in first, so that one update fetches
+  # both (it ran a second update of its own on a fresh machine).
+  [ -f "${PEERRTC_DEPS:-build-deps}/usrsctp/lib/libusrsctp.a" ] || ./scripts/build-usrsctp.sh --deb-src
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # --force-unsafe-io: dpkg skips its fsync per unpacked file (Boost's headers alone are ~15000),
+  # as Debian's container images do; the price (dpkg's manual) is an unlikely zero-length file if
+  # the machine loses power during the install.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-unsafe-io "${missing[@]}"
 fi
 
 if [[ $mode == all ]] && { [ ! -d node_modules/@roamhq/wrtc ] || [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/puppeteer-core ] \

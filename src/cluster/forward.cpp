@@ -45,7 +45,7 @@ std::string mac_hex(std::string_view secret, std::string_view node, std::string_
   return hex(md, n);
 }
 
-std::string full_target(const http::Request& req) { return req.target + (req.query.empty() ? "" : "?" + req.query); }
+std::string forward_full_target(const http::Request& req) { return req.target + (req.query.empty() ? "" : "?" + req.query); }
 
 }  // namespace
 
@@ -140,7 +140,7 @@ ForwardOrigin forward_origin(std::string_view secret, const http::Request& req, 
   o.node = it->second;
   const int64_t now = unix_ms_now();
   int64_t t = 0;
-  o.why = verify_forward(secret, o.node, signature, req.method, full_target(req), req.body, now, kForwardWindow, &t);
+  o.why = verify_forward(secret, o.node, signature, req.method, forward_full_target(req), req.body, now, kForwardWindow, &t);
   if (!o.why.empty()) {
     o.kind = ForwardOrigin::Kind::Forged;
     return o;

@@ -11,7 +11,7 @@ namespace peerrtc::cluster {
 
 namespace {
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string registry_dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 bool is_wildcard(const std::string& host) { return host == "0.0.0.0" || host == "::" || host == "[::]" || host.empty(); }
 
@@ -145,7 +145,7 @@ std::string random_node_id() {
 Reply register_node(Redis& redis, std::string_view prefix, const NodeInfo& n, std::chrono::milliseconds ttl,
                     std::chrono::milliseconds timeout) {
   return redis.command_sync({"EVAL", kRegisterScript, "2", nodes_key(prefix), node_key(prefix, n.id), n.id,
-                             dump(to_json(n)), std::to_string(ttl.count())},
+                             registry_dump(to_json(n)), std::to_string(ttl.count())},
                             timeout);
 }
 

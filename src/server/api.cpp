@@ -27,12 +27,12 @@ namespace peerrtc::server {
 
 namespace {
 
-constexpr const char* kRealm = R"(Bearer realm="peerrtc-api")";
+constexpr const char* kApiRealm = R"(Bearer realm="peerrtc-api")";
 constexpr int64_t kDefaultTokenTtl = 600;
 constexpr int64_t kMaxTokenTtl = 366LL * 86400;
 constexpr size_t kMaxReason = 256;
 
-http::Response reply(int status, const json& j) {
+http::Response api_reply(int status, const json& j) {
   return http::Response::json(status, j.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
@@ -232,7 +232,7 @@ http::Response room_call(const char* what, RoomRouter* router, const std::string
 std::optional<http::Response> check_bearer(std::string_view authorization, std::string_view key) {
   auto unauthorized = [](const std::string& why) {
     http::Response r = http::Response::error(401, why);
-    r.headers["WWW-Authenticate"] = kRealm;
+    r.headers["WWW-Authenticate"] = kApiRealm;
     return r;
   };
   if (authorization.empty()) return unauthorized("missing 'Authorization: Bearer <api key>'");
@@ -278,7 +278,7 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
     return room_call("broadcast", router, r, req, [&] {
       manager.room_peers(r);  // 404 if no such room
       const auto& p = std::get<Payload>(payload);
-      return reply(200, json{{"delivered", manager.broadcast(r, p.data, p.binary)}});
+      return api_reply(200, json{{"delivered", manager.broadcast(r, p.data, p.binary)}});
     }, idem);
   });
 
@@ -295,7 +295,7 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
       if (auto missing = need_peer(manager, t)) return std::move(*missing);
       const auto& pl = std::get<Payload>(payload);
       if (!manager.send_to(t.room, t.peer, pl.data, pl.binary)) return no_peer(t);  // left in between
-      return reply(200, json{{"delivered", 1}});
+      return api_reply(200, json{{"delivered", 1}});
     }, idem);
   });
 
@@ -317,7 +317,7 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
     return room_call("kick", router, t.room, req, [&] {
       manager.room_peers(t.room);  // 404 if no such room
       if (!manager.kick(t.room, t.peer, reason)) return no_peer(t);
-      return reply(200, json{{"status", "ok"}});
+      return api_reply(200, json{{"status", "ok"}});
     }, idem);
   });
 
@@ -326,7 +326,7 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
       if (router) {
         if (auto r = router->rooms(req)) return std::move(*r);
       }
-      return reply(200, manager.rooms_info());
+      return api_reply(200, manager.rooms_info());
     });
   });
 
@@ -349,7 +349,7 @@ void install_api(http::Server& http, SignalingManager& manager, const std::strin
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     return guarded("tokens", [&] {
       const auto& t = std::get<PeerTarget>(target);
-      return reply(200, json{{"token", make_join_token(secret, t.room, t.peer, std::chrono::seconds(ttl), now)},
+      return api_reply(200, json{{"token", make_join_token(secret, t.room, t.peer, std::chrono::seconds(ttl), now)},
                              {"room", t.room},
                              {"peer_id", t.peer},
                              {"expires_at", now + ttl}});
