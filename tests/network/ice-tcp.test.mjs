@@ -309,9 +309,24 @@ test('an ICE-TCP peer whose network is cut (no FIN, no RST) leaves by the consen
 // path the peer proved before (ice_tcp.path_fallbacks) instead of ending the peer: no leave, and
 // messages go both ways. Before, the peer ended on the close (peer_left with "ICE-TCP connection
 // closed"; with a resume window, a reconnect; tests/network/dropout.test.mjs saw it 1 run in ~7).
-test('a peer whose selected ICE-TCP connection closes goes back to the UDP path it proved before: no leave, messages both ways', { timeout: 90000 }, async (t) => {
+test('a peer whose selected ICE-TCP connection closes goes back to the UDP path it proved before: no leave, messages both ways', { timeout: 150000 }, async (t) => {
+  // The set-up needs libwebrtc to move to its TCP pair when UDP is dropped; once in a while it
+  // gives up on ICE instead (its pairs pruned: the page closes its connection before any TCP
+  // path). That is not what this test checks, so the set-up is tried once more (said in the
+  // output); what follows the move is checked every time.
+  for (let attempt = 1; ; attempt++) {
+    const r = await fallbackScenario(t, attempt);
+    if (r !== 'no-tcp-path' || attempt === 2) {
+      assert.notEqual(r, 'no-tcp-path', 'libwebrtc never moved to its TCP pair with UDP dropped, twice');
+      return;
+    }
+    t.diagnostic('attempt 1: libwebrtc did not move to its TCP pair with UDP dropped (its ICE gave up); trying the set-up once more');
+  }
+});
+
+async function fallbackScenario(t, attempt) {
   // --resume-window 0: an ended peer leaves at once, which the observer would see.
-  const s = await startPeerServer(ns.rootIp, { name: 'server-fallback', args: ['--resume-window', '0'] });
+  const s = await startPeerServer(ns.rootIp, { name: `server-fallback-${attempt}`, args: ['--resume-window', '0'] });
   const room = uid('fallback');
   const victimId = uid('fb-victim');
   const observerId = uid('fb-observer');
@@ -337,10 +352,16 @@ test('a peer whose selected ICE-TCP connection closes goes back to the UDP path 
     let p;
     const deadline = Date.now() + 30000;
     while (Date.now() < deadline) {
-      p = await path();
+      try {
+        p = await path();
+      } catch (e) {
+        if (victim.messages.some((x) => x.type === 'command_error')) return 'no-tcp-path';  // its connection closed
+        throw e;
+      }
       if (p && p.local && p.local.protocol === 'tcp') break;
       await new Promise((r) => setTimeout(r, 500));
     }
+    if (!(p && p.local && p.local.protocol === 'tcp')) return 'no-tcp-path';
     checkPath(p, 'tcp', s.tcp, 'victim with UDP dropped');
     // The server's selected path is the TCP connection once a message gets through both ways.
     observer.send({ cmd: 'send', text: 'over tcp' });
@@ -370,10 +391,11 @@ test('a peer whose selected ICE-TCP connection closes goes back to the UDP path 
       (x.type === 'status' && x.status !== 'connecting' && x.status !== 'connected'));
     assert.deepEqual(bad, [], 'no leave, reconnect or error');
     assert.equal(st.path_fallbacks - before.path_fallbacks, 1, `the server went back to the UDP path: ${JSON.stringify(st)}`);
+    return 'done';
   } finally {
     await victim.stop();
     await observer.stop();
     ns.setUdp('dropped');
     await s.stop();
   }
-});
+}
