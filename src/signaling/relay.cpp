@@ -343,12 +343,10 @@ uint64_t Relay::relay(Room& room, const std::string& room_name, const std::strin
   };
   if (direct) {
     deliver(target->first, target->second);
-  } else if (sender_member) {
-    for (auto& [id, m] : room.members)
-      if (&m != sender_member) deliver(id, m);
   } else {
+    // The sender is skipped by its Member when it has one (no name compare per member).
     for (auto& [id, m] : room.members)
-      if (id != sender) deliver(id, m);
+      if (sender_member ? &m != sender_member : id != sender) deliver(id, m);
   }
   if (keep) {
     BufferedMessage kept{seq, sender, direct ? std::string(*to) : std::string(), std::move(frame_v2), binary, now};
